@@ -1,0 +1,274 @@
+"""The `ric` command. Every error is one line `ric: error: ...` on stderr and a non-zero exit code."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+EPILOG_IMAGES = ("Input images: any 8-bit image Pillow reads is CONVERTED to RGB (greyscale, palette, CMYK; "
+                 "an alpha channel is dropped with a warning); 16-bit and floating-point images are REFUSED; "
+                 "sides must be 8..4096 pixels. Images are encrypted at their own size (the networks are fully "
+                 "convolutional) unless --resize gives a size; the shipped cifar10 classifier was trained on "
+                 "32x32 images and labels other sizes less accurately.")
+
+
+def _device(args):
+    import torch
+    if getattr(args, "cpu", False):
+        return "cpu"
+    if getattr(args, "device", None):
+        return args.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _common(p, models=True):
+    if models:
+        p.add_argument("--model", default=None, help="shipped RIC model name or .safetensors path (default: cifar10; "
+                       "decrypt: the model named in the ciphertext)")
+    p.add_argument("--classifier", default=None, help="shipped classifier name, .safetensors or TorchScript path "
+                   "(default: cifar10; decrypt: the classifier named in the ciphertext)")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
+    p.add_argument("--device", default=None, help="torch device, e.g. cuda:1 (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ric", description="Recoverable privacy-preserving image classification: "
+                                 "encrypt images into noise-like PNGs that ordinary classifiers still label "
+                                 "correctly, and recover them with the key.")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("keygen", help="write a new 256-bit secret key file (mode 0600)")
+    p.add_argument("keyfile")
+    p.add_argument("--force", action="store_true", help="overwrite an existing key file (its images become "
+                   "undecryptable)")
+
+    p = sub.add_parser("encrypt", help="encrypt images into RIC ciphertext PNGs", epilog=EPILOG_IMAGES)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--key", required=True, metavar="KEYFILE")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs are DIR/<name>.png")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--resize", metavar="HxW", default=None, help="resize inputs to this size first, e.g. 32x32")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {file, out, label, class, error}")
+    _common(p)
+
+    p = sub.add_parser("classify", help="label images (plaintexts or ciphertexts) with a plaintext classifier",
+                       epilog=EPILOG_IMAGES)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {file, label, class}")
+    _common(p, models=False)
+
+    p = sub.add_parser("decrypt", help="recover images from RIC ciphertexts with the key")
+    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT")
+    p.add_argument("--key", required=True, metavar="KEYFILE")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs are DIR/<name>.png")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
+    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT")
+
+    p = sub.add_parser("models", help="list shipped models and architectures")
+
+    p = sub.add_parser("demo", help="encrypt, classify and decrypt the bundled sample images; print a table "
+                       "and write a figure")
+    p.add_argument("--out", default="ric-demo", metavar="DIR", help="folder for the demo's files (default ric-demo)")
+    p.add_argument("--cpu", action="store_true")
+    p.add_argument("--device", default=None)
+
+    p = sub.add_parser("train", help="train a RIC model (F, E, D) against a classifier")
+    p.add_argument("--config", metavar="YAML", help="overrides of the defaults (see `ric train --show-defaults`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one key (YAML value)")
+    p.add_argument("--out", metavar="DIR", help="run folder (config.yaml, checkpoints, metrics)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--show-defaults", action="store_true")
+    p.add_argument("--cpu", action="store_true")
+    p.add_argument("--device", default=None)
+
+    p = sub.add_parser("train-classifier", help="train a plaintext classifier on an .npz dataset")
+    p.add_argument("--config", metavar="YAML")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", metavar="DIR")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--show-defaults", action="store_true")
+    p.add_argument("--cpu", action="store_true")
+    p.add_argument("--device", default=None)
+    return ap
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"ric: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _report(results, classes, as_json: bool, fields=("file", "out", "label", "class")) -> int:
+    code = 0
+    rows = []
+    for r in results:
+        if r.error is not None:
+            msg = str(r.error)
+            print(f"ric: error: {msg if r.src in msg else f'{r.src}: {msg}'}", file=sys.stderr)
+            code = code or r.error.exit_code
+        row = {"file": r.src, "out": r.out, "label": r.label,
+               "class": (classes[r.label] if r.label is not None and r.label < len(classes) else
+                         (str(r.label) if r.label is not None else None)),
+               "error": None if r.error is None else str(r.error)}
+        rows.append({k: row[k] for k in fields} | ({"error": row["error"]} if row["error"] else {}))
+    if as_json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for row in rows:
+            if "error" not in row:
+                print("\t".join(str(row[k]) for k in fields if row.get(k) is not None))
+    return code
+
+
+def _overrides(args) -> dict:
+    import yaml
+    from .training.checkpoint import load_config
+    ov = load_config(args.config) if args.config else {}
+    for kv in args.set:
+        if "=" not in kv:
+            raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        ov[k] = yaml.safe_load(v)
+    return ov
+
+
+def _parse_hw(s):
+    try:
+        h, w = (int(v) for v in s.lower().split("x"))
+        return h, w
+    except ValueError:
+        raise ValueError(f"--resize expects HxW, e.g. 32x32, got {s!r}") from None
+
+
+def run(args) -> int:
+    from .errors import RICError
+    if args.cmd == "keygen":
+        from .keys import Key
+        Key.generate().save(args.keyfile, force=args.force)
+        print(f"wrote a new 256-bit key to {args.keyfile} (mode 600); keep it private and backed up")
+        return 0
+
+    import torch
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    from . import hub
+    from .engine import Engine, classify_files
+
+    if args.cmd == "models":
+        from .classifiers import list_classifiers
+        from .nets import list_ric_models
+        print("shipped (NAME for --model/--classifier):", ", ".join(hub.shipped_names()) or "none")
+        print("RIC architectures:", ", ".join(list_ric_models()))
+        print("classifier architectures:", ", ".join(list_classifiers()))
+        return 0
+
+    if args.cmd == "info":
+        from .container import read_ciphertext
+        code = 0
+        for path in args.ciphertexts:
+            try:
+                pix, hd = read_ciphertext(path)
+                print(json.dumps({"file": path, **hd.public()}))
+            except RICError as e:
+                code = code or _fail(f"{path}: {e}", e.exit_code)
+        return code
+
+    device = _device(args)
+    if args.cmd == "classify":
+        clf = hub.load_classifier(args.classifier or hub.DEFAULT, device)
+        return _report(classify_files(clf, args.images, device, args.batch_size), clf.classes, args.json,
+                       ("file", "label", "class"))
+
+    if args.cmd == "encrypt":
+        from .keys import Key
+        key = Key.load(args.key)
+        model = hub.load_ric_model(args.model or hub.DEFAULT, device)
+        clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
+        eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
+        res = eng.encrypt_files(key, args.images, args.out, args.force,
+                                _parse_hw(args.resize) if args.resize else None)
+        return _report(res, clf.classes, args.json)
+
+    if args.cmd == "decrypt":
+        from .container import read_ciphertext
+        from .engine import FileResult
+        from .keys import Key
+        key = Key.load(args.key)
+        parsed, bad = {}, []
+        for p in args.ciphertexts:
+            try:
+                parsed[p] = read_ciphertext(p)
+            except RICError as e:
+                r = FileResult(p)
+                r.error = e
+                bad.append(r)
+        results = list(bad)
+        by_models = {}
+        for p, (_, hd) in parsed.items():
+            m = args.model or _shipped_or_default(hd.model)
+            c = args.classifier or _shipped_or_default(hd.classifier)
+            by_models.setdefault((m, c), []).append(p)
+        classes = []
+        for (m, c), paths in by_models.items():
+            model, clf = hub.load_ric_model(m, device), hub.load_classifier(c, device)
+            classes = clf.classes
+            eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
+            results += eng.decrypt_files(key, paths, args.out, args.force, parsed)
+        order = {p: i for i, p in enumerate(args.ciphertexts)}
+        results.sort(key=lambda r: order[r.src])
+        return _report(results, classes, args.json)
+
+    if args.cmd == "demo":
+        from .demo import run_demo
+        return run_demo(args.out, device)
+
+    if args.cmd in ("train", "train-classifier"):
+        if args.cmd == "train":
+            from .training.ric import DEFAULTS, train_ric as fn
+        else:
+            from .training.classifier import DEFAULTS, train_classifier as fn
+        if args.show_defaults:
+            import yaml
+            print(yaml.safe_dump(DEFAULTS, sort_keys=False), end="")
+            return 0
+        if not args.out:
+            return _fail("--out DIR is required")
+        result = fn(args.out, _overrides(args), resume=args.resume, device=device)
+        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+        return 0
+    return _fail(f"unknown command {args.cmd}")
+
+
+def _shipped_or_default(identity: str) -> str:
+    from . import hub
+    name = identity.split("@")[0]
+    return name if name in hub.shipped_names() else hub.DEFAULT
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"ric: warning: {msg}\n"
+    from .errors import RICError
+    try:
+        return run(args)
+    except RICError as e:
+        return _fail(str(e), e.exit_code)
+    except (FileExistsError, FileNotFoundError, KeyError, ValueError) as e:
+        msg = e.args[0] if e.args else str(e)
+        return _fail(str(msg), 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except OSError as e:
+        return _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "), 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

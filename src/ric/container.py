@@ -1,0 +1,246 @@
+"""The ciphertext container: an ordinary 8-bit RGB PNG plus one iTXt chunk `ric` holding JSON metadata.
+
+Public fields (readable by anyone, e.g. the cloud): format version, scheme, nonce, a per-image key check,
+model and classifier identities, λ, image size, Φ settings, the keyed fingerprint of n_adv.
+`sealed`: ChaCha20-Poly1305 of {label, steps} under a key-derived subkey, with the public fields as
+associated data (so any change to them fails authentication). `tag`: HMAC-SHA256 over the pixels and
+all metadata. Checks run in this order, each with its own error: not a PNG / no or garbled metadata
+(ContainerError) -> key check (WrongKeyError) -> AEAD (TamperedMetadataError) -> pixel tag
+(TamperedPixelsError). The key check is an HMAC of the per-image nonce, so it links no two images.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from PIL import Image, PngImagePlugin
+
+from .errors import ContainerError, OutputExistsError, TamperedMetadataError, TamperedPixelsError, WrongKeyError
+from .keys import NONCE_BYTES, Key
+
+FORMAT = "ric/1"
+CHUNK_KEYWORD = "ric"
+MAX_METADATA_BYTES = 16384
+MAX_PIXELS = 4096 * 4096
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PUBLIC = ("format", "scheme", "nonce", "keycheck", "model", "classifier", "lam", "height", "width", "phi",
+           "fingerprint")
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _unb64(s, field, n=None) -> bytes:
+    try:
+        b = base64.b64decode(s, validate=True)
+    except (ValueError, TypeError):
+        raise ContainerError(f"RIC metadata field {field!r} is not valid base64") from None
+    if n is not None and len(b) != n:
+        raise ContainerError(f"RIC metadata field {field!r} has {len(b)} bytes, expected {n}")
+    return b
+
+
+@dataclass
+class Header:
+    nonce: bytes
+    keycheck: bytes
+    model: str
+    classifier: str
+    lam: float
+    height: int
+    width: int
+    phi: dict
+    fingerprint: bytes
+    sealed: bytes = b""
+    tag: bytes = b""
+    scheme: str = "paper"
+    format: str = FORMAT
+
+    def public(self) -> dict:
+        return {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
+                "keycheck": _b64(self.keycheck), "model": self.model, "classifier": self.classifier,
+                "lam": self.lam, "height": self.height, "width": self.width, "phi": self.phi,
+                "fingerprint": _b64(self.fingerprint)}
+
+    def canonical(self) -> bytes:
+        return json.dumps(self.public(), sort_keys=True, separators=(",", ":")).encode()
+
+    def to_json(self) -> str:
+        return json.dumps({**self.public(), "sealed": _b64(self.sealed), "tag": _b64(self.tag)}, sort_keys=True)
+
+
+@dataclass
+class Sealed:
+    label: int
+    steps: int
+
+
+def _keycheck(key: Key, nonce: bytes) -> bytes:
+    return hmac.new(key.derive("keycheck", nonce), b"ric-keycheck", hashlib.sha256).digest()[:8]
+
+
+def _pixel_tag(key: Key, header: Header, pixels: np.ndarray) -> bytes:
+    mac = hmac.new(key.derive("pixels", header.nonce), digestmod=hashlib.sha256)
+    mac.update(header.canonical())
+    mac.update(header.sealed)
+    mac.update(struct.pack(">II", *pixels.shape[:2]))
+    mac.update(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return mac.digest()
+
+
+def seal(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: int, *, model: str, classifier: str,
+         lam: float, phi: dict, fingerprint: bytes) -> Header:
+    h, w = pixels.shape[:2]
+    hd = Header(nonce=nonce, keycheck=_keycheck(key, nonce), model=model, classifier=classifier, lam=float(lam),
+                height=int(h), width=int(w), phi=dict(phi), fingerprint=fingerprint)
+    payload = json.dumps({"label": int(label), "steps": int(steps)}).encode()
+    hd.sealed = ChaCha20Poly1305(key.derive("seal", nonce)).encrypt(nonce[:12], payload, hd.canonical())
+    hd.tag = _pixel_tag(key, hd, pixels)
+    return hd
+
+
+def open_sealed(key: Key, pixels: np.ndarray, header: Header) -> Sealed:
+    """Authenticate a parsed ciphertext with `key`; raises WrongKey/TamperedMetadata/TamperedPixels."""
+    if not hmac.compare_digest(_keycheck(key, header.nonce), header.keycheck):
+        raise WrongKeyError("the key does not match this ciphertext (wrong key, or its nonce was altered)")
+    try:
+        payload = ChaCha20Poly1305(key.derive("seal", header.nonce)).decrypt(header.nonce[:12], header.sealed,
+                                                                             header.canonical())
+        d = json.loads(payload)
+        sealed = Sealed(int(d["label"]), int(d["steps"]))
+    except (InvalidTag, ValueError, KeyError, TypeError):
+        raise TamperedMetadataError("the ciphertext's metadata was altered (authentication failed)") from None
+    if pixels.shape[:2] != (header.height, header.width) or not hmac.compare_digest(
+            _pixel_tag(key, header, pixels), header.tag):
+        raise TamperedPixelsError("the ciphertext's pixels were altered (authentication failed)")
+    return sealed
+
+
+# -- PNG I/O ------------------------------------------------------------------------------------------
+def encode_png(pixels: np.ndarray, header: Header) -> bytes:
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError("ciphertext pixels must be uint8 (H, W, 3)")
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(CHUNK_KEYWORD, header.to_json())
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def write_atomic(path: str, data: bytes, force: bool = False) -> None:
+    """Write bytes to path via a temporary file; refuses to replace an existing file unless force."""
+    if os.path.exists(path) and not force:
+        raise OutputExistsError(f"{path} already exists; refusing to overwrite (use --force)")
+    tmp = f"{path}.part{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _ric_chunks(data: bytes) -> list[bytes]:
+    """Walk the PNG chunks (CRC-checked) and return the text payloads whose keyword is `ric`."""
+    if not data.startswith(_PNG_SIG):
+        raise ContainerError("not a PNG file")
+    pos, found = len(_PNG_SIG), []
+    while True:
+        if pos + 8 > len(data):
+            raise ContainerError("truncated PNG file")
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        crc = data[pos + 8 + length:pos + 12 + length]
+        if len(body) != length or len(crc) != 4:
+            raise ContainerError("truncated PNG file")
+        if zlib.crc32(ctype + body) & 0xFFFFFFFF != struct.unpack(">I", crc)[0]:
+            raise ContainerError(f"corrupt PNG file (bad CRC in a {ctype.decode('latin-1')!r} chunk)")
+        if ctype in (b"tEXt", b"iTXt", b"zTXt") and body.split(b"\x00", 1)[0] == CHUNK_KEYWORD.encode():
+            found.append(body)
+        pos += 12 + length
+        if ctype == b"IEND":
+            return found
+
+
+def _parse_text_chunk(body: bytes) -> str:
+    kw, rest = body.split(b"\x00", 1)
+    if len(rest) > MAX_METADATA_BYTES:
+        raise ContainerError(f"RIC metadata is too large ({len(rest)} bytes > {MAX_METADATA_BYTES})")
+    # iTXt: compression flag, method, language\0, translated keyword\0, text
+    try:
+        if rest[:1] in (b"\x00", b"\x01") and rest.count(b"\x00") >= 3:
+            flag = rest[0]
+            lang_rest = rest[2:].split(b"\x00", 2)
+            text = lang_rest[2]
+            if flag:
+                text = zlib.decompress(text, bufsize=MAX_METADATA_BYTES)
+            return text.decode("utf-8")
+        return rest.decode("latin-1")
+    except (zlib.error, UnicodeDecodeError, IndexError):
+        raise ContainerError("RIC metadata chunk is garbled") from None
+
+
+def parse_header(text: str) -> Header:
+    try:
+        d = json.loads(text)
+    except ValueError:
+        raise ContainerError("RIC metadata is not valid JSON (garbled)") from None
+    if not isinstance(d, dict):
+        raise ContainerError("RIC metadata is garbled (not a JSON object)")
+    missing = [k for k in (*_PUBLIC, "sealed", "tag") if k not in d]
+    if missing:
+        raise ContainerError(f"RIC metadata lacks field(s): {', '.join(missing)}")
+    if d["format"] != FORMAT:
+        raise ContainerError(f"unsupported ciphertext format {d['format']!r} (this version reads {FORMAT!r})")
+    try:
+        hd = Header(nonce=_unb64(d["nonce"], "nonce", NONCE_BYTES), keycheck=_unb64(d["keycheck"], "keycheck", 8),
+                    model=str(d["model"]), classifier=str(d["classifier"]), lam=float(d["lam"]),
+                    height=int(d["height"]), width=int(d["width"]), phi=dict(d["phi"]),
+                    fingerprint=_unb64(d["fingerprint"], "fingerprint"), sealed=_unb64(d["sealed"], "sealed"),
+                    tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]))
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ContainerError):
+            raise
+        raise ContainerError(f"RIC metadata has a field of the wrong type ({e})") from None
+    return hd
+
+
+def read_ciphertext(src) -> tuple[np.ndarray, Header]:
+    """Parse a ciphertext from a path or bytes: (uint8 pixels (H, W, 3), header). Raises ContainerError."""
+    if isinstance(src, (bytes, bytearray)):
+        data, name = bytes(src), "input"
+    else:
+        name = str(src)
+        try:
+            with open(src, "rb") as f:
+                data = f.read(64 * 1024 * 1024 + 1)
+        except OSError as e:
+            raise ContainerError(f"cannot read {name}: {e.strerror}") from None
+        if len(data) > 64 * 1024 * 1024:
+            raise ContainerError(f"{name} is too large for a RIC ciphertext")
+    chunks = _ric_chunks(data)
+    if not chunks:
+        raise ContainerError("no RIC metadata in this PNG (stripped, or not a RIC ciphertext)")
+    if len(chunks) > 1:
+        raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
+    header = parse_header(_parse_text_chunk(chunks[0]))
+    try:
+        im = Image.open(io.BytesIO(data))
+        if im.width * im.height > MAX_PIXELS:
+            raise ContainerError(f"image is too large ({im.width}x{im.height})")
+        if im.mode != "RGB":
+            raise ContainerError(f"a RIC ciphertext is an 8-bit RGB PNG; this one has mode {im.mode}")
+        im.load()
+    except ContainerError:
+        raise
+    except Exception as e:  # Pillow raises many types for corrupt data
+        raise ContainerError(f"corrupt PNG image data ({type(e).__name__})") from None
+    return np.asarray(im, dtype=np.uint8).copy(), header

@@ -1,0 +1,188 @@
+"""File-level encryption, decryption and classification: the layer under the CLI (and the service).
+
+Every input file gets a FileResult; a failing file gets its own RICError and nothing is written for it,
+while the other files go on. Outputs keep the input's base name (`DIR/<stem>.png`) and are never
+overwritten unless `force`.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import container
+from .codec import RICCodec
+from .errors import InputImageError, ModelMismatchError, NAEFailure, OutputExistsError, RegenerationError, RICError
+from .hub import Loaded
+from .imageio import encode_png, load_image
+from .keys import Key
+from .nae import PhiConfig
+
+
+@dataclass
+class FileResult:
+    src: str
+    out: str | None = None
+    label: int | None = None
+    error: RICError | None = None
+    info: dict = field(default_factory=dict)
+
+
+def plan_outputs(paths: list[str], out_dir: str, force: bool) -> tuple[list[FileResult], dict[int, str]]:
+    results = [FileResult(p) for p in paths]
+    outs, seen = {}, {}
+    for i, p in enumerate(paths):
+        out = os.path.join(out_dir, os.path.splitext(os.path.basename(p))[0] + ".png")
+        if out in seen:
+            results[i].error = OutputExistsError(f"{p}: its output {out} would collide with that of {paths[seen[out]]}")
+        elif os.path.exists(out) and not force:
+            results[i].error = OutputExistsError(f"{out} already exists; refusing to overwrite (use --force)")
+        elif os.path.abspath(out) == os.path.abspath(p):
+            results[i].error = OutputExistsError(f"{p}: output would overwrite the input; choose another --out")
+        else:
+            seen[out] = i
+            outs[i] = out
+    return results, outs
+
+
+def _write(out: str, data: bytes, force: bool) -> None:
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    container.write_atomic(out, data, force)
+
+
+def _batches(indices: list[int], size: int):
+    for s in range(0, len(indices), size):
+        yield indices[s:s + size]
+
+
+class Engine:
+    def __init__(self, model: Loaded, classifier: Loaded, device="cpu", phi: PhiConfig = PhiConfig(),
+                 batch_size: int = 64, show_progress: bool = True):
+        self.model, self.classifier = model, classifier
+        self.device = torch.device(device)
+        self.codec = RICCodec(model.module, classifier.module, phi, self.device)
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self._ids = (model.identity, classifier.identity)
+
+    def _bar(self, total, desc):
+        return tqdm(total=total, desc=desc, unit="img", disable=not self.show_progress, leave=False)
+
+    # -- encrypt ------------------------------------------------------------------------------------
+    def encrypt_files(self, key: Key, paths: list[str], out_dir: str, force: bool = False,
+                      resize: tuple[int, int] | None = None) -> list[FileResult]:
+        results, outs = plan_outputs(paths, out_dir, force)
+        images = {}
+        for i in outs:
+            try:
+                images[i] = load_image(paths[i], resize)
+            except InputImageError as e:
+                results[i].error = e
+        groups = defaultdict(list)
+        for i, a in images.items():
+            groups[a.shape].append(i)
+        model_id, clf_id = self._ids
+        with self._bar(len(images), "encrypt") as bar:
+            for shape, idx in groups.items():
+                for batch in _batches(idx, self.batch_size):
+                    x = torch.from_numpy(np.stack([images[i] for i in batch])).permute(0, 3, 1, 2).float() / 255
+                    enc = self.codec.encrypt(x, key)
+                    for j, i in enumerate(batch):
+                        r = results[i]
+                        if j in enc.failed:
+                            r.error = NAEFailure(f"{paths[i]}: no adversarial noise reached the margin after "
+                                                 f"{self.codec.max_retries + 1} nonces; nothing written")
+                            continue
+                        pix = enc.cipher[j].numpy()
+                        hd = container.seal(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j], model=model_id,
+                                            classifier=clf_id, lam=self.codec.lam, phi=self.codec.phi.to_dict(),
+                                            fingerprint=enc.fingerprints[j])
+                        try:
+                            _write(outs[i], container.encode_png(pix, hd), force)
+                        except OutputExistsError as e:
+                            r.error = e
+                            continue
+                        r.out, r.label = outs[i], enc.labels[j]
+                        r.info = {"steps": enc.steps[j]}
+                    bar.update(len(batch))
+                    bar.set_postfix(retries=enc.nae_retries + enc.label_retries)
+        return results
+
+    # -- decrypt ------------------------------------------------------------------------------------
+    def decrypt_files(self, key: Key, paths: list[str], out_dir: str, force: bool = False,
+                      parsed: dict | None = None) -> list[FileResult]:
+        """`parsed` may hold already-read (pixels, header) per path (the CLI reads them to pick models)."""
+        results, outs = plan_outputs(paths, out_dir, force)
+        items = {}
+        model_id, clf_id = self._ids
+        for i in outs:
+            try:
+                pix, hd = (parsed or {}).get(paths[i]) or container.read_ciphertext(paths[i])
+                sealed = container.open_sealed(key, pix, hd)
+                if hd.model != model_id:
+                    raise ModelMismatchError(f"made with RIC model {hd.model}, but the loaded model is {model_id} "
+                                             f"(pass --model {hd.model.split('@')[0]})")
+                if hd.classifier != clf_id:
+                    raise ModelMismatchError(f"made with classifier {hd.classifier}, but the loaded classifier is "
+                                             f"{clf_id} (pass --classifier {hd.classifier.split('@')[0]})")
+                if abs(hd.lam - self.codec.lam) > 1e-9:
+                    raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
+                items[i] = (pix, hd, sealed)
+            except RICError as e:
+                results[i].error = e
+        groups = defaultdict(list)
+        for i, (pix, hd, _) in items.items():
+            groups[(pix.shape, tuple(sorted(hd.phi.items())))].append(i)
+        with self._bar(len(items), "decrypt") as bar:
+            for (shape, phi_items), idx in groups.items():
+                phi = PhiConfig.from_dict(dict(phi_items))
+                for batch in _batches(idx, self.batch_size):
+                    cipher = torch.from_numpy(np.stack([items[i][0] for i in batch]))
+                    rec, ok = self.codec.decrypt(cipher, key, [items[i][1].nonce for i in batch],
+                                                 [items[i][2].label for i in batch],
+                                                 [items[i][1].fingerprint for i in batch], phi)
+                    for j, i in enumerate(batch):
+                        r = results[i]
+                        if not ok[j]:
+                            r.error = RegenerationError(
+                                f"{paths[i]}: the adversarial noise regenerated here differs from the encryptor's "
+                                "(different platform or library version); nothing written")
+                            continue
+                        try:
+                            _write(outs[i], encode_png(rec[j].numpy()), force)
+                        except OutputExistsError as e:
+                            r.error = e
+                            continue
+                        r.out, r.label = outs[i], items[i][2].label
+                    bar.update(len(batch))
+        return results
+
+    # -- classify -----------------------------------------------------------------------------------
+    def classify_files(self, paths: list[str]) -> list[FileResult]:
+        return classify_files(self.classifier, paths, self.device, self.batch_size)
+
+
+def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_size: int = 64) -> list[FileResult]:
+    """Label any images (plaintexts or ciphertexts alike: the cloud's plain forward pass)."""
+    results = [FileResult(p) for p in paths]
+    images = {}
+    for i, p in enumerate(paths):
+        try:
+            images[i] = load_image(p)
+        except InputImageError as e:
+            results[i].error = e
+    groups = defaultdict(list)
+    for i, a in images.items():
+        groups[a.shape].append(i)
+    with torch.inference_mode():
+        for idx in groups.values():
+            for batch in _batches(idx, batch_size):
+                x = torch.from_numpy(np.stack([images[i] for i in batch])).permute(0, 3, 1, 2).float().div(255)
+                pred = classifier.module(x.to(device)).argmax(1).cpu().tolist()
+                for i, lab in zip(batch, pred):
+                    results[i].label = lab
+    return results

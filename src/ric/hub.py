@@ -1,0 +1,108 @@
+"""Shipped models and loading by NAME or PATH.
+
+Shipped weights live in `ric/weights/` as safetensors whose metadata carries their architecture (no
+pickles). A classifier is a shipped name, a `.safetensors` file written by `ric train-classifier`, or a
+TorchScript file; a RIC model is a shipped name or a `.safetensors` file written by `ric train`.
+Every loaded module gets an identity `name@<12 hex of a digest of its weights>` that ciphertexts record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from .classifiers import create_classifier
+from .errors import ModelLoadError
+from .nets.ric import RICNet, create_ric_model
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+DEFAULT = "cifar10"
+
+
+def shipped_names() -> list[str]:
+    if not os.path.isdir(WEIGHTS_DIR):
+        return []
+    return sorted(f[:-len("_ric.safetensors")] for f in os.listdir(WEIGHTS_DIR) if f.endswith("_ric.safetensors"))
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes() if v.dtype != torch.bfloat16 else
+                 v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass
+class Loaded:
+    module: torch.nn.Module
+    name: str
+    classes: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}@{module_digest(self.module)}"
+
+
+def _resolve(spec: str, suffix: str) -> tuple[str, str]:
+    """(path, display name) for a shipped NAME or a PATH."""
+    if os.sep in spec or spec.endswith((".safetensors", ".pt", ".pth", ".ts")) or os.path.exists(spec):
+        if not os.path.isfile(spec):
+            raise ModelLoadError(f"model file not found: {spec}")
+        return spec, os.path.splitext(os.path.basename(spec))[0]
+    path = os.path.join(WEIGHTS_DIR, f"{spec}_{suffix}.safetensors")
+    if not os.path.isfile(path):
+        known = ", ".join(shipped_names()) or "none installed"
+        raise ModelLoadError(f"no shipped {suffix} model named {spec!r} (shipped: {known}; or pass a file path)")
+    return path, spec
+
+
+def _safetensors_meta(path: str) -> dict:
+    try:
+        with safe_open(path, "pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:
+        raise ModelLoadError(f"{path} is not a readable safetensors file ({type(e).__name__})") from None
+
+
+def load_classifier(spec: str = DEFAULT, device="cpu") -> Loaded:
+    path, name = _resolve(spec, "classifier")
+    if not path.endswith(".safetensors"):
+        try:
+            module = torch.jit.load(path, map_location=device)
+        except Exception as e:
+            raise ModelLoadError(f"{path} is neither a safetensors classifier nor a TorchScript file "
+                                 f"({type(e).__name__})") from None
+        return Loaded(module.eval(), name, [], {"format": "torchscript"})
+    meta = _safetensors_meta(path)
+    try:
+        kwargs = json.loads(meta.get("arch_kwargs", "{}"))
+        classes = json.loads(meta.get("classes", "[]"))
+        module = create_classifier(meta["arch"], num_classes=int(meta["num_classes"]), **kwargs)
+        module.load_state_dict(load_file(path))
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"{path} is not a RIC classifier checkpoint ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:120]})") from None
+    return Loaded(module.to(device).eval(), name, classes, meta)
+
+
+def load_ric_model(spec: str = DEFAULT, device="cpu") -> Loaded:
+    path, name = _resolve(spec, "ric")
+    if not path.endswith(".safetensors"):
+        raise ModelLoadError(f"a RIC model is a .safetensors file written by `ric train`: {path}")
+    meta = _safetensors_meta(path)
+    try:
+        cfg = json.loads(meta["ric_config"])
+        module: RICNet = create_ric_model(cfg.pop("base", "small"), **cfg)
+        module.load_state_dict(load_file(path))
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"{path} is not a RIC model checkpoint ({type(e).__name__})") from None
+    return Loaded(module.to(device).eval(), name, [], meta)

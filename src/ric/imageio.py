@@ -1,0 +1,57 @@
+"""Reading plaintext images for encryption (conversion policy) and writing recovered images.
+
+Policy (also in `ric encrypt --help`): 8-bit images in any Pillow mode (greyscale, palette, RGBA, CMYK...)
+are converted to RGB — alpha is dropped with a warning; 16-bit and floating-point images are refused;
+images are encrypted at their own size (RIC networks are fully convolutional) unless --resize is given;
+sides must lie in [MIN_SIDE, MAX_SIDE].
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import InputImageError
+
+MIN_SIDE = 8
+MAX_SIDE = 4096
+_REFUSED_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) RGB array of an image file, converted per the policy above."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise InputImageError(f"{path} is a directory, not an image") from None
+    except OSError as e:
+        raise InputImageError(f"cannot read {path}: {e.strerror}") from None
+    if not data:
+        raise InputImageError(f"{path} is empty (0 bytes)")
+    try:
+        im = Image.open(io.BytesIO(data))
+        w, h = im.size
+        if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+            raise InputImageError(f"{path} is {w}x{h}; RIC takes sides from {MIN_SIDE} to {MAX_SIDE} pixels")
+        if im.mode in _REFUSED_MODES:
+            raise InputImageError(f"{path} has {im.mode} pixels (16-bit or float); convert it to 8-bit first")
+        im.load()
+    except InputImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise InputImageError(f"{path} is not a readable image ({type(e).__name__})") from None
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        warnings.warn(f"{path}: alpha channel dropped (RIC encrypts RGB)", stacklevel=2)
+    im = im.convert("RGB")
+    if resize is not None and im.size != (resize[1], resize[0]):
+        im = im.resize((resize[1], resize[0]), Image.BICUBIC)
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
+    return buf.getvalue()

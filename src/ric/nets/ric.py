@@ -1,0 +1,74 @@
+"""F, E, D and the SRL blend/subtraction (paper section 4.1/4.3), as one module with a config dict.
+
+Configs are data (`RIC_CONFIGS`): `paper` is the authors' released architecture (50 channels per branch,
+4 convs per stage-1 branch, ~2.8 M parameters); `small` and `tiny` keep the layout with fewer channels and
+layers so they train on a CPU. `decoder_residual` (off in `paper`) adds u' to D's output.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import MultiScale
+
+RIC_CONFIGS: dict[str, dict] = {
+    "paper": {"width": 50, "depth": 4, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": False},
+    "small": {"width": 16, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": True},
+    "tiny": {"width": 8, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": True},
+}
+
+
+def srl_blend(u_en: torch.Tensor, n_adv: torch.Tensor, lam: float) -> torch.Tensor:
+    """x' = (1 - λ) u_en + λ n_adv (eq. 5)."""
+    return (1 - lam) * u_en + lam * n_adv
+
+
+def srl_subtract(xq: torch.Tensor, n_adv: torch.Tensor, lam: float) -> torch.Tensor:
+    """u' = (x'_q - λ n_adv) / (1 - λ) (the decoder's first step)."""
+    return (xq - lam * n_adv) / (1 - lam)
+
+
+def quantize(x: torch.Tensor, training: bool) -> torch.Tensor:
+    """Q (eq. 6): training adds U(-0.5, 0.5) on the 0..255 scale and clips; inference rounds to 8 bits."""
+    if training:
+        u = torch.rand_like(x) - 0.5
+        return torch.clamp(255 * x + u, 0, 255) / 255
+    return torch.round(torch.clamp(x, 0, 1) * 255) / 255
+
+
+class RICNet(nn.Module):
+    def __init__(self, width=50, depth=4, se_reduction=2, lam=0.8, shortcut=True, decoder_residual=False, channels=3):
+        super().__init__()
+        if not 0 < lam < 1:
+            raise ValueError("λ must lie in (0, 1)")
+        self.lam = float(lam)
+        self.shortcut = shortcut
+        self.decoder_residual = decoder_residual
+        self.F = MultiScale(channels, width, depth, se_reduction)
+        self.E_body = MultiScale(self.F.out_channels + channels, width, depth, se_reduction)
+        self.E_out = nn.Conv2d(self.E_body.out_channels, channels, 1)
+        self.D_body = MultiScale(channels, width, depth, se_reduction)
+        self.D_out = nn.Conv2d(self.D_body.out_channels, channels, 1)
+
+    def encode(self, x: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
+        """x' before quantisation."""
+        u_en = self.E_out(self.E_body(torch.cat([self.F(x), n_adv], 1)))
+        if self.shortcut:
+            u_en = u_en + n_adv
+        return srl_blend(u_en, n_adv, self.lam)
+
+    def decode(self, xq: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
+        """x̃ from the quantised ciphertext and the regenerated NAE (unclamped)."""
+        u = srl_subtract(xq, n_adv, self.lam)
+        out = self.D_out(self.D_body(u))
+        return u + out if self.decoder_residual else out
+
+
+def create_ric_model(name: str = "small", **overrides) -> RICNet:
+    if name not in RIC_CONFIGS:
+        raise KeyError(f"unknown RIC configuration {name!r}; known: {', '.join(sorted(RIC_CONFIGS))}")
+    return RICNet(**{**RIC_CONFIGS[name], **overrides})
+
+
+def list_ric_models() -> list[str]:
+    return sorted(RIC_CONFIGS)

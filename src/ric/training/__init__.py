@@ -1,0 +1,1 @@
+"""Training loops (classifier and RIC model), configs as data, safetensors checkpoints with resume."""

@@ -1,0 +1,53 @@
+"""Shared pieces of the training loops: seeding, lr schedule, augmentation, output folder handling."""
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from .checkpoint import load_config, merge_config, save_config
+
+
+def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop (reflect padding) and horizontal flip, per image, from `gen`."""
+    n, _, h, w = x.shape
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    flip = torch.rand(n, generator=gen) < 0.5
+    out = torch.empty_like(x)
+    for i in range(n):
+        crop = xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = crop.flip(-1) if flip[i] else crop
+    return out
+
+
+def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool) -> dict:
+    """Create/validate the run folder and return the effective config (saved as config.yaml in it).
+
+    A new run refuses a folder that already holds a checkpoint (never overwrites); `resume` reuses the
+    saved config so a resumed run trains exactly what was started.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    cfg_path = os.path.join(out_dir, "config.yaml")
+    last = os.path.join(out_dir, "last.safetensors")
+    if resume:
+        if not os.path.exists(last):
+            raise FileNotFoundError(f"nothing to resume in {out_dir} (no last.safetensors)")
+        cfg = merge_config(defaults, load_config(cfg_path))
+        if overrides:
+            cfg = merge_config(cfg, overrides)
+    else:
+        if os.path.exists(last):
+            raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+        cfg = merge_config(defaults, overrides)
+    save_config(cfg, cfg_path)
+    return cfg

@@ -1,0 +1,203 @@
+"""Train a RIC model (F, E, D) against a fixed plaintext classifier: `ric train`.
+
+L = β·L_rec + L_adv (paper eq. 11-13): L_rec is the mean squared error of the recovered image, L_adv the
+margin loss of C on the quantised ciphertext x'_q (clamped at -g2), with Q simulated by additive uniform
+noise. NAEs come from a bank made once per run with Φ from keyed noise (balanced over classes; saved in
+the run folder so a resumed run reuses it): the NAE of an image depends only on its target label.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ..data import load_npz
+from ..hub import load_classifier
+from ..keys import Key
+from ..metrics import psnr
+from ..nae import PhiConfig, generate_nae, margin_of
+from ..nets.ric import create_ric_model, quantize
+from ..noise import noise_image
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .common import cosine_lr, prepare_run
+
+DEFAULTS = {
+    "data": "../shared/data/cifar10.npz",
+    "classifier": "cifar10",
+    "arch": "small",
+    "arch_overrides": {},
+    "lam": 0.8,
+    "beta": 10.0,
+    "g2": 5.0,
+    "lr": 1e-4,
+    "lr_schedule": "constant",   # or "cosine"
+    "epochs": 10,
+    "batch_size": 32,
+    "bank_per_class": 64,
+    "phi": PhiConfig().to_dict(),
+    "eval_images": 200,
+    "checkpoint_every": 100,     # steps
+    "seed": 0,
+    "threads": 0,
+}
+
+
+def build_nae_bank(classifier, num_classes: int, per_class: int, shape, phi: PhiConfig, seed: int, device="cpu"):
+    """NAEs (K*per_class, C, H, W) and their labels, from a seed-derived key (reproducible)."""
+    key = Key(hashlib.sha256(f"ric-train-bank/{seed}".encode()).digest())
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    nonces = [hashlib.sha256(f"{i}".encode()).digest()[:16] for i in range(len(labels))]
+    noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(device)
+    with tqdm(total=len(labels), desc="NAE bank", leave=False) as bar:
+        res = generate_nae(classifier, noise, labels.to(device), phi, progress=bar.update)
+    return res.n_adv.cpu(), labels, res.success.cpu()
+
+
+@torch.no_grad()
+def predict_labels(classifier, ds, device, batch_size=500) -> torch.Tensor:
+    out = []
+    for i in range(0, len(ds), batch_size):
+        x, _ = ds.tensors(slice(i, i + batch_size), device)
+        out.append(classifier(x).argmax(1).cpu())
+    return torch.cat(out)
+
+
+def sample_nae(bank, bank_labels, targets, gen):
+    """For each target label, a random NAE of that class from the bank."""
+    idx = torch.empty(len(targets), dtype=torch.long)
+    for c in targets.unique().tolist():
+        pool = (bank_labels == c).nonzero().squeeze(1)
+        sel = targets == c
+        idx[sel] = pool[torch.randint(len(pool), (int(sel.sum()),), generator=gen)]
+    return bank[idx]
+
+
+@torch.no_grad()
+def evaluate_ric(model, classifier, x, y_hat, bank, bank_labels, device, gen) -> dict:
+    """Inference-path metrics on a fixed eval set: PSNR of recovery, ciphertext label agreement."""
+    model.eval()
+    n_adv = sample_nae(bank, bank_labels, y_hat, gen).to(device)
+    xq = quantize(model.encode(x, n_adv), training=False)
+    rec = quantize(model.decode(xq, n_adv), training=False)
+    agree = (classifier(xq).argmax(1).cpu() == y_hat).float().mean().item()
+    model.train()
+    return {"psnr": psnr(rec, x).item(), "label_agreement": agree}
+
+
+def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False, device="cpu") -> dict:
+    cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    torch.manual_seed(cfg["seed"])
+    train, test = load_npz(cfg["data"], "train"), load_npz(cfg["data"], "test")
+    clf = load_classifier(cfg["classifier"], device)
+    classifier = clf.module
+    for p in classifier.parameters():
+        p.requires_grad_(False)
+    arch_cfg = {"base": cfg["arch"], "lam": cfg["lam"], **cfg["arch_overrides"]}
+    model = create_ric_model(cfg["arch"], lam=cfg["lam"], **cfg["arch_overrides"]).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+
+    shape = (3, *train.x.shape[1:3])
+    bank_path = os.path.join(out_dir, "nae_bank.safetensors")
+    if os.path.exists(bank_path):
+        t = load_file(bank_path)
+        bank, bank_labels = t["n_adv"], t["labels"]
+    else:
+        bank, bank_labels, ok = build_nae_bank(classifier, len(train.classes), cfg["bank_per_class"], shape,
+                                               PhiConfig.from_dict(cfg["phi"]), cfg["seed"], device)
+        missing = sorted(set(range(len(train.classes))) - set(bank_labels[ok].tolist()))
+        if missing:
+            raise RuntimeError(f"Φ reached the margin for no bank NAE of class(es) {missing}; "
+                               "raise phi.max_steps or lower phi.margin")
+        bank, bank_labels = bank[ok], bank_labels[ok]
+        save_file({"n_adv": bank.contiguous(), "labels": bank_labels.contiguous()}, bank_path)
+    y_hat_train = predict_labels(classifier, train, device)
+    n_eval = min(cfg["eval_images"], len(test))
+    eval_idx = np.random.default_rng(cfg["seed"]).permutation(len(test))[:n_eval]
+    x_eval, _ = test.tensors(np.sort(eval_idx), device)
+    y_eval = predict_labels(classifier, type(test)(test.x[np.sort(eval_idx)], test.y[np.sort(eval_idx)],
+                                                   test.classes), device)
+
+    last = os.path.join(out_dir, "last.safetensors")
+    state = {"step": 0, "history": [], "elapsed_s": 0.0}
+    if resume:
+        state = load_checkpoint(last, {"model": model}, opt)
+    bs = cfg["batch_size"]
+    steps_per_epoch = len(train) // bs
+    total = cfg["epochs"] * steps_per_epoch
+    weights_meta = {"ric_config": json.dumps(arch_cfg), "classifier": clf.identity,
+                    "data": os.path.basename(cfg["data"]), "phi": json.dumps(cfg["phi"])}
+
+    def save_all():
+        save_checkpoint(last, {"model": model}, opt, state)
+        save_weights(os.path.join(out_dir, "model.safetensors"), model, weights_meta)
+
+    model.train()
+    bar = tqdm(total=total, initial=state["step"], desc="train RIC")
+    run_loss = {"rec": 0.0, "adv": 0.0, "n": 0}
+    t0 = time.time()
+    while state["step"] < total:
+        step = state["step"]
+        epoch, s = divmod(step, steps_per_epoch)
+        gen = torch.Generator().manual_seed(cfg["seed"] * 7919 + epoch)
+        perm = torch.randperm(len(train), generator=gen)
+        idx = perm[s * bs:(s + 1) * bs]
+        step_gen = torch.Generator().manual_seed(cfg["seed"] * 1_000_003 + step)
+        x, _ = train.tensors(np.sort(idx.numpy()), device)
+        y_hat = y_hat_train[np.sort(idx.numpy())]
+        if torch.rand(1, generator=step_gen).item() < 0.5:
+            x = x.flip(-1)
+            y_hat = predict_labels_batch(classifier, x)
+        n_adv = sample_nae(bank, bank_labels, y_hat, step_gen).to(device)
+        xq = quantize(model.encode(x, n_adv), training=True)
+        rec = model.decode(xq, n_adv)
+        l_rec = Fn.mse_loss(rec, x)
+        l_adv = torch.clamp(-margin_of(classifier(xq), y_hat.to(device)), min=-cfg["g2"]).mean()
+        loss = cfg["beta"] * l_rec + l_adv
+        lr = cosine_lr(cfg["lr"], step, total) if cfg["lr_schedule"] == "cosine" else cfg["lr"]
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["step"] = step + 1
+        run_loss["rec"] += l_rec.item()
+        run_loss["adv"] += l_adv.item()
+        run_loss["n"] += 1
+        bar.update(1)
+        bar.set_postfix(rec_psnr=f"{-10 * np.log10(max(l_rec.item(), 1e-12)):.1f}", adv=f"{l_adv.item():.2f}")
+        end_epoch = state["step"] % steps_per_epoch == 0
+        if state["step"] % cfg["checkpoint_every"] == 0 or end_epoch or state["step"] == total:
+            ev = evaluate_ric(model, classifier, x_eval, y_eval, bank, bank_labels, device,
+                              torch.Generator().manual_seed(cfg["seed"]))
+            state["elapsed_s"] += time.time() - t0
+            t0 = time.time()
+            n = max(1, run_loss["n"])
+            state["history"].append({"step": state["step"], "epoch": state["step"] / steps_per_epoch,
+                                     "train_mse": run_loss["rec"] / n, "train_adv": run_loss["adv"] / n,
+                                     "eval_psnr": ev["psnr"], "eval_label_agreement": ev["label_agreement"],
+                                     "elapsed_s": round(state["elapsed_s"], 1)})
+            run_loss = {"rec": 0.0, "adv": 0.0, "n": 0}
+            tqdm.write(f"step {state['step']}: eval PSNR {ev['psnr']:.2f} dB, "
+                       f"label agreement {ev['label_agreement']:.3f}")
+            save_all()
+    bar.close()
+    save_all()
+    result = {"final": state["history"][-1] if state["history"] else None, "train_wall_s": state["elapsed_s"],
+              "history": state["history"]}
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+@torch.no_grad()
+def predict_labels_batch(classifier, x):
+    return classifier(x).argmax(1).cpu()

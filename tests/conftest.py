@@ -1,0 +1,66 @@
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from ric.data import shared_data_dir
+from ric.keys import Key
+from ric.nae import PhiConfig
+from ric.nets import create_ric_model
+
+FAST_PHI = PhiConfig(lr=0.1, max_steps=200, margin=5.0, chunk=4)
+
+
+class ToyClassifier(nn.Module):
+    """A small fixed-weight CNN whose logits are large enough for Φ to reach margin 5 within a few steps."""
+
+    def __init__(self, num_classes=4, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8 * 4, num_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 2.0)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+
+    def forward(self, x):
+        return self.fc(self.pool(torch.relu(self.conv(x - 0.5))).flatten(1))
+
+
+@pytest.fixture
+def toy_classifier():
+    return ToyClassifier().eval()
+
+
+@pytest.fixture
+def tiny_model():
+    torch.manual_seed(0)
+    return create_ric_model("tiny").eval()
+
+
+@pytest.fixture
+def key():
+    return Key(bytes(range(32)))
+
+
+@pytest.fixture
+def shared_data():
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("../shared/data is absent (set RIC_DATA to a folder with the .npz datasets)")
+    return d
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(6, 3, 16, 16, generator=g)
+
+
+def data_file(shared_data, name):
+    p = os.path.join(shared_data, name)
+    if not os.path.exists(p):
+        pytest.skip(f"{p} is absent")
+    return p

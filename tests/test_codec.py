@@ -1,0 +1,80 @@
+import torch
+
+from ric.codec import RICCodec, nae_fingerprint
+from ric.keys import Key
+
+from conftest import FAST_PHI
+
+
+def _codec(tiny_model, toy_classifier):
+    return RICCodec(tiny_model, toy_classifier, FAST_PHI, "cpu")
+
+
+def test_encrypt_shapes_labels_and_classification(tiny_model, toy_classifier, key, images):
+    codec = _codec(tiny_model, toy_classifier)
+    enc = codec.encrypt(images, key)
+    assert enc.cipher.dtype == torch.uint8 and enc.cipher.shape == (6, 16, 16, 3)
+    assert enc.failed == []
+    assert enc.labels == toy_classifier(images).argmax(1).tolist()
+    # the unmodified classifier labels every ciphertext like its plaintext (checked before returning)
+    assert codec.classify(enc.cipher.permute(0, 3, 1, 2).float() / 255).tolist() == enc.labels
+    assert len(set(enc.nonces)) == 6
+
+
+def test_fresh_nonce_per_image_and_per_call(tiny_model, toy_classifier, key, images):
+    codec = _codec(tiny_model, toy_classifier)
+    a, b = codec.encrypt(images[:2], key), codec.encrypt(images[:2], key)
+    assert not set(a.nonces) & set(b.nonces)
+    assert not torch.equal(a.cipher, b.cipher)  # same image, same key: different ciphertexts
+
+
+def test_decrypt_regenerates_exact_nae(tiny_model, toy_classifier, key, images):
+    codec = _codec(tiny_model, toy_classifier)
+    enc = codec.encrypt(images, key)
+    rec, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints)
+    assert all(ok)
+    assert rec.shape == (6, 16, 16, 3) and rec.dtype == torch.uint8
+    # decrypting a subset, in another batch composition, gives the same bits
+    rec2, ok2 = codec.decrypt(enc.cipher[3:], key, enc.nonces[3:], enc.labels[3:], enc.fingerprints[3:])
+    assert all(ok2) and torch.equal(rec[3:], rec2)
+
+
+def test_wrong_key_or_label_fails_fingerprint(tiny_model, toy_classifier, key, images):
+    codec = _codec(tiny_model, toy_classifier)
+    enc = codec.encrypt(images[:2], key)
+    _, ok = codec.decrypt(enc.cipher, Key.generate(), enc.nonces, enc.labels, enc.fingerprints)
+    assert ok == [False, False]
+    wrong = [(lab + 1) % 4 for lab in enc.labels]
+    _, ok = codec.decrypt(enc.cipher, key, enc.nonces, wrong, enc.fingerprints)
+    assert ok == [False, False]
+
+
+def test_fingerprint_is_keyed_and_bit_sensitive(key):
+    n = torch.rand(3, 4, 4)
+    fp = nae_fingerprint(key, b"a" * 16, n)
+    assert len(fp) == 8
+    assert fp != nae_fingerprint(Key(bytes(32)), b"a" * 16, n)
+    m = n.clone()
+    m.view(-1)[0] = torch.nextafter(m.view(-1)[0], torch.tensor(2.0))
+    assert fp != nae_fingerprint(key, b"a" * 16, m)
+
+
+def test_recovery_with_identity_like_model(toy_classifier, key, images):
+    """With E = identity-of-x and D = identity, recovery error is only the 8-bit rounding of x' amplified by
+    1/(1-λ): |x̃ - x| <= 2.5/255 (known answer of the SRL arithmetic)."""
+    from torch import nn
+
+    class Copy(nn.Module):
+        lam = 0.8
+
+        def encode(self, x, n):
+            return 0.2 * x + 0.8 * n
+
+        def decode(self, xq, n):
+            return (xq - 0.8 * n) / 0.2
+
+    codec = RICCodec(Copy(), toy_classifier, FAST_PHI, "cpu")
+    enc = codec.encrypt(images, key)
+    rec, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints)
+    plain = torch.round(images * 255).permute(0, 2, 3, 1)
+    assert (rec.float() - plain).abs().max() <= 3

@@ -1,0 +1,194 @@
+import io
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, PngImagePlugin
+
+from ric import container
+from ric.errors import (ContainerError, OutputExistsError, RICError, TamperedMetadataError, TamperedPixelsError,
+                        WrongKeyError)
+from ric.keys import Key
+
+
+def _make(key, h=8, w=6, label=3):
+    rng = np.random.default_rng(0)
+    pix = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    hd = container.seal(key, pix, b"N" * 16, label, 17, model="m@abc", classifier="c@def", lam=0.8,
+                        phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=b"F" * 8)
+    return pix, hd, container.encode_png(pix, hd)
+
+
+def _rewrite(data, mutate_meta=None, mutate_pix=None, extra_chunks=()):
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    meta = json.loads(im.text["ric"])
+    if mutate_meta:
+        mutate_meta(meta)
+    pix = np.array(im)
+    if mutate_pix:
+        mutate_pix(pix)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("ric", json.dumps(meta))
+    for k, v in extra_chunks:
+        info.add_itxt(k, v)
+    buf = io.BytesIO()
+    Image.fromarray(pix).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def test_roundtrip_is_an_ordinary_png(key):
+    pix, hd, data = _make(key)
+    im = Image.open(io.BytesIO(data))
+    assert im.format == "PNG" and im.mode == "RGB" and im.size == (6, 8)
+    p2, h2 = container.read_ciphertext(data)
+    assert np.array_equal(p2, pix) and h2 == hd
+    s = container.open_sealed(key, p2, h2)
+    assert (s.label, s.steps) == (3, 17)
+
+
+def test_label_is_not_public(key):
+    _, hd, data = _make(key, label=7)
+    meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
+    assert "label" not in meta and '"label"' not in meta["sealed"]
+
+
+def test_wrong_key(key):
+    pix, hd, _ = _make(key)
+    with pytest.raises(WrongKeyError):
+        container.open_sealed(Key.generate(), pix, hd)
+
+
+def test_tampered_pixel(key):
+    _, _, data = _make(key)
+    bad = _rewrite(data, mutate_pix=lambda p: p.__setitem__((2, 3, 1), p[2, 3, 1] ^ 1))
+    with pytest.raises(TamperedPixelsError):
+        container.open_sealed(key, *container.read_ciphertext(bad))
+
+
+@pytest.mark.parametrize("field,value", [("lam", 0.7), ("model", "other@123"), ("height", 9),
+                                         ("phi", {"lr": 1, "max_steps": 5, "margin": 5.0, "chunk": 8}),
+                                         ("fingerprint", "AAAAAAAAAAA=")])
+def test_tampered_metadata(key, field, value):
+    _, _, data = _make(key)
+    bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
+    with pytest.raises(TamperedMetadataError):
+        container.open_sealed(key, *container.read_ciphertext(bad))
+
+
+def test_tampered_nonce_reads_as_wrong_key(key):
+    _, _, data = _make(key)
+    bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__("nonce", "QUFBQUFBQUFBQUFBQUFBQQ=="))
+    with pytest.raises(WrongKeyError, match="nonce"):
+        container.open_sealed(key, *container.read_ciphertext(bad))
+
+
+def test_stripped_metadata(key):
+    pix, _, _ = _make(key)
+    buf = io.BytesIO()
+    Image.fromarray(pix).save(buf, format="PNG")
+    with pytest.raises(ContainerError, match="no RIC metadata"):
+        container.read_ciphertext(buf.getvalue())
+
+
+def test_duplicated_metadata(key):
+    _, _, data = _make(key)
+    meta = Image.open(io.BytesIO(data)).text["ric"]
+    with pytest.raises(ContainerError, match="2 RIC metadata chunks"):
+        container.read_ciphertext(_rewrite(data, extra_chunks=[("ric", meta)]))
+
+
+@pytest.mark.parametrize("payload,msg", [("not json", "not valid JSON"), ("[1]", "not a JSON object"),
+                                         ('{"format": "ric/1"}', "lacks field"),
+                                         ("x" * 20000, "too large")])
+def test_garbled_metadata(key, payload, msg):
+    pix, _, _ = _make(key)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("ric", payload)
+    buf = io.BytesIO()
+    Image.fromarray(pix).save(buf, format="PNG", pnginfo=info)
+    with pytest.raises(ContainerError, match=msg):
+        container.read_ciphertext(buf.getvalue())
+
+
+def test_future_format_refused(key):
+    _, _, data = _make(key)
+    with pytest.raises(ContainerError, match="unsupported ciphertext format"):
+        container.read_ciphertext(_rewrite(data, mutate_meta=lambda m: m.__setitem__("format", "ric/9")))
+
+
+def test_not_png_truncated_and_bad_crc(key):
+    _, _, data = _make(key)
+    with pytest.raises(ContainerError, match="not a PNG"):
+        container.read_ciphertext(b"hello")
+    with pytest.raises(ContainerError, match="truncated"):
+        container.read_ciphertext(data[: len(data) // 2])
+    bad = bytearray(data)
+    bad[20] ^= 0xFF  # inside IHDR
+    with pytest.raises(ContainerError, match="CRC"):
+        container.read_ciphertext(bytes(bad))
+
+
+def test_non_rgb_ciphertext_refused(key):
+    _, _, data = _make(key)
+    im = Image.open(io.BytesIO(data))
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("ric", im.text["ric"])
+    buf = io.BytesIO()
+    im.convert("RGBA").save(buf, format="PNG", pnginfo=info)
+    with pytest.raises(ContainerError, match="mode RGBA"):
+        container.read_ciphertext(buf.getvalue())
+
+
+def test_write_atomic_never_overwrites(tmp_path):
+    p = tmp_path / "x.png"
+    p.write_bytes(b"user data")
+    with pytest.raises(OutputExistsError):
+        container.write_atomic(str(p), b"new")
+    assert p.read_bytes() == b"user data"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 2000))
+def test_fuzz_parser_only_raises_container_errors(blob, cut):
+    """Random bytes, and a real ciphertext cut and spliced with them, give ContainerError or parse — never another
+    exception type."""
+    key = Key(bytes(range(32)))
+    _, _, data = _make(key)
+    for cand in (blob, data[:cut] + blob, data[:cut] + blob + data[cut + len(blob):]):
+        try:
+            pix, hd = container.read_ciphertext(cand)
+        except ContainerError:
+            continue
+        try:
+            container.open_sealed(key, pix, hd)
+        except RICError:
+            pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["format", "nonce", "keycheck", "lam", "height", "phi", "sealed", "tag",
+                                        "model"]),
+                       st.one_of(st.none(), st.integers(), st.text(max_size=30), st.floats(allow_nan=True),
+                                 st.lists(st.integers(), max_size=3))))
+def test_fuzz_metadata_fields(changes):
+    key = Key(bytes(range(32)))
+    _, _, data = _make(key)
+    bad = _rewrite(data, mutate_meta=lambda m: m.update(changes))
+    try:
+        container.open_sealed(key, *container.read_ciphertext(bad))
+    except RICError:
+        pass
+
+
+def test_compressed_itxt_is_read(key):
+    """A tool that re-saves the metadata compressed (zTXt-style iTXt) keeps the ciphertext readable."""
+    pix, hd, _ = _make(key)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("ric", hd.to_json(), zip=True)
+    buf = io.BytesIO()
+    Image.fromarray(pix).save(buf, format="PNG", pnginfo=info)
+    p2, h2 = container.read_ciphertext(buf.getvalue())
+    assert container.open_sealed(key, p2, h2).label == 3

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from ric.nae import PhiConfig, generate_nae, margin_of
+from ric.noise import noise_image
+
+from conftest import FAST_PHI
+
+
+def _noise(key, n, shape=(3, 16, 16)):
+    return torch.stack([noise_image(key, bytes([i]) * 16, shape) for i in range(n)])
+
+
+def test_margin_known_answer():
+    logits = torch.tensor([[1.0, 3.0, 2.0], [5.0, 0.0, -1.0]])
+    assert margin_of(logits, torch.tensor([1, 2])).tolist() == [1.0, -6.0]
+
+
+def test_phi_reaches_margin_for_every_target(toy_classifier, key):
+    noise = _noise(key, 8)
+    target = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    res = generate_nae(toy_classifier, noise, target, FAST_PHI)
+    assert res.success.all()
+    assert (res.margin >= FAST_PHI.margin).all()
+    assert (toy_classifier(res.n_adv).argmax(1) == target).all()
+    assert res.n_adv.min() >= 0 and res.n_adv.max() <= 1
+    # the NAE stays noise-like: it is a perturbation of the keyed noise, not a new image
+    assert (res.n_adv - noise).abs().mean() < 0.25
+
+
+def test_phi_deterministic_across_batch_sizes_and_positions(toy_classifier, key):
+    noise = _noise(key, 7)
+    target = torch.tensor([3, 2, 1, 0, 3, 2, 1])
+    full = generate_nae(toy_classifier, noise, target, FAST_PHI).n_adv
+    alone = torch.cat([generate_nae(toy_classifier, noise[i:i + 1], target[i:i + 1], FAST_PHI).n_adv
+                       for i in range(7)])
+    shifted = generate_nae(toy_classifier, noise[2:], target[2:], FAST_PHI).n_adv
+    assert torch.equal(full, alone)
+    assert torch.equal(full[2:], shifted)
+
+
+def test_phi_deterministic_across_thread_counts(toy_classifier, key):
+    noise, target = _noise(key, 4), torch.tensor([0, 1, 2, 3])
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = generate_nae(toy_classifier, noise, target, FAST_PHI).n_adv
+        torch.set_num_threads(max(2, old))
+        b = generate_nae(toy_classifier, noise, target, FAST_PHI).n_adv
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(a, b)
+
+
+def test_phi_reports_failure_instead_of_pretending(toy_classifier, key):
+    noise = _noise(key, 2)
+    least_likely = toy_classifier(noise).argmin(1)
+    res = generate_nae(toy_classifier, noise, least_likely, PhiConfig(lr=1e-5, max_steps=3, chunk=4))
+    assert not res.success.any()
+    assert res.steps.tolist() == [3, 3]
+
+
+def test_phi_early_stop_counts_steps(toy_classifier, key):
+    res = generate_nae(toy_classifier, _noise(key, 4), torch.tensor([0, 1, 2, 3]), FAST_PHI)
+    assert (res.steps < FAST_PHI.max_steps).all()
+
+
+def test_phi_needs_eval_mode(key):
+    from conftest import ToyClassifier
+    with pytest.raises(ValueError, match="eval mode"):
+        generate_nae(ToyClassifier().train(), _noise(key, 1), torch.tensor([0]), FAST_PHI)
+
+
+def test_phi_leaves_classifier_grad_flags(toy_classifier, key):
+    flags = [p.requires_grad for p in toy_classifier.parameters()]
+    generate_nae(toy_classifier, _noise(key, 1), torch.tensor([0]), FAST_PHI)
+    assert [p.requires_grad for p in toy_classifier.parameters()] == flags
+
+
+def test_phi_config_roundtrip():
+    c = PhiConfig(lr=0.2, max_steps=7, margin=3.0, chunk=2)
+    assert PhiConfig.from_dict(c.to_dict()) == c

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from ric.nets import create_ric_model, list_ric_models
+from ric.nets.blocks import conv_stack
+from ric.nets.ric import quantize, srl_blend, srl_subtract
+
+
+def test_paper_configuration_parameter_count():
+    # the authors' released model has ~2.8 M parameters (DESIGN.md)
+    n = sum(p.numel() for p in create_ric_model("paper").parameters())
+    assert n == 2_793_981
+
+
+def test_registry_lists_configs():
+    assert {"paper", "small", "tiny"} <= set(list_ric_models())
+    with pytest.raises(KeyError, match="unknown RIC configuration"):
+        create_ric_model("nope")
+
+
+@pytest.mark.parametrize("hw", [(16, 16), (17, 23), (32, 8)])
+def test_fully_convolutional_any_size(hw):
+    m = create_ric_model("tiny").eval()
+    x = torch.rand(2, 3, *hw)
+    with torch.no_grad():
+        xp = m.encode(x, x)
+        assert xp.shape == x.shape
+        assert m.decode(xp, x).shape == x.shape
+
+
+def test_four_by_four_branch_needs_even_depth():
+    with pytest.raises(ValueError, match="even depth"):
+        conv_stack(3, 4, 4, 3)
+
+
+def test_srl_blend_and_subtract_invert():
+    u, n = torch.rand(2, 3, 5, 5), torch.rand(2, 3, 5, 5)
+    assert torch.allclose(srl_subtract(srl_blend(u, n, 0.8), n, 0.8), u, atol=1e-5)
+    assert torch.allclose(srl_blend(u, n, 0.8), 0.2 * u + 0.8 * n)
+
+
+def test_quantize_inference_rounds_to_8_bit():
+    x = torch.tensor([-0.1, 0.0, 0.5, 1.2, 0.7])
+    q = quantize(x, training=False)
+    assert torch.equal(q * 255, torch.round(q * 255))
+    assert q.tolist()[:2] == [0.0, 0.0] and q[3] == 1.0
+    assert abs(q[4].item() - 178 / 255) < 1e-7
+
+
+def test_quantize_training_noise_is_bounded_and_differentiable():
+    x = torch.full((10000,), 0.5, requires_grad=True)
+    q = quantize(x, training=True)
+    err = (q - 0.5) * 255
+    assert err.abs().max() <= 0.5 and err.std() > 0.2
+    q.sum().backward()
+    assert torch.all(x.grad == 1)
+
+
+def test_lambda_range():
+    with pytest.raises(ValueError):
+        create_ric_model("tiny", lam=1.0)

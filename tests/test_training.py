@@ -1,0 +1,62 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from ric.hub import load_classifier, load_ric_model
+from ric.training.checkpoint import merge_config
+from ric.training.classifier import train_classifier
+from ric.training.ric import train_ric
+
+
+@pytest.fixture
+def toy_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    # two visibly different classes: dark and bright images
+    y = np.repeat([0, 1], 24)
+    x = (rng.integers(0, 100, (48, 16, 16, 3)) + 150 * y[:, None, None, None]).astype(np.uint8)
+    p = tmp_path / "toy.npz"
+    np.savez_compressed(p, x_train=x, y_train=y, x_test=x[::4], y_test=y[::4], classes=np.array(["dark", "bright"]))
+    return str(p)
+
+
+@pytest.fixture
+def toy_classifier_file(tmp_path, toy_npz):
+    out = tmp_path / "clf"
+    res = train_classifier(str(out), {"data": toy_npz, "epochs": 4, "batch_size": 16, "lr": 0.02,
+                                      "arch_kwargs": {"width": 4}, "augment": False})
+    assert res["test_acc"] is not None
+    return str(out / "classifier.safetensors")
+
+
+def test_classifier_training_writes_safetensors_and_config(toy_classifier_file):
+    run = os.path.dirname(toy_classifier_file)
+    assert yaml.safe_load(open(os.path.join(run, "config.yaml")))["epochs"] == 4
+    clf = load_classifier(toy_classifier_file)
+    assert clf.classes == ["dark", "bright"]
+    assert json.load(open(os.path.join(run, "metrics.json")))["test_acc"] >= 0.5
+
+
+def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file):
+    out = str(tmp_path / "ric")
+    cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
+           "bank_per_class": 2, "lr": 1e-3, "eval_images": 4, "checkpoint_every": 3,
+           "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4}}
+    res = train_ric(out, cfg)
+    assert res["history"] and res["history"][-1]["step"] == 6
+    # a finished/started run is never silently overwritten
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_ric(out, cfg)
+    # resuming with more epochs continues from step 6, reusing config and NAE bank
+    res2 = train_ric(out, {"epochs": 2}, resume=True)
+    assert res2["history"][-1]["step"] == 12
+    assert [h["step"] for h in res2["history"]][:len(res["history"])] == [h["step"] for h in res["history"]]
+    m = load_ric_model(os.path.join(out, "model.safetensors"))
+    assert m.module.lam == 0.8
+
+
+def test_unknown_config_key_is_refused():
+    with pytest.raises(KeyError, match="unknown config key"):
+        merge_config({"a": 1}, {"b": 2})
