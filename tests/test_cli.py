@@ -176,3 +176,16 @@ def test_subprocess_error_is_one_line_without_traceback(work):
     assert r.returncode == ContainerError.exit_code
     assert "Traceback" not in r.stderr + r.stdout
     assert r.stderr.strip() == "ric: error: plain/im0.png: no RIC metadata in this PNG (stripped, or not a RIC ciphertext)"
+
+
+def test_torchscript_classifier_via_cli(work, capsys):
+    from ric.hub import load_classifier
+    clf = load_classifier(work["classifier"]).module
+    torch.jit.trace(clf, torch.rand(1, 3, 16, 16)).save("clf.ts")
+    args = ["--model", work["model"], "--classifier", "clf.ts", "-q"]
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", *args, "plain/im0.png"]) == 0
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", *args, "enc/im0.png"]) == 0
+    capsys.readouterr()
+    assert main(["classify", "--classifier", "clf.ts", "--json", "enc/im0.png", "plain/im0.png"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["label"] == rows[1]["label"] and rows[0]["class"] == str(rows[0]["label"])

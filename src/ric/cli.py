@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
+    p = sub.add_parser("evaluate", help="measure ACC_p, ACC_e, ADP, PSNR, SSIM, NAE success, timings and "
+                       "leakage on a dataset's test split")
+    p.add_argument("--data", required=True, metavar="NPZ", help="dataset .npz (x_test, y_test, classes)")
+    p.add_argument("--n", type=int, default=500, help="number of test images (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="which test images (a seeded random subset)")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
     p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT")
 
@@ -225,6 +233,18 @@ def run(args) -> int:
         order = {p: i for i, p in enumerate(args.ciphertexts)}
         results.sort(key=lambda r: order[r.src])
         return _report(results, classes, args.json)
+
+    if args.cmd == "evaluate":
+        from .evaluate import evaluate
+        model = hub.load_ric_model(args.model or hub.DEFAULT, device)
+        clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
+        res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet)
+        if args.json:
+            print(json.dumps(res, indent=1))
+        else:
+            for k, v in res.items():
+                print(f"{k:<38} {v:.4f}" if isinstance(v, float) else f"{k:<38} {v}")
+        return 0
 
     if args.cmd == "demo":
         from .demo import run_demo

@@ -54,6 +54,11 @@ def _write(out: str, data: bytes, force: bool) -> None:
     container.write_atomic(out, data, force)
 
 
+def _digest(identity: str) -> str:
+    """The weights part of `name@digest`: the same weights loaded by name or by path are the same model."""
+    return identity.rsplit("@", 1)[-1]
+
+
 def _batches(indices: list[int], size: int):
     for s in range(0, len(indices), size):
         yield indices[s:s + size]
@@ -68,6 +73,7 @@ class Engine:
         self.batch_size = batch_size
         self.show_progress = show_progress
         self._ids = (model.identity, classifier.identity)
+        self.codec_stats = {"nae_retries": 0, "label_retries": 0}
 
     def _bar(self, total, desc):
         return tqdm(total=total, desc=desc, unit="img", disable=not self.show_progress, leave=False)
@@ -91,6 +97,8 @@ class Engine:
                 for batch in _batches(idx, self.batch_size):
                     x = torch.from_numpy(np.stack([images[i] for i in batch])).permute(0, 3, 1, 2).float() / 255
                     enc = self.codec.encrypt(x, key)
+                    self.codec_stats["nae_retries"] += enc.nae_retries
+                    self.codec_stats["label_retries"] += enc.label_retries
                     for j, i in enumerate(batch):
                         r = results[i]
                         if j in enc.failed:
@@ -123,10 +131,10 @@ class Engine:
             try:
                 pix, hd = (parsed or {}).get(paths[i]) or container.read_ciphertext(paths[i])
                 sealed = container.open_sealed(key, pix, hd)
-                if hd.model != model_id:
+                if _digest(hd.model) != _digest(model_id):
                     raise ModelMismatchError(f"made with RIC model {hd.model}, but the loaded model is {model_id} "
                                              f"(pass --model {hd.model.split('@')[0]})")
-                if hd.classifier != clf_id:
+                if _digest(hd.classifier) != _digest(clf_id):
                     raise ModelMismatchError(f"made with classifier {hd.classifier}, but the loaded classifier is "
                                              f"{clf_id} (pass --classifier {hd.classifier.split('@')[0]})")
                 if abs(hd.lam - self.codec.lam) > 1e-9:

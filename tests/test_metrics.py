@@ -1,0 +1,32 @@
+import torch
+
+from ric.evaluate import affine_leakage
+from ric.metrics import psnr, psnr_per_image, ssim
+
+
+def test_psnr_known_answer():
+    a = torch.zeros(2, 3, 8, 8)
+    assert psnr(a + 0.1, a).item() == 20.0
+    assert abs(psnr(a + 0.01, a).item() - 40.0) < 1e-4
+    assert psnr_per_image(torch.stack([a[0] + 0.1, a[0] + 0.01]), a).tolist() == [20.0, 40.0]
+
+
+def test_ssim_identity_and_degradation():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    assert abs(ssim(x, x).item() - 1) < 1e-6
+    assert ssim(torch.rand(x.shape, generator=g), x).item() < 0.1
+
+
+def test_affine_leakage_sees_a_blended_plaintext_but_not_noise():
+    g = torch.Generator().manual_seed(0)
+    # smooth plaintexts (a gradient per image), as real images are at low frequency
+    ramp = torch.linspace(0, 1, 32)
+    x = (ramp[None, None, :, None] * torch.rand(8, 3, 1, 1, generator=g)).expand(8, 3, 32, 32).contiguous()
+    noise = torch.rand(8, 3, 32, 32, generator=g)
+    leak_blend, base = affine_leakage(x, 0.8 * noise + 0.2 * x)
+    leak_noise, base2 = affine_leakage(x, noise)
+    assert base == base2
+    print(leak_blend, leak_noise, base)
+    assert leak_blend > base + 0.5         # the blend reveals x
+    assert leak_noise < base + 0.1         # pure noise reveals nothing beyond the mean colour
