@@ -13,7 +13,7 @@ def test_paper_configuration_parameter_count():
 
 
 def test_registry_lists_configs():
-    assert {"paper", "small", "tiny"} <= set(list_ric_models())
+    assert {"paper", "small", "small_skip", "tiny"} <= set(list_ric_models())
     with pytest.raises(KeyError, match="unknown RIC configuration"):
         create_ric_model("nope")
 
@@ -59,3 +59,17 @@ def test_quantize_training_noise_is_bounded_and_differentiable():
 def test_lambda_range():
     with pytest.raises(ValueError):
         create_ric_model("tiny", lam=1.0)
+
+
+def test_skip_configuration_wiring_known_answer():
+    """small_skip with E's and D's output convs zeroed is exactly u_en = x, x̃ = u': the recovery error is the
+    8-bit rounding of x' amplified by 1/(1-λ) = 5, at most 2.5/255."""
+    m = create_ric_model("small_skip").eval()
+    with torch.no_grad():
+        for conv in (m.E_out, m.D_out):
+            conv.weight.zero_()
+            conv.bias.zero_()
+        x, n = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+        assert torch.allclose(m.encode(x, n), 0.2 * x + 0.8 * n, atol=1e-6)
+        err = (m.decode(quantize(m.encode(x, n), False), n) - x).abs().max()
+    assert err <= 2.5 / 255 + 1e-5

@@ -203,7 +203,13 @@ def run(args) -> int:
         eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
         res = eng.encrypt_files(key, args.images, args.out, args.force,
                                 _parse_hw(args.resize) if args.resize else None)
-        return _report(res, clf.classes, args.json)
+        code = _report(res, clf.classes, args.json)
+        st = eng.codec_stats
+        if not args.quiet:
+            print(f"ric: encrypted {sum(r.out is not None for r in res)}/{len(res)} images; new nonces needed: "
+                  f"{st['nae_retries']} (Φ missed the margin), {st['label_retries']} (ciphertext label changed)",
+                  file=sys.stderr)
+        return code
 
     if args.cmd == "decrypt":
         from .container import read_ciphertext

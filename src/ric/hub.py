@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -77,7 +78,9 @@ def load_classifier(spec: str = DEFAULT, device="cpu") -> Loaded:
     path, name = _resolve(spec, "classifier")
     if not path.endswith(".safetensors"):
         try:
-            module = torch.jit.load(path, map_location=device)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice is not the user's problem
+                module = torch.jit.load(path, map_location=device)
         except Exception as e:
             raise ModelLoadError(f"{path} is neither a safetensors classifier nor a TorchScript file "
                                  f"({type(e).__name__})") from None

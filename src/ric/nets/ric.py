@@ -2,7 +2,9 @@
 
 Configs are data (`RIC_CONFIGS`): `paper` is the authors' released architecture (50 channels per branch,
 4 convs per stage-1 branch, ~2.8 M parameters); `small` and `tiny` keep the layout with fewer channels and
-layers so they train on a CPU. `decoder_residual` (off in `paper`) adds u' to D's output.
+layers so they train on a CPU. Two options are off in `paper`: `decoder_residual` adds u' to D's output, and
+`encoder_skip` adds x to E's output, so the networks start at the map the paper's model converges to anyway
+(u_en ≈ x, see DESIGN §6) and CPU training spends its steps on the residual. `small_skip` uses both.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from .blocks import MultiScale
 RIC_CONFIGS: dict[str, dict] = {
     "paper": {"width": 50, "depth": 4, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": False},
     "small": {"width": 16, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": True},
+    "small_skip": {"width": 16, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": False,
+                   "decoder_residual": True, "encoder_skip": True},
     "tiny": {"width": 8, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": True},
 }
 
@@ -37,13 +41,15 @@ def quantize(x: torch.Tensor, training: bool) -> torch.Tensor:
 
 
 class RICNet(nn.Module):
-    def __init__(self, width=50, depth=4, se_reduction=2, lam=0.8, shortcut=True, decoder_residual=False, channels=3):
+    def __init__(self, width=50, depth=4, se_reduction=2, lam=0.8, shortcut=True, decoder_residual=False,
+                 encoder_skip=False, channels=3):
         super().__init__()
         if not 0 < lam < 1:
             raise ValueError("λ must lie in (0, 1)")
         self.lam = float(lam)
         self.shortcut = shortcut
         self.decoder_residual = decoder_residual
+        self.encoder_skip = encoder_skip
         self.F = MultiScale(channels, width, depth, se_reduction)
         self.E_body = MultiScale(self.F.out_channels + channels, width, depth, se_reduction)
         self.E_out = nn.Conv2d(self.E_body.out_channels, channels, 1)
@@ -55,6 +61,8 @@ class RICNet(nn.Module):
         u_en = self.E_out(self.E_body(torch.cat([self.F(x), n_adv], 1)))
         if self.shortcut:
             u_en = u_en + n_adv
+        if self.encoder_skip:
+            u_en = u_en + x
         return srl_blend(u_en, n_adv, self.lam)
 
     def decode(self, xq: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,6 @@ def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bo
     A new run refuses a folder that already holds a checkpoint (never overwrites); `resume` reuses the
     saved config so a resumed run trains exactly what was started.
     """
-    os.makedirs(out_dir, exist_ok=True)
     cfg_path = os.path.join(out_dir, "config.yaml")
     last = os.path.join(out_dir, "last.safetensors")
     if resume:
@@ -49,5 +48,6 @@ def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bo
         if os.path.exists(last):
             raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
         cfg = merge_config(defaults, overrides)
+    os.makedirs(out_dir, exist_ok=True)
     save_config(cfg, cfg_path)
     return cfg

@@ -1,0 +1,58 @@
+"""The shipped CIFAR-10 pair on real test images (needs ../shared/data; the acceptance bar in miniature)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ric import hub
+from ric.engine import Engine, classify_files
+from ric.keys import Key
+
+from conftest import data_file
+
+pytestmark = [pytest.mark.data,
+              pytest.mark.skipif("cifar10" not in hub.shipped_names(), reason="shipped cifar10 RIC model absent")]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
+
+
+def test_cifar10_roundtrip_keeps_labels_and_recovers(tmp_path, shared_data, pair):
+    d = np.load(data_file(shared_data, "cifar10.npz"))
+    idx = np.random.default_rng(3).permutation(len(d["x_test"]))[:8]
+    paths = []
+    for i in idx:
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(d["x_test"][i]).save(p)
+        paths.append(str(p))
+    model, clf = pair
+    eng = Engine(model, clf, show_progress=False)
+    key = Key.generate()
+    enc = eng.encrypt_files(key, paths, str(tmp_path / "enc"))
+    assert all(r.error is None for r in enc)
+    ciphers = [r.out for r in enc]
+    plain_labels = [r.label for r in classify_files(clf, paths)]
+    assert [r.label for r in classify_files(clf, ciphers)] == plain_labels
+    dec = eng.decrypt_files(key, ciphers, str(tmp_path / "dec"))
+    assert all(r.error is None for r in dec)
+    x = np.stack([np.asarray(Image.open(p), dtype=np.float64) for p in paths])
+    z = np.stack([np.asarray(Image.open(r.out), dtype=np.float64) for r in dec])
+    psnr = 10 * np.log10(255 ** 2 / ((x - z) ** 2).mean(axis=(1, 2, 3)))
+    assert psnr.mean() >= 35, psnr
+    # a wrong key is rejected by the container, never decoded into a garbage image
+    bad = eng.decrypt_files(Key.generate(), ciphers[:2], str(tmp_path / "bad"))
+    assert all(type(r.error).__name__ == "WrongKeyError" for r in bad)
+
+
+def test_phi_with_shipped_classifier_is_batch_invariant(pair):
+    from ric.nae import PhiConfig, generate_nae
+    from ric.noise import noise_image
+    _, clf = pair
+    key = Key(bytes(32))
+    noise = torch.stack([noise_image(key, bytes([i]) * 16, (3, 32, 32)) for i in range(5)])
+    target = torch.tensor([0, 3, 5, 7, 9])
+    a = generate_nae(clf.module, noise, target, PhiConfig()).n_adv
+    b = torch.cat([generate_nae(clf.module, noise[i:i + 1], target[i:i + 1], PhiConfig()).n_adv for i in range(5)])
+    assert torch.equal(a, b)
