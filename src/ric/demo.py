@@ -60,7 +60,7 @@ def run_demo(out: str = "ric-demo", device="cpu") -> int:
     x, c, z = _load(samples), _load(ciphers), _load(recovered)
     p = psnr_per_image(z, x)
     name = lambda i: clf.classes[i] if i < len(clf.classes) else str(i)  # noqa: E731
-    print(f"{'image':<22} {'plaintext label':<16} {'ciphertext label':<17} {'PSNR dB':>8} {'SSIM':>7}")
+    print(f"{'image (true class)':<22} {'plaintext label':<16} {'ciphertext label':<17} {'PSNR dB':>8} {'SSIM':>7}")
     for i, s in enumerate(samples):
         print(f"{os.path.basename(s):<22} {name(plain_lab[i].label):<16} {name(ciph_lab[i].label):<17} "
               f"{p[i].item():8.2f} {ssim(z[i:i + 1], x[i:i + 1]).item():7.4f}")

@@ -1,6 +1,7 @@
 """Train a RIC model (F, E, D) against a fixed plaintext classifier: `ric train`.
 
-L = β·L_rec + L_adv (paper eq. 11-13): L_rec is the mean squared error of the recovered image, L_adv the
+L = β·L_rec + L_adv (paper eq. 11-13): L_rec = ||x - x̃||² summed over an image's pixels (as in the paper;
+a per-pixel mean would weaken β by the pixel count), averaged over the batch; L_adv is the
 margin loss of C on the quantised ciphertext x'_q (clamped at -g2), with Q simulated by additive uniform
 noise. NAEs come from a bank made once per run with Φ from keyed noise (balanced over classes; saved in
 the run folder so a resumed run reuses it): the NAE of an image depends only on its target label.
@@ -159,9 +160,9 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         n_adv = sample_nae(bank, bank_labels, y_hat, step_gen).to(device)
         xq = quantize(model.encode(x, n_adv), training=True)
         rec = model.decode(xq, n_adv)
-        l_rec = Fn.mse_loss(rec, x)
+        l_rec = Fn.mse_loss(rec, x)  # per-pixel mean, for logging
         l_adv = torch.clamp(-margin_of(classifier(xq), y_hat.to(device)), min=-cfg["g2"]).mean()
-        loss = cfg["beta"] * l_rec + l_adv
+        loss = cfg["beta"] * l_rec * x[0].numel() + l_adv
         lr = cosine_lr(cfg["lr"], step, total) if cfg["lr_schedule"] == "cosine" else cfg["lr"]
         for g in opt.param_groups:
             g["lr"] = lr
