@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--resize", metavar="HxW", default=None, help="resize inputs to this size first, e.g. 32x32")
     p.add_argument("--json", action="store_true", help="print a JSON list of {file, out, label, class, error}")
+    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
+                   help="paper: the paper's RIC (lossy recovery, needs the model and classifier to decrypt); "
+                        "sealed: lossless, authenticated-encryption payload under a 5-level adversarial image "
+                        "(decrypts with the key alone). Decrypt reads the scheme from the ciphertext.")
+    p.add_argument("--lossy-fallback", action="store_true",
+                   help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
+                        "and report its PSNR (default: refuse with an error naming size and capacity)")
     _common(p)
 
     p = sub.add_parser("classify", help="label images (plaintexts or ciphertexts) with a plaintext classifier",
@@ -179,12 +186,13 @@ def run(args) -> int:
         return 0
 
     if args.cmd == "info":
-        from .container import read_ciphertext
+        from .container import sniff
         code = 0
         for path in args.ciphertexts:
             try:
-                pix, hd = read_ciphertext(path)
-                print(json.dumps({"file": path, **hd.public()}))
+                scheme, pix, hd = sniff(path)
+                meta = hd.public() if hd else {"scheme": "sealed", "height": pix.shape[0], "width": pix.shape[1]}
+                print(json.dumps({"file": path, **meta}))
             except RICError as e:
                 code = code or _fail(f"{path}: {e}", e.exit_code)
         return code
@@ -198,11 +206,26 @@ def run(args) -> int:
     if args.cmd == "encrypt":
         from .keys import Key
         key = Key.load(args.key)
+        resize = _parse_hw(args.resize) if args.resize else None
+        if args.scheme == "sealed":
+            from .engine import sealed_encrypt_files
+            clf = hub.load_classifier(args.classifier or hub.DEFAULT, device)
+            res, st = sealed_encrypt_files(clf, key, args.images, args.out, args.force, resize, args.lossy_fallback,
+                                           device, args.batch_size, not args.quiet)
+            code = _report(res, clf.classes, args.json)
+            for r in res:
+                if r.info.get("lossy_psnr") is not None:
+                    print(f"ric: warning: {r.src} did not fit losslessly; stored as WebP at "
+                          f"{r.info['lossy_psnr']:.2f} dB PSNR", file=sys.stderr)
+            if not args.quiet:
+                print(f"ric: encrypted {sum(r.out is not None for r in res)}/{len(res)} images (sealed); "
+                      f"new nonces needed: {st['retries']}", file=sys.stderr)
+            return code
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
         eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
         res = eng.encrypt_files(key, args.images, args.out, args.force,
-                                _parse_hw(args.resize) if args.resize else None)
+                                resize)
         code = _report(res, clf.classes, args.json)
         st = eng.codec_stats
         if not args.quiet:
@@ -212,19 +235,23 @@ def run(args) -> int:
         return code
 
     if args.cmd == "decrypt":
-        from .container import read_ciphertext
-        from .engine import FileResult
+        from .container import sniff
+        from .engine import FileResult, sealed_decrypt_files
         from .keys import Key
         key = Key.load(args.key)
-        parsed, bad = {}, []
+        parsed, sealed, bad = {}, {}, []
         for p in args.ciphertexts:
             try:
-                parsed[p] = read_ciphertext(p)
+                scheme, pix, hd = sniff(p)
+                if scheme == "sealed":
+                    sealed[p] = pix
+                else:
+                    parsed[p] = (pix, hd)
             except RICError as e:
                 r = FileResult(p)
                 r.error = e
                 bad.append(r)
-        results = list(bad)
+        results = list(bad) + (sealed_decrypt_files(key, sealed, args.out, args.force) if sealed else [])
         by_models = {}
         for p, (_, hd) in parsed.items():
             m = args.model or _shipped_or_default(hd.model)

@@ -214,24 +214,31 @@ def parse_header(text: str) -> Header:
 
 
 def read_ciphertext(src) -> tuple[np.ndarray, Header]:
-    """Parse a ciphertext from a path or bytes: (uint8 pixels (H, W, 3), header). Raises ContainerError."""
-    if isinstance(src, (bytes, bytearray)):
-        data, name = bytes(src), "input"
-    else:
-        name = str(src)
-        try:
-            with open(src, "rb") as f:
-                data = f.read(64 * 1024 * 1024 + 1)
-        except OSError as e:
-            raise ContainerError(f"cannot read {name}: {e.strerror}") from None
-        if len(data) > 64 * 1024 * 1024:
-            raise ContainerError(f"{name} is too large for a RIC ciphertext")
+    """Parse a paper-scheme ciphertext from a path or bytes: (uint8 pixels (H, W, 3), header)."""
+    data = _read_bytes(src)
     chunks = _ric_chunks(data)
     if not chunks:
         raise ContainerError("no RIC metadata in this PNG (stripped, or not a RIC ciphertext)")
     if len(chunks) > 1:
         raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
     header = parse_header(_parse_text_chunk(chunks[0]))
+    return _decode_pixels(data), header
+
+
+def _read_bytes(src) -> bytes:
+    if isinstance(src, (bytes, bytearray)):
+        return bytes(src)
+    try:
+        with open(src, "rb") as f:
+            data = f.read(64 * 1024 * 1024 + 1)
+    except OSError as e:
+        raise ContainerError(f"cannot read {src}: {e.strerror}") from None
+    if len(data) > 64 * 1024 * 1024:
+        raise ContainerError(f"{src} is too large for a RIC ciphertext")
+    return data
+
+
+def _decode_pixels(data: bytes) -> np.ndarray:
     try:
         im = Image.open(io.BytesIO(data))
         if im.width * im.height > MAX_PIXELS:
@@ -243,4 +250,38 @@ def read_ciphertext(src) -> tuple[np.ndarray, Header]:
         raise
     except Exception as e:  # Pillow raises many types for corrupt data
         raise ContainerError(f"corrupt PNG image data ({type(e).__name__})") from None
-    return np.asarray(im, dtype=np.uint8).copy(), header
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def sniff(src) -> tuple[str, np.ndarray, Header | None]:
+    """Which scheme a ciphertext uses: ("paper", pixels, header) or ("sealed", pixels, None).
+
+    A sealed ciphertext is recognised by its metadata or, when that was stripped, by its pixel header."""
+    from .sealed import is_sealed
+    data = _read_bytes(src)
+    chunks = _ric_chunks(data)
+    if len(chunks) > 1:
+        raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
+    if chunks:
+        text = _parse_text_chunk(chunks[0])
+        try:
+            scheme = json.loads(text).get("scheme")
+        except (ValueError, AttributeError):
+            scheme = None
+        if scheme == "sealed":
+            return "sealed", _decode_pixels(data), None
+        return "paper", _decode_pixels(data), parse_header(text)
+    pixels = _decode_pixels(data)
+    if is_sealed(pixels):
+        return "sealed", pixels, None
+    raise ContainerError("no RIC metadata in this PNG (stripped, or not a RIC ciphertext)")
+
+
+def encode_sealed_png(pixels: np.ndarray) -> bytes:
+    """A sealed ciphertext: the pixels carry everything; the chunk only names the scheme for tools."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(CHUNK_KEYWORD, json.dumps({"format": FORMAT, "scheme": "sealed"}))
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+

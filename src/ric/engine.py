@@ -194,3 +194,54 @@ def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_siz
                 for i, lab in zip(batch, pred):
                     results[i].label = lab
     return results
+
+
+# -- the sealed scheme (ric.sealed): no RIC model; decryption needs only the key -----------------------
+def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir: str, force: bool = False,
+                         resize=None, lossy_fallback: bool = False, device="cpu", batch_size: int = 64,
+                         show_progress: bool = True) -> tuple[list[FileResult], dict]:
+    from .sealed import SealedCodec
+    results, outs = plan_outputs(paths, out_dir, force)
+    images = {}
+    for i in outs:
+        try:
+            images[i] = load_image(paths[i], resize)
+        except InputImageError as e:
+            results[i].error = e
+    groups = defaultdict(list)
+    for i, a in images.items():
+        groups[a.shape].append(i)
+    codec = SealedCodec(classifier.module, device=device)
+    stats = {"retries": 0}
+    with tqdm(total=len(images), desc="encrypt (sealed)", unit="img", disable=not show_progress, leave=False) as bar:
+        for idx in groups.values():
+            for batch in _batches(idx, batch_size):
+                res = codec.encrypt([images[i] for i in batch], key, lossy_fallback)
+                stats["retries"] += res.retries
+                for j, i in enumerate(batch):
+                    r = results[i]
+                    if j in res.errors:
+                        r.error = res.errors[j]
+                        continue
+                    try:
+                        _write(outs[i], container.encode_sealed_png(res.cipher[j]), force)
+                    except OutputExistsError as e:
+                        r.error = e
+                        continue
+                    r.out, r.label, r.info = outs[i], res.labels[j], res.info[j]
+                bar.update(len(batch))
+    return results, stats
+
+
+def sealed_decrypt_files(key: Key, pixels: dict[str, np.ndarray], out_dir: str,
+                         force: bool = False) -> list[FileResult]:
+    from .sealed import open_sealed_pixels
+    paths = list(pixels)
+    results, outs = plan_outputs(paths, out_dir, force)
+    for i, out in outs.items():
+        try:
+            _write(out, encode_png(open_sealed_pixels(key, pixels[paths[i]])), force)
+            results[i].out = out
+        except RICError as e:
+            results[i].error = e
+    return results
