@@ -189,3 +189,26 @@ def test_torchscript_classifier_via_cli(work, capsys):
     assert main(["classify", "--classifier", "clf.ts", "--json", "enc/im0.png", "plain/im0.png"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["label"] == rows[1]["label"] and rows[0]["class"] == str(rows[0]["label"])
+
+
+def test_sealed_scheme_via_cli(work, capsys):
+    from test_sealed import smooth_images
+    for i, a in enumerate(smooth_images(2)):
+        Image.fromarray(a).save(f"s{i}.png")
+    m = ["--classifier", work["classifier"], "-q"]
+    assert main(["encrypt", "--scheme", "sealed", "--key", "k.key", "--out", "enc", *m, "s0.png", "s1.png"]) == 0
+    # decrypt needs no model or classifier, reads the scheme from the file, and is bit-exact
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "-q", "enc/s0.png", "enc/s1.png"]) == 0
+    for i in range(2):
+        assert np.array_equal(np.asarray(Image.open(f"dec/s{i}.png")), np.asarray(Image.open(f"s{i}.png")))
+    capsys.readouterr()
+    assert main(["decrypt", "--key", "k2.key", "--out", "bad", "enc/s0.png"]) == WrongKeyError.exit_code
+    assert not os.path.exists("bad")
+    # an incompressible image does not fit: a clear error naming size and capacity, nothing written
+    from ric.sealed import CapacityError
+    assert main(["encrypt", "--scheme", "sealed", "--key", "k.key", "--out", "enc2", *m, "plain/im0.png"]) == \
+        CapacityError.exit_code
+    assert "16x16" in capsys.readouterr().err and not os.path.exists("enc2")
+    assert main(["encrypt", "--scheme", "sealed", "--lossy-fallback", "--key", "k.key", "--out", "enc3",
+                 "--classifier", work["classifier"], "plain/im0.png"]) == 0
+    assert "did not fit losslessly; stored as WebP at" in capsys.readouterr().err

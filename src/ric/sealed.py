@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from PIL import Image
 
-from .errors import InputImageError, NAEFailure, RICError, TamperedPixelsError, WrongKeyError
+from .errors import NAEFailure, RICError, TamperedPixelsError, WrongKeyError
 from .keys import Key
 from .nae import margin_of
 from .noise import noise_image
@@ -40,7 +40,8 @@ MAGIC, VERSION = b"R", 1
 NONCE_BYTES, CHECK_BYTES, TAG_BYTES = 12, 4, 16
 HEADER_BYTES = 2 + NONCE_BYTES + CHECK_BYTES
 CODEC_WEBP, CODEC_PNG, CODEC_WEBP_LOSSY = 1, 2, 3
-_POW = [BASE ** i for i in range(BLOCK_DIGITS)]
+_POW8 = np.array([BASE ** i for i in range(8)], dtype=np.int64)
+_P8 = BASE ** 8
 
 
 class CapacityError(RICError):
@@ -76,14 +77,13 @@ def bytes_to_digits(data: bytes, n_digits: int, rng=secrets) -> np.ndarray:
 
 def digits_to_bytes(digits: np.ndarray, n_blocks: int) -> bytes | None:
     """Inverse of bytes_to_digits for the first n_blocks blocks; None if a block does not fit in 17 bytes."""
-    d = digits[:n_blocks * BLOCK_DIGITS].astype(np.int64).reshape(n_blocks, BLOCK_DIGITS).tolist()
-    out = bytearray()
-    for row in d:
-        v = sum(x * p for x, p in zip(row, _POW))
-        if v >> (8 * BLOCK_BYTES):
-            return None
-        out += v.to_bytes(BLOCK_BYTES, "big")
-    return bytes(out)
+    d = digits[:n_blocks * BLOCK_DIGITS].astype(np.int64).reshape(n_blocks, 3, 8)
+    part = (d * _POW8).sum(2).astype(object)          # three 8-digit limbs per block, each < 51**8 < 2**46
+    vals = part[:, 0] + (part[:, 1] + part[:, 2] * _P8) * _P8
+    try:
+        return b"".join(v.to_bytes(BLOCK_BYTES, "big") for v in vals)
+    except OverflowError:
+        return None
 
 
 # -- payload (compressed image) -------------------------------------------------------------------
@@ -260,24 +260,31 @@ class SealedCodec:
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
         labels = self._labels(x)
         todo = list(range(len(images)))
+        req = [p.requires_grad for p in self.classifier.parameters()]
         for p in self.classifier.parameters():
             p.requires_grad_(False)
+        try:
+            self._attempts(images, key, lossy_fallback, labels, todo, res)
+        finally:
+            for p, r in zip(self.classifier.parameters(), req):
+                p.requires_grad_(r)
+        return res
+
+    def _attempts(self, images, key, lossy_fallback, labels, todo, res) -> None:
         for attempt in range(self.cfg.max_retries + 1):
             fines, inits, keep, infos = [], [], [], []
             for i in todo:
                 nonce = secrets.token_bytes(NONCE_BYTES)
                 try:
                     stream, info = seal_stream(key, images[i], nonce, lossy_fallback)
-                except InputImageError as e:
-                    res.errors[i] = e
-                    continue
-                except RICError as e:
+                except RICError as e:       # does not fit: final, no retry
                     res.errors[i] = e
                     continue
                 fines.append(torch.from_numpy(fine_digits(stream, images[i].shape)).permute(2, 0, 1))
                 inits.append(noise_image(key, nonce + bytes(4), (3, *images[i].shape[:2])))
                 keep.append(i)
                 infos.append(info)
+            todo = []
             if not keep:
                 break
             fine = torch.stack(fines).to(self.device)
@@ -287,7 +294,6 @@ class SealedCodec:
                                        torch.stack(inits).to(self.device), self.cfg, gen)
             c = (BASE * lev.to(torch.int16) + fine.to(torch.int16)).to(torch.uint8)
             got = self._labels(c.float() / 255)   # classify the very ciphertext that would be written
-            todo = []
             for j, i in enumerate(keep):
                 if got[j] == labels[i]:
                     res.cipher[i] = c[j].permute(1, 2, 0).cpu().numpy()
@@ -300,8 +306,7 @@ class SealedCodec:
                 break
         for i in todo:
             res.errors[i] = NAEFailure("no 5-level adversarial image kept the label after "
-                                     f"{self.cfg.max_retries + 1} nonces; nothing written")
-        return res
+                                       f"{self.cfg.max_retries + 1} nonces; nothing written")
 
     @staticmethod
     def decrypt(pixels: np.ndarray, key: Key) -> np.ndarray:
