@@ -34,20 +34,22 @@ def codec():
 
 def test_digit_packing_roundtrip_and_known_answers():
     data = os.urandom(BLOCK_BYTES * 5)
-    d = bytes_to_digits(data, 5 * 24 + 7)
-    assert d.max() < BASE and len(d) == 127
+    d = bytes_to_digits(data, 5 * 10 + 7)
+    assert d.max() < BASE and len(d) == 57
     assert digits_to_bytes(d, 5) == data
-    one = bytes_to_digits((1).to_bytes(17, "big"), 24)
-    assert one.tolist() == [1] + [0] * 23                       # least significant digit first
+    one = bytes_to_digits((1).to_bytes(7, "big"), 10)
+    assert one.tolist() == [1] + [0] * 9                        # least significant digit first
     v = 51 ** 5 + 2 * 51 + 3
-    assert bytes_to_digits(v.to_bytes(17, "big"), 24).tolist()[:6] == [3, 2, 0, 0, 0, 1]
-    assert digits_to_bytes(np.full(24, 50, dtype=np.uint8), 1) is None   # 51**24 - 1 >= 2**136
+    assert bytes_to_digits(v.to_bytes(7, "big"), 10).tolist()[:6] == [3, 2, 0, 0, 0, 1]
+    top = bytes_to_digits(b"\xff" * 7, 10)                      # 2**56 - 1, by hand
+    assert sum(int(x) * 51 ** i for i, x in enumerate(top)) == 2 ** 56 - 1
+    assert digits_to_bytes(np.full(10, 50, dtype=np.uint8), 1) is None   # 51**10 - 1 >= 2**56
 
 
 def test_capacity_known_answers():
-    assert capacity_bytes(32, 32) == 2176      # 3072 digits = 128 blocks of 17 bytes
-    assert capacity_bytes(160, 160) == 54400
-    assert capacity_bytes(1, 7) == 0
+    assert capacity_bytes(32, 32) == 2149      # 3072 digits = 307 blocks of 7 bytes (+2 filler digits)
+    assert capacity_bytes(160, 160) == 53760
+    assert capacity_bytes(1, 3) == 0 and capacity_bytes(1, 4) == 7
 
 
 def test_bit_exact_roundtrip_and_label_kept(codec):
@@ -73,7 +75,7 @@ def test_wrong_key_and_tampering(codec):
         open_sealed_pixels(Key.generate(), c)
     bad = c.copy()
     flat = bad.reshape(-1)
-    i = 300                                    # a payload digit, past the 24-digit header block
+    i = 300                                    # a payload digit, past the header (first 30 digits)
     flat[i] = flat[i] - 1 if flat[i] % BASE else flat[i] + 1
     with pytest.raises(TamperedPixelsError):
         open_sealed_pixels(key, bad)

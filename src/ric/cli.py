@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=500, help="number of test images (default 500)")
     p.add_argument("--seed", type=int, default=0, help="which test images (a seeded random subset)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper")
     _common(p)
 
     p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
@@ -269,9 +270,10 @@ def run(args) -> int:
 
     if args.cmd == "evaluate":
         from .evaluate import evaluate
-        model = hub.load_ric_model(args.model or hub.DEFAULT, device)
+        model = hub.load_ric_model(args.model or hub.DEFAULT, device) if args.scheme == "paper" else None
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
-        res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet)
+        res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet,
+                       args.scheme)
         if args.json:
             print(json.dumps(res, indent=1))
         else:

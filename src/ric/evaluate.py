@@ -50,13 +50,45 @@ def _load_dir(paths) -> torch.Tensor:
         0, 3, 1, 2).float() / 255
 
 
-def evaluate(model: Loaded, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
-             batch_size: int = 64, show_progress: bool = True) -> dict:
+def _fit_rate(ds) -> float:
+    """Share of all test images whose lossless encoding fits a sealed ciphertext of their size."""
+    from .sealed import HEADER_BYTES, TAG_BYTES, capacity_bytes, compress
+    from .sealed import CapacityError
+    h, w = ds.x.shape[1:3]
+    room = capacity_bytes(h, w) - HEADER_BYTES - TAG_BYTES - 4
+    fits = 0
+    for a in ds.x:
+        try:
+            compress(a, room)
+            fits += 1
+        except CapacityError:
+            pass
+    return fits / len(ds)
+
+
+@torch.no_grad()
+def _payload_robustness(classifier, cipher: torch.Tensor, labels, draws: int = 20, seed: int = 0) -> float:
+    """Sealed: share of (image, random payload) pairs with C((51·N + B')/255) = ŷ, B' uniform random digits."""
+    from .sealed import BASE
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.round(cipher * 255).long() // BASE
+    hits = 0
+    for _ in range(draws):
+        b = torch.randint(0, BASE, coarse.shape, generator=g)
+        hits += (classifier((BASE * coarse + b).float() / 255).argmax(1).cpu() == torch.tensor(labels)).sum().item()
+    return hits / (draws * len(cipher))
+
+
+def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
+             batch_size: int = 64, show_progress: bool = True, scheme: str = "paper") -> dict:
     from PIL import Image
+
+    from .container import sniff
+    from .engine import sealed_decrypt_files, sealed_encrypt_files
     ds = load_npz(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
     key = Key.generate()
-    eng = Engine(model, classifier, device, batch_size=batch_size, show_progress=show_progress)
+    stats = {"nae_retries": 0, "label_retries": 0}
     with tempfile.TemporaryDirectory() as tmp:
         plain = []
         for i in idx:
@@ -65,7 +97,14 @@ def evaluate(model: Loaded, classifier: Loaded, data: str, n: int = 500, seed: i
             Image.fromarray(ds.x[i]).save(p)
             plain.append(p)
         t = time.perf_counter()
-        enc = eng.encrypt_files(key, plain, os.path.join(tmp, "enc"))
+        if scheme == "paper":
+            eng = Engine(model, classifier, device, batch_size=batch_size, show_progress=show_progress)
+            enc = eng.encrypt_files(key, plain, os.path.join(tmp, "enc"))
+            stats = eng.codec_stats
+        else:
+            enc, st = sealed_encrypt_files(classifier, key, plain, os.path.join(tmp, "enc"), device=device,
+                                           batch_size=batch_size, show_progress=show_progress)
+            stats = {"nae_retries": 0, "label_retries": st["retries"]}
         t_enc = time.perf_counter() - t
         errs = [r for r in enc if r.error]
         ciphers = [r.out for r in enc if r.out]
@@ -76,30 +115,48 @@ def evaluate(model: Loaded, classifier: Loaded, data: str, n: int = 500, seed: i
         lab_c = classify_files(classifier, ciphers, device, batch_size)
         t_cls_c = time.perf_counter() - t
         t = time.perf_counter()
-        dec = eng.decrypt_files(key, ciphers, os.path.join(tmp, "dec"))
+        if scheme == "paper":
+            dec = eng.decrypt_files(key, ciphers, os.path.join(tmp, "dec"))
+        else:
+            dec = sealed_decrypt_files(key, {p: sniff(p)[1] for p in ciphers}, os.path.join(tmp, "dec"))
         t_dec = time.perf_counter() - t
         x = _load_dir(plain)
         ok = [j for j, r in enumerate(enc) if r.out]
         xc = _load_dir(ciphers)
         z = _load_dir([r.out for r in dec if r.out])
         steps = np.array([r.info.get("steps", -1) for r in enc if r.out])
+        file_bytes = float(np.mean([os.path.getsize(p) for p in ciphers]))
     y = ds.y[idx]
     acc_p = float(np.mean([r.label == t for r, t in zip(lab_p, y)]))
     acc_e = float(np.mean([r.label == t for r, t in zip(lab_c, y[ok])]))
     agree = float(np.mean([a.label == b.label for a, b in zip([lab_p[j] for j in ok], lab_c)]))
     p = psnr_per_image(z, x[ok])
+    exact = float(torch.all((z * 255).round() == (x[ok] * 255).round(), dim=(1, 2, 3)).float().mean())
     leak_fit, leak_const = affine_leakage(x[ok], xc)
-    return {
-        "data": os.path.basename(data), "n": int(n), "model": model.identity, "classifier": classifier.identity,
+    out = {
+        "scheme": scheme, "data": os.path.basename(data), "n": int(n),
+        "model": model.identity if (model is not None and scheme == "paper") else None,
+        "classifier": classifier.identity,
         "ACC_p": acc_p, "ACC_e": acc_e, "ADP_points": 100 * (acc_p - acc_e), "label_agreement": agree,
         "PSNR_dB": p.mean().item(), "PSNR_min_dB": p.min().item(), "SSIM": ssim(z, x[ok]).item(),
+        "bit_exact_share": exact,
         "LPIPS": "unavailable: LPIPS needs pretrained AlexNet/VGG backbone weights, which cannot be downloaded here",
-        "NAE_first_try_success": 1 - (eng.codec_stats["nae_retries"] + eng.codec_stats["label_retries"]) / max(1, n),
-        "nae_retries": eng.codec_stats["nae_retries"], "label_retries": eng.codec_stats["label_retries"],
-        "failed": len(errs), "phi_steps_median": float(np.median(steps)), "phi_steps_max": int(steps.max()),
+        "NAE_first_try_success": 1 - (stats["nae_retries"] + stats["label_retries"]) / max(1, n),
+        "nae_retries": stats["nae_retries"], "label_retries": stats["label_retries"],
+        "failed": len(errs),
         "encrypt_s_per_image": t_enc / n, "decrypt_s_per_image": t_dec / max(1, len(ciphers)),
         "classify_plain_s_per_image": t_cls_p / n, "classify_cipher_s_per_image": t_cls_c / max(1, len(ciphers)),
+        "ciphertext_file_bytes_mean": file_bytes,
         "leakage_lowpass_affine_PSNR_dB": leak_fit, "leakage_mean_colour_baseline_PSNR_dB": leak_const,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
                    f"{torch.__version__}, {torch.get_num_threads()} threads, device {device}",
     }
+    if scheme == "paper":
+        out["phi_steps_median"] = float(np.median(steps))
+        out["phi_steps_max"] = int(steps.max())
+    else:
+        out["capacity_fit_rate_full_test_split"] = _fit_rate(ds)
+        out["payload_robustness_20_random_payloads"] = _payload_robustness(
+            classifier.module, xc.to(device), [lab_c[j].label for j in range(len(ciphers))])
+        out["failed_reasons"] = sorted({type(r.error).__name__ for r in errs})
+    return out

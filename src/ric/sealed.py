@@ -3,7 +3,9 @@
 Every ciphertext byte is c = 51·N + B with N ∈ {0..4} (the coarse, adversarial part the classifier sees) and
 B ∈ {0..50} (the fine part, which carries data):
 
-* B holds a byte stream written as base-51 digits in raster order (17-byte blocks -> 24 digits):
+* B holds a byte stream written as base-51 digits in raster order (7-byte blocks -> 10 digits, least
+  significant first; 51**10 > 2**56, so the packing is vectorised in 64-bit integers, at 98.7% of the
+  information capacity):
   [magic 'R' | version | 12-byte nonce | 4-byte key check | ChaCha20-Poly1305 ciphertext], where the AEAD
   plaintext is [codec | 3-byte length | losslessly compressed image | random padding] filled to the full
   capacity, so the length leaks nothing. The AEAD key is HKDF(key, nonce, "sealed/aead"); the associated data
@@ -35,13 +37,12 @@ from .noise import noise_image
 
 BASE = 51                 # L: fine levels
 LEVELS = 5                # coarse levels N ∈ {0..4}
-BLOCK_BYTES, BLOCK_DIGITS = 17, 24     # 51**24 > 2**136
+BLOCK_BYTES, BLOCK_DIGITS = 7, 10      # 51**10 > 2**56
 MAGIC, VERSION = b"R", 1
 NONCE_BYTES, CHECK_BYTES, TAG_BYTES = 12, 4, 16
 HEADER_BYTES = 2 + NONCE_BYTES + CHECK_BYTES
 CODEC_WEBP, CODEC_PNG, CODEC_WEBP_LOSSY = 1, 2, 3
-_POW8 = np.array([BASE ** i for i in range(8)], dtype=np.int64)
-_P8 = BASE ** 8
+_POW = np.array([BASE ** i for i in range(BLOCK_DIGITS)], dtype=np.int64)
 
 
 class CapacityError(RICError):
@@ -58,32 +59,29 @@ def capacity_bytes(h: int, w: int, c: int = 3) -> int:
     return (h * w * c // BLOCK_DIGITS) * BLOCK_BYTES
 
 
-def bytes_to_digits(data: bytes, n_digits: int, rng=secrets) -> np.ndarray:
-    """Pack bytes (a multiple of 17) into base-51 digits; the remaining digits are random."""
+def bytes_to_digits(data: bytes, n_digits: int) -> np.ndarray:
+    """Pack bytes (a multiple of 7) into base-51 digits; the remaining digits are random filler."""
     if len(data) % BLOCK_BYTES:
         raise ValueError("data length must be a multiple of the block size")
+    blocks = np.frombuffer(data, dtype=np.uint8).reshape(-1, BLOCK_BYTES)
+    v = np.zeros((len(blocks), 8), dtype=np.uint8)
+    v[:, 1:] = blocks
+    v = v.view(">u8").reshape(-1).astype(np.int64)
+    digits = ((v[:, None] // _POW[None, :]) % BASE).astype(np.uint8).reshape(-1)
     out = np.empty(n_digits, dtype=np.uint8)
-    k = 0
-    for s in range(0, len(data), BLOCK_BYTES):
-        v = int.from_bytes(data[s:s + BLOCK_BYTES], "big")
-        for _ in range(BLOCK_DIGITS):
-            v, d = divmod(v, BASE)
-            out[k] = d
-            k += 1
-    if k < n_digits:
-        out[k:] = np.frombuffer(os.urandom(n_digits - k), dtype=np.uint8) % BASE  # filler: never read back
+    out[:len(digits)] = digits
+    if len(digits) < n_digits:
+        out[len(digits):] = np.frombuffer(os.urandom(n_digits - len(digits)), dtype=np.uint8) % BASE
     return out
 
 
 def digits_to_bytes(digits: np.ndarray, n_blocks: int) -> bytes | None:
-    """Inverse of bytes_to_digits for the first n_blocks blocks; None if a block does not fit in 17 bytes."""
-    d = digits[:n_blocks * BLOCK_DIGITS].astype(np.int64).reshape(n_blocks, 3, 8)
-    part = (d * _POW8).sum(2).astype(object)          # three 8-digit limbs per block, each < 51**8 < 2**46
-    vals = part[:, 0] + (part[:, 1] + part[:, 2] * _P8) * _P8
-    try:
-        return b"".join(v.to_bytes(BLOCK_BYTES, "big") for v in vals)
-    except OverflowError:
+    """Inverse of bytes_to_digits for the first n_blocks blocks; None if a block does not fit in 7 bytes."""
+    d = digits[:n_blocks * BLOCK_DIGITS].astype(np.int64).reshape(n_blocks, BLOCK_DIGITS)
+    v = (d * _POW).sum(1)
+    if (v >> 56).any():
         return None
+    return v.astype(">u8").view(np.uint8).reshape(n_blocks, 8)[:, 1:].tobytes()
 
 
 # -- payload (compressed image) -------------------------------------------------------------------
