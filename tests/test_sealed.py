@@ -135,7 +135,7 @@ def test_coarse_attack_is_deterministic_for_a_seed():
     target = torch.tensor([1, 2])
     runs = [coarse_attack(clf, fine, target, init, SealedConfig(max_steps=50), torch.Generator().manual_seed(5))
             for _ in range(2)]
-    assert torch.equal(runs[0][0], runs[1][0])
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][2], runs[1][2])
     assert runs[0][0].max() <= 4
 
 

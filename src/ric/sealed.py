@@ -204,31 +204,35 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
                   cfg: SealedConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`.
 
-    Returns (N, success) where success means the real payload reaches the margin."""
+    Returns (N, success, steps): success means the real payload reached the margin and random payloads kept
+    the label; steps is the step at which that happened (max_steps when it did not)."""
     n, k = len(fine), cfg.payload_samples
     w = torch.atanh((init * 2 - 1).clamp(-0.999, 0.999)).detach().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=cfg.lr)
     best = torch.round(2 * (torch.tanh(w.detach()) + 1))
     done = torch.zeros(n, dtype=torch.bool, device=fine.device)
-    tk = target.repeat_interleave(k)
-    for _ in range(cfg.max_steps + 1):
-        lev = _ste_round(2 * (torch.tanh(w) + 1))                      # (n, C, H, W) in {0..4}
-        rand = torch.randint(0, BASE, (n, k - 1, *fine.shape[1:]), generator=gen).to(fine.device).float()
-        b = torch.cat([fine[:, None].float(), rand], 1)                  # real payload first
+    steps = torch.full((n,), cfg.max_steps, dtype=torch.long)
+    for step in range(cfg.max_steps + 1):
+        act = (~done).nonzero().squeeze(1)          # finished images leave the batch (no determinism needed)
+        lev = _ste_round(2 * (torch.tanh(w[act]) + 1))                 # (a, C, H, W) in {0..4}
+        rand = torch.randint(0, BASE, (len(act), k - 1, *fine.shape[1:]), generator=gen).to(fine.device).float()
+        b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
         c = (BASE * lev[:, None] + b) / 255
-        m = margin_of(classifier(c.flatten(0, 1)), tk).view(n, k)
-        ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1) & ~done
+        m = margin_of(classifier(c.flatten(0, 1)), target[act].repeat_interleave(k)).view(len(act), k)
+        ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1)
         if ok.any():
-            best[ok] = lev.detach()[ok]
-            done |= ok
-        if bool(done.all()):
+            idx = act[ok]
+            best[idx] = lev.detach()[ok]
+            steps[idx.cpu()] = step
+            done[idx] = True
+        if bool(done.all()) or step == cfg.max_steps:
             break
         loss = torch.clamp(-m, min=-cfg.margin).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     best[~done] = torch.round(2 * (torch.tanh(w.detach()) + 1))[~done]
-    return best.to(torch.uint8), done
+    return best.to(torch.uint8), done, steps
 
 
 @dataclass
@@ -288,7 +292,7 @@ class SealedCodec:
             fine = torch.stack(fines).to(self.device)
             gen = torch.Generator().manual_seed(int.from_bytes(secrets.token_bytes(8), "big") >> 1)
             with torch.enable_grad():
-                lev, _ = coarse_attack(self.classifier, fine, labels[keep].to(self.device),
+                lev, _, steps = coarse_attack(self.classifier, fine, labels[keep].to(self.device),
                                        torch.stack(inits).to(self.device), self.cfg, gen)
             c = (BASE * lev.to(torch.int16) + fine.to(torch.int16)).to(torch.uint8)
             got = self._labels(c.float() / 255)   # classify the very ciphertext that would be written
@@ -296,7 +300,7 @@ class SealedCodec:
                 if got[j] == labels[i]:
                     res.cipher[i] = c[j].permute(1, 2, 0).cpu().numpy()
                     res.labels[i] = int(labels[i])
-                    res.info[i] = {**infos[j], "attempts": attempt + 1}
+                    res.info[i] = {**infos[j], "attempts": attempt + 1, "steps": int(steps[j])}
                 else:
                     todo.append(i)
             res.retries += len(todo)

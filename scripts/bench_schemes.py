@@ -1,0 +1,92 @@
+"""Benchmark: paper vs sealed scheme, encrypt and decrypt, in memory and through files, on CIFAR-10 test images.
+
+usage: python scripts/bench_schemes.py [--data ../shared/data/cifar10.npz] [--n 200] [--threads 2]
+Prints a Markdown table (seconds per image) and the machine. Run on an otherwise idle machine.
+"""
+import argparse
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ric import hub
+from ric.codec import RICCodec
+from ric.container import sniff
+from ric.engine import Engine, sealed_decrypt_files, sealed_encrypt_files
+from ric.keys import Key
+from ric.sealed import SealedCodec, open_sealed_pixels
+
+
+def per_image(f, n):
+    t = time.perf_counter()
+    f()
+    return (time.perf_counter() - t) / n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="../shared/data/cifar10.npz")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    d = np.load(a.data)
+    x = d["x_test"][np.sort(np.random.default_rng(0).permutation(len(d["x_test"]))[:a.n])]
+    model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
+    key = Key.generate()
+    rows = {}
+    # in memory
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+    paper = RICCodec(model.module, clf.module)
+    enc = None
+
+    def p_enc():
+        nonlocal enc
+        enc = paper.encrypt(xt, key)
+    rows["paper, in memory"] = [per_image(p_enc, a.n)]
+    rows["paper, in memory"].append(per_image(
+        lambda: paper.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints), a.n))
+    sc = SealedCodec(clf.module)
+    res = None
+
+    def s_enc():
+        nonlocal res
+        res = sc.encrypt(list(x), key)
+    rows["sealed, in memory"] = [per_image(s_enc, a.n)]
+    ok = [c for c in res.cipher if c is not None]
+    rows["sealed, in memory"].append(per_image(lambda: [open_sealed_pixels(key, c) for c in ok], len(ok)))
+    # through files (what `ric encrypt` / `ric decrypt` do, minus process start-up)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, img in enumerate(x):
+            p = os.path.join(tmp, f"p{i:04d}.png")
+            Image.fromarray(img).save(p)
+            paths.append(p)
+        eng = Engine(model, clf, show_progress=False)
+        out = {}
+        rows["paper, files"] = [per_image(lambda: out.setdefault("p", eng.encrypt_files(
+            key, paths, os.path.join(tmp, "pe"))), a.n)]
+        pc = [r.out for r in out["p"] if r.out]
+        rows["paper, files"].append(per_image(lambda: eng.decrypt_files(key, pc, os.path.join(tmp, "pd")), len(pc)))
+        rows["sealed, files"] = [per_image(lambda: out.setdefault("s", sealed_encrypt_files(
+            clf, key, paths, os.path.join(tmp, "se"), show_progress=False)), a.n)]
+        scs = [r.out for r in out["s"][0] if r.out]
+        rows["sealed, files"].append(per_image(lambda: sealed_decrypt_files(
+            key, {p: sniff(p)[1] for p in scs}, os.path.join(tmp, "sd")), len(scs)))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{a.threads} threads; n={a.n} CIFAR-10 test images; sealed fits: {len(ok)}/{a.n}")
+    print("| path | encrypt s/img | decrypt s/img |")
+    print("|---|---|---|")
+    for k, (e, dd) in rows.items():
+        print(f"| {k} | {e:.4f} | {dd:.5f} |")
+    for kind in ("in memory", "files"):
+        print(f"decrypt speed-up of sealed over paper, {kind}: "
+              f"{rows['paper, ' + kind][1] / rows['sealed, ' + kind][1]:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
