@@ -2,7 +2,8 @@
 
 Everything goes through the real file path (encrypt to PNG, classify the PNG, decrypt from PNG), so the
 numbers are what a user gets. Definitions:
-  ACC_p / ACC_e  accuracy of C on plaintexts / on ciphertexts against the true labels
+  ACC_p / ACC_e  accuracy of C on plaintexts / on ciphertexts against the true labels, over the images that
+                 were encrypted (images refused, e.g. too large for the sealed scheme, are counted in `failed`)
   ADP            ACC_p - ACC_e (paper eq. 14), in percentage points
   PSNR, SSIM     recovered vs plaintext (see ric.metrics for the exact definitions)
   NAE success    share of images whose first nonce gave a margin-reaching NAE and a correctly labelled
@@ -127,7 +128,8 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
         steps = np.array([r.info.get("steps", -1) for r in enc if r.out])
         file_bytes = float(np.mean([os.path.getsize(p) for p in ciphers]))
     y = ds.y[idx]
-    acc_p = float(np.mean([r.label == t for r, t in zip(lab_p, y)]))
+    # ACC_p and ACC_e over the same images: those that were encrypted (a refused image is counted in `failed`)
+    acc_p = float(np.mean([lab_p[j].label == y[j] for j in ok]))
     acc_e = float(np.mean([r.label == t for r, t in zip(lab_c, y[ok])]))
     agree = float(np.mean([a.label == b.label for a, b in zip([lab_p[j] for j in ok], lab_c)]))
     p = psnr_per_image(z, x[ok])
