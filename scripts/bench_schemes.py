@@ -77,12 +77,14 @@ def main():
         scs = [r.out for r in out["s"][0] if r.out]
         rows["sealed, files"].append(per_image(lambda: sealed_decrypt_files(
             key, {p: sniff(p)[1] for p in scs}, os.path.join(tmp, "sd")), len(scs)))
+        sizes = {k: np.mean([os.path.getsize(p) for p in v]) for k, v in (("paper", pc), ("sealed", scs))}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{a.threads} threads; n={a.n} CIFAR-10 test images; sealed fits: {len(ok)}/{a.n}")
     print("| path | encrypt s/img | decrypt s/img |")
     print("|---|---|---|")
     for k, (e, dd) in rows.items():
         print(f"| {k} | {e:.4f} | {dd:.5f} |")
+    print(f"ciphertext PNG size, mean bytes: paper {sizes['paper']:.0f}, sealed {sizes['sealed']:.0f}")
     for kind in ("in memory", "files"):
         print(f"decrypt speed-up of sealed over paper, {kind}: "
               f"{rows['paper, ' + kind][1] / rows['sealed, ' + kind][1]:.0f}x")

@@ -181,7 +181,8 @@ def run(args) -> int:
     if args.cmd == "models":
         from .classifiers import list_classifiers
         from .nets import list_ric_models
-        print("shipped (NAME for --model/--classifier):", ", ".join(hub.shipped_names()) or "none")
+        print("shipped RIC models (--model):", ", ".join(hub.shipped_names("ric")) or "none")
+        print("shipped classifiers (--classifier):", ", ".join(hub.shipped_names("classifier")) or "none")
         print("RIC architectures:", ", ".join(list_ric_models()))
         print("classifier architectures:", ", ".join(list_classifiers()))
         return 0
@@ -255,8 +256,8 @@ def run(args) -> int:
         results = list(bad) + (sealed_decrypt_files(key, sealed, args.out, args.force) if sealed else [])
         by_models = {}
         for p, (_, hd) in parsed.items():
-            m = args.model or _shipped_or_default(hd.model)
-            c = args.classifier or _shipped_or_default(hd.classifier)
+            m = args.model or _shipped_or_default(hd.model, "ric")
+            c = args.classifier or _shipped_or_default(hd.classifier, "classifier")
             by_models.setdefault((m, c), []).append(p)
         classes = []
         for (m, c), paths in by_models.items():
@@ -302,10 +303,10 @@ def run(args) -> int:
     return _fail(f"unknown command {args.cmd}")
 
 
-def _shipped_or_default(identity: str) -> str:
+def _shipped_or_default(identity: str, kind: str) -> str:
     from . import hub
     name = identity.split("@")[0]
-    return name if name in hub.shipped_names() else hub.DEFAULT
+    return name if name in hub.shipped_names(kind) else hub.DEFAULT
 
 
 def main(argv=None) -> int:

@@ -25,10 +25,12 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights"
 DEFAULT = "cifar10"
 
 
-def shipped_names() -> list[str]:
+def shipped_names(kind: str = "ric") -> list[str]:
+    """Names of shipped weights of one kind: "ric" (RIC models) or "classifier"."""
     if not os.path.isdir(WEIGHTS_DIR):
         return []
-    return sorted(f[:-len("_ric.safetensors")] for f in os.listdir(WEIGHTS_DIR) if f.endswith("_ric.safetensors"))
+    suffix = f"_{kind}.safetensors"
+    return sorted(f[:-len(suffix)] for f in os.listdir(WEIGHTS_DIR) if f.endswith(suffix))
 
 
 def module_digest(module: torch.nn.Module) -> str:
@@ -61,7 +63,7 @@ def _resolve(spec: str, suffix: str) -> tuple[str, str]:
         return spec, os.path.splitext(os.path.basename(spec))[0]
     path = os.path.join(WEIGHTS_DIR, f"{spec}_{suffix}.safetensors")
     if not os.path.isfile(path):
-        known = ", ".join(shipped_names()) or "none installed"
+        known = ", ".join(shipped_names(suffix)) or "none installed"
         raise ModelLoadError(f"no shipped {suffix} model named {spec!r} (shipped: {known}; or pass a file path)")
     return path, spec
 
