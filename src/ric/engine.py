@@ -59,6 +59,18 @@ def _digest(identity: str) -> str:
     return identity.rsplit("@", 1)[-1]
 
 
+def _load_grouped(paths, indices, results, resize=None):
+    """Load the images at `indices` (errors go into their FileResult); group the rest by shape."""
+    images, groups = {}, defaultdict(list)
+    for i in indices:
+        try:
+            images[i] = load_image(paths[i], resize)
+            groups[images[i].shape].append(i)
+        except InputImageError as e:
+            results[i].error = e
+    return images, groups
+
+
 def _batches(indices: list[int], size: int):
     for s in range(0, len(indices), size):
         yield indices[s:s + size]
@@ -82,15 +94,7 @@ class Engine:
     def encrypt_files(self, key: Key, paths: list[str], out_dir: str, force: bool = False,
                       resize: tuple[int, int] | None = None) -> list[FileResult]:
         results, outs = plan_outputs(paths, out_dir, force)
-        images = {}
-        for i in outs:
-            try:
-                images[i] = load_image(paths[i], resize)
-            except InputImageError as e:
-                results[i].error = e
-        groups = defaultdict(list)
-        for i, a in images.items():
-            groups[a.shape].append(i)
+        images, groups = _load_grouped(paths, outs, results, resize)
         model_id, clf_id = self._ids
         with self._bar(len(images), "encrypt") as bar:
             for shape, idx in groups.items():
@@ -177,15 +181,7 @@ class Engine:
 def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_size: int = 64) -> list[FileResult]:
     """Label any images (plaintexts or ciphertexts alike: the cloud's plain forward pass)."""
     results = [FileResult(p) for p in paths]
-    images = {}
-    for i, p in enumerate(paths):
-        try:
-            images[i] = load_image(p)
-        except InputImageError as e:
-            results[i].error = e
-    groups = defaultdict(list)
-    for i, a in images.items():
-        groups[a.shape].append(i)
+    images, groups = _load_grouped(paths, range(len(paths)), results)
     with torch.inference_mode():
         for idx in groups.values():
             for batch in _batches(idx, batch_size):
@@ -202,15 +198,7 @@ def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir
                          show_progress: bool = True) -> tuple[list[FileResult], dict]:
     from .sealed import SealedCodec
     results, outs = plan_outputs(paths, out_dir, force)
-    images = {}
-    for i in outs:
-        try:
-            images[i] = load_image(paths[i], resize)
-        except InputImageError as e:
-            results[i].error = e
-    groups = defaultdict(list)
-    for i, a in images.items():
-        groups[a.shape].append(i)
+    images, groups = _load_grouped(paths, outs, results, resize)
     codec = SealedCodec(classifier.module, device=device)
     stats = {"retries": 0}
     with tqdm(total=len(images), desc="encrypt (sealed)", unit="img", disable=not show_progress, leave=False) as bar:
