@@ -215,14 +215,10 @@ def parse_header(text: str) -> Header:
 
 def read_ciphertext(src) -> tuple[np.ndarray, Header]:
     """Parse a paper-scheme ciphertext from a path or bytes: (uint8 pixels (H, W, 3), header)."""
-    data = _read_bytes(src)
-    chunks = _ric_chunks(data)
-    if not chunks:
-        raise ContainerError("no RIC metadata in this PNG (stripped, or not a RIC ciphertext)")
-    if len(chunks) > 1:
-        raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
-    header = parse_header(_parse_text_chunk(chunks[0]))
-    return _decode_pixels(data), header
+    scheme, pixels, header = sniff(src)
+    if scheme != "paper":
+        raise ContainerError("this is a sealed-scheme ciphertext, not a paper-scheme one")
+    return pixels, header
 
 
 def _read_bytes(src) -> bytes:
