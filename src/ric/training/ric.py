@@ -47,6 +47,7 @@ DEFAULTS = {
     "checkpoint_every": 100,     # steps
     "seed": 0,
     "threads": 0,
+    "time_budget_s": 0,          # >0: after 50 timed steps, shorten the run to the steps that fit this budget
 }
 
 
@@ -133,7 +134,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         state = load_checkpoint(last, {"model": model}, opt)
     bs = cfg["batch_size"]
     steps_per_epoch = len(train) // bs
-    total = cfg["epochs"] * steps_per_epoch
+    total = int(state.get("total_steps", cfg["epochs"] * steps_per_epoch))
     weights_meta = {"ric_config": json.dumps(arch_cfg), "classifier": clf.identity,
                     "data": os.path.basename(cfg["data"]), "phi": json.dumps(cfg["phi"])}
 
@@ -145,6 +146,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
     bar = tqdm(total=total, initial=state["step"], desc="train RIC")
     run_loss = {"rec": 0.0, "adv": 0.0, "n": 0}
     t0 = time.time()
+    calib = None  # (step, time) where the budget's rate measurement starts
     while state["step"] < total:
         step = state["step"]
         epoch, s = divmod(step, steps_per_epoch)
@@ -174,6 +176,9 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         run_loss["adv"] += l_adv.item()
         run_loss["n"] += 1
         bar.update(1)
+        if cfg["time_budget_s"] and "total_steps" not in state:
+            total = _fit_budget(state, cfg["time_budget_s"], total, calib, bar)
+            calib = calib or (state["step"], time.time(), state["elapsed_s"] + time.time() - t0)
         bar.set_postfix(rec_psnr=f"{-10 * np.log10(max(l_rec.item(), 1e-12)):.1f}", adv=f"{l_adv.item():.2f}")
         end_epoch = state["step"] % steps_per_epoch == 0
         if state["step"] % cfg["checkpoint_every"] == 0 or end_epoch or state["step"] == total:
@@ -197,6 +202,21 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def _fit_budget(state: dict, budget_s: float, total: int, calib, bar) -> int:
+    """Once 50 steps are timed, fix the run length to what fits `budget_s` of training time (recorded in the
+    checkpoint as total_steps, so the cosine schedule and a resumed run use the same length)."""
+    if calib is None or state["step"] - calib[0] < 50:
+        return total
+    now = time.time()
+    rate = (state["step"] - calib[0]) / max(now - calib[1], 1e-9)
+    spent = calib[2] + (now - calib[1])
+    fit = state["step"] + int(0.93 * rate * max(0.0, budget_s - spent))
+    state["total_steps"] = max(state["step"] + 1, min(total, fit))
+    bar.total = state["total_steps"]
+    tqdm.write(f"time budget {budget_s:.0f} s at {rate:.1f} steps/s: run length {state['total_steps']} steps")
+    return state["total_steps"]
 
 
 @torch.no_grad()
