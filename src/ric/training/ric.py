@@ -116,9 +116,13 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         bank, bank_labels, ok = build_nae_bank(classifier, len(train.classes), cfg["bank_per_class"], shape,
                                                PhiConfig.from_dict(cfg["phi"]), cfg["seed"], device)
         missing = sorted(set(range(len(train.classes))) - set(bank_labels[ok].tolist()))
-        if missing:
-            raise RuntimeError(f"Φ reached the margin for no bank NAE of class(es) {missing}; "
-                               "raise phi.max_steps or lower phi.margin")
+        if len(missing) == len(train.classes):
+            raise RuntimeError("Φ reached the margin for no bank NAE at all; raise phi.max_steps or lower "
+                               "phi.margin")
+        if missing:  # keep the unfinished NAEs of those classes rather than train without them
+            tqdm.write(f"warning: Φ missed the margin for every bank NAE of {len(missing)} class(es); their "
+                       "unfinished NAEs are kept")
+            ok = ok | torch.isin(bank_labels, torch.tensor(missing))
         bank, bank_labels = bank[ok], bank_labels[ok]
         save_file({"n_adv": bank.contiguous(), "labels": bank_labels.contiguous()}, bank_path)
     y_hat_train = predict_labels(classifier, train, device)
