@@ -2,8 +2,11 @@
 `ric encrypt`, a `ric serve` subprocess on a free loopback port, and a throwaway PostgreSQL server."""
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import glob
+import io
 import json
 import os
 import re
@@ -206,3 +209,28 @@ def chromium_paths() -> tuple[str, str] | None:
     browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
     driver = shutil.which("chromedriver")
     return (browser, driver) if browser and driver else None
+
+
+@functools.cache
+def toy_set() -> dict:
+    """Made once per test session (under a temp folder removed at exit): toy models, a key, six paper
+    ciphertexts (labels 2, 0, 2, 0, 2, 0 from the toy classifier), one made for another classifier and one
+    sealed ciphertext; `expected` is what `ric classify` says of each paper ciphertext."""
+    from ric.engine import classify_files
+    from ric.hub import load_classifier
+    d = tempfile.mkdtemp(prefix="ric-service-test-")
+    atexit.register(shutil.rmtree, d, True)
+    models = make_toy_models(d)
+    key = os.path.join(d, "k.key")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["keygen", key]) == 0
+        plain = write_plain(os.path.join(d, "plain"), 6)
+        enc = encrypt(plain, os.path.join(d, "enc"), key, models)
+        other = encrypt(plain[:1], os.path.join(d, "other"), key, models, classifier=models["other_classifier"])
+        Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(os.path.join(d, "flat.png"))
+        assert main(["encrypt", "-q", "--cpu", "--scheme", "sealed", "--key", key, "--out", os.path.join(d, "sealed"),
+                     "--classifier", models["classifier"], os.path.join(d, "flat.png")]) == 0
+    clf = load_classifier(models["classifier"])
+    expected = {os.path.basename(r.src): r.label for r in classify_files(clf, enc)}
+    return {"dir": d, "models": models, "key": key, "enc": enc, "other": other[0],
+            "sealed": os.path.join(d, "sealed", "flat.png"), "expected": expected, "classes": clf.classes}

@@ -4,37 +4,19 @@ import asyncio
 import hashlib
 import io
 import os
-import struct
-import zlib
 
-import numpy as np
 import pytest
 from PIL import Image
-from service_support import app_client, encrypt, make_toy_models, write_plain
+from service_support import app_client, toy_set
 
-from ric.cli import main
-from ric.engine import classify_files
 from ric.hub import load_classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 
 @pytest.fixture(scope="module")
-def ct(tmp_path_factory):
-    d = tmp_path_factory.mktemp("service_api")
-    models = make_toy_models(str(d))
-    key = str(d / "k.key")
-    assert main(["keygen", key]) == 0
-    plain = write_plain(str(d / "plain"), 6)
-    enc = encrypt(plain, str(d / "enc"), key, models)
-    other = encrypt(plain[:1], str(d / "other"), key, models, classifier=models["other_classifier"])
-    Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(d / "flat.png")
-    assert main(["encrypt", "-q", "--cpu", "--scheme", "sealed", "--key", key, "--out", str(d / "sealed"),
-                 "--classifier", models["classifier"], str(d / "flat.png")]) == 0
-    clf = load_classifier(models["classifier"])
-    expected = {os.path.basename(r.src): r.label for r in classify_files(clf, enc)}
-    return {"dir": d, "models": models, "enc": enc, "other": other[0], "sealed": str(d / "sealed" / "flat.png"),
-            "expected": expected, "classes": clf.classes}
+def ct():
+    return toy_set()
 
 
 @pytest.fixture

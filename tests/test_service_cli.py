@@ -11,7 +11,7 @@ import socket
 import numpy as np
 import pytest
 from PIL import Image
-from service_support import Server, encrypt, make_toy_models, ric_cmd, write_plain
+from service_support import Server, ric_cmd, toy_set
 
 from ric.cli import main
 
@@ -21,10 +21,8 @@ SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     d = tmp_path_factory.mktemp("service_cli")
-    models = make_toy_models(str(d))
-    key = str(d / "k.key")
-    assert main(["keygen", key]) == 0
-    enc = encrypt(write_plain(str(d / "plain"), 6), str(d / "enc"), key, models)
+    toys = toy_set()
+    enc, models = toys["enc"], toys["models"]
     db = f"sqlite:///{d}/store.db"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -68,7 +66,7 @@ def test_upload_json_then_download_by_label(served, capsys, tmp_path):
         want = sorted({n for n, lab in labels.items() if lab == label})
         assert got == want
         for n in got:
-            assert (out / n).read_bytes() == open(os.path.join(served["dir"], "enc", n), "rb").read()
+            assert (out / n).read_bytes() == open(os.path.join(toy_set()["dir"], "enc", n), "rb").read()
 
 
 def test_download_never_overwrites_without_force(served, capsys, tmp_path):
