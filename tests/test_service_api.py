@@ -130,7 +130,8 @@ def _png(w, h):
 
 def test_limits_give_413_naming_the_limit(ct, tmp_path):
     clf = ct["models"]["classifier"]
-    with app_client(f"sqlite:///{tmp_path}/s.db", clf, max_side=12, max_file_bytes=3000, max_files=2) as (c, s, t):
+    with app_client(f"sqlite:///{tmp_path}/s.db", clf, max_side=12, max_file_bytes=3000, max_files=2,
+                    max_request_bytes=50000) as (c, s, t):
         c.headers["Authorization"] = f"Bearer {t}"
         msg = _err(c.post("/api/images", files=_files(ct["enc"][0])), 413, "image_too_large")
         assert "16x16" in msg and "12 pixels" in msg

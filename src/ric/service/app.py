@@ -124,7 +124,7 @@ def create_app(settings: Settings, store: Store, classifier: Loaded) -> FastAPI:
                               "classifier. The service holds no key and accepts none.",
                   lifespan=lifespan)
     app.state.store, app.state.batcher, app.state.settings = store, batcher, settings
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     bearer = HTTPBearer(auto_error=False, description="an upload token from `ric token create`")
 
     def with_class(rec: dict) -> dict:

@@ -25,6 +25,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-side", type=int, default=Settings.max_side, help="largest image side accepted (pixels)")
     p.add_argument("--max-file-bytes", type=int, default=Settings.max_file_bytes, help="largest file accepted")
     p.add_argument("--max-files", type=int, default=Settings.max_files, help="most files in one upload request")
+    p.add_argument("--max-request-bytes", type=int, default=Settings.max_request_bytes,
+                   help="largest request body (all files of one upload)")
     p.add_argument("--max-batch", type=int, default=Settings.max_batch, help="most images in one forward pass")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
@@ -104,7 +106,7 @@ def _serve(args) -> int:
     device = "cpu" if args.cpu else (args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     settings = Settings(db_url=args.db or default_db(), classifier=args.classifier, device=device,
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,
-                        max_batch=args.max_batch)
+                        max_request_bytes=args.max_request_bytes, max_batch=args.max_batch)
     classifier = load_classifier(settings.classifier, device)
     store = open_store(settings.db_url)
     sock = _listen(args.host, args.port)

@@ -29,11 +29,8 @@ class Settings:
     device: str = "cpu"
     max_file_bytes: int = 4 * 1024 * 1024   # one uploaded ciphertext
     max_files: int = 64                       # files in one upload request
+    max_request_bytes: int = 64 * 1024 * 1024  # one request body, all files together
     max_side: int = 1024                      # pixels, either side
     max_batch: int = 64                       # images in one classifier forward pass
     max_wait_ms: float = 5.0                  # how long the batcher waits to fill a batch
     page_limit: int = 1000                    # largest page a list request may ask for
-
-    @property
-    def max_body_bytes(self) -> int:
-        return self.max_files * (self.max_file_bytes + 4096) + 65536
