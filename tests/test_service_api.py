@@ -143,6 +143,8 @@ def test_limits_give_413_naming_the_limit(ct, tmp_path):
         assert "3 files" in msg
         _err(c.post("/api/images", content=bytes(100000), headers={"Content-Type": "application/octet-stream"}),
              413, "request_too_large")
+        _err(c.post("/api/images", content=iter([b"x" * 10]), headers={"Content-Type": "application/octet-stream"}),
+             411, "length_required")  # a chunked body (no Content-Length) could grow unbounded
         assert s.count() == 0
 
 
