@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-defaults", action="store_true")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--device", default=None)
+
+    from .service.cli import add_parsers as add_service_parsers  # serve, token, upload, download
+    add_service_parsers(sub)
     return ap
 
 
@@ -171,6 +174,9 @@ def _parse_hw(s):
 
 def run(args) -> int:
     from .errors import RICError
+    from .service.cli import handle as handle_service
+    if (code := handle_service(args)) is not None:
+        return code
     if args.cmd == "keygen":
         from .keys import Key
         Key.generate().save(args.keyfile, force=args.force)
