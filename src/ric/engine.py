@@ -79,10 +79,13 @@ def _batches(indices: list[int], size: int):
 
 
 def model_phi(model: Loaded) -> PhiConfig:
-    """Φ for encrypting with a trained RIC model: the margin g1 and step size it was trained with (a weak
+    """Φ for encrypting with a trained RIC model: the `phi_encrypt` settings in its metadata when it has them,
+    else the margin g1 and step size it was trained with (a weak
     classifier may need a lower margin, see the celeba64 model card), the default step limit and chunk shape
     (a training bank may use a large chunk for speed; the chunk is recorded in every ciphertext anyway)."""
     base = PhiConfig()
+    if model.meta.get("phi_encrypt"):  # set explicitly for this model (see its model card)
+        return PhiConfig.from_dict(json.loads(model.meta["phi_encrypt"]))
     try:
         trained = json.loads(model.meta.get("phi", "{}"))
         return PhiConfig(lr=float(trained.get("lr", base.lr)), max_steps=base.max_steps,
