@@ -12,6 +12,15 @@ from ric.classifiers.cnn import Normalize
 from ric.hub import load_classifier
 from ric.training.checkpoint import save_weights
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Big nets on tiny inputs run fastest on one thread (and do not fight over a shared CPU)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 ZOO = ["mnist_cnn", "svhn_cnn", "resnet18", "resnet50", "inception_resnet_v1"]
 
 

@@ -18,7 +18,7 @@ import os
 from urllib.parse import parse_qsl
 
 from ..data import ArrayDataset, load_npz
-from .download import DOWNLOADS, download
+from .fetch import DOWNLOADS, download
 
 KINDS = ("npz", "cifar10", "mnist", "svhn", "folder")
 SPEC_HELP = ("a dataset spec is FILE.npz, cifar10:DIR, mnist:DIR, svhn:DIR or folder:DIR[?size=HxW] "

@@ -2,7 +2,8 @@
 batches.meta).
 
 The batches are pickles. They are read with a restricted unpickler that resolves no global except the
-three numpy names an array needs (ndarray, dtype, the array reconstructor); anything else in the file
+three numpy names an array needs (ndarray, dtype, the array reconstructor) and a latin-1-only stand-in
+for `_codecs.encode` (how Python 3 writes bytes at protocol 2); anything else in the file
 (e.g. a reference to os.system) stops loading with an error, so a crafted file cannot run code.
 """
 from __future__ import annotations
@@ -27,7 +28,15 @@ def _numpy_reconstruct():
     return _reconstruct
 
 
+def _latin1_encode(text, encoding="latin1"):
+    """What protocol-2 pickles written by Python 3 use for bytes: _codecs.encode(str, "latin1") only."""
+    if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError("refusing _codecs.encode with anything but (str, 'latin1')")
+    return text.encode("latin1")
+
+
 _ALLOWED = {
+    ("_codecs", "encode"): lambda: _latin1_encode,
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy", "ndarray"): lambda: np.ndarray,

@@ -33,11 +33,11 @@ def read_idx(path: str) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
         raise ValueError(f"{path}: not an unsigned-byte idx file (bad magic number)")
     nd = raw[3]
-    dims = np.frombuffer(raw, ">u4", nd, 4).astype(np.int64)
+    dims = tuple(int(v) for v in np.frombuffer(raw, ">u4", nd, 4))
     body = raw[4 + 4 * nd:]
     if len(body) != int(np.prod(dims)):
-        raise ValueError(f"{path}: idx header says {tuple(dims)} = {int(np.prod(dims))} bytes, file holds {len(body)}")
-    return np.frombuffer(body, np.uint8).reshape(tuple(dims)).copy()
+        raise ValueError(f"{path}: idx header says {dims} = {int(np.prod(dims))} bytes, file holds {len(body)}")
+    return np.frombuffer(body, np.uint8).reshape(dims).copy()
 
 
 def load_mnist(path: str, split: str = "train") -> ArrayDataset:
