@@ -2,15 +2,20 @@
 (on the meta device, so no compute), one training step each on a tiny input, and the safetensors round trip
 through ric.hub.load_classifier."""
 import json
+import os
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from ric.classifiers import create_classifier, list_classifiers
 from ric.classifiers.cnn import Normalize
 from ric.hub import load_classifier
-from ric.training.checkpoint import save_weights
+from ric.training.checkpoint import load_config, merge_config, save_weights
+from ric.training.classifier import DEFAULTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -137,3 +142,22 @@ def test_safetensors_round_trip_rebuilds_arch(tmp_path, arch):
     x = torch.rand(2, 3, size, size)
     with torch.no_grad():
         assert torch.equal(loaded.module(x), m(x))
+
+
+ZOO_CONFIGS = sorted(p for p in os.listdir(os.path.join(ROOT, "configs", "zoo")) if p.endswith(".yaml"))
+
+
+def test_every_zoo_arch_has_a_recipe():
+    archs = {yaml.safe_load(open(os.path.join(ROOT, "configs", "zoo", c)))["arch"] for c in ZOO_CONFIGS}
+    assert set(ZOO) <= archs
+
+
+@pytest.mark.parametrize("name", ZOO_CONFIGS)
+def test_zoo_recipe_is_a_valid_train_classifier_config(name):
+    from ric.datasets import KINDS
+    cfg = merge_config(DEFAULTS, load_config(os.path.join(ROOT, "configs", "zoo", name)))  # unknown keys raise
+    with torch.device("meta"):
+        create_classifier(cfg["arch"], num_classes=10, **cfg["arch_kwargs"])
+    spec = cfg["data"]
+    kind, sep, _ = spec.partition(":")
+    assert (sep and kind in KINDS) or spec.endswith(".npz"), spec

@@ -53,6 +53,26 @@ def test_cifar10_batches_layout_labels_and_classes(cifar_dir):
     assert len(tr) == 15 and tr.y.tolist() == [1, 1, 9, 2, 2, 9, 3, 3, 9, 4, 4, 9, 5, 5, 9]
 
 
+class _Py2Array:
+    """Pickles like an array written by Python 2: the raw bytes as a (latin-1) str, as numpy reads them."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __reduce__(self):
+        fn, args, state = self.a.__reduce__()
+        return fn, args, state[:4] + (state[4].decode("latin1"),)
+
+
+def test_cifar_python2_style_batch(cifar_dir):
+    x = np.arange(3072, dtype=np.int64).astype(np.uint8).reshape(1, 3072)
+    with open(cifar_dir / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump({"data": _Py2Array(x), "labels": [4]}, f, protocol=2)
+    ds = load_dataset(f"cifar10:{cifar_dir}", "test")
+    assert ds.y.tolist() == [4] and ds.x[0, 0, 1].tolist() == [1, 1, 1] and ds.x[0, 0, 0].tolist() == [0, 0, 0]
+    assert ds.x[0, 31, 31].tolist() == [1023 % 256, 2047 % 256, 3071 % 256]
+
+
 class _Evil:
     def __init__(self, marker):
         self.marker = marker
@@ -199,8 +219,13 @@ def test_spec_parsing_and_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="must be an .npz"):
         load_dataset(str(tmp_path / "notes.txt"))
-    home = os.path.expanduser("~")
-    assert parse_spec("npz:~/x.npz" if os.path.exists(os.path.join(home, "x.npz")) else f"npz:{npz}")[1].startswith("/")
+
+def test_spec_expands_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    x = np.zeros((1, 4, 4, 3), np.uint8)
+    np.savez(tmp_path / "h.npz", x_train=x, y_train=[0], x_test=x, y_test=[0])
+    assert parse_spec("npz:~/h.npz") == ("npz", str(tmp_path / "h.npz"), {})
+    assert len(load_dataset("~/h.npz", "test")) == 1
 
 
 # ---------------------------------------------------------------- downloads
