@@ -14,7 +14,7 @@ import shutil
 import tarfile
 import urllib.request
 
-MNIST_URLS = ("https://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
+MNIST_URLS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
 
 # name -> list of (file name, [urls], md5)
 DOWNLOADS = {
