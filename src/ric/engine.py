@@ -210,11 +210,11 @@ def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_siz
 # -- the sealed scheme (ric.sealed): no RIC model; decryption needs only the key -----------------------
 def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir: str, force: bool = False,
                          resize=None, lossy_fallback: bool = False, device="cpu", batch_size: int = 64,
-                         show_progress: bool = True) -> tuple[list[FileResult], dict]:
-    from .sealed import SealedCodec
+                         show_progress: bool = True, margin: float | None = None) -> tuple[list[FileResult], dict]:
+    from .sealed import SealedCodec, SealedConfig
     results, outs = plan_outputs(paths, out_dir, force)
     images, groups = _load_grouped(paths, outs, results, resize)
-    codec = SealedCodec(classifier.module, device=device)
+    codec = SealedCodec(classifier.module, SealedConfig() if margin is None else SealedConfig(margin=margin), device)
     stats = {"retries": 0}
     with tqdm(total=len(images), desc="encrypt (sealed)", unit="img", disable=not show_progress, leave=False) as bar:
         for idx in groups.values():
