@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="measure ACC_p, ACC_e, ADP, PSNR, SSIM, NAE success, timings and "
                        "leakage on a dataset's test split")
-    p.add_argument("--data", required=True, metavar="NPZ", help="dataset .npz (x_test, y_test, classes)")
+    p.add_argument("--data", required=True, metavar="SPEC", help="dataset: FILE.npz, cifar10:DIR, mnist:DIR, "
+                   "svhn:DIR or folder:DIR[?size=HxW] (see `ric data --help`)")
     p.add_argument("--n", type=int, default=500, help="number of test images (default 500)")
     p.add_argument("--seed", type=int, default=0, help="which test images (a seeded random subset)")
     p.add_argument("--json", action="store_true")
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--device", default=None)
 
-    p = sub.add_parser("train-classifier", help="train a plaintext classifier on an .npz dataset")
+    p = sub.add_parser("train-classifier", help="train a plaintext classifier on a dataset (see `ric data --help`)")
     p.add_argument("--config", metavar="YAML")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", metavar="DIR")
@@ -119,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-defaults", action="store_true")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--device", default=None)
+
+    p = sub.add_parser("data", help="download datasets or show what a dataset spec loads")
+    p.add_argument("action", choices=("download", "info"))
+    p.add_argument("name", metavar="NAME|SPEC", help="download: cifar10, mnist or svhn; info: a dataset spec "
+                   "(FILE.npz, cifar10:DIR, mnist:DIR, svhn:DIR, folder:DIR[?size=HxW])")
+    p.add_argument("--out", metavar="DIR", help="download: folder for the files")
 
     from .service.cli import add_parsers as add_service_parsers  # serve, token, upload, download
     add_service_parsers(sub)
@@ -182,6 +189,10 @@ def run(args) -> int:
         Key.generate().save(args.keyfile, force=args.force)
         print(f"wrote a new 256-bit key to {args.keyfile} (mode 600); keep it private and backed up")
         return 0
+
+    if args.cmd == "data":
+        from .datasets.cli import run_data
+        return run_data(args)
 
     import torch
     if getattr(args, "threads", 0):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as Fn
 
-from .data import load_npz
+from .datasets import load_dataset
 from .engine import Engine, classify_files
 from .hub import Loaded
 from .keys import Key
@@ -90,7 +90,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     from .container import sniff
     from .engine import model_phi, sealed_decrypt_files, sealed_encrypt_files
     from .sealed import SealedConfig
-    ds = load_npz(data, "test")
+    ds = load_dataset(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
     key = Key.generate()
     stats = {"nae_retries": 0, "label_retries": 0}

@@ -11,7 +11,7 @@ import torch.nn.functional as Fn
 from tqdm import tqdm
 
 from ..classifiers import create_classifier
-from ..data import load_npz
+from ..datasets import load_dataset
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .common import augment, cosine_lr, prepare_run
 from .distributed import barrier, setup, shard, teardown, wrap
@@ -53,7 +53,7 @@ def train_classifier(out_dir: str, overrides: dict | None = None, resume: bool =
         cfg = prepare_run(out_dir, DEFAULTS, overrides, resume, write=False)
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
-    train, test = load_npz(cfg["data"], "train"), load_npz(cfg["data"], "test")
+    train, test = load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], "test")
     num_classes = len(train.classes)
     model = create_classifier(cfg["arch"], num_classes=num_classes, **cfg["arch_kwargs"]).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],

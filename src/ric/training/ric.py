@@ -19,7 +19,7 @@ import torch.nn.functional as Fn
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..data import load_npz
+from ..datasets import load_dataset
 from ..hub import load_classifier
 from ..keys import Key
 from ..metrics import psnr
@@ -117,7 +117,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(cfg["seed"])
-    train, test = load_npz(cfg["data"], "train"), load_npz(cfg["data"], "test")
+    train, test = load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], "test")
     clf = load_classifier(cfg["classifier"], device)
     classifier = clf.module
     for p in classifier.parameters():
