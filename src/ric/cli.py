@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-defaults", action="store_true")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--device", default=None)
+
+    from .attacks.cli import add_parsers as add_attack_parsers
+    add_attack_parsers(sub)
     return ap
 
 
@@ -171,6 +174,10 @@ def run(args) -> int:
         Key.generate().save(args.keyfile, force=args.force)
         print(f"wrote a new 256-bit key to {args.keyfile} (mode 600); keep it private and backed up")
         return 0
+
+    if args.cmd == "attack":
+        from .attacks.cli import run_attack
+        return run_attack(args)
 
     import torch
     if getattr(args, "threads", 0):
