@@ -43,8 +43,8 @@ def _cipher(model, x, n_adv):
 def encrypt_with_nonces(model, classifier, key: Key, x: torch.Tensor, nonces: list[bytes], labels: list[int],
                         phi) -> torch.Tensor:
     """Ciphertexts (float, 8-bit levels) of x with GIVEN nonces: what a buggy caller reusing nonces would get."""
-    noise = torch.stack([noise_image(key, nc, tuple(x.shape[1:])) for nc in nonces])
-    n_adv = generate_nae(classifier, noise, torch.tensor(labels), phi).n_adv
+    noise = torch.stack([noise_image(key, nc, tuple(x.shape[1:])) for nc in nonces]).to(x.device)
+    n_adv = generate_nae(classifier, noise, torch.tensor(labels, device=x.device), phi).n_adv
     return _cipher(model, x, n_adv)
 
 
