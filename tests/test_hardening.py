@@ -1,5 +1,6 @@
 """Hardened inputs: a corpus of bad inputs, generated here, each refused by the CLI with its own one-line
 `ric: error: ...`, the right non-zero exit code, no traceback, no output written and no existing file touched."""
+import functools
 import io
 import json
 import os
@@ -116,6 +117,7 @@ def refused(capsys, argv, code, out_dir="out"):
 
 
 # -- plaintext inputs (encrypt) ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
 def _plain_corpus(good: bytes) -> dict:
     a = np.random.default_rng(1).integers(0, 256, (16, 16), dtype=np.uint16) * 250
     buf = io.BytesIO()
@@ -145,7 +147,7 @@ def _plain_corpus(good: bytes) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", list(_plain_corpus(SIG).keys()) if False else [
+@pytest.mark.parametrize("case", [
     "empty", "truncated", "bad-crc", "corrupt-idat", "text-file", "16-bit-grey", "16-bit-rgb", "float-tiff",
     "zero-width", "tiny", "huge-dimensions", "decompression-bomb", "over-4096"])
 def test_bad_plaintext_inputs(work, capsys, case):
@@ -194,6 +196,7 @@ def _with_meta(cipher, **changes):
     return _swap_meta(cipher, lambda _: itxt(json.dumps(d)))
 
 
+@functools.lru_cache(maxsize=2)
 def _cipher_corpus(c: bytes) -> dict:
     pix = np.array(Image.open(io.BytesIO(c)).convert("RGB"))
     meta = _meta_json(c)
@@ -212,13 +215,13 @@ def _cipher_corpus(c: bytes) -> dict:
     idat = [i for i, (t, _) in enumerate(chunks_of(c)) if t == b"IDAT"][0]
     chs = chunks_of(c)
     chs[idat] = (b"IDAT", b"\x78\x9c" + bytes(40))
-    bomb = b"ric\x00\x01\x00\x00\x00" + zlib.compress(b" " * 50_000_000, 9)
+    bomb = b"ric\x00\x01\x00\x00\x00" + zlib.compress(b" " * 20_000_000, 9)
     return {
         "empty": (b"", ContainerError, "not a PNG"),
         "truncated": (c[:len(c) // 2], ContainerError, "truncated"),
         "bad-crc": (c[:-20] + bytes([c[-20] ^ 1]) + c[-19:], ContainerError, "CRC"),
         "corrupt-idat": (rebuild(chs), ContainerError, "corrupt PNG image data"),
-        "plain-png": (save(Image.fromarray(pix)) if False else raw_png(16, 16), ContainerError, "no RIC metadata"),
+        "plain-png": (raw_png(16, 16), ContainerError, "no RIC metadata"),
         "metadata-missing": (_swap_meta(c), ContainerError, "no RIC metadata"),
         "metadata-duplicated": (_swap_meta(c, lambda m: m, [itxt(json.dumps(meta))]), ContainerError,
                                 "2 RIC metadata chunks"),
