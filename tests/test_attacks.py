@@ -16,6 +16,15 @@ from ric.hub import load_classifier, load_ric_model
 from ric.keys import Key, new_nonce
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The attack smoke runs pass --threads 1 (robust on a loaded 2-core machine); restore torch's setting after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def shipped():
     return load_ric_model("cifar10"), load_classifier("cifar10")
