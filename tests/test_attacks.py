@@ -121,7 +121,7 @@ def test_brute_force_command_rejects_every_wrong_key(shared_data, tmp_path, caps
     assert res["attempts"] == 6 and res["container_rejected"] == 6 and res["container_accepted"] == 0
     assert res["bypass_PSNR_vs_plaintext"]["max"] < 10 < 40 < res["correct_key_PSNR"]
     assert res["bypass_SSIM_vs_plaintext"]["max"] < 0.2
-    assert res["LPIPS"].startswith("unavailable")
+    assert isinstance(res["LPIPS"], dict) or res["LPIPS"].startswith("unavailable")   # never a made-up number
     assert json.loads((out / "brute-force.json").read_text())["attempts"] == 6
     assert (out / "brute-force.png").stat().st_size > 10_000
     assert main(["attack", "brute-force", "--n", "4", "--keys", "2", "--out", str(out), "-q"]) == 13

@@ -1,7 +1,7 @@
 import torch
 
 from ric.evaluate import affine_leakage
-from ric.metrics import psnr, psnr_per_image, ssim
+from ric.metrics import lpips, psnr, psnr_per_image, ssim
 
 
 def test_psnr_known_answer():
@@ -30,3 +30,33 @@ def test_affine_leakage_sees_a_blended_plaintext_but_not_noise():
     print(leak_blend, leak_noise, base)
     assert leak_blend > base + 0.5         # the blend reveals x
     assert leak_noise < base + 0.1         # pure noise reveals nothing beyond the mean colour
+
+
+def test_lpips_reports_why_it_is_unavailable_without_torchvision():
+    import importlib.util
+    x = torch.rand(1, 3, 32, 32)
+    value, why = lpips(x, x)
+    if importlib.util.find_spec("torchvision") is None:
+        assert value is None and why.startswith("unavailable: LPIPS needs torchvision")
+    else:  # with torchvision: a number, or the missing weights named
+        assert (value is not None and why == "") or "backbone weights" in why
+
+
+def test_lpips_uses_the_torchmetrics_metric_when_it_can_be_built(monkeypatch):
+    import sys
+    import types
+
+    class FakeLPIPS(torch.nn.Module):  # stands in for torchmetrics' class: mean absolute difference
+        def __init__(self, net_type, normalize):
+            super().__init__()
+            assert normalize is True
+
+        def forward(self, a, b):
+            return (a - b).abs().mean()
+
+    mod = types.ModuleType("torchmetrics.image.lpip")
+    mod.LearnedPerceptualImagePatchSimilarity = FakeLPIPS
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.lpip", mod)
+    a = torch.zeros(1, 3, 8, 8)
+    value, why = lpips(a + 0.25, a)
+    assert why == "" and abs(value - 0.25) < 1e-7

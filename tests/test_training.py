@@ -60,3 +60,16 @@ def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file)
 def test_unknown_config_key_is_refused():
     with pytest.raises(KeyError, match="unknown config key"):
         merge_config({"a": 1}, {"b": 2})
+
+
+def test_ric_training_time_budget_fixes_run_length(tmp_path, toy_npz, toy_classifier_file):
+    out = str(tmp_path / "ric_budget")
+    cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 500, "batch_size": 8,
+           "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000, "time_budget_s": 1.0,
+           "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4}}
+    res = train_ric(out, cfg)
+    last = res["history"][-1]["step"]
+    assert 51 <= last < 500 * 6          # stopped by the budget, after the 50 timed steps
+    # the length is recorded: a resumed run does not train further
+    res2 = train_ric(out, {}, resume=True)
+    assert res2["history"][-1]["step"] == last

@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paper: the paper's RIC (lossy recovery, needs the model and classifier to decrypt); "
                         "sealed: lossless, authenticated-encryption payload under a 5-level adversarial image "
                         "(decrypts with the key alone). Decrypt reads the scheme from the ciphertext.")
+    p.add_argument("--margin", type=float, default=None, metavar="G1",
+                   help="the attack's logit margin g1 (default: the RIC model's trained margin; 5 for sealed). "
+                        "A weak classifier with small logit gaps may need less, e.g. 2 for celeba64")
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
                         "and report its PSNR (default: refuse with an error naming size and capacity)")
@@ -84,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="which test images (a seeded random subset)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--scheme", choices=("paper", "sealed"), default="paper")
+    p.add_argument("--margin", type=float, default=None, metavar="G1",
+                   help="the attack's logit margin g1 (default: the RIC model's trained margin; 5 for sealed)")
     _common(p)
 
     p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
@@ -115,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--device", default=None)
 
-    from .attacks.cli import add_parsers as add_attack_parsers
+    from .service.cli import add_parsers as add_service_parsers  # serve, token, upload, download
+    add_service_parsers(sub)
+    from .attacks.cli import add_parsers as add_attack_parsers  # attack brute-force|known-plaintext|...
     add_attack_parsers(sub)
     return ap
 
@@ -169,6 +176,9 @@ def _parse_hw(s):
 
 def run(args) -> int:
     from .errors import RICError
+    from .service.cli import handle as handle_service
+    if (code := handle_service(args)) is not None:
+        return code
     if args.cmd == "keygen":
         from .keys import Key
         Key.generate().save(args.keyfile, force=args.force)
@@ -220,7 +230,7 @@ def run(args) -> int:
             from .engine import sealed_encrypt_files
             clf = hub.load_classifier(args.classifier or hub.DEFAULT, device)
             res, st = sealed_encrypt_files(clf, key, args.images, args.out, args.force, resize, args.lossy_fallback,
-                                           device, args.batch_size, not args.quiet)
+                                           device, args.batch_size, not args.quiet, args.margin)
             code = _report(res, clf.classes, args.json)
             for r in res:
                 if r.info.get("lossy_psnr") is not None:
@@ -232,7 +242,8 @@ def run(args) -> int:
             return code
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
-        eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
+        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
+                     show_progress=not args.quiet)
         res = eng.encrypt_files(key, args.images, args.out, args.force,
                                 resize)
         code = _report(res, clf.classes, args.json)
@@ -281,7 +292,7 @@ def run(args) -> int:
         model = hub.load_ric_model(args.model or hub.DEFAULT, device) if args.scheme == "paper" else None
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
         res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet,
-                       args.scheme)
+                       args.scheme, args.margin)
         if args.json:
             print(json.dumps(res, indent=1))
         else:
@@ -308,6 +319,14 @@ def run(args) -> int:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
         return 0
     return _fail(f"unknown command {args.cmd}")
+
+
+def _phi_with_margin(model, margin):
+    import dataclasses
+
+    from .engine import model_phi
+    phi = model_phi(model)
+    return phi if margin is None else dataclasses.replace(phi, margin=margin)
 
 
 def _shipped_or_default(identity: str, kind: str) -> str:

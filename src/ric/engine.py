@@ -6,6 +6,8 @@ overwritten unless `force`.
 """
 from __future__ import annotations
 
+import json
+
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -76,12 +78,25 @@ def _batches(indices: list[int], size: int):
         yield indices[s:s + size]
 
 
+def model_phi(model: Loaded) -> PhiConfig:
+    """Φ for encrypting with a trained RIC model: the margin g1 and step size it was trained with (a weak
+    classifier may need a lower margin, see the celeba64 model card), the default step limit and chunk shape
+    (a training bank may use a large chunk for speed; the chunk is recorded in every ciphertext anyway)."""
+    base = PhiConfig()
+    try:
+        trained = json.loads(model.meta.get("phi", "{}"))
+        return PhiConfig(lr=float(trained.get("lr", base.lr)), max_steps=base.max_steps,
+                         margin=float(trained.get("margin", base.margin)), chunk=base.chunk)
+    except (ValueError, TypeError, AttributeError):
+        return base
+
+
 class Engine:
-    def __init__(self, model: Loaded, classifier: Loaded, device="cpu", phi: PhiConfig = PhiConfig(),
+    def __init__(self, model: Loaded, classifier: Loaded, device="cpu", phi: PhiConfig | None = None,
                  batch_size: int = 64, show_progress: bool = True):
         self.model, self.classifier = model, classifier
         self.device = torch.device(device)
-        self.codec = RICCodec(model.module, classifier.module, phi, self.device)
+        self.codec = RICCodec(model.module, classifier.module, phi or model_phi(model), self.device)
         self.batch_size = batch_size
         self.show_progress = show_progress
         self._ids = (model.identity, classifier.identity)
@@ -195,11 +210,11 @@ def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_siz
 # -- the sealed scheme (ric.sealed): no RIC model; decryption needs only the key -----------------------
 def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir: str, force: bool = False,
                          resize=None, lossy_fallback: bool = False, device="cpu", batch_size: int = 64,
-                         show_progress: bool = True) -> tuple[list[FileResult], dict]:
-    from .sealed import SealedCodec
+                         show_progress: bool = True, margin: float | None = None) -> tuple[list[FileResult], dict]:
+    from .sealed import SealedCodec, SealedConfig
     results, outs = plan_outputs(paths, out_dir, force)
     images, groups = _load_grouped(paths, outs, results, resize)
-    codec = SealedCodec(classifier.module, device=device)
+    codec = SealedCodec(classifier.module, SealedConfig() if margin is None else SealedConfig(margin=margin), device)
     stats = {"retries": 0}
     with tqdm(total=len(images), desc="encrypt (sealed)", unit="img", disable=not show_progress, leave=False) as bar:
         for idx in groups.values():

@@ -11,10 +11,12 @@ numbers are what a user gets. Definitions:
   leakage        PSNR between x and the best per-image, per-channel affine fit of a 5x5 box blur of x'_q,
                  next to the same fit with a constant (the image's own mean colour): how much of x a linear
                  low-pass observer sees. An oracle fit (it uses x), so an upper bound for a linear observer.
-LPIPS is not computed here: its backbone weights cannot be downloaded offline; the output says so.
+  LPIPS          torchmetrics' LPIPS (AlexNet backbone) when torchvision and the cached backbone weights are
+                 present; otherwise the output says "unavailable" and why.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import tempfile
@@ -28,7 +30,7 @@ from .data import load_npz
 from .engine import Engine, classify_files
 from .hub import Loaded
 from .keys import Key
-from .metrics import psnr_per_image, ssim
+from .metrics import lpips, psnr_per_image, ssim
 
 
 def affine_leakage(x: torch.Tensor, cipher: torch.Tensor, k: int = 5) -> tuple[float, float]:
@@ -81,11 +83,13 @@ def _payload_robustness(classifier, cipher: torch.Tensor, labels, draws: int = 2
 
 
 def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
-             batch_size: int = 64, show_progress: bool = True, scheme: str = "paper") -> dict:
+             batch_size: int = 64, show_progress: bool = True, scheme: str = "paper",
+             margin: float | None = None) -> dict:
     from PIL import Image
 
     from .container import sniff
-    from .engine import sealed_decrypt_files, sealed_encrypt_files
+    from .engine import model_phi, sealed_decrypt_files, sealed_encrypt_files
+    from .sealed import SealedConfig
     ds = load_npz(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
     key = Key.generate()
@@ -99,12 +103,15 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
             plain.append(p)
         t = time.perf_counter()
         if scheme == "paper":
-            eng = Engine(model, classifier, device, batch_size=batch_size, show_progress=show_progress)
+            phi = model_phi(model)
+            if margin is not None:
+                phi = dataclasses.replace(phi, margin=margin)
+            eng = Engine(model, classifier, device, phi, batch_size=batch_size, show_progress=show_progress)
             enc = eng.encrypt_files(key, plain, os.path.join(tmp, "enc"))
             stats = eng.codec_stats
         else:
             enc, st = sealed_encrypt_files(classifier, key, plain, os.path.join(tmp, "enc"), device=device,
-                                           batch_size=batch_size, show_progress=show_progress)
+                                           batch_size=batch_size, show_progress=show_progress, margin=margin)
             stats = {"nae_retries": 0, "label_retries": st["retries"]}
         t_enc = time.perf_counter() - t
         errs = [r for r in enc if r.error]
@@ -135,14 +142,17 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     p = psnr_per_image(z, x[ok])
     exact = float(torch.all((z * 255).round() == (x[ok] * 255).round(), dim=(1, 2, 3)).float().mean())
     leak_fit, leak_const = affine_leakage(x[ok], xc)
+    lp, why_no_lpips = lpips(z, x[ok])
     out = {
         "scheme": scheme, "data": os.path.basename(data), "n": int(n),
         "model": model.identity if (model is not None and scheme == "paper") else None,
         "classifier": classifier.identity,
+        "margin_g1": margin if margin is not None else (model_phi(model).margin if scheme == "paper"
+                                                        else SealedConfig().margin),
         "ACC_p": acc_p, "ACC_e": acc_e, "ADP_points": 100 * (acc_p - acc_e), "label_agreement": agree,
         "PSNR_dB": p.mean().item(), "PSNR_min_dB": p.min().item(), "SSIM": ssim(z, x[ok]).item(),
         "bit_exact_share": exact,
-        "LPIPS": "unavailable: LPIPS needs pretrained AlexNet/VGG backbone weights, which cannot be downloaded here",
+        "LPIPS": lp if lp is not None else why_no_lpips,
         "NAE_first_try_success": 1 - (stats["nae_retries"] + stats["label_retries"]) / max(1, n),
         "nae_retries": stats["nae_retries"], "label_retries": stats["label_retries"],
         "failed": len(errs),

@@ -14,6 +14,7 @@ from ..classifiers import create_classifier
 from ..data import load_npz
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .common import augment, cosine_lr, prepare_run
+from .distributed import barrier, setup, shard, teardown, wrap
 
 DEFAULTS = {
     "data": "../shared/data/cifar10.npz",
@@ -42,7 +43,14 @@ def evaluate_classifier(model, ds, device="cpu", batch_size=500) -> float:
 
 
 def train_classifier(out_dir: str, overrides: dict | None = None, resume: bool = False, device="cpu") -> dict:
-    cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
+    """Train and return the metrics; under torchrun, data-parallel (see `ric.training.distributed`; batch norm
+    statistics stay per process)."""
+    info, device = setup(device)
+    if info.is_main:
+        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
+    barrier(info)
+    if not info.is_main:
+        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume, write=False)
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
     train, test = load_npz(cfg["data"], "train"), load_npz(cfg["data"], "test")
@@ -56,38 +64,46 @@ def train_classifier(out_dir: str, overrides: dict | None = None, resume: bool =
         state = load_checkpoint(last, {"model": model}, opt)
     steps_per_epoch = (len(train) + cfg["batch_size"] - 1) // cfg["batch_size"]
     total = cfg["epochs"] * steps_per_epoch
+    train_model = wrap(model, info, device)
     for epoch in range(state["epoch"], cfg["epochs"]):
         t0 = time.time()
         gen = torch.Generator().manual_seed(cfg["seed"] * 100003 + epoch)
         perm = torch.randperm(len(train), generator=gen).numpy()
         model.train()
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg['epochs']}", leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg['epochs']}", leave=False,
+                   disable=not info.is_main)
         tot_loss = 0.0
         for s in bar:
             idx = np.sort(perm[s * cfg["batch_size"]:(s + 1) * cfg["batch_size"]])
+            if len(idx) < info.world:  # a last batch too small to give every process an image
+                continue
             x, y = train.tensors(idx, device)
             if cfg["augment"]:
                 x = augment(x, gen)
+            x, y = shard(x, info), shard(y, info)
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(cfg["lr"], epoch * steps_per_epoch + s, total, warmup=steps_per_epoch)
-            loss = Fn.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+            loss = Fn.cross_entropy(train_model(x), y, label_smoothing=cfg["label_smoothing"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             tot_loss += loss.item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        acc = evaluate_classifier(model, test, device)
+        acc = evaluate_classifier(model, test, device) if info.is_main else None
         state["elapsed_s"] += time.time() - t0
         state["epoch"] = epoch + 1
         state["history"].append({"epoch": epoch + 1, "loss": tot_loss / steps_per_epoch, "test_acc": acc})
-        tqdm.write(f"epoch {epoch + 1}: loss {tot_loss / steps_per_epoch:.4f} test acc {acc:.4f}")
-        save_checkpoint(last, {"model": model}, opt, state)
+        if info.is_main:
+            tqdm.write(f"epoch {epoch + 1}: loss {tot_loss / steps_per_epoch:.4f} test acc {acc:.4f}")
+            save_checkpoint(last, {"model": model}, opt, state)
     meta = {"arch": cfg["arch"], "arch_kwargs": json.dumps(cfg["arch_kwargs"]), "num_classes": num_classes,
             "classes": json.dumps(train.classes)}
-    save_weights(os.path.join(out_dir, "classifier.safetensors"), model, meta)
     result = {"test_acc": state["history"][-1]["test_acc"] if state["history"] else None,
               "train_wall_s": round(state["elapsed_s"], 1), "history": state["history"],
-              "classes": train.classes, "num_test": len(test)}
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(result, f, indent=1)
+              "classes": train.classes, "num_test": len(test), "processes": info.world}
+    if info.is_main:
+        save_weights(os.path.join(out_dir, "classifier.safetensors"), model, meta)
+        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    teardown(info)
     return result

@@ -30,7 +30,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
     return out
 
 
-def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool) -> dict:
+def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool, write: bool = True) -> dict:
     """Create/validate the run folder and return the effective config (saved as config.yaml in it).
 
     A new run refuses a folder that already holds a checkpoint (never overwrites); `resume` reuses the
@@ -45,9 +45,10 @@ def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bo
         if overrides:
             cfg = merge_config(cfg, overrides)
     else:
-        if os.path.exists(last):
+        if write and os.path.exists(last):
             raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
         cfg = merge_config(defaults, overrides)
-    os.makedirs(out_dir, exist_ok=True)
-    save_config(cfg, cfg_path)
+    if write:  # under torchrun only rank 0 writes
+        os.makedirs(out_dir, exist_ok=True)
+        save_config(cfg, cfg_path)
     return cfg

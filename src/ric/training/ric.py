@@ -28,6 +28,7 @@ from ..nets.ric import create_ric_model, quantize
 from ..noise import noise_image
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .common import cosine_lr, prepare_run
+from .distributed import DistInfo, barrier, broadcast_int, setup, shard, teardown, wrap
 
 DEFAULTS = {
     "data": "../shared/data/cifar10.npz",
@@ -47,6 +48,7 @@ DEFAULTS = {
     "checkpoint_every": 100,     # steps
     "seed": 0,
     "threads": 0,
+    "time_budget_s": 0,          # >0: after 50 timed steps, shorten the run to the steps that fit this budget
 }
 
 
@@ -92,8 +94,26 @@ def evaluate_ric(model, classifier, x, y_hat, bank, bank_labels, device, gen) ->
     return {"psnr": psnr(rec, x).item(), "label_agreement": agree}
 
 
+class _TrainStep(torch.nn.Module):
+    """E, Q (simulated) and D in one forward, so DDP can average the gradients of the whole path."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, n_adv):
+        xq = quantize(self.model.encode(x, n_adv), training=True)
+        return xq, self.model.decode(xq, n_adv)
+
+
 def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False, device="cpu") -> dict:
-    cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
+    """Train and return the metrics; under torchrun, data-parallel (see `ric.training.distributed`)."""
+    info, device = setup(device)
+    if info.is_main:
+        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
+    barrier(info)
+    if not info.is_main:
+        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume, write=False)
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(cfg["seed"])
@@ -108,6 +128,8 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
 
     shape = (3, *train.x.shape[1:3])
     bank_path = os.path.join(out_dir, "nae_bank.safetensors")
+    if not info.is_main:
+        barrier(info)  # rank 0 builds the bank (or finds it) first
     if os.path.exists(bank_path):
         t = load_file(bank_path)
         bank, bank_labels = t["n_adv"], t["labels"]
@@ -115,11 +137,17 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         bank, bank_labels, ok = build_nae_bank(classifier, len(train.classes), cfg["bank_per_class"], shape,
                                                PhiConfig.from_dict(cfg["phi"]), cfg["seed"], device)
         missing = sorted(set(range(len(train.classes))) - set(bank_labels[ok].tolist()))
-        if missing:
-            raise RuntimeError(f"Φ reached the margin for no bank NAE of class(es) {missing}; "
-                               "raise phi.max_steps or lower phi.margin")
+        if len(missing) == len(train.classes):
+            raise RuntimeError("Φ reached the margin for no bank NAE at all; raise phi.max_steps or lower "
+                               "phi.margin")
+        if missing:  # keep the unfinished NAEs of those classes rather than train without them
+            tqdm.write(f"warning: Φ missed the margin for every bank NAE of {len(missing)} class(es); their "
+                       "unfinished NAEs are kept")
+            ok = ok | torch.isin(bank_labels, torch.tensor(missing))
         bank, bank_labels = bank[ok], bank_labels[ok]
         save_file({"n_adv": bank.contiguous(), "labels": bank_labels.contiguous()}, bank_path)
+    if info.is_main:
+        barrier(info)
     y_hat_train = predict_labels(classifier, train, device)
     n_eval = min(cfg["eval_images"], len(test))
     eval_idx = np.random.default_rng(cfg["seed"]).permutation(len(test))[:n_eval]
@@ -133,18 +161,22 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         state = load_checkpoint(last, {"model": model}, opt)
     bs = cfg["batch_size"]
     steps_per_epoch = len(train) // bs
-    total = cfg["epochs"] * steps_per_epoch
+    total = int(state.get("total_steps", cfg["epochs"] * steps_per_epoch))
     weights_meta = {"ric_config": json.dumps(arch_cfg), "classifier": clf.identity,
                     "data": os.path.basename(cfg["data"]), "phi": json.dumps(cfg["phi"])}
 
     def save_all():
+        if not info.is_main:
+            return
         save_checkpoint(last, {"model": model}, opt, state)
         save_weights(os.path.join(out_dir, "model.safetensors"), model, weights_meta)
 
     model.train()
-    bar = tqdm(total=total, initial=state["step"], desc="train RIC")
+    step_model = wrap(_TrainStep(model), info, device)
+    bar = tqdm(total=total, initial=state["step"], desc="train RIC", disable=not info.is_main)
     run_loss = {"rec": 0.0, "adv": 0.0, "n": 0}
     t0 = time.time()
+    calib = None  # (step, time) where the budget's rate measurement starts
     while state["step"] < total:
         step = state["step"]
         epoch, s = divmod(step, steps_per_epoch)
@@ -158,8 +190,8 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
             x = x.flip(-1)
             y_hat = predict_labels_batch(classifier, x)
         n_adv = sample_nae(bank, bank_labels, y_hat, step_gen).to(device)
-        xq = quantize(model.encode(x, n_adv), training=True)
-        rec = model.decode(xq, n_adv)
+        x, y_hat, n_adv = shard(x, info), shard(y_hat, info), shard(n_adv, info)
+        xq, rec = step_model(x, n_adv)
         l_rec = Fn.mse_loss(rec, x)  # per-pixel mean, for logging
         l_adv = torch.clamp(-margin_of(classifier(xq), y_hat.to(device)), min=-cfg["g2"]).mean()
         loss = cfg["beta"] * l_rec * x[0].numel() + l_adv
@@ -174,9 +206,12 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         run_loss["adv"] += l_adv.item()
         run_loss["n"] += 1
         bar.update(1)
+        if cfg["time_budget_s"] and "total_steps" not in state:
+            total = _fit_budget(state, cfg["time_budget_s"], total, calib, bar, info, device)
+            calib = calib or (state["step"], time.time(), state["elapsed_s"] + time.time() - t0)
         bar.set_postfix(rec_psnr=f"{-10 * np.log10(max(l_rec.item(), 1e-12)):.1f}", adv=f"{l_adv.item():.2f}")
         end_epoch = state["step"] % steps_per_epoch == 0
-        if state["step"] % cfg["checkpoint_every"] == 0 or end_epoch or state["step"] == total:
+        if info.is_main and (state["step"] % cfg["checkpoint_every"] == 0 or end_epoch or state["step"] == total):
             ev = evaluate_ric(model, classifier, x_eval, y_eval, bank, bank_labels, device,
                               torch.Generator().manual_seed(cfg["seed"]))
             state["elapsed_s"] += time.time() - t0
@@ -193,10 +228,28 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
     bar.close()
     save_all()
     result = {"final": state["history"][-1] if state["history"] else None, "train_wall_s": state["elapsed_s"],
-              "history": state["history"]}
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(result, f, indent=1)
+              "history": state["history"], "processes": info.world}
+    if info.is_main:
+        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    teardown(info)
     return result
+
+
+def _fit_budget(state: dict, budget_s: float, total: int, calib, bar, info: DistInfo = DistInfo(),
+                device=None) -> int:
+    """Once 50 steps are timed, fix the run length to what fits `budget_s` of training time (recorded in the
+    checkpoint as total_steps, so the cosine schedule and a resumed run use the same length)."""
+    if calib is None or state["step"] - calib[0] < 50:
+        return total
+    now = time.time()
+    rate = (state["step"] - calib[0]) / max(now - calib[1], 1e-9)
+    spent = calib[2] + (now - calib[1])
+    fit = state["step"] + int(0.93 * rate * max(0.0, budget_s - spent))
+    state["total_steps"] = broadcast_int(max(state["step"] + 1, min(total, fit)), info, device)
+    bar.total = state["total_steps"]
+    tqdm.write(f"time budget {budget_s:.0f} s at {rate:.1f} steps/s: run length {state['total_steps']} steps")
+    return state["total_steps"]
 
 
 @torch.no_grad()

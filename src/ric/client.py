@@ -1,0 +1,174 @@
+"""The client side of `ric serve`: upload ciphertexts, list them by class, download them. No key is sent.
+
+Files are checked locally first (ric.container.sniff: a file that is not a RIC ciphertext is reported and
+not sent). Valid files go up in batches; the server stores a batch all-or-none, so when it refuses one,
+that batch's files are resent one at a time and only the refused ones fail. Downloads keep the original
+file names, are verified against the SHA-256 the server recorded, and never overwrite a file unless force.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import httpx
+
+from .container import sniff, write_atomic
+from .errors import ContainerError, OutputExistsError, RICError
+from .service.errors import AuthError, RequestRefused, ServiceError
+from .service.uploads import safe_filename
+
+
+@dataclass
+class Outcome:
+    file: str
+    id: int | None = None
+    label: int | None = None
+    cls: str | None = None
+    out: str | None = None
+    error: RICError | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Client:
+    def __init__(self, server: str, token: str, timeout: float = 120.0):
+        if not server.startswith(("http://", "https://")):
+            raise RequestRefused(f"--server must be an http:// or https:// URL, got {server!r}")
+        if not token:
+            raise AuthError("no upload token given (--token, or $RIC_TOKEN)")
+        self.server = server.rstrip("/")
+        self.http = httpx.Client(base_url=self.server, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method: str, path: str, **kw) -> httpx.Response:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.TransportError as e:
+            raise ServiceError(f"cannot reach the server at {self.server}: {e or type(e).__name__}") from None
+        if r.status_code < 400:
+            return r
+        try:
+            msg = r.json().get("message") or r.text
+        except ValueError:
+            msg = r.text.strip()[:200] or r.reason_phrase
+        if r.status_code == 401:
+            raise AuthError(f"the server refused the token: {msg}")
+        if r.status_code < 500:
+            raise RequestRefused(f"the server refused the request ({r.status_code}): {msg}")
+        raise ServiceError(f"the server failed ({r.status_code}): {msg}")
+
+    def health(self) -> dict:
+        return self._call("GET", "/healthz").json()
+
+    def upload(self, files: list[tuple[str, bytes]]) -> list[dict]:
+        parts = [("files", (name, data, "image/png")) for name, data in files]
+        return self._call("POST", "/api/images", files=parts).json()["images"]
+
+    def iter_images(self, label: str | int | None = None, page: int = 500):
+        cursor = None
+        while True:
+            params = {"limit": page}
+            if label is not None:
+                params["label"] = str(label)
+            if cursor:
+                params["cursor"] = cursor
+            body = self._call("GET", "/api/images", params=params).json()
+            yield from body["items"]
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return
+
+    def content(self, image_id: int) -> bytes:
+        return self._call("GET", f"/api/images/{image_id}/content").content
+
+    def delete(self, image_id: int) -> None:
+        self._call("DELETE", f"/api/images/{image_id}")
+
+
+def _read_checked(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise ContainerError(f"{path} is a directory") from None
+    except OSError as e:
+        raise ContainerError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        sniff(data)
+    except ContainerError as e:
+        raise ContainerError(f"{path}: not a RIC ciphertext: {e}") from None
+    return data
+
+
+def upload_files(client: Client, paths: list[str], batch: int = 16) -> list[Outcome]:
+    """Upload ciphertext files; one Outcome per path, in order. Auth and connection errors propagate."""
+    results = [Outcome(p) for p in paths]
+    ready = []
+    for i, p in enumerate(paths):
+        try:
+            ready.append((i, _read_checked(p)))
+        except ContainerError as e:
+            results[i].error = e
+
+    def send(chunk):
+        recs = client.upload([(os.path.basename(paths[i]), data) for i, data in chunk])
+        for (i, _), rec in zip(chunk, recs):
+            r = results[i]
+            r.id, r.label, r.cls = rec["id"], rec["label"], rec.get("class")
+
+    for s in range(0, len(ready), batch):
+        chunk = ready[s:s + batch]
+        try:
+            send(chunk)
+        except RequestRefused as e:
+            if len(chunk) == 1:
+                results[chunk[0][0]].error = e
+                continue
+            for one in chunk:  # the batch was stored all-or-none, so none of it is stored: resend singly
+                try:
+                    send([one])
+                except RequestRefused as e1:
+                    results[one[0]].error = e1
+    return results
+
+
+def download_files(client: Client, out_dir: str, label: str | None = None, force: bool = False) -> list[Outcome]:
+    """Write every stored ciphertext (of this label) to out_dir under its original file name.
+
+    Two stored images with the same name: the later one is written as <stem>~<id>.png. An existing file is
+    never replaced unless force; a download whose bytes do not match the recorded SHA-256 is not written."""
+    records = list(client.iter_images(label))
+    results, taken = [], set()
+    os.makedirs(out_dir, exist_ok=True)
+    for rec in records:
+        name = safe_filename(rec["file"])
+        if name in taken:
+            stem, ext = os.path.splitext(name)
+            name = f"{stem}~{rec['id']}{ext or '.png'}"
+        taken.add(name)
+        out = os.path.join(out_dir, name)
+        r = Outcome(rec["file"], rec["id"], rec["label"], rec.get("class"))
+        results.append(r)
+        if os.path.exists(out) and not force:
+            r.error = OutputExistsError(f"{out} already exists; refusing to overwrite (use --force)")
+            continue
+        data = client.content(rec["id"])
+        if hashlib.sha256(data).hexdigest() != rec["sha256"]:
+            r.error = ServiceError(f"image {rec['id']} ({rec['file']}): the downloaded bytes do not match the "
+                                   f"SHA-256 the server recorded; not written")
+            continue
+        try:
+            write_atomic(out, data, force)
+            r.out = out
+        except OutputExistsError as e:
+            r.error = e
+    return results

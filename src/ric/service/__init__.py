@@ -1,0 +1,15 @@
+"""The cloud side of RIC: `ric serve`, an HTTP service that stores ciphertexts and labels them.
+
+It holds no key and never accepts one. Modules, one job each:
+  settings.py  limits and configuration (a dataclass), database URL normalisation
+  errors.py    service and client errors (one-line messages, exit codes for the CLI)
+  tokens.py    upload tokens: generation and hashing (only hashes are stored)
+  store.py     SQLAlchemy tables and the Store (SQLite file by default, PostgreSQL by URL)
+  uploads.py   checks one uploaded file: size, dimensions, RIC container (ric.container.sniff)
+  batcher.py   the classifier, loaded once; concurrent requests are labelled in batches
+  limits.py    ASGI middleware refusing request bodies over the limit before they are read
+  app.py       the FastAPI application: API, JSON errors, the gallery page
+  gallery.html the web page (gallery grouped by predicted class, upload form)
+  cli.py       `ric serve`, `ric token`, `ric upload`, `ric download`
+Importing this package imports nothing heavy; app.py needs FastAPI, store.py SQLAlchemy.
+"""

@@ -1,0 +1,85 @@
+"""The service's classifier, loaded once. Concurrent requests queue their images; one worker takes up to
+`max_batch` of them (waiting at most `max_wait_ms` for more), runs one forward pass per image shape on a
+single thread, and answers each request. The plain forward pass is all the cloud ever does."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from ..hub import Loaded
+
+
+def predict(classifier: Loaded, images: list[np.ndarray], device) -> list[int]:
+    """Labels of uint8 (H, W, 3) images, one forward pass per distinct shape."""
+    out = [0] * len(images)
+    groups = defaultdict(list)
+    for i, im in enumerate(images):
+        groups[im.shape].append(i)
+    with torch.inference_mode():
+        for idx in groups.values():
+            x = torch.from_numpy(np.stack([images[i] for i in idx])).permute(0, 3, 1, 2).float().div(255)
+            for i, lab in zip(idx, classifier.module(x.to(device)).argmax(1).cpu().tolist()):
+                out[i] = int(lab)
+    return out
+
+
+class Batcher:
+    def __init__(self, classifier: Loaded, device="cpu", max_batch: int = 64, max_wait_ms: float = 5.0):
+        self.classifier, self.device = classifier, torch.device(device)
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ric-classify")
+        self.batches = 0      # forward-pass rounds run (for tests and the load benchmark)
+        self.images = 0
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._worker())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._pool.shutdown(wait=True)
+
+    async def classify(self, images: list[np.ndarray]) -> list[int]:
+        loop = asyncio.get_running_loop()
+        futs = []
+        for im in images:
+            fut = loop.create_future()
+            await self._queue.put((im, fut))
+            futs.append(fut)
+        return list(await asyncio.gather(*futs))
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(items) < self.max_batch:
+                remaining = deadline - loop.time()
+                try:
+                    items.append(self._queue.get_nowait() if remaining <= 0 else
+                                 await asyncio.wait_for(self._queue.get(), remaining))
+                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    break
+            try:
+                labels = await loop.run_in_executor(self._pool, predict, self.classifier,
+                                                    [im for im, _ in items], self.device)
+                self.batches += 1
+                self.images += len(items)
+                for (_, fut), lab in zip(items, labels):
+                    if not fut.done():
+                        fut.set_result(lab)
+            except Exception as e:  # a failed forward pass fails its requests, not the worker
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(e)

@@ -1,0 +1,36 @@
+"""Configuration of the service: the database, the classifier, and the limits on what it accepts."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_DB = "sqlite:///ric-store.db"
+
+
+def default_db() -> str:
+    """`$RIC_DB` if set, else a SQLite file `ric-store.db` in the current folder."""
+    return os.environ.get("RIC_DB") or DEFAULT_DB
+
+
+def normalize_db_url(url: str) -> str:
+    """A plain path means a SQLite file; postgres:// and postgresql:// use the psycopg (3) driver."""
+    if "://" not in url:
+        return "sqlite:///" + os.path.abspath(url)
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgres", "postgresql"):
+        return "postgresql+psycopg://" + rest
+    return url
+
+
+@dataclass
+class Settings:
+    db_url: str = DEFAULT_DB
+    classifier: str = "cifar10"
+    device: str = "cpu"
+    max_file_bytes: int = 4 * 1024 * 1024   # one uploaded ciphertext
+    max_files: int = 64                       # files in one upload request
+    max_request_bytes: int = 64 * 1024 * 1024  # one request body, all files together
+    max_side: int = 1024                      # pixels, either side
+    max_batch: int = 64                       # images in one classifier forward pass
+    max_wait_ms: float = 5.0                  # how long the batcher waits to fill a batch
+    page_limit: int = 1000                    # largest page a list request may ask for

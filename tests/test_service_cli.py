@@ -1,0 +1,155 @@
+"""The service's CLI contract against a real `ric serve` subprocess on loopback: token create, upload --json,
+download by label (original names, never overwriting), one-line errors with exit codes, and the full
+keygen -> encrypt -> upload -> download by class -> decrypt workflow with the shipped cifar10 models."""
+import contextlib
+import glob
+import io
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+from PIL import Image
+from service_support import Server, ric_cmd, toy_set
+
+from ric.cli import main
+
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "ric", "samples")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    d = tmp_path_factory.mktemp("service_cli")
+    toys = toy_set()
+    enc, models = toys["enc"], toys["models"]
+    db = f"sqlite:///{d}/store.db"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["token", "create", "--db", db]) == 0
+    server = Server(db, models["classifier"], str(d / "server.log"))
+    yield {"dir": d, "enc": enc, "db": db, "token": out.getvalue().strip(), "url": server.url,
+           "token_out": out.getvalue()}
+    server.stop()
+
+
+def _one_line_error(err: str, needle: str) -> None:
+    lines = err.strip().splitlines()
+    assert lines and all(ln.startswith("ric: error: ") for ln in lines), err
+    assert "Traceback" not in err and needle in err, err
+
+
+def _upload(served, capsys, *files, token=None):
+    code = main(["upload", "--server", served["url"], "--token", token or served["token"], "--json", *files])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_token_create_prints_exactly_one_token(served):
+    assert served["token_out"].count("\n") == 1 and served["token"].startswith("ric_")
+    assert len(served["token"]) > 40
+
+
+def test_upload_json_then_download_by_label(served, capsys, tmp_path):
+    code, rows, _ = _upload(served, capsys, *served["enc"])
+    assert code == 0
+    assert [set(r) for r in rows] == [{"file", "id", "label"}] * 6
+    assert [r["file"] for r in rows] == served["enc"]
+    labels = {os.path.basename(r["file"]): r["label"] for r in rows}
+    assert sorted(set(labels.values())) == [0, 2]
+    for label, by in ((0, "0"), (2, "gamma")):  # a number or a class name
+        out = tmp_path / f"down{label}"
+        assert main(["download", "--server", served["url"], "--token", served["token"], "--label", by,
+                     "--out", str(out)]) == 0
+        capsys.readouterr()
+        got = sorted(os.listdir(out))
+        want = sorted({n for n, lab in labels.items() if lab == label})
+        assert got == want
+        for n in got:
+            assert (out / n).read_bytes() == open(os.path.join(toy_set()["dir"], "enc", n), "rb").read()
+
+
+def test_download_never_overwrites_without_force(served, capsys, tmp_path):
+    _upload(served, capsys, served["enc"][1])
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "im1.png").write_bytes(b"my own file")
+    code = main(["download", "--server", served["url"], "--token", served["token"], "--label", "0",
+                 "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 13 and "already exists" in err and (out / "im1.png").read_bytes() == b"my own file"
+    assert main(["download", "--server", served["url"], "--token", served["token"], "--label", "0",
+                 "--out", str(out), "--force"]) == 0
+    assert (out / "im1.png").read_bytes() == open(served["enc"][1], "rb").read()
+
+
+def test_upload_skips_a_non_ciphertext_and_stores_the_rest(served, capsys, tmp_path):
+    bad = tmp_path / "holiday.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(bad)
+    code, rows, err = _upload(served, capsys, served["enc"][0], str(bad), served["enc"][2])
+    assert code == 5
+    _one_line_error(err, "holiday.png: not a RIC ciphertext: no RIC metadata")
+    assert [r["id"] is not None for r in rows] == [True, False, True]
+
+
+def test_wrong_token_is_a_one_line_error_in_a_real_process(served):
+    r = ric_cmd("upload", "--server", served["url"], "--token", "ric_wrong", served["enc"][0])
+    assert r.returncode == 21 and r.stdout == ""
+    _one_line_error(r.stderr, "refused the token")
+
+
+def test_unreachable_server(capsys, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    assert main(["download", "--server", f"http://127.0.0.1:{dead}", "--token", "t", "--out", str(tmp_path)]) == 20
+    _one_line_error(capsys.readouterr().err, "cannot reach the server")
+    assert main(["upload", "--server", "ftp://x", "--token", "t", "f.png"]) == 22
+    _one_line_error(capsys.readouterr().err, "--server must be an http:// or https:// URL")
+
+
+def test_serve_refuses_a_busy_port_a_bad_classifier_and_a_bad_database(served, capsys):
+    port = served["url"].rsplit(":", 1)[1]
+    assert main(["serve", "--db", served["db"], "--port", port, "--classifier", "cifar10", "--cpu"]) == 20
+    _one_line_error(capsys.readouterr().err, f"cannot listen on 127.0.0.1:{port}")
+    assert main(["serve", "--db", served["db"], "--classifier", "no_such_classifier"]) == 12
+    _one_line_error(capsys.readouterr().err, "no shipped classifier model named 'no_such_classifier'")
+    assert main(["token", "create", "--db", "nosuchdb://x/y"]) == 23
+    out, err = capsys.readouterr()
+    assert out == ""
+    _one_line_error(err, "no database driver")
+
+
+def _psnr(a, b):
+    x = np.asarray(Image.open(a).convert("RGB"), dtype=np.float64)
+    y = np.asarray(Image.open(b).convert("RGB"), dtype=np.float64)
+    return 10 * np.log10(255 ** 2 / max(((x - y) ** 2).mean(), 1e-12))
+
+
+def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys):
+    """keygen -> encrypt -> token -> serve -> upload -> download each class -> decrypt: nothing lost, the
+    service's labels equal `ric classify` on the ciphertexts, and decryption recovers the plaintexts."""
+    os.chdir(tmp_path)
+    plain = sorted(glob.glob(os.path.join(SAMPLES, "*.png")))[:2]
+    assert main(["keygen", "k.key"]) == 0
+    assert main(["encrypt", "-q", "--cpu", "--key", "k.key", "--out", "enc", *plain]) == 0
+    capsys.readouterr()
+    db = f"sqlite:///{tmp_path}/store.db"
+    assert main(["token", "create", "--db", db]) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["classify", "--cpu", "--json", *sorted(glob.glob("enc/*.png"))]) == 0
+    classified = {os.path.basename(r["file"]): r["label"] for r in json.loads(capsys.readouterr().out)}
+    server = Server(db, "cifar10", str(tmp_path / "server.log"))
+    try:
+        assert main(["upload", "--server", server.url, "--token", token, "--json", *sorted(glob.glob("enc/*.png"))]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {os.path.basename(r["file"]): r["label"] for r in rows} == classified
+        for label in sorted({r["label"] for r in rows}):
+            assert main(["download", "--server", server.url, "--token", token, "--label", str(label),
+                         "--out", "down"]) == 0
+    finally:
+        server.stop()
+    assert sorted(os.listdir("down")) == sorted(os.path.basename(p) for p in plain)
+    assert main(["decrypt", "-q", "--cpu", "--key", "k.key", "--out", "dec", *sorted(glob.glob("down/*.png"))]) == 0
+    for p in plain:
+        assert _psnr(p, os.path.join("dec", os.path.basename(p))) > 35

@@ -1,0 +1,52 @@
+"""The shipped mnist and celeba64 pairs on real test images, through files (needs ../shared/data)."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ric import hub
+from ric.engine import Engine, classify_files, model_phi
+from ric.keys import Key
+
+from conftest import data_file
+
+pytestmark = pytest.mark.data
+
+PAIRS = [("mnist", "mnist.npz", 3, 45.0), ("celeba64", "celeba_faces_64.npz", 2, 40.0)]
+
+
+@pytest.mark.parametrize("name,npz,n,min_psnr", PAIRS)
+def test_shipped_pair_roundtrip(tmp_path, shared_data, name, npz, n, min_psnr):
+    if name not in hub.shipped_names("ric"):
+        pytest.skip(f"shipped {name} RIC model absent")
+    d = np.load(data_file(shared_data, npz))
+    idx = np.random.default_rng(1).permutation(len(d["x_test"]))[:n]
+    paths = []
+    for i in idx:
+        p = tmp_path / f"{name}{i}.png"
+        Image.fromarray(d["x_test"][i]).save(p)  # MNIST: a greyscale (mode L) PNG, converted to RGB on input
+        paths.append(str(p))
+    model, clf = hub.load_ric_model(name), hub.load_classifier(name)
+    eng = Engine(model, clf, show_progress=False)
+    key = Key.generate()
+    enc = eng.encrypt_files(key, paths, str(tmp_path / "enc"))
+    assert all(r.error is None for r in enc), [str(r.error) for r in enc]
+    ciphers = [r.out for r in enc]
+    assert [r.label for r in classify_files(clf, ciphers)] == [r.label for r in classify_files(clf, paths)]
+    dec = eng.decrypt_files(key, ciphers, str(tmp_path / "dec"))
+    assert all(r.error is None for r in dec)
+    x = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) for p in paths])
+    z = np.stack([np.asarray(Image.open(r.out), dtype=np.float64) for r in dec])
+    psnr = 10 * np.log10(255 ** 2 / np.maximum(((x - z) ** 2).mean(axis=(1, 2, 3)), 1e-12))
+    assert psnr.min() >= min_psnr, psnr
+
+
+def test_model_phi_uses_the_trained_margin():
+    if "celeba64" not in hub.shipped_names("ric"):
+        pytest.skip("shipped celeba64 RIC model absent")
+    m = hub.load_ric_model("celeba64")
+    phi = model_phi(m)
+    assert phi.margin == json.loads(m.meta["phi"])["margin"] == 2.0
+    assert phi.chunk == 8  # the training bank's large chunk is not used for encryption
+    assert model_phi(hub.load_ric_model("cifar10")).margin == 5.0
