@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .service.cli import add_parsers as add_service_parsers  # serve, token, upload, download
     add_service_parsers(sub)
+    from .attacks.cli import add_parsers as add_attack_parsers  # attack brute-force|known-plaintext|...
+    add_attack_parsers(sub)
     return ap
 
 
@@ -193,6 +195,9 @@ def run(args) -> int:
     if args.cmd == "data":
         from .datasets.cli import run_data
         return run_data(args)
+    if args.cmd == "attack":
+        from .attacks.cli import run_attack
+        return run_attack(args)
 
     import torch
     if getattr(args, "threads", 0):

@@ -180,8 +180,11 @@ def _parse_text_chunk(body: bytes) -> str:
             flag = rest[0]
             lang_rest = rest[2:].split(b"\x00", 2)
             text = lang_rest[2]
-            if flag:
-                text = zlib.decompress(text, bufsize=MAX_METADATA_BYTES)
+            if flag:  # bounded: a small compressed chunk must not inflate into gigabytes
+                dec = zlib.decompressobj()
+                text = dec.decompress(text, MAX_METADATA_BYTES + 1)
+                if len(text) > MAX_METADATA_BYTES or dec.unconsumed_tail:
+                    raise ContainerError(f"RIC metadata is too large (over {MAX_METADATA_BYTES} bytes uncompressed)")
             return text.decode("utf-8")
         return rest.decode("latin-1")
     except (zlib.error, UnicodeDecodeError, IndexError):
@@ -206,10 +209,10 @@ def parse_header(text: str) -> Header:
                     height=int(d["height"]), width=int(d["width"]), phi=dict(d["phi"]),
                     fingerprint=_unb64(d["fingerprint"], "fingerprint"), sealed=_unb64(d["sealed"], "sealed"),
                     tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         if isinstance(e, ContainerError):
             raise
-        raise ContainerError(f"RIC metadata has a field of the wrong type ({e})") from None
+        raise ContainerError(f"RIC metadata has a field of the wrong type ({type(e).__name__})") from None
     return hd
 
 
@@ -235,6 +238,10 @@ def _read_bytes(src) -> bytes:
 
 
 def _decode_pixels(data: bytes) -> np.ndarray:
+    if data[12:16] == b"IHDR" and len(data) >= 24:  # refuse huge sizes before Pillow looks at them
+        w, h = struct.unpack(">II", data[16:24])
+        if w * h > MAX_PIXELS:
+            raise ContainerError(f"image is too large ({w}x{h})")
     try:
         im = Image.open(io.BytesIO(data))
         if im.width * im.height > MAX_PIXELS:

@@ -20,6 +20,23 @@ MAX_SIDE = 4096
 _REFUSED_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
+def _png_size(data: bytes):
+    """(width, height) from a PNG's IHDR before any decoding (so a huge or bomb image is refused up front)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return None
+
+
+def _deep_rawmode(im) -> bool:
+    """16-bit samples that Pillow would silently narrow to an 8-bit mode (e.g. a 48-bit RGB PNG opens as RGB)."""
+    for t in getattr(im, "tile", None) or ():
+        args = t[3] if len(t) > 3 else None
+        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+        if isinstance(raw, str) and ";16" in raw:
+            return True
+    return False
+
+
 def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
     """uint8 (H, W, 3) RGB array of an image file, converted per the policy above."""
     try:
@@ -31,16 +48,26 @@ def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
         raise InputImageError(f"cannot read {path}: {e.strerror}") from None
     if not data:
         raise InputImageError(f"{path} is empty (0 bytes)")
+    size = _png_size(data)
+    if size is not None and not (MIN_SIDE <= size[0] <= MAX_SIDE and MIN_SIDE <= size[1] <= MAX_SIDE):
+        raise InputImageError(f"{path} is {size[0]}x{size[1]}; RIC takes sides from {MIN_SIDE} to {MAX_SIDE} pixels")
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
         w, h = im.size
         if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
             raise InputImageError(f"{path} is {w}x{h}; RIC takes sides from {MIN_SIDE} to {MAX_SIDE} pixels")
+        if _deep_rawmode(im):
+            raise InputImageError(f"{path} has 16-bit samples; convert it to 8-bit first")
         if im.mode in _REFUSED_MODES:
             raise InputImageError(f"{path} has {im.mode} pixels (16-bit or float); convert it to 8-bit first")
         im.load()
     except InputImageError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputImageError(f"{path} has too many pixels to decode safely (decompression-bomb guard; RIC takes "
+                              f"sides up to {MAX_SIDE} pixels)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise InputImageError(f"{path} is not a readable image ({type(e).__name__})") from None
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):

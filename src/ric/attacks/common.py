@@ -1,0 +1,185 @@
+"""Shared pieces of the attacks: victim ciphertexts, metrics, baselines, a small training loop, tables."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+from torchmetrics.functional.image import structural_similarity_index_measure
+from tqdm import tqdm
+
+from ..codec import RICCodec, from_uint8_hwc
+from ..data import load_npz, shared_data_dir
+from ..keys import Key
+from ..metrics import psnr_per_image
+
+LPIPS_NOTE = "unavailable: LPIPS needs pretrained AlexNet/VGG backbone weights, which cannot be downloaded here"
+
+
+def default_data(name: str = "cifar10.npz") -> str | None:
+    d = shared_data_dir()
+    return os.path.join(d, name) if d else None
+
+
+def load_split(path: str, split: str):
+    if not path or not os.path.isfile(path):
+        raise FileNotFoundError(f"dataset file not found: {path} (pass --data PATH.npz)")
+    return load_npz(path, split)
+
+
+def pick(n_total: int, n: int, seed: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """A seeded random subset of n indices of range(n_total), sorted, avoiding `exclude`."""
+    perm = np.random.default_rng(seed).permutation(n_total)
+    if exclude is not None:
+        perm = perm[~np.isin(perm, exclude)]
+    if n > len(perm):
+        raise ValueError(f"asked for {n} images but only {len(perm)} are available")
+    return np.sort(perm[:n])
+
+
+def images(ds, idx) -> torch.Tensor:
+    return ds.tensors(idx)[0]
+
+
+def encrypt(codec: RICCodec, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt",
+            show: bool = True) -> dict:
+    """Encrypt float images (N,3,H,W) with `key`: {"cipher": float (n,3,H,W) from the 8-bit PNG pixels,
+    "nonces", "labels" (sealed ŷ), "keep": indices of x that succeeded}. Images Φ never succeeded on are dropped."""
+    ciphers, nonces, labels, keep = [], [], [], []
+    with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
+        for s in range(0, len(x), batch):
+            enc = codec.encrypt(x[s:s + batch], key)
+            for j in range(len(enc.nonces)):
+                if j in enc.failed:
+                    continue
+                ciphers.append(enc.cipher[j])
+                nonces.append(enc.nonces[j])
+                labels.append(enc.labels[j])
+                keep.append(s + j)
+            bar.update(len(enc.nonces))
+    cipher = from_uint8_hwc(torch.stack(ciphers), "cpu")
+    return {"cipher": cipher, "cipher_u8": torch.stack(ciphers), "nonces": nonces, "labels": labels,
+            "keep": np.array(keep)}
+
+
+def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """torchmetrics SSIM (Gaussian 11, σ 1.5, data range 1), one value per image (same as ric.metrics.ssim)."""
+    return structural_similarity_index_measure(pred.float(), target.float(), data_range=1.0, reduction="none")
+
+
+def quality(pred: torch.Tensor, target: torch.Tensor) -> dict:
+    """PSNR (dB) and SSIM per image, summarised as mean / min / max."""
+    p = psnr_per_image(pred.clamp(0, 1), target).clamp(max=99.0)
+    s = ssim_per_image(pred.clamp(0, 1), target)
+    return {"PSNR_mean": p.mean().item(), "PSNR_min": p.min().item(), "PSNR_max": p.max().item(),
+            "SSIM_mean": s.mean().item(), "SSIM_min": s.min().item(), "SSIM_max": s.max().item()}
+
+
+def mean_image_baseline(x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
+    """The trivial attacker: predict the training-set mean image for every test image."""
+    m = x_train.mean(0, keepdim=True).expand_as(x_test)
+    return quality(m, x_test)
+
+
+def _blur(x: torch.Tensor, k: int = 5) -> torch.Tensor:
+    return Fn.avg_pool2d(Fn.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
+
+
+class LowPassAttack:
+    """A k×k box blur of the ciphertext followed by a per-channel affine map fitted by least squares on the
+    attacker's training pairs (no oracle: the fit never sees a test plaintext)."""
+
+    def __init__(self, k: int = 5):
+        self.k = k
+
+    def fit(self, cipher: torch.Tensor, x: torch.Tensor) -> "LowPassAttack":
+        a = _blur(cipher, self.k).transpose(0, 1).reshape(3, -1)
+        b = x.transpose(0, 1).reshape(3, -1)
+        am, bm = a.mean(1, keepdim=True), b.mean(1, keepdim=True)
+        self.slope = ((a - am) * (b - bm)).mean(1) / ((a - am) ** 2).mean(1).clamp_min(1e-12)
+        self.offset = bm.squeeze(1) - self.slope * am.squeeze(1)
+        return self
+
+    def __call__(self, cipher: torch.Tensor) -> torch.Tensor:
+        low = _blur(cipher, self.k)
+        return (low * self.slope[None, :, None, None] + self.offset[None, :, None, None]).clamp(0, 1)
+
+
+def train_regressor(net: torch.nn.Module, xin: torch.Tensor, target: torch.Tensor, epochs: int, batch: int = 32,
+                    lr: float = 1e-3, device="cpu", desc: str = "train", show: bool = True, seed: int = 0) -> list:
+    """Plain MSE training with Adam; returns the mean loss per epoch."""
+    g = torch.Generator().manual_seed(seed)
+    net.to(device).train()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
+    hist = []
+    with tqdm(total=epochs, desc=desc, unit="epoch", disable=not show, leave=False) as bar:
+        for _ in range(epochs):
+            perm = torch.randperm(len(xin), generator=g)
+            tot = 0.0
+            for s in range(0, len(xin), batch):
+                i = perm[s:s + batch]
+                a, b = xin[i].to(device), target[i].to(device)
+                loss = Fn.mse_loss(net(a), b)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tot += loss.item() * len(i)
+            sched.step()
+            hist.append(tot / len(xin))
+            bar.update(1)
+            bar.set_postfix(mse=f"{hist[-1]:.4f}", psnr=f"{-10 * math.log10(max(hist[-1], 1e-12)):.1f}")
+    net.eval()
+    return hist
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, xin: torch.Tensor, batch: int = 128, device="cpu") -> torch.Tensor:
+    net.eval()
+    return torch.cat([net(xin[s:s + batch].to(device)).cpu() for s in range(0, len(xin), batch)])
+
+
+def format_table(rows: list[tuple], header: tuple) -> str:
+    cells = [tuple(_fmt(c) for c in r) for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(c) -> str:
+    if isinstance(c, float):
+        return f"{c:.4f}" if abs(c) < 10 else f"{c:.2f}"
+    return str(c)
+
+
+def quality_rows(named: dict[str, dict]) -> list[tuple]:
+    return [(name, q["PSNR_mean"], q["PSNR_min"], q["PSNR_max"], q["SSIM_mean"], q["SSIM_min"], q["SSIM_max"])
+            for name, q in named.items()]
+
+
+QUALITY_HEADER = ("recovery", "PSNR mean", "min", "max", "SSIM mean", "min", "max")
+
+
+def strip_figure(path: str, columns: dict[str, torch.Tensor], n: int = 8, title: str = "") -> None:
+    """A grid: one row per named image set (plaintext, ciphertext, attack outputs...), n examples each."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = min(n, min(len(v) for v in columns.values()))
+    fig, axes = plt.subplots(len(columns), n, figsize=(1.3 * n + 1.2, 1.35 * len(columns) + 0.4), squeeze=False)
+    for r, (name, imgs) in enumerate(columns.items()):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(imgs[c].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

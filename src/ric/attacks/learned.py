@@ -1,0 +1,77 @@
+"""Attacks that learn a ciphertext -> plaintext map with a U-Net.
+
+known_plaintext (paper §6.3, eq. 17): a former authorised user holds N (ciphertext, correctly recovered
+    plaintext) pairs of ONE key and trains M to map ciphertexts to recoveries; tested on other ciphertexts of
+    the same key.
+inversion (DESIGN §6; the attacker the paper omits): the attacker holds every public model (F, E, D, C), so it
+    encrypts plaintexts of its own with keys of its own, as many as it likes, and trains M on those pairs;
+    tested on ciphertexts made with a key it never saw.
+
+Both are reported next to two attackers that need no network: the training-set mean image, and a 5x5 box
+blur of the ciphertext with a per-channel affine map fitted on the attacker's training pairs.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..codec import RICCodec, from_uint8_hwc
+from ..keys import Key
+from .common import LowPassAttack, encrypt, mean_image_baseline, predict, quality, train_regressor
+from .unet import UNet
+
+
+def _verdict(attack_q: dict, base_q: dict) -> dict:
+    gain = attack_q["PSNR_mean"] - base_q["PSNR_mean"]
+    return {"PSNR_gain_over_mean_image_dB": gain, "target_PSNR_gain_le_1dB": gain <= 1.0,
+            "target_SSIM_le_0.2": attack_q["SSIM_mean"] <= 0.2}
+
+
+def _fit_and_score(cipher_tr, target_tr, cipher_te, x_te, mean_src, epochs, width, batch, lr, device, show, seed):
+    torch.manual_seed(seed)
+    net = UNet(width)
+    hist = train_regressor(net, cipher_tr, target_tr, epochs, batch, lr, device, "train U-Net", show, seed)
+    pred = predict(net, cipher_te, device=device)
+    lp = LowPassAttack().fit(cipher_tr, target_tr)
+    q = {"U-Net": quality(pred, x_te), "low-pass + affine": quality(lp(cipher_te), x_te),
+         "mean image": mean_image_baseline(mean_src, x_te),
+         "ciphertext itself": quality(cipher_te, x_te)}
+    return q, pred, lp(cipher_te), hist
+
+
+def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: int, width: int = 32,
+                    device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0):
+    codec = RICCodec(model.module, classifier.module, device=device)
+    key = Key.generate()
+    enc = encrypt(codec, x, key, batch, "encrypt (one key)", show)
+    x = x[enc["keep"]]
+    rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"])
+    rec = from_uint8_hwc(rec, "cpu")
+    c = enc["cipher"]
+    tr, te = slice(0, n_train), slice(n_train, None)
+    q, pred, low, hist = _fit_and_score(c[tr], rec[tr], c[te], x[te], rec[tr], epochs, width, 32, lr, device,
+                                        show, seed)
+    res = {"attack": "known-plaintext", "train_pairs": len(c[tr]), "test_images": len(c[te]),
+           "pairs": "(ciphertext, correct-key recovery), one key", "epochs": epochs, "unet_width": width,
+           "final_train_mse": hist[-1], "results_vs_plaintext": q, **_verdict(q["U-Net"], q["mean image"])}
+    arrays = {"plaintext": x[te], "ciphertext": c[te], "U-Net (KPA)": pred, "low-pass + affine": low}
+    return res, arrays
+
+
+def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_keys: int, epochs: int,
+              width: int = 32, device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0):
+    codec = RICCodec(model.module, classifier.module, device=device)
+    groups = torch.arange(len(x_train)).chunk(max(1, n_keys))
+    cs, xs = [], []
+    for g in groups:  # the attacker's own keys, one per group of its own plaintexts
+        enc = encrypt(codec, x_train[g], Key.generate(), batch, "encrypt (attacker keys)", show)
+        cs.append(enc["cipher"])
+        xs.append(x_train[g][enc["keep"]])
+    c_tr, x_tr = torch.cat(cs), torch.cat(xs)
+    victim = encrypt(codec, x_test, Key.generate(), batch, "encrypt (victim key)", show)
+    x_te, c_te = x_test[victim["keep"]], victim["cipher"]
+    q, pred, low, hist = _fit_and_score(c_tr, x_tr, c_te, x_te, x_tr, epochs, width, 32, lr, device, show, seed)
+    res = {"attack": "inversion", "train_pairs": len(c_tr), "attacker_keys": len(groups), "test_images": len(c_te),
+           "test_key": "a fresh key the attacker never saw", "epochs": epochs, "unet_width": width,
+           "final_train_mse": hist[-1], "results_vs_plaintext": q, **_verdict(q["U-Net"], q["mean image"])}
+    arrays = {"plaintext": x_te, "ciphertext": c_te, "U-Net (inversion)": pred, "low-pass + affine": low}
+    return res, arrays

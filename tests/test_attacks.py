@@ -1,0 +1,169 @@
+"""The security attacks (`ric attack ...`): tiny-budget smoke runs that still assert what they measure, and the
+nonce-hygiene facts (a shared key+nonce cancels the NAE; the library never reuses a nonce)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ric import RICCodec
+from ric.attacks.common import LowPassAttack, format_table, mean_image_baseline, quality, train_regressor
+from ric.attacks.nonce import encrypt_with_nonces, nonces_distinct, same_label_pairs
+from ric.attacks.unet import UNet
+from ric.cli import main
+from ric.hub import load_classifier, load_ric_model
+from ric.keys import Key, new_nonce
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The attack smoke runs pass --threads 1 (robust on a loaded 2-core machine); restore torch's setting after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_ric_model("cifar10"), load_classifier("cifar10")
+
+
+@pytest.fixture(scope="module")
+def samples():
+    from PIL import Image
+    d = os.path.join(os.path.dirname(__import__("ric").__file__), "samples")
+    files = sorted(os.listdir(d))
+    return torch.from_numpy(np.stack([np.asarray(Image.open(os.path.join(d, f)).convert("RGB")) for f in files])
+                            ).permute(0, 3, 1, 2).float() / 255
+
+
+def _corr(a, b):
+    a, b = a.flatten(1) - a.flatten(1).mean(1, keepdim=True), b.flatten(1) - b.flatten(1).mean(1, keepdim=True)
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).mean().item()
+
+
+def test_shared_key_and_nonce_cancels_the_nae(shipped, samples):
+    """Two images, one key, one nonce, one target label: n_adv is identical, so x'1 - x'2 is the encoder's output
+    difference and correlates with x1 - x2; with fresh nonces it does not, and the known-x2 estimate of x1 fails."""
+    model, clf = shipped
+    codec = RICCodec(model.module, clf.module)
+    key = Key(bytes(range(32)))
+    x1, x2 = samples[:2], samples[4:6]
+    y = [0] * 2                                  # same target label for the pair: identical n_adv
+    shared = [new_nonce() for _ in range(2)]
+    c1 = encrypt_with_nonces(codec.model, codec.classifier, key, x1, shared, y, codec.phi)
+    c2 = encrypt_with_nonces(codec.model, codec.classifier, key, x2, shared, y, codec.phi)
+    c2f = encrypt_with_nonces(codec.model, codec.classifier, key, x2, [new_nonce() for _ in range(2)], y, codec.phi)
+    lam = codec.lam
+    assert _corr(c1 - c2, x1 - x2) > 0.95
+    assert _corr(c1 - c2f, x1 - x2) < 0.5
+    psnr = lambda a, b: (10 * torch.log10(1 / ((a - b) ** 2).flatten(1).mean(1))).mean().item()  # noqa: E731
+    assert psnr((x2 + (c1 - c2) / (1 - lam)).clamp(0, 1), x1) > 30     # one known plaintext reveals the other
+    assert psnr((x2 + (c1 - c2f) / (1 - lam)).clamp(0, 1), x1) < 12
+
+
+def test_library_never_reuses_a_nonce(shipped, samples, monkeypatch):
+    model, clf = shipped
+    codec = RICCodec(model.module, clf.module)
+    key = Key(bytes(range(32)))
+    import ric.codec as codec_mod
+    drawn = []
+    real = codec_mod.new_nonce
+    monkeypatch.setattr(codec_mod, "new_nonce", lambda: drawn.append(real()) or drawn[-1])
+    same = samples[:1].repeat(3, 1, 1, 1)        # the same image three times in one batch...
+    a = codec.encrypt(same, key)
+    b = codec.encrypt(same, key)                 # ...and again
+    nonces = a.nonces + b.nonces
+    assert nonces_distinct(nonces) and set(nonces) <= set(drawn)
+    assert len(drawn) == 6 + a.nae_retries + a.label_retries + b.nae_retries + b.label_retries
+    assert len({bytes(c.numpy().tobytes()) for c in torch.cat([a.cipher, b.cipher])}) == 6
+
+
+def test_same_label_pairs():
+    assert same_label_pairs([1, 2, 1, 2, 1, 3], 10) == [(0, 2), (1, 3)]
+    assert same_label_pairs([0, 1, 2], 10) == []
+
+
+def test_lowpass_attack_recovers_a_planted_affine_map():
+    g = torch.Generator().manual_seed(0)
+    colours = torch.rand(6, 3, 1, 1, generator=g)
+    cipher = colours.expand(6, 3, 8, 8).clone()           # constant images: the blur changes nothing
+    x = (0.5 * cipher + 0.2).clamp(0, 1)
+    lp = LowPassAttack().fit(cipher, x)
+    assert torch.allclose(lp(cipher), x, atol=1e-5)
+    assert quality(lp(cipher), x)["PSNR_mean"] > 80
+    assert mean_image_baseline(x, x)["PSNR_mean"] < 40
+
+
+def test_unet_learns_identity_quickly():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 1, 1).expand(8, 3, 8, 8).contiguous()    # flat colours: an easy map to learn
+    net = UNet(4)
+    hist = train_regressor(net, x, x, epochs=40, batch=8, lr=1e-2, show=False)
+    assert hist[-1] < 0.6 * hist[0] and net(x).shape == x.shape
+    with pytest.raises(ValueError, match="divisible by 4"):
+        net(torch.rand(1, 3, 10, 10))
+
+
+def test_format_table_aligns():
+    t = format_table([("a", 1.23456, 12.3456)], ("name", "x", "y")).splitlines()
+    assert t[0].startswith("name") and t[1].startswith("----") and "1.2346" in t[2] and "12.35" in t[2]
+
+
+@pytest.mark.data
+def test_brute_force_command_rejects_every_wrong_key(shared_data, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["attack", "brute-force", "--n", "3", "--keys", "2", "--out", str(out), "--json", "-q",
+                 "--data", os.path.join(shared_data, "cifar10.npz")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["attempts"] == 6 and res["container_rejected"] == 6 and res["container_accepted"] == 0
+    assert res["bypass_PSNR_vs_plaintext"]["max"] < 10 < 40 < res["correct_key_PSNR"]
+    assert res["bypass_SSIM_vs_plaintext"]["max"] < 0.2
+    assert isinstance(res["LPIPS"], dict) or res["LPIPS"].startswith("unavailable")   # never a made-up number
+    assert json.loads((out / "brute-force.json").read_text())["attempts"] == 6
+    assert (out / "brute-force.png").stat().st_size > 10_000
+    assert main(["attack", "brute-force", "--n", "4", "--keys", "2", "--out", str(out), "-q"]) == 13
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("argv,rows", [
+    (["known-plaintext", "--n", "8", "--n-test", "4", "--epochs", "1", "--width", "8"],
+     {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
+    (["inversion", "--n", "8", "--keys", "2", "--n-test", "4", "--epochs", "1", "--width", "8"],
+     {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
+    (["cloud", "--n", "8", "--n-real", "8", "--n-test", "4", "--epochs", "1"],
+     {"cloud attack G(E(x'))", "mean image", "ciphertext itself"}),
+])
+def test_learned_attacks_smoke(shared_data, tmp_path, capsys, argv, rows):
+    out = tmp_path / "res"
+    assert main(["attack", *argv, "--out", str(out), "--json", "-q",
+                 "--data", os.path.join(shared_data, "cifar10.npz")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    q = res["results_vs_plaintext"]
+    assert set(q) == rows and res["test_images"] == 4
+    for v in q.values():
+        assert 0 < v["PSNR_min"] <= v["PSNR_mean"] <= v["PSNR_max"] < 60
+        assert -1 <= v["SSIM_min"] <= v["SSIM_mean"] <= v["SSIM_max"] <= 1
+    # the ciphertext itself is far from its plaintext (noise-like), whatever the attack learned in one epoch
+    assert q["ciphertext itself"]["SSIM_mean"] < 0.2
+    assert (out / f"{argv[0]}.png").exists() and "command" in res and res["wall_s"] > 0
+
+
+@pytest.mark.data
+def test_nonce_reuse_command(shared_data, tmp_path, capsys):
+    assert main(["attack", "nonce-reuse", "--n", "12", "--pairs", "2", "--out", str(tmp_path), "--json", "-q",
+                 "--data", os.path.join(shared_data, "cifar10.npz")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["shared nonce: corr(x'1-x'2, x1-x2)"] > 0.95 > 0.5 > res["fresh nonces: corr(x'1-x'2, x1-x2)"]
+    assert res["library_distinct_nonces"] == res["library_nonces_checked"] == 24
+    assert res["library_same_image_twice_distinct"] is True
+
+
+def test_attack_option_errors(tmp_path, capsys):
+    assert main(["attack", "brute-force", "--n", "0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["ric: error: --n must be at least 1"]
+    assert main(["attack", "known-plaintext", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path)]) == 2
+    assert "dataset file not found" in capsys.readouterr().err

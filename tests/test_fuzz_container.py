@@ -1,0 +1,145 @@
+"""Fuzzing the ciphertext parser with hypothesis, structure-aware: mutations keep valid chunk CRCs so they reach
+the metadata, JSON, base64 and pixel layers. Whatever the input, parsing and authenticating raise a RICError
+(one-line message) or succeed — never another exception type, never an unbounded allocation."""
+import io
+import json
+import struct
+import zlib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ric import container
+from ric.errors import ContainerError, RICError
+from ric.keys import Key
+
+KEY = Key(bytes(range(32)))
+SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _good():
+    import numpy as np
+    pix = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
+    hd = container.seal(KEY, pix, b"N" * 16, 2, 7, model="m@abc", classifier="c@def", lam=0.8,
+                        phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=b"F" * 8)
+    return container.encode_png(pix, hd), json.loads(hd.to_json())
+
+
+GOOD, META = _good()
+
+
+def _chunks(data):
+    pos, out = 8, []
+    while pos + 8 <= len(data):
+        n, t = struct.unpack(">I4s", data[pos:pos + 8])
+        out.append([t, data[pos + 8:pos + 8 + n]])
+        pos += 12 + n
+    return out
+
+
+def _build(chs):
+    return SIG + b"".join(struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xFFFFFFFF)
+                          for t, b in chs)
+
+
+def _exercise(data):
+    """The whole reader: sniff (both schemes), then the key check / AEAD / pixel tag with the right key."""
+    try:
+        scheme, pix, hd = container.sniff(data)
+    except ContainerError as e:
+        assert "\n" not in str(e)
+        return "refused"
+    if hd is None:
+        return "sealed"
+    try:
+        container.open_sealed(KEY, pix, hd)
+    except RICError as e:
+        assert "\n" not in str(e)
+        return "refused"
+    return "accepted"
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                           max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(sorted(META)), json_values, min_size=1, max_size=3),
+       st.lists(st.sampled_from(sorted(META)), max_size=2))
+def test_fuzz_metadata_values(changes, dropped):
+    meta = {k: v for k, v in {**META, **changes}.items() if k not in dropped}
+    chs = [c for c in _chunks(GOOD) if c[0] != b"iTXt"]
+    chs.insert(1, [b"iTXt", b"ric\x00\x00\x00\x00\x00" + json.dumps(meta).encode()])
+    out = _exercise(_build(chs))
+    if changes and any(META.get(k) != v for k, v in changes.items()) or dropped:
+        assert out != "accepted"   # no field changes without detection
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 4), st.integers(0, 10_000), st.binary(min_size=1, max_size=64),
+       st.sampled_from(["replace", "insert", "truncate", "flip"]))
+def test_fuzz_chunk_bodies_with_valid_crcs(which, pos, blob, op):
+    """Mutate one chunk's body (IHDR, iTXt, IDAT, IEND...) and fix its CRC so the mutation gets past the walker."""
+    chs = _chunks(GOOD)
+    i = which % len(chs)
+    body = chs[i][1]
+    p = pos % (len(body) + 1)
+    if op == "replace":
+        body = body[:p] + blob + body[p + len(blob):]
+    elif op == "insert":
+        body = body[:p] + blob + body[p:]
+    elif op == "truncate":
+        body = body[:p]
+    else:
+        body = bytes(b ^ blob[0] if j == p else b for j, b in enumerate(body))
+    chs[i][1] = body
+    out = _exercise(_build(chs))
+    if chs[i][0] == b"iTXt" and out == "accepted":   # only a semantically identical metadata chunk may pass
+        assert body.startswith(b"ric\x00\x00\x00\x00\x00")
+        assert json.loads(body[8:]) == META
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"IHDR", b"iTXt", b"tEXt", b"zTXt", b"IDAT", b"IEND", b"PLTE",
+                                           b"ruSt"]),
+                          st.binary(max_size=40)), max_size=6),
+       st.booleans())
+def test_fuzz_chunk_sequences(extra, prefix_ric):
+    """Arbitrary chunk sequences (valid CRCs), some of them carrying a `ric` keyword."""
+    chs = [[t, (b"ric\x00" + b if prefix_ric and t in (b"iTXt", b"tEXt", b"zTXt") else b)] for t, b in extra]
+    _exercise(_build(chs))
+    _exercise(_build(_chunks(GOOD)[:1] + chs + _chunks(GOOD)[1:]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2000))
+def test_fuzz_raw_bytes_after_signature(blob):
+    _exercise(SIG + blob)
+    _exercise(blob)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(0, 2 ** 32 - 1), st.sampled_from([1, 2, 4, 8, 16]),
+       st.sampled_from([0, 2, 3, 4, 6, 7]))
+def test_fuzz_ihdr_sizes_and_depths(w, h, depth, color):
+    """Any IHDR (including 4-billion-pixel sides) is refused or parsed without decoding a huge image."""
+    chs = _chunks(GOOD)
+    chs[0][1] = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0)
+    assert _exercise(_build(chs)) != "accepted" or (w, h, depth, color) == (8, 8, 8, 2)
+
+
+def test_compressed_metadata_bomb_is_bounded():
+    bomb = b"ric\x00\x01\x00\x00\x00" + zlib.compress(b"{" + b" " * 20_000_000, 9)
+    chs = [c for c in _chunks(GOOD) if c[0] != b"iTXt"]
+    chs.insert(1, [b"iTXt", bomb])
+    try:
+        container.sniff(_build(chs))
+        raise AssertionError("a 20 MB metadata chunk was accepted")
+    except ContainerError as e:
+        assert "too large" in str(e)
+
+
+def test_good_ciphertext_still_accepted():
+    assert _exercise(GOOD) == "accepted"
+    assert _exercise(io.BytesIO(GOOD).getvalue()) == "accepted"
