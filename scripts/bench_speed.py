@@ -10,7 +10,8 @@ untrained classifier Φ cannot bring to the margin in any affordable time on a s
 `--phi-steps` steps and reports its cost per step; everything else (F+E, D, PNG I/O, sealed n_adv, classify) is
 measured as usual; nothing end to end. Prints Markdown tables and one JSON line.
 Times are wall-clock per image, best (minimum) of `--repeat` runs, after one untimed warm-up encryption; Φ alone and
-the authors' baseline run once (the same noise images for every Φ variant). The load average is printed before and after.
+the authors' baseline run once (the same noise images for every Φ variant). The load average is printed before
+and after.
 """
 import argparse
 import json

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing key file (its images become "
                    "undecryptable)")
 
-    p = sub.add_parser("encrypt", help="encrypt images into RIC ciphertext PNGs", epilog=EPILOG_IMAGES + " " + EPILOG_STREAM)
+    p = sub.add_parser("encrypt", help="encrypt images into RIC ciphertext PNGs",
+                       epilog=EPILOG_IMAGES + " " + EPILOG_STREAM)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (a folder is streamed)")
     p.add_argument("--key", required=True, metavar="KEYFILE")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs are DIR/<name>.png")

@@ -61,8 +61,9 @@ def plan_outputs(paths: list[str], out_dir: str, force: bool, resume: bool = Fal
             if is_complete is not None and is_complete(out):
                 results[i].out, results[i].info = out, {"skipped": True}
             else:
-                results[i].error = OutputExistsError(f"{out} exists but is not a complete output of this run "
-                                                     "(not resumable); refusing to overwrite (remove it or use --force)")
+                results[i].error = OutputExistsError(
+                    f"{out} exists but is not a complete output of this run (not resumable); refusing to overwrite "
+                    "(remove it or use --force)")
         elif os.path.exists(out) and not force:
             results[i].error = OutputExistsError(f"{out} already exists; refusing to overwrite (use --force)")
         elif os.path.abspath(out) == os.path.abspath(p):
