@@ -80,3 +80,36 @@ def test_phi_leaves_classifier_grad_flags(toy_classifier, key):
 def test_phi_config_roundtrip():
     c = PhiConfig(lr=0.2, max_steps=7, margin=3.0, chunk=2)
     assert PhiConfig.from_dict(c.to_dict()) == c
+
+
+def test_refill_schedule_gives_the_chunk_schedules_bits(toy_classifier, key):
+    """The faster schedule is the same function: ciphertexts made with either decrypt with either."""
+    noise = _noise(key, 11)
+    target = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0, 1, 3, 2])
+    cfg = PhiConfig(lr=0.05, max_steps=200, margin=5.0, chunk=4)
+    a = generate_nae(toy_classifier, noise, target, PhiConfig(**{**cfg.__dict__, "schedule": "chunk"}))
+    b = generate_nae(toy_classifier, noise, target, PhiConfig(**{**cfg.__dict__, "schedule": "refill"}))
+    assert len(set(a.steps.tolist())) > 1        # images stop at different steps, so slots really refill
+    assert torch.equal(a.n_adv, b.n_adv)
+    assert torch.equal(a.steps, b.steps) and torch.equal(a.success, b.success)
+    assert torch.equal(a.margin, b.margin)
+
+
+def test_refill_reports_failures_like_chunk(toy_classifier, key):
+    noise = _noise(key, 3)
+    least_likely = toy_classifier(noise).argmin(1)
+    for schedule in ("chunk", "refill"):
+        res = generate_nae(toy_classifier, noise, least_likely,
+                           PhiConfig(lr=1e-5, max_steps=3, chunk=2, schedule=schedule))
+        assert res.steps.tolist() == [3, 3, 3] and not res.success.any()
+
+
+def test_schedule_is_not_part_of_the_stored_settings():
+    d = PhiConfig(schedule="chunk").to_dict()
+    assert "schedule" not in d
+    assert PhiConfig.from_dict(d).schedule == "refill"
+
+
+def test_unknown_schedule_is_refused(toy_classifier, key):
+    with pytest.raises(ValueError, match="schedule"):
+        generate_nae(toy_classifier, _noise(key, 1), torch.tensor([0]), PhiConfig(schedule="fast"))

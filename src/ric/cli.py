@@ -14,6 +14,20 @@ EPILOG_IMAGES = ("Input images: any 8-bit image Pillow reads is CONVERTED to RGB
                  "32x32 images and labels other sizes less accurately.")
 
 
+EPILOG_STREAM = ("Folders are streamed (constant memory, one progress bar, results printed as they finish; with "
+                 "--json one JSON object per line). --resume skips outputs that are already complete and never "
+                 "overwrites anything else. Under torchrun (e.g. `torchrun --standalone --nproc-per-node 4 -m "
+                 "ric.cli encrypt ...`) each process takes its own disjoint share of the files.")
+
+
+def _stream_flags(p):
+    p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists and is complete "
+                   "(a ciphertext under this key / a readable image); anything else there is an error, never "
+                   "overwritten")
+    p.add_argument("--window", type=int, default=256, metavar="N",
+                   help="images held in memory at once when streaming (default 256)")
+
+
 def _device(args):
     import torch
     if getattr(args, "cpu", False):
@@ -47,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing key file (its images become "
                    "undecryptable)")
 
-    p = sub.add_parser("encrypt", help="encrypt images into RIC ciphertext PNGs", epilog=EPILOG_IMAGES)
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = sub.add_parser("encrypt", help="encrypt images into RIC ciphertext PNGs",
+                       epilog=EPILOG_IMAGES + " " + EPILOG_STREAM)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (a folder is streamed)")
     p.add_argument("--key", required=True, metavar="KEYFILE")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs are DIR/<name>.png")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -64,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
                         "and report its PSNR (default: refuse with an error naming size and capacity)")
+    p.add_argument("--fast-decrypt", action="store_true",
+                   help="paper scheme: also seal n_adv in the ciphertext (authenticated-encrypted under the key), "
+                        "so decryption does not re-run the attack and is exact across platforms; the file "
+                        "grows by about 10 KB per 32x32 image")
+    _stream_flags(p)
     _common(p)
 
     p = sub.add_parser("classify", help="label images (plaintexts or ciphertexts) with a plaintext classifier",
@@ -72,12 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list of {file, label, class}")
     _common(p, models=False)
 
-    p = sub.add_parser("decrypt", help="recover images from RIC ciphertexts with the key")
-    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT")
+    p = sub.add_parser("decrypt", help="recover images from RIC ciphertexts with the key", epilog=EPILOG_STREAM)
+    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT", help="ciphertext files or folders of them")
     p.add_argument("--key", required=True, metavar="KEYFILE")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs are DIR/<name>.png")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--regenerate", action="store_true",
+                   help="re-run the attack even when the ciphertext carries a sealed n_adv (--fast-decrypt)")
+    _stream_flags(p)
     _common(p)
 
     p = sub.add_parser("evaluate", help="measure ACC_p, ACC_e, ADP, PSNR, SSIM, NAE success, timings and "
@@ -232,6 +255,9 @@ def run(args) -> int:
         return _report(classify_files(clf, args.images, device, args.batch_size), clf.classes, args.json,
                        ("file", "label", "class"))
 
+    if args.cmd in ("encrypt", "decrypt") and _streaming(args):
+        return _run_stream(args, device)
+
     if args.cmd == "encrypt":
         from .keys import Key
         key = Key.load(args.key)
@@ -255,7 +281,7 @@ def run(args) -> int:
         eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
                      show_progress=not args.quiet)
         res = eng.encrypt_files(key, args.images, args.out, args.force,
-                                resize)
+                                resize, fast_decrypt=args.fast_decrypt)
         code = _report(res, clf.classes, args.json)
         st = eng.codec_stats
         if not args.quiet:
@@ -292,7 +318,7 @@ def run(args) -> int:
             model, clf = hub.load_ric_model(m, device), hub.load_classifier(c, device)
             classes = clf.classes
             eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
-            results += eng.decrypt_files(key, paths, args.out, args.force, parsed)
+            results += eng.decrypt_files(key, paths, args.out, args.force, parsed, regenerate=args.regenerate)
         order = {p: i for i, p in enumerate(args.ciphertexts)}
         results.sort(key=lambda r: order[r.src])
         return _report(results, classes, args.json)
@@ -337,6 +363,66 @@ def _phi_with_margin(model, margin):
     from .engine import model_phi
     phi = model_phi(model)
     return phi if margin is None else dataclasses.replace(phi, margin=margin)
+
+
+def _streaming(args) -> bool:
+    from .stream import rank_world
+    inputs = args.images if args.cmd == "encrypt" else args.ciphertexts
+    return args.resume or rank_world()[1] > 1 or any(os.path.isdir(p) for p in inputs)
+
+
+def _run_stream(args, device) -> int:
+    """Folders, --resume and torchrun: results are printed as they finish; nothing is kept per file."""
+    from . import hub
+    from .keys import Key
+    from .stream import Decryptor, rank_world, stream_decrypt, stream_encrypt
+    if args.window < 1:
+        return _fail("--window must be at least 1")
+    rank, world = rank_world()
+    key = Key.load(args.key)
+    show = not args.quiet
+    if args.cmd == "encrypt":
+        if args.scheme != "paper":
+            return _fail("folders, --resume and torchrun are supported for --scheme paper only; pass sealed-scheme "
+                         "images as a list of files")
+        from .engine import Engine
+        resize = _parse_hw(args.resize) if args.resize else None
+        model = hub.load_ric_model(args.model or hub.DEFAULT, device)
+        clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
+        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
+                     show_progress=False)
+        results = stream_encrypt(eng, key, args.images, args.out, force=args.force, resize=resize,
+                                 fast_decrypt=args.fast_decrypt, resume=args.resume, window=args.window,
+                                 show_progress=show, rank=rank, world=world)
+        classes = clf.classes
+    else:
+        dec = Decryptor(key, args.out, device, model=args.model, classifier=args.classifier, force=args.force,
+                        resume=args.resume, regenerate=args.regenerate, batch_size=args.batch_size)
+        results = stream_decrypt(dec, args.ciphertexts, window=args.window, show_progress=show, rank=rank,
+                                 world=world)
+        classes = None
+    code, counts = 0, {"done": 0, "skipped": 0, "failed": 0}
+    for r in results:
+        cls = classes if classes is not None else dec.classes
+        if r.error is not None:
+            msg = str(r.error)
+            print(f"ric: error: {msg if r.src in msg else f'{r.src}: {msg}'}", file=sys.stderr, flush=True)
+            code = code or r.error.exit_code
+            counts["failed"] += 1
+            continue
+        skipped = bool(r.info.get("skipped"))
+        counts["skipped" if skipped else "done"] += 1
+        name = cls[r.label] if r.label is not None and r.label < len(cls) else r.label
+        if args.json:
+            print(json.dumps({"file": r.src, "out": r.out, "label": r.label, "class": name, "skipped": skipped}),
+                  flush=True)
+        elif not skipped:
+            print("\t".join(str(v) for v in (r.src, r.out, r.label, name) if v is not None), flush=True)
+    if show:
+        where = f" (rank {rank} of {world})" if world > 1 else ""
+        print(f"ric: {args.cmd}ed {counts['done']}, skipped {counts['skipped']} already complete, "
+              f"failed {counts['failed']}{where}", file=sys.stderr)
+    return code
 
 
 def _shipped_or_default(identity: str, kind: str) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import zlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .keys import Key, new_nonce
@@ -28,6 +30,26 @@ def nae_fingerprint(key: Key, nonce: bytes, n_adv: torch.Tensor) -> bytes:
     """Keyed fingerprint of the exact float32 bits of one n_adv (so it is no oracle for a key-less party)."""
     data = n_adv.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
     return hmac.new(key.derive("fingerprint", nonce), data, hashlib.sha256).digest()[:FINGERPRINT_BYTES]
+
+
+def pack_nadv(key: Key, nonce: bytes, n_adv: torch.Tensor) -> bytes:
+    """The exact float32 bits of one n_adv, made compressible: XOR with the keyed noise n it grew from (regenerated
+    cheaply from key and nonce), bytes split into four planes, zlib. Exact by construction (no rounding anywhere).
+    The caller seals the result with the key (container.seal_nadv): it is as secret as n_adv itself."""
+    a = n_adv.detach().to("cpu", torch.float32).contiguous().numpy()
+    x = a.view("<u4") ^ noise_image(key, nonce, tuple(a.shape)).numpy().view("<u4")
+    return zlib.compress(x.view(np.uint8).reshape(-1, 4).T.tobytes(), 6)
+
+
+def unpack_nadv(key: Key, nonce: bytes, blob: bytes, shape) -> torch.Tensor:
+    """Inverse of pack_nadv; raises ValueError when the blob does not hold an n_adv of this shape."""
+    count = int(np.prod(shape))
+    planes = zlib.decompressobj().decompress(blob, 4 * count + 1)
+    if len(planes) != 4 * count:
+        raise ValueError(f"sealed n_adv holds {len(planes)} bytes, expected {4 * count}")
+    x = np.frombuffer(planes, np.uint8).reshape(4, count).T.copy().view("<u4").reshape(shape)
+    a = x ^ noise_image(key, nonce, tuple(shape)).numpy().view("<u4")
+    return torch.from_numpy(a.view(np.float32).copy())
 
 
 def to_uint8_hwc(x: torch.Tensor) -> torch.Tensor:
@@ -48,6 +70,7 @@ class Encrypted:
     nae_retries: int = 0                 # images whose Φ missed the margin and got a new nonce
     label_retries: int = 0               # ciphertexts that did not classify as ŷ and got a new nonce
     failed: list[int] = field(default_factory=list)   # indices that never succeeded (not usable)
+    n_adv: torch.Tensor | None = None    # float (N, 3, H, W): what the decryptor regenerates (for pack_nadv)
 
 
 class RICCodec:
@@ -102,7 +125,8 @@ class RICCodec:
             label_retries += int((ok_nae & ~ok_label).sum())
             todo = [i for i, a, b in zip(todo, ok_nae.tolist(), ok_label.tolist()) if not (a and b)]
         fps = [nae_fingerprint(key, nonces[i], n_adv[i]) for i in range(n)]
-        return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo)
+        return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo,
+                         n_adv.cpu())
 
     def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape, phi: PhiConfig | None = None,
                    progress=None) -> torch.Tensor:
@@ -116,13 +140,17 @@ class RICCodec:
         return to_uint8_hwc(self.model.decode(xq, n_adv.to(self.device)))
 
     def decrypt(self, cipher: torch.Tensor, key: Key, nonces: list[bytes], labels: list[int],
-                fingerprints: list[bytes] | None = None, phi: PhiConfig | None = None, progress=None):
-        """Returns (recovered uint8 images, list of bools: fingerprint matched (True when none given))."""
+                fingerprints: list[bytes] | None = None, phi: PhiConfig | None = None, progress=None,
+                n_adv: torch.Tensor | None = None):
+        """Returns (recovered uint8 images, list of bools: fingerprint matched (True when none given)).
+
+        `n_adv` (fast mode): the NAEs unsealed from the ciphertexts; Φ is then not run at all (labels unused)."""
         shape = (cipher.shape[3], cipher.shape[1], cipher.shape[2])
-        n_adv = self.regenerate(key, nonces, labels, shape, phi, progress)
+        if n_adv is None:
+            n_adv = self.regenerate(key, nonces, labels, shape, phi, progress)
         ok = [True] * len(nonces) if fingerprints is None else [
             hmac.compare_digest(nae_fingerprint(key, nc, n_adv[i]), fingerprints[i]) for i, nc in enumerate(nonces)]
         return self.decode(cipher, n_adv), ok
 
 
-__all__ = ["RICCodec", "Encrypted", "nae_fingerprint", "margin_of"]
+__all__ = ["RICCodec", "Encrypted", "nae_fingerprint", "margin_of", "pack_nadv", "unpack_nadv"]

@@ -7,6 +7,11 @@ associated data (so any change to them fails authentication). `tag`: HMAC-SHA256
 all metadata. Checks run in this order, each with its own error: not a PNG / no or garbled metadata
 (ContainerError) -> key check (WrongKeyError) -> AEAD (TamperedMetadataError) -> pixel tag
 (TamperedPixelsError). The key check is an HMAC of the per-image nonce, so it links no two images.
+
+Fast decryption (optional): a private binary chunk `rcNa` holds n_adv itself (codec.pack_nadv), sealed with
+ChaCha20-Poly1305 under its own HKDF subkey; its associated data are the public fields and the pixel tag, so it
+belongs to these pixels and this metadata only. Readers that do not know the chunk ignore it (PNG ancillary
+chunk rules) and decrypt by re-running Φ.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ CHUNK_KEYWORD = "ric"
 MAX_METADATA_BYTES = 16384
 MAX_PIXELS = 4096 * 4096
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
+NADV_CHUNK = b"rcNa"   # ancillary, private, safe-to-copy
 _PUBLIC = ("format", "scheme", "nonce", "keycheck", "model", "classifier", "lam", "height", "width", "phi",
            "fingerprint")
 
@@ -66,6 +72,7 @@ class Header:
     tag: bytes = b""
     scheme: str = "paper"
     format: str = FORMAT
+    nadv: bytes = b""        # sealed n_adv for fast decryption (its own PNG chunk; empty when absent)
 
     def public(self) -> dict:
         return {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
@@ -110,6 +117,11 @@ def seal(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: int, *, 
     return hd
 
 
+def keycheck_matches(key: Key, header: Header) -> bool:
+    """True when `key` is the key this ciphertext was made with (the cheap public-field check only)."""
+    return hmac.compare_digest(_keycheck(key, header.nonce), header.keycheck)
+
+
 def open_sealed(key: Key, pixels: np.ndarray, header: Header) -> Sealed:
     """Authenticate a parsed ciphertext with `key`; raises WrongKey/TamperedMetadata/TamperedPixels."""
     if not hmac.compare_digest(_keycheck(key, header.nonce), header.keycheck):
@@ -127,12 +139,30 @@ def open_sealed(key: Key, pixels: np.ndarray, header: Header) -> Sealed:
     return sealed
 
 
+def seal_nadv(key: Key, header: Header, packed: bytes) -> bytes:
+    """AEAD-seal codec.pack_nadv's bytes for this ciphertext (call after seal(): the pixel tag is bound in)."""
+    return ChaCha20Poly1305(key.derive("nadv", header.nonce)).encrypt(b"\x00" * 12, packed,
+                                                                      header.canonical() + header.tag)
+
+
+def open_nadv(key: Key, header: Header) -> bytes:
+    """The packed n_adv of an authenticated header (open_sealed first); TamperedMetadataError if altered."""
+    try:
+        return ChaCha20Poly1305(key.derive("nadv", header.nonce)).decrypt(b"\x00" * 12, header.nadv,
+                                                                          header.canonical() + header.tag)
+    except InvalidTag:
+        raise TamperedMetadataError("the ciphertext's sealed n_adv (fast-decryption chunk) was altered "
+                                    "(authentication failed)") from None
+
+
 # -- PNG I/O ------------------------------------------------------------------------------------------
 def encode_png(pixels: np.ndarray, header: Header) -> bytes:
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError("ciphertext pixels must be uint8 (H, W, 3)")
     info = PngImagePlugin.PngInfo()
     info.add_itxt(CHUNK_KEYWORD, header.to_json())
+    if header.nadv:
+        info.add(NADV_CHUNK, header.nadv, after_idat=True)
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
@@ -148,8 +178,9 @@ def write_atomic(path: str, data: bytes, force: bool = False) -> None:
     os.replace(tmp, path)
 
 
-def _ric_chunks(data: bytes) -> list[bytes]:
-    """Walk the PNG chunks (CRC-checked) and return the text payloads whose keyword is `ric`."""
+def _ric_chunks(data: bytes, nadv: list | None = None) -> list[bytes]:
+    """Walk the PNG chunks (CRC-checked) and return the text payloads whose keyword is `ric` (and append the
+    bodies of `rcNa` chunks to `nadv` when given)."""
     if not data.startswith(_PNG_SIG):
         raise ContainerError("not a PNG file")
     pos, found = len(_PNG_SIG), []
@@ -165,6 +196,8 @@ def _ric_chunks(data: bytes) -> list[bytes]:
             raise ContainerError(f"corrupt PNG file (bad CRC in a {ctype.decode('latin-1')!r} chunk)")
         if ctype in (b"tEXt", b"iTXt", b"zTXt") and body.split(b"\x00", 1)[0] == CHUNK_KEYWORD.encode():
             found.append(body)
+        elif ctype == NADV_CHUNK and nadv is not None:
+            nadv.append(body)
         pos += 12 + length
         if ctype == b"IEND":
             return found
@@ -262,7 +295,8 @@ def sniff(src) -> tuple[str, np.ndarray, Header | None]:
     A sealed ciphertext is recognised by its metadata or, when that was stripped, by its pixel header."""
     from .sealed import is_sealed
     data = _read_bytes(src)
-    chunks = _ric_chunks(data)
+    nadv: list[bytes] = []
+    chunks = _ric_chunks(data, nadv)
     if len(chunks) > 1:
         raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
     if chunks:
@@ -273,7 +307,11 @@ def sniff(src) -> tuple[str, np.ndarray, Header | None]:
             scheme = None
         if scheme == "sealed":
             return "sealed", _decode_pixels(data), None
-        return "paper", _decode_pixels(data), parse_header(text)
+        header = parse_header(text)
+        if len(nadv) > 1:
+            raise ContainerError(f"{len(nadv)} sealed-n_adv chunks in this PNG (expected at most one)")
+        header.nadv = nadv[0] if nadv else b""
+        return "paper", _decode_pixels(data), header
     pixels = _decode_pixels(data)
     if is_sealed(pixels):
         return "sealed", pixels, None

@@ -2,12 +2,15 @@
 
 Every input file gets a FileResult; a failing file gets its own RICError and nothing is written for it,
 while the other files go on. Outputs keep the input's base name (`DIR/<stem>.png`) and are never
-overwritten unless `force`.
+overwritten unless `force`. With `resume`, an output that already exists and is complete (outputs are
+written atomically, so an existing one is whole; it is also checked: a ciphertext under this key, or a readable
+image) is skipped (info["skipped"]); one that is not is an error, never overwritten. Memory is one call's
+images: ric.stream feeds a folder of any size through these calls a window at a time.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,8 +20,9 @@ import torch
 from tqdm import tqdm
 
 from . import container
-from .codec import RICCodec
-from .errors import InputImageError, ModelMismatchError, NAEFailure, OutputExistsError, RegenerationError, RICError
+from .codec import RICCodec, pack_nadv, unpack_nadv
+from .errors import (InputImageError, ModelMismatchError, NAEFailure, OutputExistsError, RegenerationError, RICError,
+                     TamperedMetadataError)
 from .hub import Loaded
 from .imageio import encode_png, load_image
 from .keys import Key
@@ -34,21 +38,60 @@ class FileResult:
     info: dict = field(default_factory=dict)
 
 
-def plan_outputs(paths: list[str], out_dir: str, force: bool) -> tuple[list[FileResult], dict[int, str]]:
+def _out_hash(out: str) -> int:
+    return int.from_bytes(hashlib.blake2b(out.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
+
+
+def plan_outputs(paths: list[str], out_dir: str, force: bool, resume: bool = False, is_complete=None,
+                 seen: set | None = None) -> tuple[list[FileResult], dict[int, str]]:
+    """`seen` (64-bit hashes of the output paths planned by earlier calls) carries the collision check across
+    calls (streaming windows) in about 60 bytes per file."""
     results = [FileResult(p) for p in paths]
-    outs, seen = {}, {}
+    outs, local = {}, {}
     for i, p in enumerate(paths):
         out = os.path.join(out_dir, os.path.splitext(os.path.basename(p))[0] + ".png")
-        if out in seen:
-            results[i].error = OutputExistsError(f"{p}: its output {out} would collide with that of {paths[seen[out]]}")
+        h = _out_hash(out)
+        if out in local or (seen is not None and h in seen):
+            other = paths[local[out]] if out in local else "an earlier input"
+            results[i].error = OutputExistsError(f"{p}: its output {out} would collide with that of {other}")
+            continue
+        local[out] = i
+        if seen is not None:
+            seen.add(h)
+        if os.path.exists(out) and not force and resume:
+            if is_complete is not None and is_complete(out):
+                results[i].out, results[i].info = out, {"skipped": True}
+            else:
+                results[i].error = OutputExistsError(
+                    f"{out} exists but is not a complete output of this run (not resumable); refusing to overwrite "
+                    "(remove it or use --force)")
         elif os.path.exists(out) and not force:
             results[i].error = OutputExistsError(f"{out} already exists; refusing to overwrite (use --force)")
         elif os.path.abspath(out) == os.path.abspath(p):
             results[i].error = OutputExistsError(f"{p}: output would overwrite the input; choose another --out")
         else:
-            seen[out] = i
             outs[i] = out
     return results, outs
+
+
+def ciphertext_complete(key: Key):
+    """For resume: an existing encrypt output counts as done when it is a paper ciphertext made with `key`."""
+    def check(out: str) -> bool:
+        try:
+            scheme, _, hd = container.sniff(out)
+            return scheme == "paper" and container.keycheck_matches(key, hd)
+        except RICError:
+            return False
+    return check
+
+
+def image_complete(out: str) -> bool:
+    """For resume: an existing decrypt output counts as done when it is a readable image."""
+    try:
+        load_image(out)
+        return True
+    except InputImageError:
+        return False
 
 
 def _write(out: str, data: bytes, force: bool) -> None:
@@ -110,8 +153,10 @@ class Engine:
 
     # -- encrypt ------------------------------------------------------------------------------------
     def encrypt_files(self, key: Key, paths: list[str], out_dir: str, force: bool = False,
-                      resize: tuple[int, int] | None = None) -> list[FileResult]:
-        results, outs = plan_outputs(paths, out_dir, force)
+                      resize: tuple[int, int] | None = None, fast_decrypt: bool = False, resume: bool = False,
+                      seen: set | None = None) -> list[FileResult]:
+        """`fast_decrypt`: also seal n_adv in the ciphertext (container chunk rcNa), so decryption skips Φ."""
+        results, outs = plan_outputs(paths, out_dir, force, resume, ciphertext_complete(key), seen)
         images, groups = _load_grouped(paths, outs, results, resize)
         model_id, clf_id = self._ids
         with self._bar(len(images), "encrypt") as bar:
@@ -131,6 +176,8 @@ class Engine:
                         hd = container.seal(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j], model=model_id,
                                             classifier=clf_id, lam=self.codec.lam, phi=self.codec.phi.to_dict(),
                                             fingerprint=enc.fingerprints[j])
+                        if fast_decrypt:
+                            hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, enc.nonces[j], enc.n_adv[j]))
                         try:
                             _write(outs[i], container.encode_png(pix, hd), force)
                         except OutputExistsError as e:
@@ -144,9 +191,11 @@ class Engine:
 
     # -- decrypt ------------------------------------------------------------------------------------
     def decrypt_files(self, key: Key, paths: list[str], out_dir: str, force: bool = False,
-                      parsed: dict | None = None) -> list[FileResult]:
-        """`parsed` may hold already-read (pixels, header) per path (the CLI reads them to pick models)."""
-        results, outs = plan_outputs(paths, out_dir, force)
+                      parsed: dict | None = None, regenerate: bool = False, resume: bool = False,
+                      seen: set | None = None) -> list[FileResult]:
+        """`parsed` may hold already-read (pixels, header) per path (the CLI reads them to pick models).
+        A ciphertext with a sealed n_adv is decrypted without Φ unless `regenerate`."""
+        results, outs = plan_outputs(paths, out_dir, force, resume, image_complete, seen)
         items = {}
         model_id, clf_id = self._ids
         for i in outs:
@@ -161,22 +210,33 @@ class Engine:
                                              f"{clf_id} (pass --classifier {hd.classifier.split('@')[0]})")
                 if abs(hd.lam - self.codec.lam) > 1e-9:
                     raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
-                items[i] = (pix, hd, sealed)
+                nadv = None
+                if hd.nadv and not regenerate:
+                    try:
+                        nadv = unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), (3, *pix.shape[:2]))
+                    except ValueError:
+                        raise TamperedMetadataError(f"{paths[i]}: the sealed n_adv does not fit this image") from None
+                items[i] = (pix, hd, sealed, nadv)
             except RICError as e:
                 results[i].error = e
         groups = defaultdict(list)
-        for i, (pix, hd, _) in items.items():
-            groups[(pix.shape, tuple(sorted(hd.phi.items())))].append(i)
+        for i, (pix, hd, _, nadv) in items.items():
+            groups[(pix.shape, tuple(sorted(hd.phi.items())), nadv is not None)].append(i)
         with self._bar(len(items), "decrypt") as bar:
-            for (shape, phi_items), idx in groups.items():
+            for (shape, phi_items, fast), idx in groups.items():
                 phi = PhiConfig.from_dict(dict(phi_items))
                 for batch in _batches(idx, self.batch_size):
                     cipher = torch.from_numpy(np.stack([items[i][0] for i in batch]))
+                    nadv = torch.stack([items[i][3] for i in batch]) if fast else None
                     rec, ok = self.codec.decrypt(cipher, key, [items[i][1].nonce for i in batch],
                                                  [items[i][2].label for i in batch],
-                                                 [items[i][1].fingerprint for i in batch], phi)
+                                                 [items[i][1].fingerprint for i in batch], phi, n_adv=nadv)
                     for j, i in enumerate(batch):
                         r = results[i]
+                        if not ok[j] and fast:
+                            r.error = TamperedMetadataError(f"{paths[i]}: the sealed n_adv does not match the "
+                                                            "ciphertext's fingerprint; nothing written")
+                            continue
                         if not ok[j]:
                             r.error = RegenerationError(
                                 f"{paths[i]}: the adversarial noise regenerated here differs from the encryptor's "
@@ -188,6 +248,7 @@ class Engine:
                             r.error = e
                             continue
                         r.out, r.label = outs[i], items[i][2].label
+                        r.info = {"fast": fast}
                     bar.update(len(batch))
         return results
 
@@ -240,10 +301,10 @@ def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir
 
 
 def sealed_decrypt_files(key: Key, pixels: dict[str, np.ndarray], out_dir: str,
-                         force: bool = False) -> list[FileResult]:
+                         force: bool = False, seen: set | None = None) -> list[FileResult]:
     from .sealed import open_sealed_pixels
     paths = list(pixels)
-    results, outs = plan_outputs(paths, out_dir, force)
+    results, outs = plan_outputs(paths, out_dir, force, seen=seen)
     for i, out in outs.items():
         try:
             _write(out, encode_png(open_sealed_pixels(key, pixels[paths[i]])), force)

@@ -4,10 +4,16 @@ A targeted margin-loss (C&W f) attack solved with Adam from the keyed noise imag
 tanh re-parametrisation. Each image stops at the first step where its margin
 C(n)[y] - max_{i≠y} C(n)[i] reaches g1 (its snapshot is kept while the rest of its chunk goes on).
 
-Determinism: images are processed in chunks of a fixed size (padded by repeating the last image), so an
-image's arithmetic never depends on how many images the caller passed or on their neighbours; on CPU the
-result was bit-identical across batch sizes, chunk positions and thread counts on one machine
-(tests/test_nae.py checks this). The chunk size is part of the ciphertext's metadata.
+Determinism: the attack always runs on a batch of a fixed shape (`chunk` rows), so an image's arithmetic never
+depends on how many images the caller passed or on their neighbours; on CPU the result was bit-identical
+across batch sizes, chunk positions and thread counts on one machine (tests/test_nae.py checks this). The
+chunk size is part of the ciphertext's metadata.
+
+Two schedules compute the same function (tests/test_nae.py checks they give the same bits):
+  * "chunk" (the original): images go through in chunks; a chunk runs until its slowest image is done.
+  * "refill" (default, faster): `chunk` slots; an image leaves its slot at the step it reaches the margin (or
+    gives up) and the next image takes the slot at its step 0. Adam's bias correction is kept per slot, so
+    every image follows exactly the trajectory it has alone. Wasted work is only the empty slots at the end.
 """
 from __future__ import annotations
 
@@ -23,13 +29,18 @@ class PhiConfig:
     max_steps: int = 500     # give up (and let the caller retry with a new nonce) after this many steps
     margin: float = 5.0      # g1
     chunk: int = 8           # fixed batch shape of the attack (determinism; stored in the metadata)
+    schedule: str = "refill"  # "refill" or "chunk": same bits, different speed (not stored: it does not matter)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """What decides the bits of n_adv (stored in the ciphertext's metadata); the schedule does not."""
+        d = asdict(self)
+        del d["schedule"]
+        return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PhiConfig":
-        return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]))
+    def from_dict(cls, d: dict, schedule: str = "refill") -> "PhiConfig":
+        return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]),
+                   schedule=schedule)
 
 
 @dataclass
@@ -59,8 +70,7 @@ def _deterministic_backend():
 
 
 def _attack_chunk(classifier, n0: torch.Tensor, target: torch.Tensor, cfg: PhiConfig):
-    eps = 1e-6
-    w = torch.atanh((n0 * 2 - 1).clamp(-1 + eps, 1 - eps)).detach().requires_grad_(True)
+    w = _to_w(n0).detach().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=cfg.lr)
     best = n0.clone()
     steps = torch.full((len(n0),), cfg.max_steps, dtype=torch.long, device=n0.device)
@@ -89,6 +99,85 @@ def _attack_chunk(classifier, n0: torch.Tensor, target: torch.Tensor, cfg: PhiCo
     return best, steps, done, last_margin
 
 
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8   # torch.optim.Adam's defaults (the "chunk" schedule uses that class)
+
+
+def _to_w(n0: torch.Tensor) -> torch.Tensor:
+    eps = 1e-6
+    return torch.atanh((n0 * 2 - 1).clamp(-1 + eps, 1 - eps))
+
+
+def _attack_refill(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: PhiConfig, progress=None):
+    """The "refill" schedule. Adam is written out with the same tensor operations as torch.optim.Adam's
+    single-tensor path (lerp, addcmul, sqrt, /, +eps, addcdiv as (a*b)/c), with the step count per slot."""
+    n_img, k, dev = len(noise), cfg.chunk, noise.device
+    shape = tuple(noise.shape[1:])
+    out_n = torch.empty_like(noise)
+    out_steps = torch.full((n_img,), cfg.max_steps, dtype=torch.long, device=dev)
+    out_ok = torch.zeros(n_img, dtype=torch.bool, device=dev)
+    out_m = torch.zeros(n_img, device=dev)
+    w = torch.zeros((k, *shape), device=dev)
+    exp_avg, exp_avg_sq = torch.zeros_like(w), torch.zeros_like(w)
+    tgt = torch.zeros(k, dtype=torch.long, device=dev)
+    slot = [-1] * k          # image index held by each slot, -1 = empty
+    t = [0] * k              # Adam steps taken by each slot's image
+    nxt = 0
+
+    def fill(s):
+        nonlocal nxt
+        if nxt < n_img:
+            w[s] = _to_w(noise[nxt])
+            exp_avg[s] = 0
+            exp_avg_sq[s] = 0
+            tgt[s] = target[nxt]
+            slot[s], t[s] = nxt, 0
+            nxt += 1
+        else:
+            slot[s] = -1
+
+    for s in range(k):
+        fill(s)
+    while any(i >= 0 for i in slot):
+        wr = w.detach().requires_grad_(True)
+        n = (torch.tanh(wr) + 1) / 2
+        m = margin_of(classifier(n), tgt)
+        md = m.detach()
+        hit = (md >= cfg.margin).tolist()
+        finished, cont = [], []
+        for s, i in enumerate(slot):
+            if i < 0:
+                continue
+            if hit[s] or t[s] >= cfg.max_steps:
+                out_n[i], out_m[i], out_ok[i] = n.detach()[s], md[s], bool(hit[s])
+                out_steps[i] = t[s] if hit[s] else cfg.max_steps
+                finished.append(s)
+            else:
+                cont.append(s)
+        if cont:
+            mask = torch.zeros(k, device=dev)
+            mask[cont] = 1.0
+            loss = (torch.clamp(-m, min=-cfg.margin) * mask).sum()
+            (grad,) = torch.autograd.grad(loss, wr)
+            with torch.no_grad():
+                rows = torch.tensor(cont, device=dev)
+                for s in cont:
+                    t[s] += 1
+                steps = torch.tensor([float(t[s]) for s in cont], dtype=torch.float64)
+                step_size = (cfg.lr / (1 - _BETA1 ** steps)).to(torch.float32).view(-1, *[1] * len(shape))
+                bc2_sqrt = ((1 - _BETA2 ** steps) ** 0.5).to(torch.float32).view(-1, *[1] * len(shape))
+                g = grad[rows]
+                ea = exp_avg[rows].lerp_(g, 1 - _BETA1)
+                eas = exp_avg_sq[rows].mul_(_BETA2).addcmul_(g, g, value=1 - _BETA2)
+                denom = (eas.sqrt() / bc2_sqrt.to(dev)).add_(_EPS)
+                w[rows] = w[rows] + (-step_size.to(dev)) * ea / denom
+                exp_avg[rows], exp_avg_sq[rows] = ea, eas
+        for s in finished:
+            fill(s)
+        if progress is not None and finished:
+            progress(len(finished))
+    return out_n, out_steps, out_ok, out_m
+
+
 def generate_nae(classifier: torch.nn.Module, noise: torch.Tensor, target: torch.Tensor,
                  cfg: PhiConfig = PhiConfig(), progress=None) -> NAEResult:
     """Run Φ on noise images (N, C, H, W) towards labels `target` (N,). The classifier must be in eval mode."""
@@ -101,6 +190,10 @@ def generate_nae(classifier: torch.nn.Module, noise: torch.Tensor, target: torch
         p.requires_grad_(False)
     try:
         with torch.enable_grad(), _deterministic_backend():
+            if cfg.schedule == "refill":
+                return NAEResult(*_attack_refill(classifier, noise.contiguous(), target.contiguous(), cfg, progress))
+            if cfg.schedule != "chunk":
+                raise ValueError(f"unknown Φ schedule {cfg.schedule!r} (refill or chunk)")
             for s in range(0, n_total, cfg.chunk):
                 n0, t0 = noise[s:s + cfg.chunk], target[s:s + cfg.chunk]
                 k = len(n0)

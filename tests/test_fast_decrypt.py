@@ -1,0 +1,113 @@
+"""Fast decryption: the encryptor seals n_adv (exact float32 bits) in a PNG chunk; decryption then skips Φ."""
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ric.codec
+from ric.cli import main
+from ric.codec import pack_nadv, unpack_nadv
+from ric.errors import ContainerError, TamperedMetadataError
+
+from test_stream import toy_files  # noqa: F401  (module-scoped fixture: tiny RIC model + toy classifier files)
+
+
+def test_pack_unpack_is_bit_exact(key):
+    g = torch.Generator().manual_seed(0)
+    n = torch.rand(3, 9, 7, generator=g)
+    n.view(-1)[:4] = torch.tensor([0.0, 1.0, 1e-30, 0.99999994])
+    back = unpack_nadv(key, b"n" * 16, pack_nadv(key, b"n" * 16, n), (3, 9, 7))
+    assert torch.equal(back.view(torch.int32), n.view(torch.int32))
+    with pytest.raises(ValueError):
+        unpack_nadv(key, b"n" * 16, pack_nadv(key, b"n" * 16, n), (3, 9, 8))
+
+
+def _chunks(data):
+    pos, out = 8, []
+    while pos < len(data):
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        out.append((ctype, data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def _png(chunks):
+    return b"\x89PNG\r\n\x1a\n" + b"".join(struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
+                                            for t, b in chunks)
+
+
+@pytest.fixture
+def enc(tmp_path, toy_files, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    rng = np.random.default_rng(1)
+    os.makedirs("plain")
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(f"plain/im{i}.png")
+    assert main(["keygen", "k.key"]) == 0
+    files = [f"plain/im{i}.png" for i in range(3)]
+    assert main(["encrypt", "--key", "k.key", "--out", "fast", "--fast-decrypt", *toy_files, *files]) == 0
+    return toy_files
+
+
+def _dec(models, out, *files, extra=()):
+    return main(["decrypt", "--key", "k.key", "--out", out, *models, *extra, *files])
+
+
+def test_fast_decrypt_equals_regenerating_decrypt_and_skips_phi(enc, monkeypatch):
+    files = [f"fast/im{i}.png" for i in range(3)]
+    assert all(b"rcNa" in [t for t, _ in _chunks(open(f, "rb").read())] for f in files)
+    assert _dec(enc, "slow", *files, extra=["--regenerate"]) == 0
+
+    def no_phi(*a, **k):
+        raise AssertionError("Φ ran in fast mode")
+    monkeypatch.setattr(ric.codec, "generate_nae", no_phi)
+    assert _dec(enc, "quick", *files) == 0
+    for i in range(3):
+        assert open(f"quick/im{i}.png", "rb").read() == open(f"slow/im{i}.png", "rb").read()
+
+
+def test_ciphertext_without_the_chunk_still_decrypts_by_regeneration(enc):
+    data = open("fast/im0.png", "rb").read()
+    with open("stripped.png", "wb") as f:
+        f.write(_png([(t, b) for t, b in _chunks(data) if t != b"rcNa"]))
+    assert _dec(enc, "a", "stripped.png") == 0
+    assert _dec(enc, "b", "fast/im0.png") == 0
+    assert open("a/stripped.png", "rb").read() == open("b/im0.png", "rb").read()
+
+
+@pytest.mark.parametrize("case,code", [("flip", TamperedMetadataError.exit_code),
+                                       ("twice", ContainerError.exit_code),
+                                       ("swap", TamperedMetadataError.exit_code)])
+def test_altered_chunk_is_refused_with_one_line_and_nothing_written(enc, capsys, case, code):
+    chunks = _chunks(open("fast/im0.png", "rb").read())
+    i = next(k for k, (t, _) in enumerate(chunks) if t == b"rcNa")
+    if case == "flip":
+        body = bytearray(chunks[i][1])
+        body[len(body) // 2] ^= 1
+        chunks[i] = (b"rcNa", bytes(body))
+    elif case == "twice":
+        chunks.insert(i, chunks[i])
+    else:  # the sealed n_adv of another ciphertext (same key) is bound to its own metadata and pixels
+        other = next(b for t, b in _chunks(open("fast/im1.png", "rb").read()) if t == b"rcNa")
+        chunks[i] = (b"rcNa", other)
+    with open("bad.png", "wb") as f:
+        f.write(_png(chunks))
+    capsys.readouterr()
+    assert _dec(enc, "out", "bad.png") == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ric: error: ")
+    assert not os.path.exists("out/bad.png")
+
+
+def test_info_and_classify_ignore_the_chunk(enc, capsys):
+    capsys.readouterr()
+    assert main(["info", "fast/im0.png"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert "nadv" not in meta and meta["height"] == 16
+    assert Image.open("fast/im0.png").size == (16, 16)

@@ -1,0 +1,164 @@
+"""Streaming folders: windows, resume (skip complete outputs, never overwrite anything else), torchrun sharding."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ric import stream
+from ric.classifiers import create_classifier
+from ric.cli import main
+from ric.errors import OutputExistsError
+from ric.nets import create_ric_model
+from ric.training.checkpoint import save_weights
+
+N = 7
+
+
+@pytest.fixture(scope="module")
+def toy_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    clf = create_classifier("small_resnet", num_classes=3, width=4)
+    with torch.no_grad():
+        clf.head.weight.mul_(200)
+    save_weights(str(d / "clf.safetensors"), clf, {"arch": "small_resnet", "arch_kwargs": json.dumps({"width": 4}),
+                                                   "num_classes": 3, "classes": json.dumps(["a", "b", "c"])})
+    save_weights(str(d / "ric.safetensors"), create_ric_model("tiny"), {"ric_config": json.dumps({"base": "tiny"})})
+    return ["--model", str(d / "ric.safetensors"), "--classifier", str(d / "clf.safetensors"), "-q"]
+
+
+@pytest.fixture
+def work(tmp_path, toy_files, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    rng = np.random.default_rng(0)
+    os.makedirs("plain")
+    for i in range(N):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(f"plain/im{i}.png")
+    with open("plain/notes.txt", "w") as f:       # not an image: a folder listing skips it
+        f.write("not an image")
+    assert main(["keygen", "k.key"]) == 0
+    assert main(["keygen", "k2.key"]) == 0
+    return toy_files
+
+
+def _names(d):
+    return sorted(os.listdir(d))
+
+
+def _bytes(d):
+    return {n: open(os.path.join(d, n), "rb").read() for n in _names(d)}
+
+
+def test_folder_roundtrip_in_small_windows(work, capsys):
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--window", "2", "--json", *work]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == N and {r["file"] for r in rows} == {f"plain/im{i}.png" for i in range(N)}
+    assert _names("enc") == [f"im{i}.png" for i in range(N)]
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc", "--window", "3", *work]) == 0
+    assert _names("dec") == [f"im{i}.png" for i in range(N)]
+    # the folder path gives the same recovered images as the file-list path
+    assert main(["decrypt", "--key", "k.key", "--out", "dec2", *work, *[f"enc/im{i}.png" for i in range(N)]]) == 0
+    assert _bytes("dec") == _bytes("dec2")
+
+
+def test_engine_only_ever_sees_one_window(work, monkeypatch):
+    seen = []
+
+    class FakeEngine:
+        show_progress = True
+
+        def encrypt_files(self, key, paths, *a):
+            seen.append(len(paths))
+            return []
+
+    list(stream.stream_encrypt(FakeEngine(), None, ["plain"], "enc", window=3, show_progress=False))
+    assert seen == [3, 3, 1]
+    assert isinstance(stream.iter_folder("plain"), type(x for x in ()))   # lazy listing, not a list
+
+
+def test_resume_skips_complete_outputs_and_keeps_their_bytes(work, capsys):
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain/im0.png", "plain/im1.png", *work]) == 0
+    before = _bytes("enc")
+    capsys.readouterr()
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", "--json", *work]) == 0
+    rows = {json.loads(line)["file"]: json.loads(line) for line in capsys.readouterr().out.splitlines()}
+    assert rows["plain/im0.png"]["skipped"] and rows["plain/im1.png"]["skipped"]
+    assert not any(rows[f"plain/im{i}.png"]["skipped"] for i in range(2, N))
+    assert _names("enc") == [f"im{i}.png" for i in range(N)]
+    assert all(_bytes("enc")[n] == b for n, b in before.items())     # never rewritten
+    # and again: everything is complete now, nothing is written
+    after = _bytes("enc")
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", *work]) == 0
+    assert _bytes("enc") == after
+
+
+def test_resume_never_overwrites_what_is_not_a_complete_output(work, capsys):
+    os.makedirs("enc")
+    with open("enc/im0.png", "wb") as f:
+        f.write(b"precious")                             # a foreign file
+    assert main(["encrypt", "--key", "k2.key", "--out", "enc", "plain/im1.png", *work]) == 0
+    other_key = open("enc/im1.png", "rb").read()        # a ciphertext under another key
+    capsys.readouterr()
+    code = main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", *work])
+    err = capsys.readouterr().err
+    assert code == OutputExistsError.exit_code
+    assert "enc/im0.png exists but is not a complete output" in err and "enc/im1.png exists" in err
+    assert all(line.startswith("ric: error: ") for line in err.strip().splitlines())
+    assert open("enc/im0.png", "rb").read() == b"precious"
+    assert open("enc/im1.png", "rb").read() == other_key
+    assert _names("enc") == [f"im{i}.png" for i in range(N)]            # the others went through
+
+
+def test_decrypt_resume(work, capsys):
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", *work]) == 0
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc/im3.png", *work]) == 0
+    first = open("dec/im3.png", "rb").read()
+    with open("dec/im4.png", "wb") as f:
+        f.write(b"half")                                 # not a readable image: refused, kept
+    capsys.readouterr()
+    code = main(["decrypt", "--key", "k.key", "--out", "dec", "enc", "--resume", "--json", *work])
+    out, err = capsys.readouterr()
+    assert code == OutputExistsError.exit_code and "dec/im4.png exists but is not a complete output" in err
+    rows = {json.loads(line)["file"]: json.loads(line) for line in out.splitlines()}
+    assert rows["enc/im3.png"]["skipped"] and not rows["enc/im0.png"]["skipped"]
+    assert open("dec/im3.png", "rb").read() == first and open("dec/im4.png", "rb").read() == b"half"
+    assert _names("dec") == [f"im{i}.png" for i in range(N)]
+
+
+def test_shards_are_disjoint_and_cover_everything():
+    paths = [f"d/x{i}.png" for i in range(200)] + ["e/x7.jpg"]
+    shards = [list(stream.shard(paths, r, 3)) for r in range(3)]
+    assert sorted(sum(shards, [])) == sorted(paths)
+    assert all(len(s) > 40 for s in shards)                          # roughly balanced
+    assert stream.owner("d/x7.png", 3) == stream.owner("e/x7.jpg", 3)  # colliding outputs meet on one rank
+
+
+def test_torchrun_environment_splits_the_work(work, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        assert main(["encrypt", "--key", "k.key", "--out", f"enc{rank}", "plain", *work]) == 0
+    a, b = set(_names("enc0")), set(_names("enc1"))
+    assert a and b and not a & b and a | b == {f"im{i}.png" for i in range(N)}
+
+
+def test_bad_torchrun_environment_is_one_line_error(work, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "5")
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", *work]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ric: error: RANK=5")
+
+
+def test_collisions_are_caught_across_windows(work, capsys):
+    Image.open("plain/im0.png").save("plain/im0.bmp")
+    code = main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--window", "1", "--resume", *work])
+    err = capsys.readouterr().err
+    assert code == OutputExistsError.exit_code and "would collide" in err
+    assert len([ln for ln in err.splitlines() if ln.startswith("ric: error:")]) == 1
+    assert _names("enc") == [f"im{i}.png" for i in range(N)]
