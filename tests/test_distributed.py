@@ -44,7 +44,7 @@ def test_torchrun_two_processes_train_classifier_then_ric(tmp_path):
     r = _torchrun(["train", "--cpu", "--out", "ric", "--set", "data=toy.npz", "--set",
                    "classifier=clf/classifier.safetensors", "--set", "arch=tiny", "--set", "epochs=1",
                    "--set", "batch_size=8", "--set", "bank_per_class=2", "--set", "eval_images=4",
-                   "--set", "checkpoint_every=3", "--set", "phi={lr: 0.1, max_steps: 300, margin: 1.0, chunk: 4}"],
+                   "--set", "checkpoint_every=3", "--set", "phi={lr: 0.1, max_steps: 300, margin: 0.2, chunk: 4}"],
                   tmp_path)
     assert r.returncode == 0, "\n".join(l for l in r.stderr.splitlines() if "error" in l.lower())[-3000:]
     m = json.load(open(tmp_path / "ric" / "metrics.json"))

@@ -161,7 +161,7 @@ def test_bad_plaintext_inputs(work, capsys, case):
 
 def test_directory_and_missing_inputs(work, capsys):
     os.makedirs("adir")
-    assert "directory" in refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "adir"], 4)
+    assert "no image files" in refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "adir"], 4)
     assert "cannot read" in refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "nope.png"], 4)
 
 

@@ -18,7 +18,7 @@ from itertools import islice
 
 from tqdm import tqdm
 
-from .errors import RICError
+from .errors import InputImageError, RICError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 
@@ -44,9 +44,15 @@ def iter_folder(folder: str, exts=IMAGE_EXTS):
 
 
 def iter_inputs(inputs: list[str], exts=IMAGE_EXTS):
+    """Files as given; folders expanded lazily. A folder with no image files in it is an error (exit 4)."""
     for p in inputs:
         if os.path.isdir(p):
-            yield from iter_folder(p, exts)
+            found = False
+            for f in iter_folder(p, exts):
+                found = True
+                yield f
+            if not found:
+                raise InputImageError(f"{p}: a directory with no image files in it ({', '.join(exts)})")
         else:
             yield p
 
