@@ -42,11 +42,15 @@ def test_shipped_pair_roundtrip(tmp_path, shared_data, name, npz, n, min_psnr):
     assert psnr.min() >= min_psnr, psnr
 
 
-def test_model_phi_uses_the_trained_margin():
+def test_model_phi_prefers_the_models_encryption_settings():
     if "celeba64" not in hub.shipped_names("ric"):
         pytest.skip("shipped celeba64 RIC model absent")
     m = hub.load_ric_model("celeba64")
     phi = model_phi(m)
-    assert phi.margin == json.loads(m.meta["phi"])["margin"] == 2.0
-    assert phi.chunk == 8  # the training bank's large chunk is not used for encryption
-    assert model_phi(hub.load_ric_model("cifar10")).margin == 5.0
+    assert phi.to_dict() == json.loads(m.meta["phi_encrypt"]) and phi.margin == 3.0
+    assert json.loads(m.meta["phi"])["chunk"] == 64 and phi.chunk == 8  # not the training bank's chunk
+    # without phi_encrypt: the margin and step size it was trained with, default limits
+    c = hub.load_ric_model("cifar10")
+    assert "phi_encrypt" not in c.meta and model_phi(c).margin == json.loads(c.meta["phi"])["margin"] == 5.0
+    c.meta = {**c.meta, "phi": json.dumps({"lr": 0.05, "max_steps": 77, "margin": 1.5, "chunk": 64})}
+    assert (model_phi(c).lr, model_phi(c).margin, model_phi(c).max_steps, model_phi(c).chunk) == (0.05, 1.5, 500, 8)
