@@ -291,37 +291,13 @@ def run(args) -> int:
         return code
 
     if args.cmd == "decrypt":
-        from .container import sniff
-        from .engine import FileResult, sealed_decrypt_files
         from .keys import Key
-        key = Key.load(args.key)
-        parsed, sealed, bad = {}, {}, []
-        for p in args.ciphertexts:
-            try:
-                scheme, pix, hd = sniff(p)
-                if scheme == "sealed":
-                    sealed[p] = pix
-                else:
-                    parsed[p] = (pix, hd)
-            except RICError as e:
-                r = FileResult(p)
-                r.error = e
-                bad.append(r)
-        results = list(bad) + (sealed_decrypt_files(key, sealed, args.out, args.force) if sealed else [])
-        by_models = {}
-        for p, (_, hd) in parsed.items():
-            m = args.model or _shipped_or_default(hd.model, "ric")
-            c = args.classifier or _shipped_or_default(hd.classifier, "classifier")
-            by_models.setdefault((m, c), []).append(p)
-        classes = []
-        for (m, c), paths in by_models.items():
-            model, clf = hub.load_ric_model(m, device), hub.load_classifier(c, device)
-            classes = clf.classes
-            eng = Engine(model, clf, device, batch_size=args.batch_size, show_progress=not args.quiet)
-            results += eng.decrypt_files(key, paths, args.out, args.force, parsed, regenerate=args.regenerate)
-        order = {p: i for i, p in enumerate(args.ciphertexts)}
-        results.sort(key=lambda r: order[r.src])
-        return _report(results, classes, args.json)
+        from .stream import Decryptor
+        dec = Decryptor(Key.load(args.key), args.out, device, model=args.model, classifier=args.classifier,
+                        force=args.force, regenerate=args.regenerate, batch_size=args.batch_size,
+                        show_progress=not args.quiet)
+        results = dec.run(args.ciphertexts)
+        return _report(results, dec.classes, args.json)
 
     if args.cmd == "evaluate":
         from .evaluate import evaluate
@@ -423,12 +399,6 @@ def _run_stream(args, device) -> int:
         print(f"ric: {args.cmd}ed {counts['done']}, skipped {counts['skipped']} already complete, "
               f"failed {counts['failed']}{where}", file=sys.stderr)
     return code
-
-
-def _shipped_or_default(identity: str, kind: str) -> str:
-    from . import hub
-    name = identity.split("@")[0]
-    return name if name in hub.shipped_names(kind) else hub.DEFAULT
 
 
 def main(argv=None) -> int:

@@ -33,6 +33,12 @@ def shipped_names(kind: str = "ric") -> list[str]:
     return sorted(f[:-len(suffix)] for f in os.listdir(WEIGHTS_DIR) if f.endswith(suffix))
 
 
+def shipped_or_default(identity: str, kind: str) -> str:
+    """The shipped model named by an identity `name@digest` recorded in a ciphertext, else the default."""
+    name = identity.split("@")[0]
+    return name if name in shipped_names(kind) else DEFAULT
+
+
 def module_digest(module: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for k, v in sorted(module.state_dict().items()):

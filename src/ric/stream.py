@@ -101,10 +101,11 @@ class Decryptor:
     """Decrypts lists of ciphertexts of any scheme, loading each (model, classifier) pair named in them once."""
 
     def __init__(self, key, out_dir: str, device, *, model=None, classifier=None, force=False, resume=False,
-                 regenerate=False, batch_size=64):
+                 regenerate=False, batch_size=64, show_progress=False):
         self.key, self.out_dir, self.device = key, out_dir, device
         self.model, self.classifier = model, classifier
         self.force, self.resume, self.regenerate, self.batch_size = force, resume, regenerate, batch_size
+        self.show_progress = show_progress
         self.engines: dict = {}
         self.seen: set = set()
         self.classes: list = []
@@ -114,13 +115,13 @@ class Decryptor:
         from .engine import Engine
         if (m, c) not in self.engines:
             eng = Engine(hub.load_ric_model(m, self.device), hub.load_classifier(c, self.device), self.device,
-                         batch_size=self.batch_size, show_progress=False)
+                         batch_size=self.batch_size, show_progress=self.show_progress)
             self.engines[(m, c)] = eng
         return self.engines[(m, c)]
 
     def run(self, paths: list[str]) -> list:
-        from .cli import _shipped_or_default
         from .container import sniff
+        from .hub import shipped_or_default
         from .engine import FileResult, _out_hash, image_complete, plan_outputs, sealed_decrypt_files
         results, parsed, sealed = [], {}, {}
         if self.resume and not self.force:   # finished outputs first: their ciphertexts are not even read
@@ -146,8 +147,8 @@ class Decryptor:
             results += sealed_decrypt_files(self.key, sealed, self.out_dir, self.force, seen=self.seen)
         by_models: dict = {}
         for p, (_, hd) in parsed.items():
-            m = self.model or _shipped_or_default(hd.model, "ric")
-            c = self.classifier or _shipped_or_default(hd.classifier, "classifier")
+            m = self.model or shipped_or_default(hd.model, "ric")
+            c = self.classifier or shipped_or_default(hd.classifier, "classifier")
             by_models.setdefault((m, c), []).append(p)
         for (m, c), ps in by_models.items():
             eng = self._engine(m, c)

@@ -13,8 +13,8 @@ from tqdm import tqdm
 from ..classifiers import create_classifier
 from ..datasets import load_dataset
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .common import augment, cosine_lr, prepare_run
-from .distributed import barrier, setup, shard, teardown, wrap
+from .common import augment, cosine_lr, start_run
+from .distributed import shard, teardown, wrap
 
 DEFAULTS = {
     "data": "../shared/data/cifar10.npz",
@@ -45,14 +45,7 @@ def evaluate_classifier(model, ds, device="cpu", batch_size=500) -> float:
 def train_classifier(out_dir: str, overrides: dict | None = None, resume: bool = False, device="cpu") -> dict:
     """Train and return the metrics; under torchrun, data-parallel (see `ric.training.distributed`; batch norm
     statistics stay per process)."""
-    info, device = setup(device)
-    if info.is_main:
-        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
-    barrier(info)
-    if not info.is_main:
-        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume, write=False)
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
+    info, device, cfg = start_run(out_dir, DEFAULTS, overrides, resume, device)
     train, test = load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], "test")
     num_classes = len(train.classes)
     model = create_classifier(cfg["arch"], num_classes=num_classes, **cfg["arch_kwargs"]).to(device)

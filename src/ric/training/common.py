@@ -7,6 +7,7 @@ import os
 import torch
 
 from .checkpoint import load_config, merge_config, save_config
+from .distributed import barrier, setup
 
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
@@ -28,6 +29,20 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
         crop = xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
         out[i] = crop.flip(-1) if flip[i] else crop
     return out
+
+
+def start_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool, device):
+    """Join the torchrun group if any, then prepare the run folder (rank 0 writes it, the others read the same
+    config after it) and set the thread count: returns (rank info, this rank's device, config)."""
+    info, device = setup(device)
+    if info.is_main:
+        cfg = prepare_run(out_dir, defaults, overrides, resume)
+    barrier(info)
+    if not info.is_main:
+        cfg = prepare_run(out_dir, defaults, overrides, resume, write=False)
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    return info, device, cfg
 
 
 def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool, write: bool = True) -> dict:

@@ -27,8 +27,8 @@ from ..nae import PhiConfig, generate_nae, margin_of
 from ..nets.ric import create_ric_model, quantize
 from ..noise import noise_image
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .common import cosine_lr, prepare_run
-from .distributed import DistInfo, barrier, broadcast_int, setup, shard, teardown, wrap
+from .common import cosine_lr, start_run
+from .distributed import DistInfo, barrier, broadcast_int, shard, teardown, wrap
 
 DEFAULTS = {
     "data": "../shared/data/cifar10.npz",
@@ -108,14 +108,7 @@ class _TrainStep(torch.nn.Module):
 
 def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False, device="cpu") -> dict:
     """Train and return the metrics; under torchrun, data-parallel (see `ric.training.distributed`)."""
-    info, device = setup(device)
-    if info.is_main:
-        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume)
-    barrier(info)
-    if not info.is_main:
-        cfg = prepare_run(out_dir, DEFAULTS, overrides, resume, write=False)
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
+    info, device, cfg = start_run(out_dir, DEFAULTS, overrides, resume, device)
     torch.manual_seed(cfg["seed"])
     train, test = load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], "test")
     clf = load_classifier(cfg["classifier"], device)
