@@ -45,23 +45,40 @@ def _corr(a, b):
 
 
 def test_shared_key_and_nonce_cancels_the_nae(shipped, samples):
-    """Two images, one key, one nonce, one target label: n_adv is identical, so x'1 - x'2 is the encoder's output
-    difference and correlates with x1 - x2; with fresh nonces it does not, and the known-x2 estimate of x1 fails."""
+    """Paper scheme (no mixing). Two images, one key, one nonce, one target label: n_adv is identical, so x'1 - x'2
+    is the encoder's output difference and correlates with x1 - x2; with fresh nonces it does not, and the known-x2
+    estimate of x1 fails."""
     model, clf = shipped
-    codec = RICCodec(model.module, clf.module)
+    codec = RICCodec(model.module, clf.module, mix="none")
     key = Key(bytes(range(32)))
     x1, x2 = samples[:2], samples[4:6]
     y = [0] * 2                                  # same target label for the pair: identical n_adv
     shared = [new_nonce() for _ in range(2)]
-    c1 = encrypt_with_nonces(codec.model, codec.classifier, key, x1, shared, y, codec.phi)
-    c2 = encrypt_with_nonces(codec.model, codec.classifier, key, x2, shared, y, codec.phi)
-    c2f = encrypt_with_nonces(codec.model, codec.classifier, key, x2, [new_nonce() for _ in range(2)], y, codec.phi)
+    c1 = encrypt_with_nonces(codec, key, x1, shared, y)
+    c2 = encrypt_with_nonces(codec, key, x2, shared, y)
+    c2f = encrypt_with_nonces(codec, key, x2, [new_nonce() for _ in range(2)], y)
     lam = codec.lam
     assert _corr(c1 - c2, x1 - x2) > 0.95
     assert _corr(c1 - c2f, x1 - x2) < 0.5
     psnr = lambda a, b: (10 * torch.log10(1 / ((a - b) ** 2).flatten(1).mean(1))).mean().item()  # noqa: E731
     assert psnr((x2 + (c1 - c2) / (1 - lam)).clamp(0, 1), x1) > 30     # one known plaintext reveals the other
     assert psnr((x2 + (c1 - c2f) / (1 - lam)).clamp(0, 1), x1) < 12
+
+
+def test_keyed_scramble_hides_the_difference_under_a_shared_nonce(shipped, samples):
+    """With the default keyed scramble, the same nonce still cancels n_adv, but x'1 - x'2 is the permuted, sign-
+    flipped difference of the encoder outputs: it no longer lines up with x1 - x2, and one known plaintext does not
+    reveal the other."""
+    model, clf = shipped
+    codec = RICCodec(model.module, clf.module)
+    key = Key(bytes(range(32)))
+    x1, x2 = samples[:2], samples[4:6]
+    shared = [new_nonce() for _ in range(2)]
+    c1 = encrypt_with_nonces(codec, key, x1, shared, [0, 0])
+    c2 = encrypt_with_nonces(codec, key, x2, shared, [0, 0])
+    assert abs(_corr(c1 - c2, x1 - x2)) < 0.2
+    psnr = lambda a, b: (10 * torch.log10(1 / ((a - b) ** 2).flatten(1).mean(1))).mean().item()  # noqa: E731
+    assert psnr((x2 + (c1 - c2) / (1 - codec.lam)).clamp(0, 1), x1) < 12
 
 
 def test_library_never_reuses_a_nonce(shipped, samples, monkeypatch):
@@ -154,8 +171,9 @@ def test_learned_attacks_smoke(shared_data, tmp_path, capsys, argv, rows):
 @pytest.mark.data
 def test_nonce_reuse_command(shared_data, tmp_path, capsys):
     assert main(["attack", "nonce-reuse", "--n", "12", "--pairs", "2", "--out", str(tmp_path), "--json", "-q",
-                 "--data", os.path.join(shared_data, "cifar10.npz")]) == 0
+                 "--mix", "none", "--data", os.path.join(shared_data, "cifar10.npz")]) == 0
     res = json.loads(capsys.readouterr().out)
+    assert res["mix"] == "none"
     assert res["shared nonce: corr(x'1-x'2, x1-x2)"] > 0.95 > 0.5 > res["fresh nonces: corr(x'1-x'2, x1-x2)"]
     assert res["library_distinct_nonces"] == res["library_nonces_checked"] == 24
     assert res["library_same_image_twice_distinct"] is True

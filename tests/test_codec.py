@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from ric.codec import RICCodec, nae_fingerprint
@@ -59,7 +60,8 @@ def test_fingerprint_is_keyed_and_bit_sensitive(key):
     assert fp != nae_fingerprint(key, b"a" * 16, m)
 
 
-def test_recovery_with_identity_like_model(toy_classifier, key, images):
+@pytest.mark.parametrize("mix", ["perm-sign/1", "none"])
+def test_recovery_with_identity_like_model(toy_classifier, key, images, mix):
     """With E = identity-of-x and D = identity, recovery error is only the 8-bit rounding of x' amplified by
     1/(1-λ): |x̃ - x| <= 2.5/255 (known answer of the SRL arithmetic)."""
     from torch import nn
@@ -67,14 +69,48 @@ def test_recovery_with_identity_like_model(toy_classifier, key, images):
     class Copy(nn.Module):
         lam = 0.8
 
-        def encode(self, x, n):
-            return 0.2 * x + 0.8 * n
+        def encoder_output(self, x, n):
+            return x
 
-        def decode(self, xq, n):
-            return (xq - 0.8 * n) / 0.2
+        def decoder_output(self, u):
+            return u
 
-    codec = RICCodec(Copy(), toy_classifier, FAST_PHI, "cpu")
+    codec = RICCodec(Copy(), toy_classifier, FAST_PHI, "cpu", mix=mix)
     enc = codec.encrypt(images, key)
     rec, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints)
     plain = torch.round(images * 255).permute(0, 2, 3, 1)
     assert (rec.float() - plain).abs().max() <= 3
+    # what a key-less party gets by removing n_adv exactly: x itself without mixing, scrambled values with it
+    u = (enc.cipher.float() / 255 - 0.8 * enc.n_adv.permute(0, 2, 3, 1)) / 0.2
+    corr = torch.corrcoef(torch.stack([u.flatten(), plain.flatten()]))[0, 1].item()
+    assert corr > 0.99 if mix == "none" else abs(corr) < 0.2
+
+
+def test_escalate_known_answer(tiny_model, toy_classifier):
+    """After a failure Φ gets twice the steps (capped at 8× the codec's); a lost label also raises the margin by
+    half the codec's (capped at 3×)."""
+    from ric.nae import PhiConfig
+    codec = RICCodec(tiny_model, toy_classifier, PhiConfig(lr=0.1, max_steps=10, margin=4.0, chunk=4), "cpu")
+    p = codec.escalate(codec.phi, label_failed=False)
+    assert (p.max_steps, p.margin, p.lr, p.chunk) == (20, 4.0, 0.1, 4)
+    p = codec.escalate(p, label_failed=True)
+    assert (p.max_steps, p.margin) == (40, 6.0)
+    for _ in range(5):
+        p = codec.escalate(p, label_failed=True)
+    assert (p.max_steps, p.margin) == (80, 12.0)
+
+
+def test_failed_images_retry_with_escalated_phi_and_still_decrypt(tiny_model, toy_classifier, key, images):
+    """With one step Φ misses margin 40 for most images (they need 1-3 steps); their retries run with more steps,
+    the per-image settings come back in Encrypted.phis, and decryption with those settings regenerates every n_adv
+    exactly."""
+    from ric.nae import PhiConfig
+    codec = RICCodec(tiny_model, toy_classifier, PhiConfig(lr=0.1, max_steps=1, margin=40.0, chunk=4), "cpu")
+    enc = codec.encrypt(images, key)
+    assert enc.failed == [] and enc.nae_retries > 0
+    assert {p.max_steps for p in enc.phis} - {1}          # some images needed more steps
+    assert all(s <= p.max_steps for s, p in zip(enc.steps, enc.phis))
+    rec, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, phi=enc.phis)
+    assert all(ok)
+    _, ok_base = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints)
+    assert not all(ok_base)                               # the codec's own settings would not regenerate them

@@ -70,7 +70,7 @@ def test_tampered_pixel(key):
 
 @pytest.mark.parametrize("field,value", [("lam", 0.7), ("model", "other@123"), ("height", 9),
                                          ("phi", {"lr": 1, "max_steps": 5, "margin": 5.0, "chunk": 8}),
-                                         ("fingerprint", "AAAAAAAAAAA=")])
+                                         ("fingerprint", "AAAAAAAAAAA="), ("mix", "none")])
 def test_tampered_metadata(key, field, value):
     _, _, data = _make(key)
     bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
@@ -111,6 +111,31 @@ def test_garbled_metadata(key, payload, msg):
     Image.fromarray(pix).save(buf, format="PNG", pnginfo=info)
     with pytest.raises(ContainerError, match=msg):
         container.read_ciphertext(buf.getvalue())
+
+
+def test_format_v2_carries_the_mixing(key):
+    _, hd, data = _make(key)
+    meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
+    assert meta["format"] == "ric/2" and meta["mix"] == "perm-sign/1" and hd.mix == "perm-sign/1"
+    for bad in ("rot13", None):
+        with pytest.raises(ContainerError, match="'mix' is missing or unknown"):
+            container.read_ciphertext(_rewrite(data, mutate_meta=lambda m: m.__setitem__("mix", bad)))
+
+
+def test_format_v1_is_still_read_as_unmixed(key):
+    """A ric/1 ciphertext (written before keyed mixing) has no `mix` field, authenticates, and reads as "none"."""
+    rng = np.random.default_rng(0)
+    pix = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)
+    hd = container.seal(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+                        fingerprint=b"F" * 8, mix="none", format="ric/1")
+    data = container.encode_png(pix, hd)
+    meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
+    assert meta["format"] == "ric/1" and "mix" not in meta
+    p2, h2 = container.read_ciphertext(data)
+    assert h2.mix == "none" and container.open_sealed(key, p2, h2).label == 3
+    with pytest.raises(ValueError, match="cannot write format"):
+        container.seal(key, pix, b"N" * 16, 3, 17, model="m", classifier="c", lam=0.8, phi={},
+                       fingerprint=b"F" * 8, format="ric/1")
 
 
 def test_future_format_refused(key):

@@ -113,3 +113,24 @@ def test_schedule_is_not_part_of_the_stored_settings():
 def test_unknown_schedule_is_refused(toy_classifier, key):
     with pytest.raises(ValueError, match="schedule"):
         generate_nae(toy_classifier, _noise(key, 1), torch.tensor([0]), PhiConfig(schedule="fast"))
+
+
+def test_view_is_stored_only_when_set_and_round_trips():
+    assert "view" not in PhiConfig().to_dict()
+    c = PhiConfig(view=0.8)
+    assert c.to_dict()["view"] == 0.8 and PhiConfig.from_dict(c.to_dict()) == c
+    assert PhiConfig.from_dict(PhiConfig().to_dict()).view == 1.0
+    assert torch.allclose(c.seen(torch.ones(1, 3, 2, 2)), torch.full((1, 3, 2, 2), 0.9))
+
+
+def test_view_aims_at_the_blended_image(toy_classifier, key):
+    """With view λ, the margin is reached by C(λ·n_adv + (1-λ)·0.5), what a mixed ciphertext looks like on average;
+    both schedules give the same bits."""
+    noise = _noise(key, 6)
+    target = torch.tensor([0, 1, 2, 3, 0, 1])
+    cfg = PhiConfig(lr=0.1, max_steps=200, margin=5.0, chunk=4, view=0.8)
+    res = generate_nae(toy_classifier, noise, target, cfg)
+    assert res.success.all()
+    assert (margin_of(toy_classifier(0.8 * res.n_adv + 0.1), target) >= 5.0).all()
+    chunk = generate_nae(toy_classifier, noise, target, PhiConfig(**{**cfg.__dict__, "schedule": "chunk"}))
+    assert torch.equal(chunk.n_adv, res.n_adv)

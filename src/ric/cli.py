@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
                         "and report its PSNR (default: refuse with an error naming size and capacity)")
+    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
+                   help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
+                        "key before blending, so a key-less party cannot read the image back from the "
+                        "ciphertext; none is the paper's exact scheme, which leaks (docs/results.md, Security)")
     p.add_argument("--fast-decrypt", action="store_true",
                    help="paper scheme: also seal n_adv in the ciphertext (authenticated-encrypted under the key), "
                         "so decryption does not re-run the attack and is exact across platforms; the file "
@@ -113,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", choices=("paper", "sealed"), default="paper")
     p.add_argument("--margin", type=float, default=None, metavar="G1",
                    help="the attack's logit margin g1 (default: the RIC model's trained margin; 5 for sealed)")
+    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
+                   help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
+                        "key before blending, so a key-less party cannot read the image back from the "
+                        "ciphertext; none is the paper's exact scheme, which leaks (docs/results.md, Security)")
     _common(p)
 
     p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
@@ -278,7 +286,7 @@ def run(args) -> int:
             return code
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
-        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
+        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size, mix=_mix(args.mix),
                      show_progress=not args.quiet)
         res = eng.encrypt_files(key, args.images, args.out, args.force,
                                 resize, fast_decrypt=args.fast_decrypt)
@@ -304,7 +312,7 @@ def run(args) -> int:
         model = hub.load_ric_model(args.model or hub.DEFAULT, device) if args.scheme == "paper" else None
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
         res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet,
-                       args.scheme, args.margin)
+                       args.scheme, args.margin, _mix(args.mix))
         if args.json:
             print(json.dumps(res, indent=1))
         else:
@@ -331,6 +339,11 @@ def run(args) -> int:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
         return 0
     return _fail(f"unknown command {args.cmd}")
+
+
+def _mix(name: str) -> str:
+    from .mixing import NONE, SCRAMBLE
+    return SCRAMBLE if name == "scramble" else NONE
 
 
 def _phi_with_margin(model, margin):
@@ -365,7 +378,7 @@ def _run_stream(args, device) -> int:
         resize = _parse_hw(args.resize) if args.resize else None
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
-        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
+        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size, mix=_mix(args.mix),
                      show_progress=False)
         results = stream_encrypt(eng, key, args.images, args.out, force=args.force, resize=resize,
                                  fast_decrypt=args.fast_decrypt, resume=args.resume, window=args.window,

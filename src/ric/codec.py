@@ -1,15 +1,17 @@
 """The RIC codec: batched encrypt/decrypt of image tensors with a key (paper section 4, DESIGN §1-§3, §5).
 
     encrypt: ŷ = argmax C(x); per image a fresh nonce -> keyed noise n -> Φ -> n_adv;
-             x'_q = Q(E(F(x) ‖ n_adv) blended with n_adv); the ciphertext itself must classify as ŷ,
-             otherwise the image is retried with a new nonce (never returned silently).
+             u_en = E(F(x) ‖ n_adv), mixed under the key (ric.mixing; `mix="none"` is the paper's exact scheme);
+             x'_q = Q((1 - λ) u_en + λ n_adv); the ciphertext itself must classify as ŷ, otherwise the image is
+             retried with a new nonce (never returned silently).
     decrypt: n_adv regenerated from (key, nonce, ŷ, C); its keyed fingerprint must match the stored one;
-             x̃ = D((x'_q - λ n_adv) / (1 - λ)).
+             x̃ = D(unmix((x'_q - λ n_adv) / (1 - λ))).
 
 Tensors are float in [0, 1], (N, 3, H, W); ciphertexts are uint8 (N, H, W, 3) — exactly the PNG pixels.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import zlib
@@ -20,7 +22,8 @@ import torch
 
 from .keys import Key, new_nonce
 from .nae import NAEResult, PhiConfig, generate_nae, margin_of
-from .nets.ric import RICNet, quantize
+from .mixing import SCRAMBLE, batch_maps, check_mix, scramble, unscramble
+from .nets.ric import RICNet, quantize, srl_blend, srl_subtract
 from .noise import noise_image
 
 FINGERPRINT_BYTES = 8
@@ -71,12 +74,22 @@ class Encrypted:
     label_retries: int = 0               # ciphertexts that did not classify as ŷ and got a new nonce
     failed: list[int] = field(default_factory=list)   # indices that never succeeded (not usable)
     n_adv: torch.Tensor | None = None    # float (N, 3, H, W): what the decryptor regenerates (for pack_nadv)
+    phis: list[PhiConfig] = field(default_factory=list)   # Φ settings per image (escalated after failures)
 
 
 class RICCodec:
+    """`mix`: how u_en is mixed under the key before the blend (ric.mixing.MIXES; default the keyed scramble).
+
+    With the keyed scramble the encoder can no longer carry the plaintext's look into the ciphertext, so what the
+    classifier sees is λ·n_adv plus (1 - λ)·(values that average 0.5): Φ then aims at that expected ciphertext
+    (PhiConfig.view = λ) instead of at n_adv alone, unless `phi` sets a view of its own."""
+
     def __init__(self, model: RICNet, classifier: torch.nn.Module, phi: PhiConfig = PhiConfig(),
-                 device="cpu", max_retries: int = 8):
+                 device="cpu", max_retries: int = 8, mix: str = SCRAMBLE):
         self.device = torch.device(device)
+        self.mix = check_mix(mix)
+        if self.mix == SCRAMBLE and phi.view == 1.0:
+            phi = dataclasses.replace(phi, view=float(model.lam))
         self.model = model.to(self.device).eval()
         self.classifier = classifier.to(self.device).eval()
         self.phi = phi
@@ -95,12 +108,28 @@ class RICCodec:
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
         return generate_nae(self.classifier, noise, labels.to(self.device), phi, progress)
 
+    def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:
+        u_en = self.model.encoder_output(x, n_adv)
+        if self.mix == SCRAMBLE:
+            u_en = scramble(u_en, *batch_maps(key, nonces, u_en.shape[1:], self.device))
+        return quantize(srl_blend(u_en, n_adv, self.lam), training=False)
+
+    def escalate(self, phi: PhiConfig, label_failed: bool) -> PhiConfig:
+        """Φ for an image's next nonce after a failure: twice the steps (up to 8× the codec's), and, when the NAE
+        reached the margin but the ciphertext lost the label, a margin larger by half the codec's (up to 3×).
+        The settings are stored per image, so the decryptor regenerates with exactly these."""
+        steps = min(2 * phi.max_steps, 8 * self.phi.max_steps)
+        margin = min(phi.margin + 0.5 * self.phi.margin, 3 * self.phi.margin) if label_failed else phi.margin
+        return dataclasses.replace(phi, max_steps=steps, margin=margin)
+
     def encrypt(self, x: torch.Tensor, key: Key, progress=None) -> Encrypted:
+        """Every image gets up to 1 + max_retries nonces; after a failure its Φ is escalated (`escalate`)."""
         x = x.to(self.device)
         n = len(x)
         labels = self.classify(x)
         shape = tuple(x.shape[1:])
         nonces: list = [None] * n
+        phis = [self.phi] * n
         n_adv = torch.empty_like(x)
         steps = torch.zeros(n, dtype=torch.long)
         cipher = torch.empty(n, *shape[1:], shape[0], dtype=torch.uint8)
@@ -109,48 +138,72 @@ class RICCodec:
         for attempt in range(self.max_retries + 1):
             if not todo:
                 break
-            for i in todo:
-                nonces[i] = new_nonce()
-            idx = torch.tensor(todo)
-            res = self._nae(key, [nonces[i] for i in todo], labels[idx], shape, self.phi, progress)
-            n_adv[idx] = res.n_adv
-            steps[idx] = res.steps.cpu()
-            with torch.inference_mode():
-                xq = quantize(self.model.encode(x[idx], res.n_adv), training=False)
-                pred = self.classifier(xq).argmax(1).cpu()
-            cipher[idx] = to_uint8_hwc(xq)
-            ok_nae = res.success.cpu()
-            ok_label = pred == labels[idx]
-            nae_retries += int((~ok_nae).sum())
-            label_retries += int((ok_nae & ~ok_label).sum())
-            todo = [i for i, a, b in zip(todo, ok_nae.tolist(), ok_label.tolist()) if not (a and b)]
+            failed = []
+            for phi in dict.fromkeys(phis[i] for i in todo):
+                group = [i for i in todo if phis[i] == phi]
+                for i in group:
+                    nonces[i] = new_nonce()
+                idx = torch.tensor(group)
+                res = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
+                n_adv[idx] = res.n_adv
+                steps[idx] = res.steps.cpu()
+                with torch.inference_mode():
+                    xq = self._encode(x[idx], res.n_adv, key, [nonces[i] for i in group])
+                    pred = self.classifier(xq).argmax(1).cpu()
+                cipher[idx] = to_uint8_hwc(xq)
+                ok_nae = res.success.cpu()
+                ok_label = pred == labels[idx]
+                nae_retries += int((~ok_nae).sum())
+                label_retries += int((ok_nae & ~ok_label).sum())
+                for i, a, b in zip(group, ok_nae.tolist(), ok_label.tolist()):
+                    if not (a and b):
+                        failed.append(i)
+                        phis[i] = self.escalate(phis[i], label_failed=a)
+            todo = sorted(failed)
         fps = [nae_fingerprint(key, nonces[i], n_adv[i]) for i in range(n)]
         return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo,
-                         n_adv.cpu())
+                         n_adv.cpu(), phis)
 
-    def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape, phi: PhiConfig | None = None,
-                   progress=None) -> torch.Tensor:
-        res = self._nae(key, nonces, torch.tensor(labels), shape, phi or self.phi, progress)
-        return res.n_adv
+    def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape,
+                   phi: PhiConfig | list[PhiConfig] | None = None, progress=None) -> torch.Tensor:
+        """n_adv for these nonces and labels; `phi` is one config for all, or one per image (Encrypted.phis)."""
+        phis = phi if isinstance(phi, list) else [phi or self.phi] * len(nonces)
+        out = None
+        for cfg in dict.fromkeys(phis):
+            group = [i for i, p in enumerate(phis) if p == cfg]
+            res = self._nae(key, [nonces[i] for i in group], torch.tensor([labels[i] for i in group]), shape, cfg,
+                            progress)
+            if out is None:
+                out = torch.empty(len(nonces), *res.n_adv.shape[1:], dtype=res.n_adv.dtype, device=res.n_adv.device)
+            out[torch.tensor(group, device=out.device)] = res.n_adv
+        return out
 
     @torch.inference_mode()
-    def decode(self, cipher: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
-        """uint8 ciphertexts + regenerated NAEs -> uint8 (N, H, W, 3) recovered images."""
+    def decode(self, cipher: torch.Tensor, n_adv: torch.Tensor, key: Key | None = None,
+               nonces: list[bytes] | None = None, mix: str | None = None) -> torch.Tensor:
+        """uint8 ciphertexts + regenerated NAEs -> uint8 (N, H, W, 3) recovered images. `mix` defaults to the
+        codec's; the keyed scramble needs the key and the nonces."""
         xq = from_uint8_hwc(cipher, self.device)
-        return to_uint8_hwc(self.model.decode(xq, n_adv.to(self.device)))
+        u = srl_subtract(xq, n_adv.to(self.device), self.lam)
+        if check_mix(mix or self.mix) == SCRAMBLE:
+            if key is None or nonces is None:
+                raise ValueError("the keyed scramble needs the key and the nonces to decode")
+            u = unscramble(u, *batch_maps(key, nonces, u.shape[1:], self.device))
+        return to_uint8_hwc(self.model.decoder_output(u))
 
     def decrypt(self, cipher: torch.Tensor, key: Key, nonces: list[bytes], labels: list[int],
-                fingerprints: list[bytes] | None = None, phi: PhiConfig | None = None, progress=None,
-                n_adv: torch.Tensor | None = None):
+                fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,
+                n_adv: torch.Tensor | None = None, mix: str | None = None):
         """Returns (recovered uint8 images, list of bools: fingerprint matched (True when none given)).
 
-        `n_adv` (fast mode): the NAEs unsealed from the ciphertexts; Φ is then not run at all (labels unused)."""
+        `n_adv` (fast mode): the NAEs unsealed from the ciphertexts; Φ is then not run at all (labels unused).
+        `mix`: the ciphertexts' mixing (from their header); defaults to the codec's."""
         shape = (cipher.shape[3], cipher.shape[1], cipher.shape[2])
         if n_adv is None:
             n_adv = self.regenerate(key, nonces, labels, shape, phi, progress)
         ok = [True] * len(nonces) if fingerprints is None else [
             hmac.compare_digest(nae_fingerprint(key, nc, n_adv[i]), fingerprints[i]) for i, nc in enumerate(nonces)]
-        return self.decode(cipher, n_adv), ok
+        return self.decode(cipher, n_adv, key, nonces, mix), ok
 
 
 __all__ = ["RICCodec", "Encrypted", "nae_fingerprint", "margin_of", "pack_nadv", "unpack_nadv"]

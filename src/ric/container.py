@@ -1,7 +1,9 @@
 """The ciphertext container: an ordinary 8-bit RGB PNG plus one iTXt chunk `ric` holding JSON metadata.
 
 Public fields (readable by anyone, e.g. the cloud): format version, scheme, nonce, a per-image key check,
-model and classifier identities, λ, image size, Φ settings, the keyed fingerprint of n_adv.
+model and classifier identities, λ, image size, Φ settings, the keyed fingerprint of n_adv, and (format
+ric/2) how u_en was mixed under the key (ric.mixing). Format ric/1 (no `mix` field: u_en unmixed, the paper's
+exact scheme) is still read, so older ciphertexts keep decrypting.
 `sealed`: ChaCha20-Poly1305 of {label, steps} under a key-derived subkey, with the public fields as
 associated data (so any change to them fails authentication). `tag`: HMAC-SHA256 over the pixels and
 all metadata. Checks run in this order, each with its own error: not a PNG / no or garbled metadata
@@ -32,8 +34,12 @@ from PIL import Image, PngImagePlugin
 
 from .errors import ContainerError, OutputExistsError, TamperedMetadataError, TamperedPixelsError, WrongKeyError
 from .keys import NONCE_BYTES, Key
+from .mixing import MIXES, NONE, SCRAMBLE, check_mix
 
-FORMAT = "ric/1"
+FORMAT = "ric/2"
+FORMAT_V1 = "ric/1"       # before keyed mixing: read, never written
+FORMATS = (FORMAT, FORMAT_V1)
+SEALED_FORMAT = "ric/1"   # the sealed scheme's layout (in its pixels) is unchanged since ric/1
 CHUNK_KEYWORD = "ric"
 MAX_METADATA_BYTES = 16384
 MAX_PIXELS = 4096 * 4096
@@ -73,12 +79,16 @@ class Header:
     scheme: str = "paper"
     format: str = FORMAT
     nadv: bytes = b""        # sealed n_adv for fast decryption (its own PNG chunk; empty when absent)
+    mix: str = SCRAMBLE      # ric.mixing mode of u_en; ric/1 ciphertexts are "none"
 
     def public(self) -> dict:
-        return {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
-                "keycheck": _b64(self.keycheck), "model": self.model, "classifier": self.classifier,
-                "lam": self.lam, "height": self.height, "width": self.width, "phi": self.phi,
-                "fingerprint": _b64(self.fingerprint)}
+        d = {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
+             "keycheck": _b64(self.keycheck), "model": self.model, "classifier": self.classifier,
+             "lam": self.lam, "height": self.height, "width": self.width, "phi": self.phi,
+             "fingerprint": _b64(self.fingerprint)}
+        if self.format != FORMAT_V1:
+            d["mix"] = self.mix
+        return d
 
     def canonical(self) -> bytes:
         return json.dumps(self.public(), sort_keys=True, separators=(",", ":")).encode()
@@ -107,10 +117,14 @@ def _pixel_tag(key: Key, header: Header, pixels: np.ndarray) -> bytes:
 
 
 def seal(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: int, *, model: str, classifier: str,
-         lam: float, phi: dict, fingerprint: bytes) -> Header:
+         lam: float, phi: dict, fingerprint: bytes, mix: str = SCRAMBLE, format: str = FORMAT) -> Header:
+    """`format=FORMAT_V1` (mix "none" only) exists to test that old ciphertexts still decrypt."""
+    if format not in FORMATS or (format == FORMAT_V1 and mix != NONE):
+        raise ValueError(f"cannot write format {format!r} with mixing {mix!r}")
     h, w = pixels.shape[:2]
     hd = Header(nonce=nonce, keycheck=_keycheck(key, nonce), model=model, classifier=classifier, lam=float(lam),
-                height=int(h), width=int(w), phi=dict(phi), fingerprint=fingerprint)
+                height=int(h), width=int(w), phi=dict(phi), fingerprint=fingerprint, mix=check_mix(mix),
+                format=format)
     payload = json.dumps({"label": int(label), "steps": int(steps)}).encode()
     hd.sealed = ChaCha20Poly1305(key.derive("seal", nonce)).encrypt(nonce[:12], payload, hd.canonical())
     hd.tag = _pixel_tag(key, hd, pixels)
@@ -234,14 +248,20 @@ def parse_header(text: str) -> Header:
     missing = [k for k in (*_PUBLIC, "sealed", "tag") if k not in d]
     if missing:
         raise ContainerError(f"RIC metadata lacks field(s): {', '.join(missing)}")
-    if d["format"] != FORMAT:
-        raise ContainerError(f"unsupported ciphertext format {d['format']!r} (this version reads {FORMAT!r})")
+    if d["format"] not in FORMATS:
+        raise ContainerError(f"unsupported ciphertext format {d['format']!r} (this version reads "
+                             f"{', '.join(FORMATS)})")
+    mix = NONE
+    if d["format"] != FORMAT_V1:
+        if d.get("mix") not in MIXES:
+            raise ContainerError(f"RIC metadata field 'mix' is missing or unknown ({d.get('mix')!r})")
+        mix = d["mix"]
     try:
         hd = Header(nonce=_unb64(d["nonce"], "nonce", NONCE_BYTES), keycheck=_unb64(d["keycheck"], "keycheck", 8),
                     model=str(d["model"]), classifier=str(d["classifier"]), lam=float(d["lam"]),
                     height=int(d["height"]), width=int(d["width"]), phi=dict(d["phi"]),
                     fingerprint=_unb64(d["fingerprint"], "fingerprint"), sealed=_unb64(d["sealed"], "sealed"),
-                    tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]))
+                    tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]), mix=mix)
     except (TypeError, ValueError, OverflowError) as e:
         if isinstance(e, ContainerError):
             raise
@@ -321,7 +341,7 @@ def sniff(src) -> tuple[str, np.ndarray, Header | None]:
 def encode_sealed_png(pixels: np.ndarray) -> bytes:
     """A sealed ciphertext: the pixels carry everything; the chunk only names the scheme for tools."""
     info = PngImagePlugin.PngInfo()
-    info.add_itxt(CHUNK_KEYWORD, json.dumps({"format": FORMAT, "scheme": "sealed"}))
+    info.add_itxt(CHUNK_KEYWORD, json.dumps({"format": SEALED_FORMAT, "scheme": "sealed"}))
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()

@@ -26,6 +26,7 @@ from .errors import (InputImageError, ModelMismatchError, NAEFailure, OutputExis
 from .hub import Loaded
 from .imageio import encode_png, load_image
 from .keys import Key
+from .mixing import SCRAMBLE
 from .nae import PhiConfig
 
 
@@ -139,10 +140,11 @@ def model_phi(model: Loaded) -> PhiConfig:
 
 class Engine:
     def __init__(self, model: Loaded, classifier: Loaded, device="cpu", phi: PhiConfig | None = None,
-                 batch_size: int = 64, show_progress: bool = True):
+                 batch_size: int = 64, show_progress: bool = True, mix: str = SCRAMBLE):
+        """`mix`: how encryption mixes u_en under the key (ric.mixing); decryption follows each ciphertext's header."""
         self.model, self.classifier = model, classifier
         self.device = torch.device(device)
-        self.codec = RICCodec(model.module, classifier.module, phi or model_phi(model), self.device)
+        self.codec = RICCodec(model.module, classifier.module, phi or model_phi(model), self.device, mix=mix)
         self.batch_size = batch_size
         self.show_progress = show_progress
         self._ids = (model.identity, classifier.identity)
@@ -174,8 +176,8 @@ class Engine:
                             continue
                         pix = enc.cipher[j].numpy()
                         hd = container.seal(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j], model=model_id,
-                                            classifier=clf_id, lam=self.codec.lam, phi=self.codec.phi.to_dict(),
-                                            fingerprint=enc.fingerprints[j])
+                                            classifier=clf_id, lam=self.codec.lam, phi=enc.phis[j].to_dict(),
+                                            fingerprint=enc.fingerprints[j], mix=self.codec.mix)
                         if fast_decrypt:
                             hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, enc.nonces[j], enc.n_adv[j]))
                         try:
@@ -221,16 +223,16 @@ class Engine:
                 results[i].error = e
         groups = defaultdict(list)
         for i, (pix, hd, _, nadv) in items.items():
-            groups[(pix.shape, tuple(sorted(hd.phi.items())), nadv is not None)].append(i)
+            groups[(pix.shape, tuple(sorted(hd.phi.items())), nadv is not None, hd.mix)].append(i)
         with self._bar(len(items), "decrypt") as bar:
-            for (shape, phi_items, fast), idx in groups.items():
+            for (shape, phi_items, fast, mix), idx in groups.items():
                 phi = PhiConfig.from_dict(dict(phi_items))
                 for batch in _batches(idx, self.batch_size):
                     cipher = torch.from_numpy(np.stack([items[i][0] for i in batch]))
                     nadv = torch.stack([items[i][3] for i in batch]) if fast else None
                     rec, ok = self.codec.decrypt(cipher, key, [items[i][1].nonce for i in batch],
                                                  [items[i][2].label for i in batch],
-                                                 [items[i][1].fingerprint for i in batch], phi, n_adv=nadv)
+                                                 [items[i][1].fingerprint for i in batch], phi, n_adv=nadv, mix=mix)
                     for j, i in enumerate(batch):
                         r = results[i]
                         if not ok[j] and fast:

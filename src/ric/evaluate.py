@@ -31,6 +31,7 @@ from .engine import Engine, classify_files
 from .hub import Loaded
 from .keys import Key
 from .metrics import lpips, psnr_per_image, ssim
+from .mixing import SCRAMBLE
 
 
 def affine_leakage(x: torch.Tensor, cipher: torch.Tensor, k: int = 5) -> tuple[float, float]:
@@ -84,7 +85,8 @@ def _payload_robustness(classifier, cipher: torch.Tensor, labels, draws: int = 2
 
 def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
              batch_size: int = 64, show_progress: bool = True, scheme: str = "paper",
-             margin: float | None = None) -> dict:
+             margin: float | None = None, mix: str | None = None) -> dict:
+    """`mix`: the paper scheme's keyed mixing of u_en (ric.mixing; default the keyed scramble)."""
     from PIL import Image
 
     from .container import sniff
@@ -106,7 +108,8 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
             phi = model_phi(model)
             if margin is not None:
                 phi = dataclasses.replace(phi, margin=margin)
-            eng = Engine(model, classifier, device, phi, batch_size=batch_size, show_progress=show_progress)
+            eng = Engine(model, classifier, device, phi, batch_size=batch_size, show_progress=show_progress,
+                         mix=mix or SCRAMBLE)
             enc = eng.encrypt_files(key, plain, os.path.join(tmp, "enc"))
             stats = eng.codec_stats
         else:
@@ -144,7 +147,8 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     leak_fit, leak_const = affine_leakage(x[ok], xc)
     lp, why_no_lpips = lpips(z, x[ok])
     out = {
-        "scheme": scheme, "data": os.path.basename(data), "n": int(n),
+        "scheme": scheme, "mix": (mix or SCRAMBLE) if scheme == "paper" else None,
+        "data": os.path.basename(data), "n": int(n),
         "model": model.identity if (model is not None and scheme == "paper") else None,
         "classifier": classifier.identity,
         "margin_g1": margin if margin is not None else (model_phi(model).margin if scheme == "paper"

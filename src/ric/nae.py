@@ -30,17 +30,26 @@ class PhiConfig:
     margin: float = 5.0      # g1
     chunk: int = 8           # fixed batch shape of the attack (determinism; stored in the metadata)
     schedule: str = "refill"  # "refill" or "chunk": same bits, different speed (not stored: it does not matter)
+    view: float = 1.0        # C sees view·n + (1 - view)·0.5: 1 = the paper's Φ on n itself; λ = the expected
+    #                          ciphertext when u_en is mixed under the key (ric.mixing: its values average 0.5)
 
     def to_dict(self) -> dict:
-        """What decides the bits of n_adv (stored in the ciphertext's metadata); the schedule does not."""
+        """What decides the bits of n_adv (stored in the ciphertext's metadata); the schedule does not. `view` is
+        stored only when it is not 1 (ciphertexts from before it existed read as 1)."""
         d = asdict(self)
         del d["schedule"]
+        if self.view == 1.0:
+            del d["view"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict, schedule: str = "refill") -> "PhiConfig":
         return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]),
-                   schedule=schedule)
+                   schedule=schedule, view=float(d.get("view", 1.0)))
+
+    def seen(self, n: torch.Tensor) -> torch.Tensor:
+        """What the classifier is shown during Φ for the noise image n."""
+        return n if self.view == 1.0 else self.view * n + (1 - self.view) * 0.5
 
 
 @dataclass
@@ -78,7 +87,7 @@ def _attack_chunk(classifier, n0: torch.Tensor, target: torch.Tensor, cfg: PhiCo
     last_margin = torch.zeros(len(n0), device=n0.device)
     for step in range(cfg.max_steps + 1):
         n = (torch.tanh(w) + 1) / 2
-        logits = classifier(n)
+        logits = classifier(cfg.seen(n))
         m = margin_of(logits, target)
         newly = (m >= cfg.margin) & ~done
         if newly.any():
@@ -140,7 +149,7 @@ def _attack_refill(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: P
     while any(i >= 0 for i in slot):
         wr = w.detach().requires_grad_(True)
         n = (torch.tanh(wr) + 1) / 2
-        m = margin_of(classifier(n), tgt)
+        m = margin_of(classifier(cfg.seen(n)), tgt)
         md = m.detach()
         hit = (md >= cfg.margin).tolist()
         finished, cont = [], []

@@ -16,15 +16,16 @@ from tqdm import tqdm
 from .. import container
 from ..codec import RICCodec, from_uint8_hwc
 from ..errors import RICError, WrongKeyError
+from ..mixing import SCRAMBLE
 from ..keys import Key
 from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 from ..metrics import lpips, psnr_per_image
 
 
 def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", batch: int = 64,
-                show: bool = True) -> tuple[dict, dict]:
+                show: bool = True, mix: str = SCRAMBLE) -> tuple[dict, dict]:
     """(result, arrays for the figure). `model`/`classifier` are hub.Loaded."""
-    codec = RICCodec(model.module, classifier.module, device=device)
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     key = Key.generate()
     enc = encrypt(codec, x, key, batch, "encrypt (victim key)", show)
     x = x[enc["keep"]]
@@ -34,10 +35,10 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
     for j in range(n):
         pix = u8[j].numpy()
         hd = container.seal(key, pix, enc["nonces"][j], enc["labels"][j], 0, model=model.identity,
-                            classifier=classifier.identity, lam=codec.lam, phi=codec.phi.to_dict(),
-                            fingerprint=b"\0" * 8)
+                            classifier=classifier.identity, lam=codec.lam, phi=enc["phis"][j].to_dict(),
+                            fingerprint=b"\0" * 8, mix=codec.mix)
         files.append(container.encode_png(pix, hd))
-    rec, _ = codec.decrypt(u8, key, enc["nonces"], enc["labels"])
+    rec, _ = codec.decrypt(u8, key, enc["nonces"], enc["labels"], phi=enc["phis"])
     rec = from_uint8_hwc(rec, "cpu")
     with torch.inference_mode():
         seen = torch.cat([classifier.module(cipher[s:s + batch].to(device)).argmax(1).cpu()
@@ -58,7 +59,8 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
                     other_errors += 1
             out = []
             for s in range(0, n, batch):
-                r, _ = codec.decrypt(u8[s:s + batch], wk, enc["nonces"][s:s + batch], seen[s:s + batch])
+                r, _ = codec.decrypt(u8[s:s + batch], wk, enc["nonces"][s:s + batch], seen[s:s + batch],
+                                     phi=enc["phis"][s:s + batch])
                 out.append(from_uint8_hwc(r, "cpu"))
             xw = torch.cat(out)
             ps_x[m], ps_r[m] = psnr_per_image(xw, x).numpy(), psnr_per_image(xw, rec).numpy()

@@ -29,6 +29,9 @@ def _common(p, n: int, n_help: str, epochs: int | None = None):
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
+                   help="the victim's ciphertexts: keyed scramble of u_en (default, what `ric encrypt` writes) or "
+                        "none (the paper's exact scheme)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -135,19 +138,21 @@ def run_attack(args) -> int:
     model = hub.load_ric_model(args.model, device)
     clf = hub.load_classifier(args.classifier or (args.model if args.model in hub.shipped_names("classifier")
                                                     else hub.DEFAULT), device)
+    from ..mixing import NONE, SCRAMBLE
+    mix = SCRAMBLE if args.mix == "scramble" else NONE
     t0 = time.perf_counter()
     test = load_split(data, "test")
     if name == "brute-force":
         from .bruteforce import brute_force, figure
         x = test.tensors(pick(len(test), args.n, args.seed))[0]
-        res, arr = brute_force(model, clf, x, args.keys, device, args.batch_size, show)
+        res, arr = brute_force(model, clf, x, args.keys, device, args.batch_size, show, mix=mix)
         figure(paths["png"], arr)
     elif name == "known-plaintext":
         from .learned import known_plaintext
         x = test.tensors(pick(len(test), args.n + args.n_test, args.seed))[0]
         x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))]
         res, arr = known_plaintext(model, clf, x, args.n, args.epochs, args.width, device, args.batch_size,
-                                   show=show, seed=args.seed)
+                                   show=show, seed=args.seed, mix=mix)
         strip_figure(paths["png"], arr, title="known-plaintext attack (one key): test ciphertexts")
     elif name == "inversion":
         from .learned import inversion
@@ -155,7 +160,7 @@ def run_attack(args) -> int:
         xt = train.tensors(pick(len(train), args.n, args.seed))[0]
         xv = test.tensors(pick(len(test), args.n_test, args.seed))[0]
         res, arr = inversion(model, clf, xt, xv, args.keys, args.epochs, args.width, device, args.batch_size,
-                             show=show, seed=args.seed)
+                             show=show, seed=args.seed, mix=mix)
         strip_figure(paths["png"], arr, title="inversion attack: ciphertexts under a key the attacker never saw")
     elif name == "cloud":
         from .cloud import cloud
@@ -164,15 +169,15 @@ def run_attack(args) -> int:
         ir = pick(len(train), args.n_real, args.seed + 1, exclude=ic)
         res, arr = cloud(model, clf, train.tensors(ic)[0], train.tensors(ir)[0],
                          test.tensors(pick(len(test), args.n_test, args.seed))[0], args.epochs, args.eta1,
-                         args.eta2, device=device, batch=args.batch_size, show=show, seed=args.seed)
+                         args.eta2, device=device, batch=args.batch_size, show=show, seed=args.seed, mix=mix)
         strip_figure(paths["png"], arr, title="cloud attack (App. B), discriminator trained on real images here")
     else:
         from .nonce import nonce_reuse
         x = test.tensors(pick(len(test), args.n, args.seed))[0]
-        res, arr = nonce_reuse(model, clf, x, args.pairs, device, show)
+        res, arr = nonce_reuse(model, clf, x, args.pairs, device, show, mix=mix)
         strip_figure(paths["png"], arr, title="shared key+nonce: x'1 - x'2 cancels the NAE")
     wall = time.perf_counter() - t0
-    res = {**res, "command": _command_line(args), "data": os.path.abspath(data), "model": model.identity,
+    res = {**res, "mix": mix, "command": _command_line(args), "data": os.path.abspath(data), "model": model.identity,
            "classifier": clf.identity, "wall_s": wall, "device": device,
            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                       f"{torch.get_num_threads()} threads", "figure": paths["png"]}

@@ -46,8 +46,9 @@ def images(ds, idx) -> torch.Tensor:
 def encrypt(codec: RICCodec, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt",
             show: bool = True) -> dict:
     """Encrypt float images (N,3,H,W) with `key`: {"cipher": float (n,3,H,W) from the 8-bit PNG pixels,
-    "nonces", "labels" (sealed ŷ), "keep": indices of x that succeeded}. Images Φ never succeeded on are dropped."""
-    ciphers, nonces, labels, keep = [], [], [], []
+    "nonces", "labels" (sealed ŷ), "phis" (Φ per image), "keep": indices of x that succeeded}. Images Φ never
+    succeeded on are dropped."""
+    ciphers, nonces, labels, keep, phis = [], [], [], [], []
     with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
         for s in range(0, len(x), batch):
             enc = codec.encrypt(x[s:s + batch], key)
@@ -57,11 +58,12 @@ def encrypt(codec: RICCodec, x: torch.Tensor, key: Key, batch: int = 64, desc: s
                 ciphers.append(enc.cipher[j])
                 nonces.append(enc.nonces[j])
                 labels.append(enc.labels[j])
+                phis.append(enc.phis[j])
                 keep.append(s + j)
             bar.update(len(enc.nonces))
     cipher = from_uint8_hwc(torch.stack(ciphers), "cpu")
     return {"cipher": cipher, "cipher_u8": torch.stack(ciphers), "nonces": nonces, "labels": labels,
-            "keep": np.array(keep)}
+            "keep": np.array(keep), "phis": phis}
 
 
 def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

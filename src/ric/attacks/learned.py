@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..codec import RICCodec, from_uint8_hwc
+from ..mixing import SCRAMBLE
 from ..keys import Key
 from .common import LowPassAttack, encrypt, mean_image_baseline, predict, quality, train_regressor
 from .unet import UNet
@@ -39,12 +40,13 @@ def _fit_and_score(cipher_tr, target_tr, cipher_te, x_te, mean_src, epochs, widt
 
 
 def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: int, width: int = 32,
-                    device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0):
-    codec = RICCodec(model.module, classifier.module, device=device)
+                    device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
+                    mix: str = SCRAMBLE):
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     key = Key.generate()
     enc = encrypt(codec, x, key, batch, "encrypt (one key)", show)
     x = x[enc["keep"]]
-    rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"])
+    rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"], phi=enc["phis"])
     rec = from_uint8_hwc(rec, "cpu")
     c = enc["cipher"]
     tr, te = slice(0, n_train), slice(n_train, None)
@@ -58,8 +60,9 @@ def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: in
 
 
 def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_keys: int, epochs: int,
-              width: int = 32, device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0):
-    codec = RICCodec(model.module, classifier.module, device=device)
+              width: int = 32, device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
+              mix: str = SCRAMBLE):
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     groups = torch.arange(len(x_train)).chunk(max(1, n_keys))
     cs, xs = [], []
     for g in groups:  # the attacker's own keys, one per group of its own plaintexts

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from ..codec import RICCodec
+from ..mixing import SCRAMBLE
 from ..keys import Key, new_nonce
 from ..metrics import psnr_per_image
 from ..nae import generate_nae
-from ..nets.ric import quantize
 from ..noise import noise_image
 from .common import encrypt, ssim_per_image
 
@@ -35,22 +35,20 @@ def same_label_pairs(labels: list[int], n_pairs: int) -> list[tuple[int, int]]:
     return pairs[:n_pairs]
 
 
-@torch.no_grad()
-def _cipher(model, x, n_adv):
-    return quantize(model.encode(x, n_adv), training=False)
-
-
-def encrypt_with_nonces(model, classifier, key: Key, x: torch.Tensor, nonces: list[bytes], labels: list[int],
-                        phi) -> torch.Tensor:
-    """Ciphertexts (float, 8-bit levels) of x with GIVEN nonces: what a buggy caller reusing nonces would get."""
+def encrypt_with_nonces(codec: RICCodec, key: Key, x: torch.Tensor, nonces: list[bytes], labels: list[int]
+                        ) -> torch.Tensor:
+    """Ciphertexts (float, 8-bit levels) of x with GIVEN nonces: what a buggy caller reusing nonces would get
+    (with the codec's mixing of u_en)."""
     noise = torch.stack([noise_image(key, nc, tuple(x.shape[1:])) for nc in nonces]).to(x.device)
-    n_adv = generate_nae(classifier, noise, torch.tensor(labels, device=x.device), phi).n_adv
-    return _cipher(model, x, n_adv)
+    n_adv = generate_nae(codec.classifier, noise, torch.tensor(labels, device=x.device), codec.phi).n_adv
+    with torch.no_grad():
+        return codec._encode(x, n_adv, key, nonces)
 
 
-def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", show: bool = True) -> tuple:
-    codec = RICCodec(model.module, classifier.module, device=device)
-    m, c = codec.model, codec.classifier
+def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", show: bool = True,
+                mix: str = SCRAMBLE) -> tuple:
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
+    c = codec.classifier
     x = x.to(device)
     with torch.no_grad():
         labels = c(x).argmax(1).cpu().tolist()
@@ -66,8 +64,8 @@ def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", 
     for mode in ("shared nonce", "fresh nonces"):
         n1 = [new_nonce() for _ in pairs]
         n2 = n1 if mode == "shared nonce" else [new_nonce() for _ in pairs]
-        c1 = encrypt_with_nonces(m, c, key, x1, n1, y, codec.phi)
-        c2 = encrypt_with_nonces(m, c, key, x2, n2, y, codec.phi)
+        c1 = encrypt_with_nonces(codec, key, x1, n1, y)
+        c2 = encrypt_with_nonces(codec, key, x2, n2, y)
         d = c1 - c2
         est = (x2 + d / (1 - lam)).clamp(0, 1)
         out[mode] = {"corr(x'1-x'2, x1-x2)": _corr(d, x1 - x2).mean().item(),

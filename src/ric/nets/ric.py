@@ -56,20 +56,27 @@ class RICNet(nn.Module):
         self.D_body = MultiScale(channels, width, depth, se_reduction)
         self.D_out = nn.Conv2d(self.D_body.out_channels, channels, 1)
 
-    def encode(self, x: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
-        """x' before quantisation."""
+    def encoder_output(self, x: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
+        """u_en, before the SRL blend (the codec may mix it under the key first: ric.mixing)."""
         u_en = self.E_out(self.E_body(torch.cat([self.F(x), n_adv], 1)))
         if self.shortcut:
             u_en = u_en + n_adv
         if self.encoder_skip:
             u_en = u_en + x
-        return srl_blend(u_en, n_adv, self.lam)
+        return u_en
+
+    def encode(self, x: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
+        """x' before quantisation."""
+        return srl_blend(self.encoder_output(x, n_adv), n_adv, self.lam)
+
+    def decoder_output(self, u: torch.Tensor) -> torch.Tensor:
+        """x̃ from u' = (x'_q - λ n_adv)/(1 - λ) (unclamped)."""
+        out = self.D_out(self.D_body(u))
+        return u + out if self.decoder_residual else out
 
     def decode(self, xq: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
         """x̃ from the quantised ciphertext and the regenerated NAE (unclamped)."""
-        u = srl_subtract(xq, n_adv, self.lam)
-        out = self.D_out(self.D_body(u))
-        return u + out if self.decoder_residual else out
+        return self.decoder_output(srl_subtract(xq, n_adv, self.lam))
 
 
 def create_ric_model(name: str = "small", **overrides) -> RICNet:
