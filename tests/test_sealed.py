@@ -197,3 +197,24 @@ def test_out_of_range_payload_block_is_tampering_not_a_foreign_image(codec):
     flat[blk] = (flat[blk] // BASE) * BASE + 50        # every digit 50: 51**10 - 1 overflows 7 bytes
     with pytest.raises(TamperedPixelsError, match="out of range"):
         open_sealed_pixels(key, c)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, monkeypatch, workers):
+    from ric.engine import sealed_decrypt_files
+    codec = SealedCodec(ToyClassifier().eval(), SealedConfig(max_steps=200))
+    key = Key.generate()
+    imgs = smooth_images(4, seed=3)
+    res = codec.encrypt(imgs[:2], key)                          # PNG preferred when it fits
+    orig = sealed.compress
+    monkeypatch.setattr(sealed, "compress", lambda px, room, lf=False: (
+        sealed.CODEC_WEBP, sealed._encode(px, sealed.CODEC_WEBP), None))
+    res2 = codec.encrypt(imgs[2:], key)                         # forced WebP payloads
+    monkeypatch.setattr(sealed, "compress", orig)
+    assert [i["codec"] for i in res.info + res2.info] == [sealed.CODEC_PNG] * 2 + [sealed.CODEC_WEBP] * 2
+    pix = {str(tmp_path / f"c{i}.png"): c for i, c in enumerate(res.cipher + res2.cipher)}
+    out = sealed_decrypt_files(key, pix, str(tmp_path / "dec"), workers=workers)
+    assert all(r.error is None for r in out)
+    for r, img in zip(out, imgs):
+        assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)   # bit-exact either way
+    assert open(out[0].out, "rb").read() == sealed._encode(imgs[0], sealed.CODEC_PNG)

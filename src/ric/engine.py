@@ -319,14 +319,28 @@ def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir
 
 
 def sealed_decrypt_files(key: Key, pixels: dict[str, np.ndarray], out_dir: str,
-                         force: bool = False, seen: set | None = None) -> list[FileResult]:
-    from .sealed import open_sealed_pixels
+                         force: bool = False, seen: set | None = None, workers: int | None = None) -> list[FileResult]:
+    """A PNG payload is written as the output file itself (it is the encryptor's exact PNG of the pixels); a WebP
+    payload is decoded and written as PNG. Files are independent, so `workers` threads (default: up to 4, one per
+    CPU) share them: Pillow, zlib and the AEAD release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .sealed import CODEC_PNG, decompress, open_sealed_payload
     paths = list(pixels)
     results, outs = plan_outputs(paths, out_dir, force, seen=seen)
-    for i, out in outs.items():
+
+    def one(i: int) -> None:
         try:
-            _write(out, encode_png(open_sealed_pixels(key, pixels[paths[i]])), force)
-            results[i].out = out
+            codec, data = open_sealed_payload(key, pixels[paths[i]])
+            _write(outs[i], data if codec == CODEC_PNG else encode_png(decompress(codec, data)), force)
+            results[i].out = outs[i]
         except RICError as e:
             results[i].error = e
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers <= 1 or len(outs) < 2:
+        for i in outs:
+            one(i)
+    else:
+        with ThreadPoolExecutor(min(workers, len(outs))) as pool:
+            list(pool.map(one, outs))
     return results
