@@ -150,6 +150,8 @@ def test_brute_force_command_rejects_every_wrong_key(shared_data, tmp_path, caps
      {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
     (["inversion", "--n", "8", "--keys", "2", "--n-test", "4", "--epochs", "1", "--width", "8"],
      {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
+    (["inversion", "--scheme", "sealed", "--n", "8", "--keys", "2", "--n-test", "4", "--epochs", "1", "--width", "8"],
+     {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
     (["cloud", "--n", "8", "--n-real", "8", "--n-test", "4", "--epochs", "1"],
      {"cloud attack G(E(x'))", "mean image", "ciphertext itself"}),
 ])
@@ -166,6 +168,10 @@ def test_learned_attacks_smoke(shared_data, tmp_path, capsys, argv, rows):
     # the ciphertext itself is far from its plaintext (noise-like), whatever the attack learned in one epoch
     assert q["ciphertext itself"]["SSIM_mean"] < 0.2
     assert (out / f"{argv[0]}.png").exists() and "command" in res and res["wall_s"] > 0
+    if "--scheme" in argv:
+        assert res["scheme"] == "sealed" and res["model"] is None and "--scheme sealed" in res["command"]
+    elif argv[0] == "inversion":
+        assert res["scheme"] == "paper" and res["model"].startswith("cifar10@")
 
 
 @pytest.mark.data
@@ -185,3 +191,37 @@ def test_attack_option_errors(tmp_path, capsys):
     assert err == ["ric: error: --n must be at least 1"]
     assert main(["attack", "known-plaintext", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path)]) == 2
     assert "dataset file not found" in capsys.readouterr().err
+
+
+def test_encrypt_sealed_keeps_what_ric_encrypt_would_write():
+    """The sealed attacker's ciphertexts: bit-exact to decrypt with the key, labelled like the plaintext; an image
+    that does not fit losslessly is left out (not in "keep"), not replaced by something else."""
+    from conftest import ToyClassifier
+    from ric.attacks.common import encrypt_sealed
+    from ric.sealed import SealedConfig, open_sealed_pixels
+    g = torch.Generator().manual_seed(0)
+    yy = torch.linspace(0, 1, 16)
+    smooth = torch.stack([(yy[:, None] * a + yy[None, :] * b).expand(3, 16, 16) * 0.8
+                          for a, b in ((0.2, 0.7), (0.9, 0.1), (0.5, 0.5))])
+    noise = torch.rand(1, 3, 16, 16, generator=g)             # incompressible: does not fit
+    x = torch.cat([smooth[:2], noise, smooth[2:]])
+    x = (x * 255).round() / 255
+    clf = ToyClassifier().eval()
+    key = Key.generate()
+    enc = encrypt_sealed(clf, x, key, batch=2, show=False, cfg=SealedConfig(max_steps=200))
+    assert enc["keep"].tolist() == [0, 1, 3]
+    assert enc["cipher"].shape == (3, 3, 16, 16) and enc["cipher"].dtype == torch.float32
+    for c, i in zip(enc["cipher_u8"], enc["keep"]):
+        back = open_sealed_pixels(key, c.numpy())
+        assert np.array_equal(back, (x[i] * 255).round().byte().permute(1, 2, 0).numpy())
+    with torch.no_grad():
+        assert clf(enc["cipher"]).argmax(1).tolist() == clf(x[enc["keep"]]).argmax(1).tolist() == enc["labels"]
+    with pytest.raises(ValueError, match="no image could be sealed"):
+        encrypt_sealed(clf, noise, key, show=False)
+
+
+def test_inversion_scheme_option_is_checked(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["attack", "inversion", "--scheme", "rot13", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "invalid choice: 'rot13'" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())                                  # nothing written

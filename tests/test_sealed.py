@@ -145,3 +145,76 @@ def test_not_a_sealed_ciphertext():
     assert not sealed.is_sealed(plain)
     with pytest.raises(sealed.NotSealedError):
         open_sealed_pixels(Key.generate(), plain)
+
+
+def test_sealed_config_reads_classifier_metadata_then_margin():
+    from ric.engine import sealed_config
+    from ric.hub import Loaded
+    plain = Loaded(ToyClassifier(), "toy")
+    assert sealed_config(plain) == SealedConfig()
+    assert sealed_config(plain, margin=2).margin == 2.0
+    tuned = Loaded(ToyClassifier(), "toy", meta={"sealed_encrypt": '{"margin": 1.5, "lr": 0.3, "max_steps": 80, '
+                                                                      '"payload_samples": 2, "unknown": 1}'})
+    cfg = sealed_config(tuned)
+    assert (cfg.margin, cfg.lr, cfg.max_steps, cfg.payload_samples) == (1.5, 0.3, 80, 2)
+    assert isinstance(cfg.max_steps, int) and cfg.max_retries == SealedConfig().max_retries
+    assert sealed_config(tuned, margin=4).margin == 4.0                     # an explicit --margin wins
+    garbled = Loaded(ToyClassifier(), "toy", meta={"sealed_encrypt": "{not json"})
+    assert sealed_config(garbled) == SealedConfig()
+
+
+@pytest.mark.parametrize("codec_id", [sealed.CODEC_WEBP, sealed.CODEC_PNG])
+def test_decompress_each_codec_exactly(codec_id):
+    img = smooth_images(1, 16, 24)[0]
+    assert np.array_equal(sealed.decompress(codec_id, sealed._encode(img, codec_id)), img)
+    with pytest.raises(TamperedPixelsError):
+        sealed.decompress(9, sealed._encode(img, codec_id))
+
+
+def test_decrypt_files_batch_bit_exact_and_per_file_errors(codec, tmp_path):
+    from ric.engine import sealed_decrypt_files
+    key = Key.generate()
+    imgs = smooth_images(3)
+    res = codec.encrypt(imgs, key)
+    pix = {str(tmp_path / f"c{i}.png"): c for i, c in enumerate(res.cipher)}
+    bad = res.cipher[2].copy()
+    bad.reshape(-1)[400] ^= 1                         # a payload digit changes: authentication fails
+    pix[str(tmp_path / "c2.png")] = bad
+    out = sealed_decrypt_files(key, pix, str(tmp_path / "dec"))
+    assert [type(r.error).__name__ if r.error else None for r in out] == [None, None, "TamperedPixelsError"]
+    for r, img in zip(out[:2], imgs):
+        assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)
+    assert not (tmp_path / "dec" / "c2.png").exists()
+    again = sealed_decrypt_files(key, pix, str(tmp_path / "dec"))   # never overwrites
+    assert all(r.error is not None for r in again)
+
+
+def test_out_of_range_payload_block_is_tampering_not_a_foreign_image(codec):
+    key = Key.generate()
+    c = codec.encrypt(smooth_images(1), key).cipher[0].copy()
+    flat = c.reshape(-1)
+    blk = slice(10 * 20, 10 * 21)                     # block 20: past the 30-digit header
+    flat[blk] = (flat[blk] // BASE) * BASE + 50        # every digit 50: 51**10 - 1 overflows 7 bytes
+    with pytest.raises(TamperedPixelsError, match="out of range"):
+        open_sealed_pixels(key, c)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, monkeypatch, workers):
+    from ric.engine import sealed_decrypt_files
+    codec = SealedCodec(ToyClassifier().eval(), SealedConfig(max_steps=200))
+    key = Key.generate()
+    imgs = smooth_images(4, seed=3)
+    res = codec.encrypt(imgs[:2], key)                          # PNG preferred when it fits
+    orig = sealed.compress
+    monkeypatch.setattr(sealed, "compress", lambda px, room, lf=False: (
+        sealed.CODEC_WEBP, sealed._encode(px, sealed.CODEC_WEBP), None))
+    res2 = codec.encrypt(imgs[2:], key)                         # forced WebP payloads
+    monkeypatch.setattr(sealed, "compress", orig)
+    assert [i["codec"] for i in res.info + res2.info] == [sealed.CODEC_PNG] * 2 + [sealed.CODEC_WEBP] * 2
+    pix = {str(tmp_path / f"c{i}.png"): c for i, c in enumerate(res.cipher + res2.cipher)}
+    out = sealed_decrypt_files(key, pix, str(tmp_path / "dec"), workers=workers)
+    assert all(r.error is None for r in out)
+    for r, img in zip(out, imgs):
+        assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)   # bit-exact either way
+    assert open(out[0].out, "rb").read() == sealed._encode(imgs[0], sealed.CODEC_PNG)

@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sealed: lossless, authenticated-encryption payload under a 5-level adversarial image "
                         "(decrypts with the key alone). Decrypt reads the scheme from the ciphertext.")
     p.add_argument("--margin", type=float, default=None, metavar="G1",
-                   help="the attack's logit margin g1 (default: the RIC model's trained margin; 5 for sealed). "
-                        "A weak classifier with small logit gaps may need less, e.g. 2 for celeba64")
+                   help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
+                        "classifier's own sealed settings if it has them, else 5). A weak classifier with small "
+                        "logit gaps may need less (the shipped celeba64 classifier carries 2)")
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
                         "and report its PSNR (default: refuse with an error naming size and capacity)")
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--scheme", choices=("paper", "sealed"), default="paper")
     p.add_argument("--margin", type=float, default=None, metavar="G1",
-                   help="the attack's logit margin g1 (default: the RIC model's trained margin; 5 for sealed)")
+                   help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
+                   "classifier's sealed settings, else 5)")
     p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
                    help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
                         "key before blending, so a key-less party cannot read the image back from the "

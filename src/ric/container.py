@@ -296,7 +296,7 @@ def _decode_pixels(data: bytes) -> np.ndarray:
         if w * h > MAX_PIXELS:
             raise ContainerError(f"image is too large ({w}x{h})")
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=["PNG"])   # the chunk walk has already checked the signature
         if im.width * im.height > MAX_PIXELS:
             raise ContainerError(f"image is too large ({im.width}x{im.height})")
         if im.mode != "RGB":

@@ -9,6 +9,7 @@ images: ric.stream feeds a folder of any size through these calls a window at a 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -274,13 +275,30 @@ def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_siz
 
 
 # -- the sealed scheme (ric.sealed): no RIC model; decryption needs only the key -----------------------
+def sealed_config(classifier: Loaded, margin: float | None = None):
+    """The sealed attack's settings for a classifier: SealedConfig's defaults, overridden by the `sealed_encrypt`
+    entry of the classifier's metadata when it has one (a weak classifier's logit gaps may not reach the default
+    margin; see the celeba64 model card), then by an explicit `margin`."""
+    from .sealed import SealedConfig
+    cfg = SealedConfig()
+    raw = classifier.meta.get("sealed_encrypt") if classifier.meta else None
+    if raw:
+        try:
+            extra = json.loads(raw)
+            known = {f.name: type(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+            cfg = dataclasses.replace(cfg, **{k: known[k](v) for k, v in extra.items() if k in known})
+        except (ValueError, TypeError, AttributeError):
+            pass
+    return cfg if margin is None else dataclasses.replace(cfg, margin=float(margin))
+
+
 def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir: str, force: bool = False,
                          resize=None, lossy_fallback: bool = False, device="cpu", batch_size: int = 64,
                          show_progress: bool = True, margin: float | None = None) -> tuple[list[FileResult], dict]:
-    from .sealed import SealedCodec, SealedConfig
+    from .sealed import SealedCodec
     results, outs = plan_outputs(paths, out_dir, force)
     images, groups = _load_grouped(paths, outs, results, resize)
-    codec = SealedCodec(classifier.module, SealedConfig() if margin is None else SealedConfig(margin=margin), device)
+    codec = SealedCodec(classifier.module, sealed_config(classifier, margin), device)
     stats = {"retries": 0}
     with tqdm(total=len(images), desc="encrypt (sealed)", unit="img", disable=not show_progress, leave=False) as bar:
         for idx in groups.values():
@@ -303,14 +321,28 @@ def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir
 
 
 def sealed_decrypt_files(key: Key, pixels: dict[str, np.ndarray], out_dir: str,
-                         force: bool = False, seen: set | None = None) -> list[FileResult]:
-    from .sealed import open_sealed_pixels
+                         force: bool = False, seen: set | None = None, workers: int | None = None) -> list[FileResult]:
+    """A PNG payload is written as the output file itself (it is the encryptor's exact PNG of the pixels); a WebP
+    payload is decoded and written as PNG. Files are independent, so `workers` threads (default: up to 4, one per
+    CPU) share them: Pillow, zlib and the AEAD release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .sealed import CODEC_PNG, decompress, open_sealed_payload
     paths = list(pixels)
     results, outs = plan_outputs(paths, out_dir, force, seen=seen)
-    for i, out in outs.items():
+
+    def one(i: int) -> None:
         try:
-            _write(out, encode_png(open_sealed_pixels(key, pixels[paths[i]])), force)
-            results[i].out = out
+            codec, data = open_sealed_payload(key, pixels[paths[i]])
+            _write(outs[i], data if codec == CODEC_PNG else encode_png(decompress(codec, data)), force)
+            results[i].out = outs[i]
         except RICError as e:
             results[i].error = e
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers <= 1 or len(outs) < 2:
+        for i in outs:
+            one(i)
+    else:
+        with ThreadPoolExecutor(min(workers, len(outs))) as pool:
+            list(pool.map(one, outs))
     return results

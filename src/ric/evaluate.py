@@ -90,8 +90,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     from PIL import Image
 
     from .container import sniff
-    from .engine import model_phi, sealed_decrypt_files, sealed_encrypt_files
-    from .sealed import SealedConfig
+    from .engine import model_phi, sealed_config, sealed_decrypt_files, sealed_encrypt_files
     ds = load_dataset(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
     key = Key.generate()
@@ -152,7 +151,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
         "model": model.identity if (model is not None and scheme == "paper") else None,
         "classifier": classifier.identity,
         "margin_g1": margin if margin is not None else (model_phi(model).margin if scheme == "paper"
-                                                        else SealedConfig().margin),
+                                                        else sealed_config(classifier).margin),
         "ACC_p": acc_p, "ACC_e": acc_e, "ADP_points": 100 * (acc_p - acc_e), "label_agreement": agree,
         "PSNR_dB": p.mean().item(), "PSNR_min_dB": p.min().item(), "SSIM": ssim(z, x[ok]).item(),
         "bit_exact_share": exact,

@@ -52,6 +52,9 @@ def add_parsers(sub) -> None:
                         "tested on a key it never saw")
     _common(p, 1000, "training pairs made by the attacker (from the train split)", epochs=10)
     p.add_argument("--keys", type=int, default=10, help="attacker keys the training pairs are spread over (default 10)")
+    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
+                   help="which ciphertexts to attack (default paper); sealed needs no RIC model, and images that "
+                   "do not fit losslessly are left out")
     p.add_argument("--n-test", type=int, default=100, help="victim test ciphertexts (default 100)")
     p.add_argument("--width", type=int, default=32, help="U-Net base width (default 32)")
     p = asub.add_parser("cloud", help="paper App. B: encoder+generator trained with the classifier's CE, a "
@@ -135,7 +138,8 @@ def run_attack(args) -> int:
     device = _device(args)
     show = not args.quiet
     data = args.data or default_data()
-    model = hub.load_ric_model(args.model, device)
+    sealed = getattr(args, "scheme", "paper") == "sealed"
+    model = None if sealed else hub.load_ric_model(args.model, device)
     clf = hub.load_classifier(args.classifier or (args.model if args.model in hub.shipped_names("classifier")
                                                     else hub.DEFAULT), device)
     from ..mixing import NONE, SCRAMBLE
@@ -159,9 +163,11 @@ def run_attack(args) -> int:
         train = load_split(data, "train")
         xt = train.tensors(pick(len(train), args.n, args.seed))[0]
         xv = test.tensors(pick(len(test), args.n_test, args.seed))[0]
+        from ..engine import sealed_config
         res, arr = inversion(model, clf, xt, xv, args.keys, args.epochs, args.width, device, args.batch_size,
-                             show=show, seed=args.seed, mix=mix)
-        strip_figure(paths["png"], arr, title="inversion attack: ciphertexts under a key the attacker never saw")
+                             show=show, seed=args.seed, scheme=args.scheme, sealed_cfg=sealed_config(clf), mix=mix)
+        strip_figure(paths["png"], arr, title=f"inversion attack ({args.scheme} scheme): ciphertexts under a key the "
+                     "attacker never saw")
     elif name == "cloud":
         from .cloud import cloud
         train = load_split(data, "train")
@@ -177,7 +183,8 @@ def run_attack(args) -> int:
         res, arr = nonce_reuse(model, clf, x, args.pairs, device, show, mix=mix)
         strip_figure(paths["png"], arr, title="shared key+nonce: x'1 - x'2 cancels the NAE")
     wall = time.perf_counter() - t0
-    res = {**res, "mix": mix, "command": _command_line(args), "data": os.path.abspath(data), "model": model.identity,
+    res = {**res, "mix": mix if model else None, "command": _command_line(args), "data": os.path.abspath(data),
+           "model": model.identity if model else None,
            "classifier": clf.identity, "wall_s": wall, "device": device,
            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                       f"{torch.get_num_threads()} threads", "figure": paths["png"]}

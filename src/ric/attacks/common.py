@@ -66,6 +66,31 @@ def encrypt(codec: RICCodec, x: torch.Tensor, key: Key, batch: int = 64, desc: s
             "keep": np.array(keep), "phis": phis}
 
 
+def encrypt_sealed(classifier, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt (sealed)",
+                   show: bool = True, cfg=None, device="cpu") -> dict:
+    """Sealed-scheme counterpart of `encrypt` (same dict, without nonces): every ciphertext is what `ric encrypt
+    --scheme sealed` writes. Images that do not fit losslessly or whose attack failed are dropped (not in "keep")."""
+    from ..sealed import SealedCodec, SealedConfig
+    codec = SealedCodec(classifier, cfg or SealedConfig(), device)
+    u8 = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    ciphers, labels, keep = [], [], []
+    with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
+        for s in range(0, len(x), batch):
+            res = codec.encrypt(list(u8[s:s + batch]), key)
+            for j, c in enumerate(res.cipher):
+                if j in res.errors:
+                    continue
+                ciphers.append(torch.from_numpy(c))
+                labels.append(res.labels[j])
+                keep.append(s + j)
+            bar.update(len(res.cipher))
+    if not ciphers:
+        raise ValueError("no image could be sealed (none fits losslessly, or every attack failed)")
+    cipher_u8 = torch.stack(ciphers)
+    return {"cipher": from_uint8_hwc(cipher_u8, "cpu"), "cipher_u8": cipher_u8, "labels": labels,
+            "keep": np.array(keep)}
+
+
 def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """torchmetrics SSIM (Gaussian 11, σ 1.5, data range 1), one value per image (same as ric.metrics.ssim)."""
     return structural_similarity_index_measure(pred.float(), target.float(), data_range=1.0, reduction="none")

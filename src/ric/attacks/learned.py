@@ -17,7 +17,7 @@ import torch
 from ..codec import RICCodec, from_uint8_hwc
 from ..mixing import SCRAMBLE
 from ..keys import Key
-from .common import LowPassAttack, encrypt, mean_image_baseline, predict, quality, train_regressor
+from .common import LowPassAttack, encrypt, encrypt_sealed, mean_image_baseline, predict, quality, train_regressor
 from .unet import UNet
 
 
@@ -61,19 +61,29 @@ def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: in
 
 def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_keys: int, epochs: int,
               width: int = 32, device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
-              mix: str = SCRAMBLE):
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
+              scheme: str = "paper", sealed_cfg=None, mix: str = SCRAMBLE):
+    """scheme "sealed": the ciphertexts are the sealed scheme's (no RIC model; `model` is unused), made with the
+    same settings a user gets (`sealed_cfg`); images that do not fit losslessly are left out on both sides.
+    `mix`: the paper scheme's keyed mixing of u_en (ric.mixing)."""
+    if scheme == "sealed":
+        def enc_with(x, key, desc):
+            return encrypt_sealed(classifier.module, x, key, batch, desc, show, sealed_cfg, device)
+    else:
+        codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
+
+        def enc_with(x, key, desc):
+            return encrypt(codec, x, key, batch, desc, show)
     groups = torch.arange(len(x_train)).chunk(max(1, n_keys))
     cs, xs = [], []
     for g in groups:  # the attacker's own keys, one per group of its own plaintexts
-        enc = encrypt(codec, x_train[g], Key.generate(), batch, "encrypt (attacker keys)", show)
+        enc = enc_with(x_train[g], Key.generate(), "encrypt (attacker keys)")
         cs.append(enc["cipher"])
         xs.append(x_train[g][enc["keep"]])
     c_tr, x_tr = torch.cat(cs), torch.cat(xs)
-    victim = encrypt(codec, x_test, Key.generate(), batch, "encrypt (victim key)", show)
+    victim = enc_with(x_test, Key.generate(), "encrypt (victim key)")
     x_te, c_te = x_test[victim["keep"]], victim["cipher"]
     q, pred, low, hist = _fit_and_score(c_tr, x_tr, c_te, x_te, x_tr, epochs, width, 32, lr, device, show, seed)
-    res = {"attack": "inversion", "train_pairs": len(c_tr), "attacker_keys": len(groups), "test_images": len(c_te),
+    res = {"attack": "inversion", "scheme": scheme, "train_pairs": len(c_tr), "attacker_keys": len(groups), "test_images": len(c_te),
            "test_key": "a fresh key the attacker never saw", "epochs": epochs, "unet_width": width,
            "final_train_mse": hist[-1], "results_vs_plaintext": q, **_verdict(q["U-Net"], q["mean image"])}
     arrays = {"plaintext": x_te, "ciphertext": c_te, "U-Net (inversion)": pred, "low-pass + affine": low}
