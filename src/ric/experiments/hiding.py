@@ -193,3 +193,21 @@ class DDHStyle(nn.Module):
 
     def decode(self, xq, c=None):
         return self.reveal(xq)
+
+
+class LSBHider(nn.Module):
+    """4-bit LSB as a model with the common interface (no parameters, no training)."""
+
+    def __init__(self, bits: int = 4, midpoint: bool = False):
+        super().__init__()
+        self.bits, self.midpoint = bits, midpoint
+
+    @staticmethod
+    def _u8(t):
+        return torch.round(t.clamp(0, 1) * 255).to(torch.uint8)
+
+    def encode(self, x, c):
+        return lsb_embed(self._u8(c), self._u8(x), self.bits).float() / 255
+
+    def decode(self, xq, c=None):
+        return lsb_extract(self._u8(xq), self.bits, self.midpoint).float() / 255
