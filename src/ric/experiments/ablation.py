@@ -62,6 +62,7 @@ def run(ctx: Context) -> dict:
                                            "budget_s": ctx.budget, "n_train": task["n_train"], **tr, **ev,
                                            "machine": machine(ctx.device)})
             results[part] = res
+    figs = [f for f in (figure(ctx, spec) for spec in ctx.data or ["cifar10"]) if f]
     header = ["data", "variant", "ADP % (raw, 1 try)", "label agr. %", "PSNR dB", "SSIM", "LPIPS",
               "privacy gain dB", "steps", "train wall s", "paper (SVHN): ADP / PSNR / SSIM / LPIPS"]
     rows = [[r["data"], r["variant"], r["ADP_percent"], r["label_agreement"], r["PSNR"], r["SSIM"],
@@ -74,6 +75,35 @@ def run(ctx: Context) -> dict:
           f"{any_r['n_train']} training images; evaluation on {any_r['n']} seeded test images, NAEs drawn from "
           f"the bank by the plaintext's predicted label. ADP: paper eq. 14, one try per image, no retries. "
           f"Privacy gain: low-pass observer PSNR minus mean-image PSNR (0 = sees nothing beyond the mean). "
-          f"Machine: {any_r['machine']}.")
-    ctx.write({"parts": results}, md)
+          f"Machine: {any_r['machine']}." + "".join(f" Figure (paper Fig. 6 counterpart): `{f}`." for f in figs))
+    ctx.write({"parts": results, "figures": figs}, md)
     return results
+
+
+def figure(ctx: Context, spec: str, n: int = 8) -> str | None:
+    """Paper Fig. 6 counterpart: plaintexts, then each variant's ciphertext and recovery, for n test images."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ..attacks.common import strip_figure
+    from .common import draw, encode_decode, predict
+    short = os.path.splitext(os.path.basename(spec))[0]
+    path = os.path.join(ctx.out, f"{ctx.name}_{short}.png")
+    weights = {name: os.path.join(ctx.part_dir, f"{short}__{slug(name)}.safetensors") for name in VARIANTS}
+    if not all(os.path.isfile(w) for w in weights.values()):
+        return None
+    if ctx.resume and os.path.isfile(path):
+        return path
+    task = load_task(ctx, spec)
+    x = task["test"][0][:n]
+    y_hat = predict(task["clf"].module, x, ctx.device)
+    rows = {"plaintext": x}
+    for name, (which, srl) in VARIANTS.items():
+        model = build(srl)
+        model.load_state_dict(load_file(weights[name]))
+        c = draw(task["bank"], y_hat, torch.Generator().manual_seed(ctx.seed + 1), which)
+        xq, rec = encode_decode(model.eval().to(ctx.device), x, c, ctx.device)
+        rows[f"{name}\nciphertext"] = xq
+        rows[f"{name}\nrecovered"] = rec
+    strip_figure(path, rows, n, f"ablation on {task['short']}, {ctx.budget:.0f} s training per model")
+    return path
