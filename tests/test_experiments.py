@@ -109,5 +109,10 @@ def test_resume_skips_finished_parts(tmp_path, monkeypatch):
     md = open(os.path.join(tmp_path, "ablation.md")).read()
     assert "RNI w/ SRL" in md and "taken from the paper" in md
     assert json.load(open(os.path.join(tmp_path, "ablation.json")))["parts"]
+    # a part trained with another budget is recomputed
+    assert ctx.cached("cifar10__rni_w__srl", budget=1) is not None
+    ctx.save_part("cifar10__rni_w__srl", {**fields, "variant": "RNI w/ SRL", "budget_s": 180.0})
+    assert ctx.cached("cifar10__rni_w__srl", budget=600) is None
+    assert ctx.cached("cifar10__rni_w__srl", budget=180) is not None
     # without --resume the cached part is not used
     assert Context("ablation", str(tmp_path), resume=False).cached("cifar10__rni_w__srl") is None

@@ -46,7 +46,7 @@ def run(ctx: Context) -> dict:
         task = None
         for name, (which, srl) in VARIANTS.items():
             part = f"{os.path.splitext(os.path.basename(spec))[0]}__{slug(name)}"
-            res = ctx.cached(part)
+            res = ctx.cached(part, ctx.budget)
             if res is None:
                 task = task or load_task(ctx, spec)
                 model = build(srl).to(ctx.device)

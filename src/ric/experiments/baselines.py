@@ -53,7 +53,7 @@ def run(ctx: Context) -> dict:
             part = f"{short}__{tag}"
             if only and tag not in only.split(","):
                 continue
-            res = ctx.cached(part)
+            res = ctx.cached(part, ctx.budget if learned else None)
             if res is None:
                 task = task or load_task(ctx, spec)
                 tr = {"steps": 0, "train_wall_s": 0.0}

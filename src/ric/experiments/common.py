@@ -85,11 +85,17 @@ class Context:
     def part_path(self, part: str) -> str:
         return os.path.join(self.part_dir, f"{part}.json")
 
-    def cached(self, part: str) -> dict | None:
+    def cached(self, part: str, budget: float | None = None) -> dict | None:
+        """The finished part's result on --resume; None when it must be (re)computed, including when it was
+        trained with another --budget than `budget`."""
         p = self.part_path(part)
         if self.resume and os.path.isfile(p):
             with open(p) as f:
                 res = json.load(f)
+            if budget is not None and res.get("budget_s") not in (None, budget):
+                tqdm.write(f"{self.name}: {part} was trained with --budget {res['budget_s']:g}, not {budget:g}; "
+                           "recomputed")
+                return None
             tqdm.write(f"{self.name}: {part} already done ({p}); skipped")
             return res
         return None

@@ -40,7 +40,7 @@ def run(ctx: Context) -> dict:
     rows, task = [], None
     for lam in LAMBDAS:
         part = f"{short}__lam{lam:.1f}"
-        res = ctx.cached(part)
+        res = ctx.cached(part, ctx.budget)
         if res is None:
             task = task or load_task(ctx, spec)
             model = build(True, lam).to(ctx.device)
