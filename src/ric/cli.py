@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_parsers(sub)
     from .attacks.cli import add_parsers as add_attack_parsers  # attack brute-force|known-plaintext|...
     add_attack_parsers(sub)
+    from .experiments.cli import add_parsers as add_experiment_parsers  # experiment NAME (paper tables)
+    add_experiment_parsers(sub)
     return ap
 
 
@@ -231,6 +233,9 @@ def run(args) -> int:
     if args.cmd == "attack":
         from .attacks.cli import run_attack
         return run_attack(args)
+    if args.cmd == "experiment":
+        from .experiments.cli import run_experiment
+        return run_experiment(args)
 
     import torch
     if getattr(args, "threads", 0):

@@ -1,0 +1,118 @@
+"""`ric experiment`: the hiding baselines' exactness/invertibility, the budgeted trainer, CLI errors, resume."""
+import json
+import os
+
+import pytest
+import torch
+
+from ric.cli import main
+from ric.experiments import EXPERIMENTS, get
+from ric.experiments import ablation
+from ric.nets import create_ric_model
+from ric.experiments.common import Context, draw, evaluate_hider, train_hider
+from ric.experiments.hiding import (AffineCoupling, DDHStyle, HiNetStyle, IICNetStyle, LSBHider, RICNoSRL, haar,
+                                    ihaar, lsb_embed, lsb_extract)
+
+
+def test_lsb_round_trip_is_exact_for_4_bits():
+    g = torch.Generator().manual_seed(0)
+    cont = torch.randint(0, 256, (2, 3, 8, 8), generator=g, dtype=torch.uint8)
+    secret = torch.randint(0, 16, (2, 3, 8, 8), generator=g, dtype=torch.uint8) << 4  # 4-bit images
+    stego = lsb_embed(cont, secret, 4)
+    assert torch.equal(lsb_extract(stego, 4), secret)
+    assert torch.equal(stego >> 4, cont >> 4)  # the container's top 4 bits are untouched
+    full = torch.randint(0, 256, (2, 3, 8, 8), generator=g, dtype=torch.uint8)
+    err = (lsb_extract(lsb_embed(cont, full), 4, midpoint=True).int() - full.int()).abs()
+    assert err.max() <= 8
+    # as a model on floats: quantised stego in, same bits out
+    m = LSBHider(4)
+    x = secret.float() / 255
+    assert torch.equal(torch.round(m.decode(m.encode(x, cont.float() / 255)) * 255), secret.float())
+
+
+def test_haar_dwt_is_invertible_and_orthonormal():
+    x = torch.rand(2, 3, 16, 12, dtype=torch.float64)
+    y = haar(x)
+    assert y.shape == (2, 12, 8, 6)
+    assert torch.allclose(ihaar(y), x, atol=1e-12)
+    assert torch.allclose((y ** 2).sum(), (x ** 2).sum())
+
+
+def _randomise(module, scale=0.1):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
+
+
+def test_coupling_block_and_stacks_are_invertible():
+    torch.manual_seed(0)
+    blk = AffineCoupling(12, 12, width=8).double()
+    _randomise(blk)
+    h, s = torch.randn(2, 12, 4, 4, dtype=torch.float64), torch.randn(2, 12, 4, 4, dtype=torch.float64)
+    fh, fs = blk(h, s)
+    assert not torch.allclose(fs, s)
+    bh, bs = blk.inverse(fh, fs)
+    assert torch.allclose(bh, h, atol=1e-10) and torch.allclose(bs, s, atol=1e-10)
+    net = IICNetStyle(blocks=3, width=8).double()
+    _randomise(net)
+    z = torch.randn(2, 24, 4, 4, dtype=torch.float64)
+    assert torch.allclose(net._inverse(*net._forward(z)), z, atol=1e-9)
+
+
+def test_models_keep_shapes():
+    x, c = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    for m in (HiNetStyle(1, 4), IICNetStyle(2, 4), DDHStyle(4),
+              RICNoSRL(width=4, depth=2, lam=0.8, shortcut=False, decoder_residual=True, encoder_skip=True)):
+        xq = m.encode(x, c)
+        assert xq.shape == x.shape and m.decode(xq, c).shape == x.shape
+
+
+def test_budgeted_trainer_and_evaluation_on_synthetic_data(toy_classifier, monkeypatch):
+    import ric.experiments.common as common
+    monkeypatch.setattr(common, "lpips", lambda a, b: (None, "unavailable: skipped in this test"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(24, 3, 16, 16, generator=g)
+    with torch.no_grad():
+        y_hat = toy_classifier(x).argmax(1)
+    bank = {"noise": torch.rand(8, 3, 16, 16, generator=g), "n_adv": torch.rand(8, 3, 16, 16, generator=g),
+            "labels": torch.arange(4).repeat(2), "success": torch.ones(8, dtype=torch.uint8)}
+    assert draw(bank, torch.tensor([3, 3, 0]), g).shape == (3, 3, 16, 16)
+    model = create_ric_model("tiny", width=4)
+    tr = train_hider(model, x, y_hat, bank, 0.2, loss="ric", classifier=toy_classifier, batch=4, show=False)
+    assert tr["steps"] >= 1  # stops once the budget is spent (a step may overrun it)
+    ev = evaluate_hider(model, toy_classifier, bank, (x[:8], y_hat[:8]), (x[8:], y_hat[8:]), "cpu")
+    assert ev["n"] == 8 and 0 <= ev["ACC_e"] <= 100 and ev["PSNR"] > 0
+    assert isinstance(ev["LPIPS"], (float, str))
+
+
+def test_unknown_experiment_is_a_one_line_error(capsys):
+    assert main(["experiment", "no-such-table"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown experiment 'no-such-table'" in err and "ablation" in err
+    for name in EXPERIMENTS:
+        assert hasattr(get(name), "run")
+
+
+def test_resume_skips_finished_parts(tmp_path, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("a finished part was recomputed")
+    monkeypatch.setattr(ablation, "load_task", refuse)
+    ctx = Context("ablation", str(tmp_path), budget=1, resume=True, show=False)
+    fields = {"data": "cifar10", "ADP_percent": 0.0, "label_agreement": 100.0, "PSNR": 30.0, "SSIM": 0.9,
+              "LPIPS": "unavailable", "privacy_gain_dB": 1.0, "steps": 5, "train_wall_s": 1.0, "n_train": 10,
+              "n": 4, "machine": "test"}
+    for name in ablation.VARIANTS:
+        ctx.save_part(f"cifar10__{ablation.slug(name)}", {**fields, "variant": name})
+    res = ablation.run(ctx)
+    assert len(res) == 3
+    md = open(os.path.join(tmp_path, "ablation.md")).read()
+    assert "RNI w/ SRL" in md and "taken from the paper" in md
+    assert json.load(open(os.path.join(tmp_path, "ablation.json")))["parts"]
+    # a part trained with another budget is recomputed
+    assert ctx.cached("cifar10__rni_w__srl", budget=1) is not None
+    ctx.save_part("cifar10__rni_w__srl", {**fields, "variant": "RNI w/ SRL", "budget_s": 180.0})
+    assert ctx.cached("cifar10__rni_w__srl", budget=600) is None
+    assert ctx.cached("cifar10__rni_w__srl", budget=180) is not None
+    # without --resume the cached part is not used
+    assert Context("ablation", str(tmp_path), resume=False).cached("cifar10__rni_w__srl") is None
