@@ -29,7 +29,8 @@ from PIL import Image
 from ric import container, hub
 from ric.classifiers import create_classifier
 from ric.codec import RICCodec, pack_nadv, to_uint8_hwc, unpack_nadv
-from ric.engine import Engine
+from ric import engine as engine_mod
+from ric.engine import Engine, model_phi
 from ric.hub import Loaded
 from ric.keys import Key, new_nonce
 from ric.nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
@@ -87,8 +88,13 @@ class AuthorsCodec(RICCodec):
         return authors_phi(self.classifier, noise, labels.to(self.device), margin=phi.margin)
 
 
-def load_setup(size, n, seed=0):
-    if size == 32:
+def load_setup(size, n, seed=0, model_spec=None, clf_spec=None):
+    if model_spec and clf_spec:   # trained models named on the command line (e.g. the 160x160 face pair)
+        d = np.load(os.path.join(DATA, "cifar10.npz" if size == 32 else "celeba_faces_160.npz"))
+        model, clf = hub.load_ric_model(model_spec), hub.load_classifier(clf_spec)
+        what = (f"RIC model `{model_spec}` + classifier `{clf_spec}`, "
+                f"{'CIFAR-10' if size == 32 else 'CelebA-160'} test images, Φ settings {model_phi(model).to_dict()}")
+    elif size == 32:
         d = np.load(os.path.join(DATA, "cifar10.npz"))
         model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
         what = "shipped `cifar10` RIC model (small_skip) + shipped `cifar10` classifier, CIFAR-10 test images"
@@ -118,6 +124,8 @@ def main():
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--stages-only", action="store_true")
     ap.add_argument("--phi-steps", type=int, default=3)
+    ap.add_argument("--model", default=None, help="RIC model (name or path) instead of the default for --size")
+    ap.add_argument("--classifier", default=None, help="classifier (name or path), with --model")
     ap.add_argument("--skip", default="", help="comma list of optional parts to skip: sweeps,authors,threads")
     a = ap.parse_args()
     DATA = a.data
@@ -126,11 +134,11 @@ def main():
     torch.set_num_threads(a.threads)
     load0 = os.getloadavg()
     t_start = now()
-    model, clf, x, what = load_setup(a.size, n)
+    model, clf, x, what = load_setup(a.size, n, model_spec=a.model, clf_spec=a.classifier)
     key = Key.generate()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
     shape = tuple(xt.shape[1:])
-    phi = PhiConfig()
+    phi = model_phi(model) if a.model else PhiConfig()
     C, M = clf.module, model.module
     res = {"size": a.size, "n": n, "threads": a.threads, "setup": what, "phi": phi.to_dict()}
     if a.stages_only:
@@ -219,6 +227,9 @@ def main():
                                                       n_adv=torch.stack(unsealed)), a.repeat)
     res["decrypt_regen_s"], res["decrypt_fast_s"] = t_dec / n, t_decf / n
     res["fast_equals_regen"] = bool(torch.equal(rec, recf)) and all(ok) and all(okf)
+    err = ((rec.numpy().astype(np.float64) - x.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
+    ps = 10 * np.log10(255 ** 2 / np.maximum(err, 1e-12))[[i for i in range(n) if i not in enc.failed]]
+    res["psnr_db"] = {"mean": float(ps.mean()), "min": float(ps.min())}
     res["encrypt_s"] = enc_t / n
 
     log("files")
@@ -235,9 +246,19 @@ def main():
                           a.repeat)
         c1, c2 = [r.out for r in r1 if r.out], [r.out for r in r2 if r.out]
         t_df, _ = timed(lambda: eng.decrypt_files(key, c1, os.path.join(tmp, f"d{next(k)}")), a.repeat)
-        t_dff, _ = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"df{next(k)}")), a.repeat)
+        t_dff, r_dff = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"df{next(k)}")), a.repeat)
+        # the same fast file path as before round 2 (one I/O thread, D in batches of 64, zlib level 6), same run
+        saved = engine_mod.FAST_D_BATCH, engine_mod.RECOVERED_PNG_LEVEL
+        engine_mod.FAST_D_BATCH, engine_mod.RECOVERED_PNG_LEVEL, eng.io_threads = 64, 6, 1
+        t_dfs, r_dfs = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"ds{next(k)}")), a.repeat)
+        engine_mod.FAST_D_BATCH, engine_mod.RECOVERED_PNG_LEVEL = saved
+        eng.io_threads = engine_mod.IO_THREADS
+        pix = lambda rs: [np.asarray(Image.open(r.out)) for r in rs]   # noqa: E731
+        res["files_fast_pipelined_same_pixels"] = all(np.array_equal(u, v) for u, v in zip(pix(r_dff), pix(r_dfs)))
+        res["recovered_png_bytes_level1_vs_6"] = (statistics.mean(os.path.getsize(r.out) for r in r_dff),
+                                                  statistics.mean(os.path.getsize(r.out) for r in r_dfs))
     res.update(files_encrypt_s=t_ef / n, files_encrypt_fast_s=t_eff / n, files_decrypt_regen_s=t_df / len(c1),
-               files_decrypt_fast_s=t_dff / len(c2))
+               files_decrypt_fast_s=t_dff / len(c2), files_decrypt_fast_serial_s=t_dfs / len(c2))
 
     log("authors")
     # -- authors' settings, same images, same run ----------------------------------------------------------
@@ -369,7 +390,9 @@ def report(r):
                     ("decrypt, in memory, regenerating Φ", "decrypt_regen_s"),
                     ("decrypt, in memory, fast (sealed n_adv)", "decrypt_fast_s"),
                     ("decrypt, files, regenerating Φ", "files_decrypt_regen_s"),
-                    ("decrypt, files, fast", "files_decrypt_fast_s")):
+                    ("decrypt, files, fast", "files_decrypt_fast_s"),
+                    ("decrypt, files, fast, round-1 settings (1 I/O thread, D batch 64, zlib 6)",
+                     "files_decrypt_fast_serial_s")):
         if k in r:
             print(f"| {name} | {r[k]:.5f} | {ips(r[k]):.1f} |")
     print("\n| stage | ms/img |\n|---|---|")
@@ -382,6 +405,7 @@ def report(r):
             print(f"| {name} | {1000 * r[k]:.3f} |")
     print(f"\nclassify: ciphertext/plaintext forward time = {r['classify_ratio_cipher_over_plain']:.3f}; "
           f"label agreement {r['label_agreement']:.3f}")
+    print(f"recovered PSNR (in memory, vs plaintext): mean {r['psnr_db']['mean']:.2f} dB, min {r['psnr_db']['min']:.2f} dB")
     print(f"Φ steps: {r['phi_steps']}; first-nonce success {r['phi_success_first_nonce']:.3f}; "
           f"retries {r['retries']}; failed {r['encrypt_failed']}")
     if "authors_phi_success" in r:
@@ -391,10 +415,13 @@ def report(r):
         print(f"speed-up of ours over authors: Φ {r['authors_phi_s'] / r['phi_refill_s']:.1f}x, "
               f"encrypt {r['authors_encrypt_s'] / r['encrypt_s']:.1f}x")
     print(f"decrypt speed-up fast/regenerating: in memory {r['decrypt_regen_s'] / r['decrypt_fast_s']:.0f}x, "
-          f"files {r['files_decrypt_regen_s'] / r['files_decrypt_fast_s']:.0f}x; file size "
+          f"files {r['files_decrypt_regen_s'] / r['files_decrypt_fast_s']:.0f}x (round-1 settings "
+          f"{r['files_decrypt_regen_s'] / r['files_decrypt_fast_serial_s']:.0f}x); file size "
           f"{r['size_bytes']:.0f} -> {r['size_fast_bytes']:.0f} bytes")
     print(f"bits: refill == chunk {r['phi_same_bits_refill_vs_chunk']}, fast == regen {r['fast_equals_regen']}, "
-          f"unsealed exact {r['fast_unsealed_exact']}, 1 thread == n threads {r.get('phi_same_bits_1_vs_n_threads')}")
+          f"unsealed exact {r['fast_unsealed_exact']}, 1 thread == n threads {r.get('phi_same_bits_1_vs_n_threads')}, "
+          f"files fast == round-1 fast (pixels) {r['files_fast_pipelined_same_pixels']}; recovered PNG bytes "
+          f"zlib 1 vs 6: {r['recovered_png_bytes_level1_vs_6']}")
     for k in ("lr_sweep", "slot_sweep"):
         if k in r:
             print(f"{k}: {json.dumps(r[k])}")
