@@ -29,7 +29,8 @@ from PIL import Image
 from ric import container, hub
 from ric.classifiers import create_classifier
 from ric.codec import RICCodec, pack_nadv, to_uint8_hwc, unpack_nadv
-from ric.engine import Engine
+from ric import engine as engine_mod
+from ric.engine import Engine, model_phi
 from ric.hub import Loaded
 from ric.keys import Key, new_nonce
 from ric.nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
@@ -87,8 +88,13 @@ class AuthorsCodec(RICCodec):
         return authors_phi(self.classifier, noise, labels.to(self.device), margin=phi.margin)
 
 
-def load_setup(size, n, seed=0):
-    if size == 32:
+def load_setup(size, n, seed=0, model_spec=None, clf_spec=None):
+    if model_spec and clf_spec:   # trained models named on the command line (e.g. the 160x160 face pair)
+        d = np.load(os.path.join(DATA, "cifar10.npz" if size == 32 else "celeba_faces_160.npz"))
+        model, clf = hub.load_ric_model(model_spec), hub.load_classifier(clf_spec)
+        what = (f"RIC model `{model_spec}` + classifier `{clf_spec}`, "
+                f"{'CIFAR-10' if size == 32 else 'CelebA-160'} test images, Φ settings {model_phi(model).to_dict()}")
+    elif size == 32:
         d = np.load(os.path.join(DATA, "cifar10.npz"))
         model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
         what = "shipped `cifar10` RIC model (small_skip) + shipped `cifar10` classifier, CIFAR-10 test images"
@@ -118,7 +124,12 @@ def main():
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--stages-only", action="store_true")
     ap.add_argument("--phi-steps", type=int, default=3)
-    ap.add_argument("--skip", default="", help="comma list of optional parts to skip: sweeps,authors,threads")
+    ap.add_argument("--model", default=None, help="RIC model (name or path) instead of the default for --size")
+    ap.add_argument("--classifier", default=None, help="classifier (name or path), with --model")
+    ap.add_argument("--phi", default=None, help="JSON overriding Φ settings (lr, margin, max_steps, chunk)")
+    ap.add_argument("--max-retries", type=int, default=8, help="new nonces per image after a Φ or label miss")
+    ap.add_argument("--no-warmup", action="store_true", help="no untimed warm-up encryption (slow sizes)")
+    ap.add_argument("--skip", default="", help="comma list of optional parts to skip: sweeps,authors,threads,chunk")
     a = ap.parse_args()
     DATA = a.data
     skip = set(filter(None, a.skip.split(",")))
@@ -126,20 +137,26 @@ def main():
     torch.set_num_threads(a.threads)
     load0 = os.getloadavg()
     t_start = now()
-    model, clf, x, what = load_setup(a.size, n)
+    model, clf, x, what = load_setup(a.size, n, model_spec=a.model, clf_spec=a.classifier)
     key = Key.generate()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
     shape = tuple(xt.shape[1:])
-    phi = PhiConfig()
+    phi = model_phi(model) if a.model else PhiConfig()
+    if a.phi:   # e.g. '{"lr": 0.05, "margin": 1, "max_steps": 100}': Φ settings for this run (stored in ciphertexts)
+        phi = PhiConfig.from_dict({**phi.to_dict(), **json.loads(a.phi)})
     C, M = clf.module, model.module
+    if a.phi:
+        what += f"; this run's Φ: {phi.to_dict()} (--phi)"
     res = {"size": a.size, "n": n, "threads": a.threads, "setup": what, "phi": phi.to_dict()}
     if a.stages_only:
         return stages_only(a, res, model, clf, x, xt, key, load0, t_start)
 
     log("encrypt (ours) + classify")
     # -- classify: the cloud's forward pass, plaintext vs ciphertext (same shapes, alternated) ----------------
-    codec = RICCodec(M, C, phi)
-    codec.encrypt(xt[:8], key)   # warm-up (first calls allocate; not timed)
+    codec = RICCodec(M, C, phi, max_retries=a.max_retries)
+    phi = codec.phi   # the codec's Φ (under the default keyed mixing it aims at the expected ciphertext: view λ)
+    if not a.no_warmup:
+        codec.encrypt(xt[:8], key)   # warm-up (first calls allocate; not timed)
     enc_t, enc = timed(lambda: codec.encrypt(xt, key), a.repeat)
     res["encrypt_failed"] = len(enc.failed)
     res["retries"] = {"nae": enc.nae_retries, "label": enc.label_retries}
@@ -156,6 +173,7 @@ def main():
                 fw[name].append((now() - t) / n)
     t_plain, t_cipher = min(fw["plain"]), min(fw["cipher"])
     res["classify_ratio_cipher_over_plain"] = t_cipher / t_plain
+    res["classify_plain_s"], res["classify_cipher_s"] = t_plain, t_cipher
     with torch.inference_mode():
         agree = float((C(ct).argmax(1) == C(xt).argmax(1)).float().mean())
     res["label_agreement"] = agree
@@ -165,14 +183,16 @@ def main():
     labels = torch.tensor(enc.labels)
     noise = torch.stack([noise_image(key, new_nonce(), shape) for _ in range(n)])
     t_refill, r_refill = timed(lambda: generate_nae(C, noise, labels, phi))
-    t_chunk, r_chunk = timed(lambda: generate_nae(C, noise, labels, PhiConfig(schedule="chunk")))
+    if "chunk" not in skip:
+        t_chunk, r_chunk = timed(lambda: generate_nae(C, noise, labels, PhiConfig.from_dict(phi.to_dict(), "chunk")))
+        res["phi_chunk_s"] = t_chunk / n
+        res["phi_same_bits_refill_vs_chunk"] = bool(torch.equal(r_refill.n_adv, r_chunk.n_adv))
     steps = r_refill.steps.tolist()
-    res["phi_refill_s"], res["phi_chunk_s"] = t_refill / n, t_chunk / n
-    res["phi_same_bits_refill_vs_chunk"] = bool(torch.equal(r_refill.n_adv, r_chunk.n_adv))
+    res["phi_refill_s"] = t_refill / n
     res["phi_success_first_nonce"] = float(r_refill.success.float().mean())
     res["phi_steps"] = {"mean": statistics.mean(steps), "median": statistics.median(steps), "p90": pct(steps, 90),
                         "max": max(steps), "hist": np.histogram(steps, bins=[0, 1, 2, 4, 8, 16, 32, 64, 128, 256,
-                                                                              501])[0].tolist()}
+                                                                              512, 1024, 2049])[0].tolist()}
 
     log("stages")
     # -- stages: F+E (+Q), D, PNG I/O ----------------------------------------------------------------------
@@ -185,7 +205,8 @@ def main():
     res["fe_s"], res["d_s"] = t_fe / n, t_d / n
     mid, cid = model.identity, clf.identity
     headers = [container.seal(key, enc.cipher[i].numpy(), enc.nonces[i], enc.labels[i], enc.steps[i], model=mid,
-                              classifier=cid, lam=codec.lam, phi=phi.to_dict(), fingerprint=enc.fingerprints[i])
+                              classifier=cid, lam=codec.lam, phi=enc.phis[i].to_dict(), fingerprint=enc.fingerprints[i],
+                              mix=codec.mix)
                for i in range(n)]
     with tempfile.TemporaryDirectory() as tmp:
         def write_all(fast):
@@ -219,6 +240,9 @@ def main():
                                                       n_adv=torch.stack(unsealed)), a.repeat)
     res["decrypt_regen_s"], res["decrypt_fast_s"] = t_dec / n, t_decf / n
     res["fast_equals_regen"] = bool(torch.equal(rec, recf)) and all(ok) and all(okf)
+    err = ((rec.numpy().astype(np.float64) - x.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
+    ps = 10 * np.log10(255 ** 2 / np.maximum(err, 1e-12))   # every ciphertext, usable (label kept) or not
+    res["psnr_db"] = {"mean": float(ps.mean()), "min": float(ps.min())}
     res["encrypt_s"] = enc_t / n
 
     log("files")
@@ -229,15 +253,36 @@ def main():
             paths.append(os.path.join(tmp, f"x{i:04d}.png"))
             Image.fromarray(img).save(paths[-1])
         eng = Engine(model, clf, phi=phi, batch_size=64, show_progress=False)
+        eng.codec.max_retries = a.max_retries
         k = iter(range(10 ** 6))   # a fresh output folder per repeat (outputs are never overwritten)
         t_ef, r1 = timed(lambda: eng.encrypt_files(key, paths, os.path.join(tmp, f"e{next(k)}")), a.repeat)
         t_eff, r2 = timed(lambda: eng.encrypt_files(key, paths, os.path.join(tmp, f"ef{next(k)}"), fast_decrypt=True),
                           a.repeat)
         c1, c2 = [r.out for r in r1 if r.out], [r.out for r in r2 if r.out]
+        res["files_encrypt_written"] = [len(c1), len(c2)]
+        if len(c1) < n or len(c2) < n:   # some encryptions failed: decrypt files of the in-memory ciphertexts instead
+            c1, c2 = [], []
+            for i, hd in enumerate(headers):
+                for fast, lst in ((False, c1), (True, c2)):
+                    hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, hd.nonce, enc.n_adv[i])) if fast else b""
+                    lst.append(os.path.join(tmp, f"c{'f' if fast else 'p'}{i}.png"))
+                    with open(lst[-1], "wb") as f:
+                        f.write(container.encode_png(enc.cipher[i].numpy(), hd))
+            res["files_decrypt_on"] = "the in-memory ciphertexts written as files (some file encryptions failed)"
         t_df, _ = timed(lambda: eng.decrypt_files(key, c1, os.path.join(tmp, f"d{next(k)}")), a.repeat)
-        t_dff, _ = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"df{next(k)}")), a.repeat)
+        t_dff, r_dff = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"df{next(k)}")), a.repeat)
+        # the same fast file path as before round 2 (one I/O thread, D in batches of 64, zlib level 6), same run
+        saved = engine_mod.FAST_D_BATCH, engine_mod.RECOVERED_PNG_LEVEL
+        engine_mod.FAST_D_BATCH, engine_mod.RECOVERED_PNG_LEVEL, eng.io_threads = 64, 6, 1
+        t_dfs, r_dfs = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"ds{next(k)}")), a.repeat)
+        engine_mod.FAST_D_BATCH, engine_mod.RECOVERED_PNG_LEVEL = saved
+        eng.io_threads = engine_mod.IO_THREADS
+        pix = lambda rs: [np.asarray(Image.open(r.out)) for r in rs]   # noqa: E731
+        res["files_fast_pipelined_same_pixels"] = all(np.array_equal(u, v) for u, v in zip(pix(r_dff), pix(r_dfs)))
+        res["recovered_png_bytes_level1_vs_6"] = (statistics.mean(os.path.getsize(r.out) for r in r_dff),
+                                                  statistics.mean(os.path.getsize(r.out) for r in r_dfs))
     res.update(files_encrypt_s=t_ef / n, files_encrypt_fast_s=t_eff / n, files_decrypt_regen_s=t_df / len(c1),
-               files_decrypt_fast_s=t_dff / len(c2))
+               files_decrypt_fast_s=t_dff / len(c2), files_decrypt_fast_serial_s=t_dfs / len(c2))
 
     log("authors")
     # -- authors' settings, same images, same run ----------------------------------------------------------
@@ -363,13 +408,16 @@ def report(r):
     print(f"machine: {r['machine']}; load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}; "
           f"wall {r['wall_s']:.0f} s; peak RSS {r['peak_rss_mib']:.0f} MiB")
     print("\n| path | s/img | img/s |\n|---|---|---|")
-    for name, k in (("encrypt, in memory (ours)", "encrypt_s"), ("encrypt, files (ours)", "files_encrypt_s"),
+    for name, k in (("classify, plaintext (forward pass, batches of 64)", "classify_plain_s"),
+                    ("classify, ciphertext", "classify_cipher_s"), ("encrypt, in memory (ours)", "encrypt_s"), ("encrypt, files (ours)", "files_encrypt_s"),
                     ("encrypt, files, --fast-decrypt", "files_encrypt_fast_s"),
                     ("encrypt, in memory, authors' Φ (no retries)", "authors_encrypt_s"),
                     ("decrypt, in memory, regenerating Φ", "decrypt_regen_s"),
                     ("decrypt, in memory, fast (sealed n_adv)", "decrypt_fast_s"),
                     ("decrypt, files, regenerating Φ", "files_decrypt_regen_s"),
-                    ("decrypt, files, fast", "files_decrypt_fast_s")):
+                    ("decrypt, files, fast", "files_decrypt_fast_s"),
+                    ("decrypt, files, fast, round-1 settings (1 I/O thread, D batch 64, zlib 6)",
+                     "files_decrypt_fast_serial_s")):
         if k in r:
             print(f"| {name} | {r[k]:.5f} | {ips(r[k]):.1f} |")
     print("\n| stage | ms/img |\n|---|---|")
@@ -382,6 +430,7 @@ def report(r):
             print(f"| {name} | {1000 * r[k]:.3f} |")
     print(f"\nclassify: ciphertext/plaintext forward time = {r['classify_ratio_cipher_over_plain']:.3f}; "
           f"label agreement {r['label_agreement']:.3f}")
+    print(f"recovered PSNR (in memory, vs plaintext, all ciphertexts): mean {r['psnr_db']['mean']:.2f} dB, min {r['psnr_db']['min']:.2f} dB")
     print(f"Φ steps: {r['phi_steps']}; first-nonce success {r['phi_success_first_nonce']:.3f}; "
           f"retries {r['retries']}; failed {r['encrypt_failed']}")
     if "authors_phi_success" in r:
@@ -391,10 +440,13 @@ def report(r):
         print(f"speed-up of ours over authors: Φ {r['authors_phi_s'] / r['phi_refill_s']:.1f}x, "
               f"encrypt {r['authors_encrypt_s'] / r['encrypt_s']:.1f}x")
     print(f"decrypt speed-up fast/regenerating: in memory {r['decrypt_regen_s'] / r['decrypt_fast_s']:.0f}x, "
-          f"files {r['files_decrypt_regen_s'] / r['files_decrypt_fast_s']:.0f}x; file size "
+          f"files {r['files_decrypt_regen_s'] / r['files_decrypt_fast_s']:.0f}x (round-1 settings "
+          f"{r['files_decrypt_regen_s'] / r['files_decrypt_fast_serial_s']:.0f}x); file size "
           f"{r['size_bytes']:.0f} -> {r['size_fast_bytes']:.0f} bytes")
-    print(f"bits: refill == chunk {r['phi_same_bits_refill_vs_chunk']}, fast == regen {r['fast_equals_regen']}, "
-          f"unsealed exact {r['fast_unsealed_exact']}, 1 thread == n threads {r.get('phi_same_bits_1_vs_n_threads')}")
+    print(f"bits: refill == chunk {r.get('phi_same_bits_refill_vs_chunk')}, fast == regen {r['fast_equals_regen']}, "
+          f"unsealed exact {r['fast_unsealed_exact']}, 1 thread == n threads {r.get('phi_same_bits_1_vs_n_threads')}, "
+          f"files fast == round-1 fast (pixels) {r['files_fast_pipelined_same_pixels']}; recovered PNG bytes "
+          f"zlib 1 vs 6: {r['recovered_png_bytes_level1_vs_6']}")
     for k in ("lr_sweep", "slot_sweep"):
         if k in r:
             print(f"{k}: {json.dumps(r[k])}")

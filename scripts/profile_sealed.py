@@ -8,7 +8,6 @@ test images and key; prints per config: success (real payload at the margin and 
 ciphertext labelled ŷ, steps (median / max over successes), seconds per image, and the real payload's margin.
 """
 import argparse
-import dataclasses
 import os
 import secrets
 import time

@@ -111,3 +111,35 @@ def test_info_and_classify_ignore_the_chunk(enc, capsys):
     meta = json.loads(capsys.readouterr().out)
     assert "nadv" not in meta and meta["height"] == 16
     assert Image.open("fast/im0.png").size == (16, 16)
+
+
+def test_pipelined_fast_decryption_matches_one_batch_in_memory(tmp_path, toy_files, key):  # noqa: F811
+    """The file path runs D in batches of FAST_D_BATCH while I/O threads read and write: the recovered pixels are
+    those of one in-memory D over all images, and of regenerating decryption; a bad file among them changes nothing."""
+    from ric import container, engine, hub
+    from ric.codec import unpack_nadv
+    model, clf = hub.load_ric_model(toy_files[1]), hub.load_classifier(toy_files[3])
+    rng = np.random.default_rng(2)
+    paths = []
+    for i in range(engine.FAST_D_BATCH * 2 + 3):
+        paths.append(str(tmp_path / f"p{i:02d}.png"))
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(paths[-1])
+    eng = engine.Engine(model, clf, show_progress=False)
+    ciphers = [r.out for r in eng.encrypt_files(key, paths, str(tmp_path / "enc"), fast_decrypt=True)]
+    assert all(ciphers)
+    with open(tmp_path / "junk.png", "wb") as f:
+        f.write(b"not a png")
+    mixed = ciphers[:5] + [str(tmp_path / "junk.png")] + ciphers[5:]
+    fast = eng.decrypt_files(key, mixed, str(tmp_path / "fast"))
+    assert fast[5].error is not None and [r.error for r in fast[:5] + fast[6:]] == [None] * len(ciphers)
+    assert all(r.info["fast"] for r in fast[:5] + fast[6:])
+    eng.io_threads = 1
+    slow = eng.decrypt_files(key, ciphers, str(tmp_path / "slow"), regenerate=True)
+    parsed = [container.read_ciphertext(c) for c in ciphers]
+    nadv = torch.stack([unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), (3, 12, 12)) for _, hd in parsed])
+    ref = eng.codec.decode(torch.from_numpy(np.stack([p for p, _ in parsed])), nadv, key,
+                           [hd.nonce for _, hd in parsed]).numpy()
+    got = np.stack([np.asarray(Image.open(r.out)) for r in fast[:5] + fast[6:]])
+    assert np.array_equal(got, ref)
+    assert np.array_equal(np.stack([np.asarray(Image.open(r.out)) for r in slow]), ref)
+    assert [r.label for r in fast[:5] + fast[6:]] == [r.label for r in slow]

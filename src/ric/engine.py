@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,14 @@ class FileResult:
     label: int | None = None
     error: RICError | None = None
     info: dict = field(default_factory=dict)
+
+
+# Fast decryption through files (issue 7, docs/results.md Speed): D runs in batches of FAST_D_BATCH (its bits do not
+# depend on the batch) while IO_THREADS threads read/authenticate/unseal ciphertexts and encode/write the recovered
+# images (Pillow, zlib and ChaCha20 release the GIL); recovered PNGs use zlib level 1 (same pixels, slightly larger).
+FAST_D_BATCH = 16
+IO_THREADS = 2
+RECOVERED_PNG_LEVEL = 1
 
 
 def _out_hash(out: str) -> int:
@@ -148,6 +157,7 @@ class Engine:
         self.codec = RICCodec(model.module, classifier.module, phi or model_phi(model), self.device, mix=mix)
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self.io_threads = IO_THREADS
         self._ids = (model.identity, classifier.identity)
         self.codec_stats = {"nae_retries": 0, "label_retries": 0}
 
@@ -199,9 +209,9 @@ class Engine:
         """`parsed` may hold already-read (pixels, header) per path (the CLI reads them to pick models).
         A ciphertext with a sealed n_adv is decrypted without Φ unless `regenerate`."""
         results, outs = plan_outputs(paths, out_dir, force, resume, image_complete, seen)
-        items = {}
         model_id, clf_id = self._ids
-        for i in outs:
+
+        def prepare(i):   # read, authenticate, unseal: runs in the I/O threads (PIL, zlib, ChaCha drop the GIL)
             try:
                 pix, hd = (parsed or {}).get(paths[i]) or container.read_ciphertext(paths[i])
                 sealed = container.open_sealed(key, pix, hd)
@@ -219,16 +229,34 @@ class Engine:
                         nadv = unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), (3, *pix.shape[:2]))
                     except ValueError:
                         raise TamperedMetadataError(f"{paths[i]}: the sealed n_adv does not fit this image") from None
-                items[i] = (pix, hd, sealed, nadv)
+                return pix, hd, sealed, nadv
             except RICError as e:
-                results[i].error = e
+                return e
+
+        def finish(i, rec):   # encode and write one recovered image (I/O thread)
+            _write(outs[i], encode_png(rec, RECOVERED_PNG_LEVEL), force)
+            return outs[i]
+
+        items = {}
+        with ThreadPoolExecutor(self.io_threads) as pool:
+            for i, got in zip(outs, pool.map(prepare, outs)):
+                if isinstance(got, RICError):
+                    results[i].error = got
+                else:
+                    items[i] = got
+            self._decrypt_items(key, paths, items, results, pool, finish)
+        return results
+
+    def _decrypt_items(self, key, paths, items, results, pool, finish):
         groups = defaultdict(list)
         for i, (pix, hd, _, nadv) in items.items():
             groups[(pix.shape, tuple(sorted(hd.phi.items())), nadv is not None, hd.mix)].append(i)
         with self._bar(len(items), "decrypt") as bar:
+            pending = []
             for (shape, phi_items, fast, mix), idx in groups.items():
                 phi = PhiConfig.from_dict(dict(phi_items))
-                for batch in _batches(idx, self.batch_size):
+                # fast path: D in smaller batches, so that writing one batch overlaps D of the next (same bits)
+                for batch in _batches(idx, min(self.batch_size, FAST_D_BATCH) if fast else self.batch_size):
                     cipher = torch.from_numpy(np.stack([items[i][0] for i in batch]))
                     nadv = torch.stack([items[i][3] for i in batch]) if fast else None
                     rec, ok = self.codec.decrypt(cipher, key, [items[i][1].nonce for i in batch],
@@ -245,15 +273,17 @@ class Engine:
                                 f"{paths[i]}: the adversarial noise regenerated here differs from the encryptor's "
                                 "(different platform or library version); nothing written")
                             continue
-                        try:
-                            _write(outs[i], encode_png(rec[j].numpy()), force)
-                        except OutputExistsError as e:
-                            r.error = e
-                            continue
-                        r.out, r.label = outs[i], items[i][2].label
-                        r.info = {"fast": fast}
+                        pending.append((i, fast, pool.submit(finish, i, rec[j].numpy())))
                     bar.update(len(batch))
-        return results
+            for i, fast, fut in pending:
+                r = results[i]
+                try:
+                    r.out = fut.result()
+                except OutputExistsError as e:
+                    r.error = e
+                    continue
+                r.label = items[i][2].label
+                r.info = {"fast": fast}
 
     # -- classify -----------------------------------------------------------------------------------
     def classify_files(self, paths: list[str]) -> list[FileResult]:

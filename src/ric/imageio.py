@@ -78,7 +78,8 @@ def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
-def encode_png(pixels: np.ndarray) -> bytes:
+def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:
+    """An RGB PNG of uint8 (H, W, 3) pixels; `level` is zlib's (1 is faster, a few % larger; same pixels)."""
     buf = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
