@@ -115,10 +115,12 @@ class RICCodec:
         return quantize(srl_blend(u_en, n_adv, self.lam), training=False)
 
     def escalate(self, phi: PhiConfig, label_failed: bool) -> PhiConfig:
-        """Φ for an image's next nonce after a failure: twice the steps (up to 8× the codec's), and, when the NAE
+        """Φ for an image's next nonce after a failure: twice the steps (up to 4× the codec's), and, when the NAE
         reached the margin but the ciphertext lost the label, a margin larger by half the codec's (up to 3×).
-        The settings are stored per image, so the decryptor regenerates with exactly these."""
-        steps = min(2 * phi.max_steps, 8 * self.phi.max_steps)
+        The settings are stored per image, so the decryptor regenerates with exactly these. Worst case for an image
+        that never succeeds: 1 + 2 + 4·(max_retries − 1) times the codec's steps (31× with 8 retries; 9× before
+        escalation existed)."""
+        steps = min(2 * phi.max_steps, 4 * self.phi.max_steps)
         margin = min(phi.margin + 0.5 * self.phi.margin, 3 * self.phi.margin) if label_failed else phi.margin
         return dataclasses.replace(phi, max_steps=steps, margin=margin)
 
