@@ -80,10 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
                         "and report its PSNR (default: refuse with an error naming size and capacity)")
-    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
-                   help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
-                        "key before blending, so a key-less party cannot read the image back from the "
-                        "ciphertext; none is the paper's exact scheme, which leaks (docs/results.md, Security)")
+    _mix_flag(p)
     p.add_argument("--fast-decrypt", action="store_true",
                    help="paper scheme: also seal n_adv in the ciphertext (authenticated-encrypted under the key), "
                         "so decryption does not re-run the attack and is exact across platforms; the file "
@@ -119,10 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=None, metavar="G1",
                    help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
                    "classifier's sealed settings, else 5)")
-    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
-                   help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
-                        "key before blending, so a key-less party cannot read the image back from the "
-                        "ciphertext; none is the paper's exact scheme, which leaks (docs/results.md, Security)")
+    _mix_flag(p)
     _common(p)
 
     p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
@@ -293,8 +287,8 @@ def run(args) -> int:
             return code
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
-        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size, mix=_mix(args.mix),
-                     show_progress=not args.quiet)
+        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
+                     mix=_mix(args.mix), show_progress=not args.quiet)
         res = eng.encrypt_files(key, args.images, args.out, args.force,
                                 resize, fast_decrypt=args.fast_decrypt)
         code = _report(res, clf.classes, args.json)
@@ -348,9 +342,16 @@ def run(args) -> int:
     return _fail(f"unknown command {args.cmd}")
 
 
+def _mix_flag(p) -> None:
+    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",  # ric.mixing.CLI_NAMES
+                   help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
+                        "key before blending, so a key-less party cannot read the image back from the "
+                        "ciphertext; none is the paper's exact scheme, which leaks (docs/results.md, Security)")
+
+
 def _mix(name: str) -> str:
-    from .mixing import NONE, SCRAMBLE
-    return SCRAMBLE if name == "scramble" else NONE
+    from .mixing import CLI_NAMES
+    return CLI_NAMES[name]
 
 
 def _phi_with_margin(model, margin):
@@ -385,8 +386,8 @@ def _run_stream(args, device) -> int:
         resize = _parse_hw(args.resize) if args.resize else None
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)
-        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size, mix=_mix(args.mix),
-                     show_progress=False)
+        eng = Engine(model, clf, device, phi=_phi_with_margin(model, args.margin), batch_size=args.batch_size,
+                     mix=_mix(args.mix), show_progress=False)
         results = stream_encrypt(eng, key, args.images, args.out, force=args.force, resize=resize,
                                  fast_decrypt=args.fast_decrypt, resume=args.resume, window=args.window,
                                  show_progress=show, rank=rank, world=world)

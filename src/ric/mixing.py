@@ -24,6 +24,7 @@ from .noise import keystream
 SCRAMBLE = "perm-sign/1"
 NONE = "none"
 MIXES = (SCRAMBLE, NONE)
+CLI_NAMES = {"scramble": SCRAMBLE, "none": NONE}   # the `--mix` choices of `ric encrypt|evaluate|attack`
 
 
 def keyed_maps(key: Key, nonce: bytes, shape) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +43,8 @@ def batch_maps(key: Key, nonces: list[bytes], shape, device="cpu") -> tuple[torc
 
 
 def scramble(u: torch.Tensor, perm: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """u (N, C, H, W); perm (N, H·W); mask (N, C, H, W). Output pixel j takes input pixel perm[j]; then 1 − v on mask."""
+    """u (N, C, H, W); perm (N, H·W); mask (N, C, H, W). Output pixel j takes input pixel perm[j]; then 1 − v
+    where the mask is set."""
     n, c, h, w = u.shape
     idx = perm.unsqueeze(1).expand(n, c, h * w)
     v = u.reshape(n, c, h * w).gather(2, idx).reshape(n, c, h, w)

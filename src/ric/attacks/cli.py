@@ -29,7 +29,7 @@ def _common(p, n: int, n_help: str, epochs: int | None = None):
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",
+    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",  # ric.mixing.CLI_NAMES
                    help="the victim's ciphertexts: keyed scramble of u_en (default, what `ric encrypt` writes) or "
                         "none (the paper's exact scheme)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -142,8 +142,8 @@ def run_attack(args) -> int:
     model = None if sealed else hub.load_ric_model(args.model, device)
     clf = hub.load_classifier(args.classifier or (args.model if args.model in hub.shipped_names("classifier")
                                                     else hub.DEFAULT), device)
-    from ..mixing import NONE, SCRAMBLE
-    mix = SCRAMBLE if args.mix == "scramble" else NONE
+    from ..mixing import CLI_NAMES
+    mix = CLI_NAMES[args.mix]
     t0 = time.perf_counter()
     test = load_split(data, "test")
     if name == "brute-force":

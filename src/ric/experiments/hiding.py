@@ -25,12 +25,7 @@ class RICNoSRL(RICNet):
         self.D_out = nn.Conv2d(self.D_body.out_channels, 3, 1)
 
     def encode(self, x, n_adv):
-        u_en = self.E_out(self.E_body(torch.cat([self.F(x), n_adv], 1)))
-        if self.shortcut:
-            u_en = u_en + n_adv
-        if self.encoder_skip:
-            u_en = u_en + x
-        return u_en
+        return self.encoder_output(x, n_adv)
 
     def decode(self, xq, n_adv):
         out = self.D_out(self.D_body(torch.cat([xq, n_adv], 1)))
