@@ -116,3 +116,57 @@ def test_resume_skips_finished_parts(tmp_path, monkeypatch):
     assert ctx.cached("cifar10__rni_w__srl", budget=180) is not None
     # without --resume the cached part is not used
     assert Context("ablation", str(tmp_path), resume=False).cached("cifar10__rni_w__srl") is None
+
+
+def test_nae_bank_build_resumes_after_an_interruption(toy_classifier, tmp_path, monkeypatch):
+    import ric.experiments.common as common
+    from ric.nae import PhiConfig
+    phi = PhiConfig(lr=0.2, max_steps=5, margin=0.5, chunk=2)
+    path = str(tmp_path / "bank.safetensors")
+    full = common.nae_bank(toy_classifier, [0, 1, 2], 3, (3, 16, 16), path, phi, show=False, block=4)
+    os.remove(path)
+    real, calls = common.generate_nae, []
+
+    def stop_after_one_block(*a, **k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(common, "generate_nae", stop_after_one_block)
+    with pytest.raises(KeyboardInterrupt):
+        common.nae_bank(toy_classifier, [0, 1, 2], 3, (3, 16, 16), path, phi, show=False, block=4)
+    assert not os.path.exists(path) and os.path.isfile(path + ".partial")
+    monkeypatch.setattr(common, "generate_nae", real)
+    seen = []
+    monkeypatch.setattr(common, "generate_nae", lambda c, n, *a, **k: seen.append(len(n)) or real(c, n, *a, **k))
+    resumed = common.nae_bank(toy_classifier, [0, 1, 2], 3, (3, 16, 16), path, phi, show=False, block=4)
+    assert seen == [4, 1]   # the first block of 4 rows was not computed again
+    assert not os.path.exists(path + ".partial")
+    assert full.keys() == resumed.keys() and all(torch.equal(full[k], resumed[k]) for k in full)
+    assert resumed["labels"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["experiment", "baselines", "--only", "lsb4,nope"], "unknown part(s) for --only: nope"),
+    (["experiment", "ablation", "--only", "lsb4"], "--only is not supported by experiment 'ablation'"),
+    (["experiment", "baselines", "--bank-per-class", "0"], "--bank-per-class must be at least 1"),
+])
+def test_experiment_option_errors_are_one_line(argv, msg, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and msg in err
+
+
+def test_only_runs_the_named_parts_and_tables_keep_earlier_ones(tmp_path, monkeypatch):
+    from ric.experiments import baselines
+    def refuse(*a, **k):
+        raise AssertionError("no part should need the data here")
+    monkeypatch.setattr(baselines, "load_task", refuse)
+    fields = {"data": "cifar10", "ADP_percent": 0.0, "PSNR": 30.0, "SSIM": 0.9, "LPIPS": "unavailable",
+              "privacy_gain_dB": 1.0, "steps": 0, "budget_s": 0, "machine": "test"}
+    ctx = Context("baselines", str(tmp_path), budget=1, resume=True, show=False, only=["lsb4"], data=["cifar10"])
+    ctx.save_part("cifar10__lsb4", {**fields, "method": "LSB (4-bit) w/ NAE"})
+    ctx.save_part("cifar10__hinet", {**fields, "method": "HiNet-style w/ NAE", "budget_s": 7})
+    res = baselines.run(ctx)   # lsb4 from --resume, hinet listed from its file, nothing else computed
+    assert set(res) == {"cifar10__lsb4", "cifar10__hinet"}
+    assert "HiNet-style w/ NAE" in open(os.path.join(tmp_path, "baselines.md")).read()

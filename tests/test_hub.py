@@ -38,3 +38,43 @@ def test_shipped_default_pair_loads():
     assert len(c.classes) == 10 and c.classes[0] == "airplane"
     assert 0 < m.module.lam < 1
     assert m.meta["classifier"].split("@")[1] == c.identity.split("@")[1]  # trained against this very classifier
+
+
+RETIRED_MNIST = "mnist@41c2f27a5c94"   # the first shipped mnist classifier, replaced on 2026-11-27
+
+
+def test_retired_weights_are_found_by_the_identity_a_ciphertext_records():
+    path = hub.weights_for(RETIRED_MNIST, "classifier")
+    assert path is not None and path.endswith(f"retired/{RETIRED_MNIST}_classifier.safetensors")
+    assert hub.load_classifier(path).identity == RETIRED_MNIST       # the file holds exactly those weights
+    current = hub.load_classifier("mnist").identity
+    assert current != RETIRED_MNIST and hub.weights_for(current, "classifier") == "mnist"
+    assert hub.weights_for("nosuch@0123456789ab", "classifier") is None
+    assert hub.shipped_or_default("nosuch@0123456789ab", "classifier") == hub.DEFAULT
+
+
+def test_old_ciphertexts_decrypt_with_the_retired_classifier(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+    from ric.cli import main
+    yy, xx = np.mgrid[:28, :28]
+    r = np.hypot(yy - 14, xx - 14)
+    Image.fromarray((((r > 6) & (r < 10)) * 255).astype(np.uint8)).save(tmp_path / "ring.png")   # a "0"
+    key, enc, dec = tmp_path / "k.key", tmp_path / "enc", tmp_path / "dec"
+    assert main(["keygen", str(key)]) == 0
+    old = hub.weights_for(RETIRED_MNIST, "classifier")
+    assert main(["encrypt", "--key", str(key), "--model", "mnist", "--classifier", old, "--out", str(enc),
+                 str(tmp_path / "ring.png"), "--quiet"]) == 0
+    capsys.readouterr()
+    # the current shipped classifier is another model: a one-line error that names the retired file
+    assert main(["decrypt", "--key", str(key), "--model", "mnist", "--classifier", "mnist", "--out", str(dec),
+                 str(enc / "ring.png"), "--quiet"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"made with classifier {RETIRED_MNIST}" in err and old in err
+    assert not dec.exists() or not any(dec.iterdir())
+    # without --classifier, the identity in the header picks the retired weights
+    assert main(["decrypt", "--key", str(key), "--out", str(dec), str(enc / "ring.png"), "--quiet"]) == 0
+    out = np.asarray(Image.open(dec / "ring.png"))
+    ref = np.repeat(np.asarray(Image.open(tmp_path / "ring.png"))[..., None], 3, 2)
+    mse = ((out.astype(float) - ref) ** 2).mean()
+    assert 10 * np.log10(255 ** 2 / mse) > 35   # recovered (a synthetic ring: not MNIST, so not 50 dB)

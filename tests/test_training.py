@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from ric.hub import load_classifier, load_ric_model
@@ -73,3 +74,21 @@ def test_ric_training_time_budget_fixes_run_length(tmp_path, toy_npz, toy_classi
     # the length is recorded: a resumed run does not train further
     res2 = train_ric(out, {}, resume=True)
     assert res2["history"][-1]["step"] == last
+
+
+def test_intensity_jitter_lowers_contrast_of_about_half_the_images_and_is_seeded():
+    from ric.training.common import intensity_jitter
+    x = torch.rand(400, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    out = intensity_jitter(x, torch.Generator().manual_seed(1), low=0.6)
+    assert torch.equal(out, intensity_jitter(x, torch.Generator().manual_seed(1), low=0.6))
+    same = torch.isclose(out, x).flatten(1).all(1)
+    assert 150 < int(same.sum()) < 250            # p = 0.5
+    assert out.min() >= 0 and out.max() <= 1
+    # each changed image is a·x + b with a in [0.6, 1): recover a from two pixels
+    d, dx = out[~same].flatten(1), x[~same].flatten(1)
+    a = (d[:, 0] - d[:, 1]) / (dx[:, 0] - dx[:, 1])
+    assert torch.all((a >= 0.6 - 1e-4) & (a < 1))
+    b = d - a[:, None] * dx
+    assert torch.allclose(b, b[:, :1].expand_as(b), atol=1e-4)   # one offset per image
+    c = b[:, 0] / (1 - a)                                          # the grey it pulls towards
+    assert torch.all((c > 0.25 - 1e-3) & (c < 0.75 + 1e-3))

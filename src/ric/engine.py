@@ -25,7 +25,7 @@ from . import container
 from .codec import RICCodec, pack_nadv, unpack_nadv
 from .errors import (InputImageError, ModelMismatchError, NAEFailure, OutputExistsError, RegenerationError, RICError,
                      TamperedMetadataError)
-from .hub import Loaded
+from .hub import Loaded, weights_for
 from .imageio import encode_png, load_image
 from .keys import Key
 from .mixing import SCRAMBLE
@@ -110,6 +110,11 @@ def _write(out: str, data: bytes, force: bool) -> None:
     container.write_atomic(out, data, force)
 
 
+def _suggest(identity: str, kind: str) -> str:
+    """What to pass as --model/--classifier for weights recorded as `identity` (a retired file when shipped)."""
+    return weights_for(identity, kind) or identity.rsplit("@", 1)[0]
+
+
 def _digest(identity: str) -> str:
     """The weights part of `name@digest`: the same weights loaded by name or by path are the same model."""
     return identity.rsplit("@", 1)[-1]
@@ -176,7 +181,8 @@ class Engine:
             for shape, idx in groups.items():
                 for batch in _batches(idx, self.batch_size):
                     x = torch.from_numpy(np.stack([images[i] for i in batch])).permute(0, 3, 1, 2).float() / 255
-                    enc = self.codec.encrypt(x, key)
+                    end = bar.n + len(batch)   # Φ reports each finished image; retries must not overshoot the batch
+                    enc = self.codec.encrypt(x, key, progress=lambda k: bar.update(max(0, min(k, end - bar.n))))
                     self.codec_stats["nae_retries"] += enc.nae_retries
                     self.codec_stats["label_retries"] += enc.label_retries
                     for j, i in enumerate(batch):
@@ -198,7 +204,7 @@ class Engine:
                             continue
                         r.out, r.label = outs[i], enc.labels[j]
                         r.info = {"steps": enc.steps[j]}
-                    bar.update(len(batch))
+                    bar.update(end - bar.n)
                     bar.set_postfix(retries=enc.nae_retries + enc.label_retries)
         return results
 
@@ -217,10 +223,11 @@ class Engine:
                 sealed = container.open_sealed(key, pix, hd)
                 if _digest(hd.model) != _digest(model_id):
                     raise ModelMismatchError(f"made with RIC model {hd.model}, but the loaded model is {model_id} "
-                                             f"(pass --model {hd.model.split('@')[0]})")
+                                             f"(pass --model {_suggest(hd.model, 'ric')})")
                 if _digest(hd.classifier) != _digest(clf_id):
                     raise ModelMismatchError(f"made with classifier {hd.classifier}, but the loaded classifier is "
-                                             f"{clf_id} (pass --classifier {hd.classifier.split('@')[0]})")
+                                             f"{clf_id} (pass --classifier "
+                                             f"{_suggest(hd.classifier, 'classifier')})")
                 if abs(hd.lam - self.codec.lam) > 1e-9:
                     raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
                 nadv = None

@@ -22,6 +22,7 @@ from .errors import ModelLoadError
 from .nets.ric import RICNet, create_ric_model
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+RETIRED_DIR = os.path.join(WEIGHTS_DIR, "retired")   # replaced weights, kept for old ciphertexts (by identity)
 DEFAULT = "cifar10"
 
 
@@ -33,10 +34,20 @@ def shipped_names(kind: str = "ric") -> list[str]:
     return sorted(f[:-len(suffix)] for f in os.listdir(WEIGHTS_DIR) if f.endswith(suffix))
 
 
+def weights_for(identity: str, kind: str) -> str | None:
+    """The weights named by an identity `name@digest` recorded in a ciphertext: the shipped NAME; when NAME's
+    weights were replaced since (another digest), the retired file `weights/retired/NAME@DIGEST_KIND.safetensors`
+    if the package keeps it, so ciphertexts made before the replacement still decrypt; None when not shipped."""
+    name, _, digest = identity.rpartition("@") if "@" in identity else (identity, "", "")
+    retired = os.path.join(RETIRED_DIR, f"{name}@{digest}_{kind}.safetensors")
+    if digest and os.path.isfile(retired):
+        return retired
+    return name if name in shipped_names(kind) else None
+
+
 def shipped_or_default(identity: str, kind: str) -> str:
-    """The shipped model named by an identity `name@digest` recorded in a ciphertext, else the default."""
-    name = identity.split("@")[0]
-    return name if name in shipped_names(kind) else DEFAULT
+    """`weights_for(identity, kind)`, or the default model when the identity names nothing shipped."""
+    return weights_for(identity, kind) or DEFAULT
 
 
 def module_digest(module: torch.nn.Module) -> str:
@@ -66,7 +77,8 @@ def _resolve(spec: str, suffix: str) -> tuple[str, str]:
     if os.sep in spec or spec.endswith((".safetensors", ".pt", ".pth", ".ts")) or os.path.exists(spec):
         if not os.path.isfile(spec):
             raise ModelLoadError(f"model file not found: {spec}")
-        return spec, os.path.splitext(os.path.basename(spec))[0]
+        name = os.path.splitext(os.path.basename(spec))[0]
+        return spec, name.split("@")[0] if "@" in name else name   # retired NAME@DIGEST_KIND -> NAME
     path = os.path.join(WEIGHTS_DIR, f"{spec}_{suffix}.safetensors")
     if not os.path.isfile(path):
         known = ", ".join(shipped_names(suffix)) or "none installed"
@@ -74,7 +86,7 @@ def _resolve(spec: str, suffix: str) -> tuple[str, str]:
     return path, spec
 
 
-def _safetensors_meta(path: str) -> dict:
+def safetensors_meta(path: str) -> dict:
     try:
         with safe_open(path, "pt") as f:
             return dict(f.metadata() or {})
@@ -93,7 +105,7 @@ def load_classifier(spec: str = DEFAULT, device="cpu") -> Loaded:
             raise ModelLoadError(f"{path} is neither a safetensors classifier nor a TorchScript file "
                                  f"({type(e).__name__})") from None
         return Loaded(module.eval(), name, [], {"format": "torchscript"})
-    meta = _safetensors_meta(path)
+    meta = safetensors_meta(path)
     try:
         kwargs = json.loads(meta.get("arch_kwargs", "{}"))
         classes = json.loads(meta.get("classes", "[]"))
@@ -109,7 +121,7 @@ def load_ric_model(spec: str = DEFAULT, device="cpu") -> Loaded:
     path, name = _resolve(spec, "ric")
     if not path.endswith(".safetensors"):
         raise ModelLoadError(f"a RIC model is a .safetensors file written by `ric train`: {path}")
-    meta = _safetensors_meta(path)
+    meta = safetensors_meta(path)
     try:
         cfg = json.loads(meta["ric_config"])
         module: RICNet = create_ric_model(cfg.pop("base", "small"), **cfg)

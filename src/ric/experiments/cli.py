@@ -19,6 +19,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--resume", action="store_true", help="skip parts whose result JSON already exists")
     p.add_argument("--n-eval", type=int, default=200, help="test images per evaluation (default 200)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default="", metavar="TAGS",
+                   help="comma list of parts to run, to split a long run (baselines: lsb4, lsb4_mid, ddh, hinet, "
+                        "iicnet, ric_shipped); the tables list every finished part found in --out")
+    p.add_argument("--bank-per-class", type=int, default=20, metavar="N",
+                   help="NAE bank rows per label (default 20; the bank is cached in OUT/banks and resumable)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -31,11 +36,20 @@ def run_experiment(args) -> int:
         raise ValueError("--budget must be positive")
     if args.n_eval < 1:
         raise ValueError("--n-eval must be at least 1")
+    only = [t for t in args.only.split(",") if t]
+    parts = getattr(mod, "PARTS", None)
+    if only and parts is None:
+        raise ValueError(f"--only is not supported by experiment {args.name!r}")
+    unknown = [t for t in only if t not in (parts or ())]
+    if unknown:
+        raise ValueError(f"unknown part(s) for --only: {', '.join(unknown)} (known: {', '.join(parts)})")
+    if args.bank_per_class < 1:
+        raise ValueError("--bank-per-class must be at least 1")
     import torch
     torch.set_num_threads(max(1, args.threads))
     from .common import Context
     ctx = Context(args.name, args.out, args.budget, list(args.data), args.resume, args.device, not args.quiet,
-                  args.n_eval, args.seed)
+                  args.n_eval, args.seed, only, args.bank_per_class)
     t = time.time()
     mod.run(ctx)
     print(f"ric: experiment {args.name} done in {time.time() - t:.0f} s; tables in "

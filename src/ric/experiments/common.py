@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from ..attacks.common import LowPassAttack, mean_image_baseline, quality
 from ..data import load_npz, shared_data_dir
+from ..hub import safetensors_meta
 from ..keys import Key
 from ..metrics import lpips
 from ..nae import PhiConfig, generate_nae, margin_of
@@ -77,6 +78,11 @@ class Context:
     show: bool = True
     n_eval: int = 200
     seed: int = 0
+    only: list = field(default_factory=list)   # part tags to run (experiments with PARTS); empty = all
+    bank_per_class: int = 20                   # NAE bank rows per label
+
+    def wanted(self, tag: str) -> bool:
+        return not self.only or tag in self.only
 
     @property
     def part_dir(self) -> str:
@@ -141,22 +147,39 @@ def predict(classifier, x: torch.Tensor, device, batch: int = 250) -> torch.Tens
 
 
 def nae_bank(classifier, labels: list[int], per_class: int, shape, path: str, phi: PhiConfig = BANK_PHI,
-             device="cpu", show=True) -> dict:
+             device="cpu", show=True, block: int = 256) -> dict:
     """Keyed random noise images n and their NAEs n_adv = Φ(C, n, label) for `per_class` draws of each label,
     cached in `path` (safetensors). Returns {"noise", "n_adv", "labels", "success"} (all rows kept; the
-    sampler prefers rows whose Φ reached the margin)."""
+    sampler prefers rows whose Φ reached the margin). Built in blocks of `block` rows, each saved to
+    `path`.partial, so an interrupted build resumes where it stopped (row i's noise depends only on path and i,
+    and Φ's result does not depend on its neighbours: same bank either way)."""
     if os.path.isfile(path):
         return load_file(path)
     key = Key(hashlib.sha256(b"ric-experiments-bank").digest())
     lab = torch.tensor(sorted(set(int(c) for c in labels))).repeat_interleave(per_class)
-    noise = torch.stack([noise_image(key, hashlib.sha256(f"{path}/{i}".encode()).digest()[:16], shape)
-                         for i in range(len(lab))])
-    with tqdm(total=len(lab), desc=f"NAE bank {os.path.basename(path)}", leave=False, disable=not show) as bar:
-        res = generate_nae(classifier, noise.to(device), lab.to(device), phi, progress=bar.update)
-    bank = {"noise": noise.contiguous(), "n_adv": res.n_adv.cpu().contiguous(), "labels": lab.contiguous(),
-            "success": res.success.cpu().to(torch.uint8).contiguous()}
+    partial = path + ".partial"
+    done = load_file(partial) if os.path.isfile(partial) else {}
+    if done and json.loads(safetensors_meta(partial).get("phi", "{}")) != phi.to_dict():
+        done = {}   # built with another Φ: start again
+    start = len(done.get("labels", ()))
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with tqdm(total=len(lab), initial=start, desc=f"NAE bank {os.path.basename(path)}", leave=False,
+              disable=not show) as bar:
+        for lo in range(start, len(lab), block):
+            hi = min(lo + block, len(lab))
+            noise = torch.stack([noise_image(key, hashlib.sha256(f"{path}/{i}".encode()).digest()[:16], shape)
+                                 for i in range(lo, hi)])
+            res = generate_nae(classifier, noise.to(device), lab[lo:hi].to(device), phi, progress=bar.update)
+            part = {"noise": noise, "n_adv": res.n_adv.cpu(), "labels": lab[lo:hi],
+                    "success": res.success.cpu().to(torch.uint8)}
+            done = {k: torch.cat([done[k], v]) if done else v for k, v in part.items()}
+            if hi < len(lab):
+                save_file({k: v.contiguous() for k, v in done.items()}, partial,
+                          metadata={"phi": json.dumps(phi.to_dict())})
+    bank = {k: v.contiguous() for k, v in done.items()}
     save_file(bank, path, metadata={"phi": json.dumps(phi.to_dict())})
+    if os.path.isfile(partial):
+        os.remove(partial)
     return bank
 
 
@@ -282,8 +305,9 @@ def classifier_for(short: str, device):
     return clf
 
 
-def load_task(ctx: Context, spec: str, n_train: int = 2000, bank_per_class: int = 20):
+def load_task(ctx: Context, spec: str, n_train: int = 2000):
     """(data path, short name, classifier Loaded, train (x, ŷ), test (x, y), train (x, y) for the observer, bank)."""
+    bank_per_class = ctx.bank_per_class
     path, short = resolve_data(spec)
     clf = classifier_for(short, ctx.device)
     tr, te = load_npz(path, "train"), load_npz(path, "test")

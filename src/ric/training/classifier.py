@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..classifiers import create_classifier
 from ..datasets import load_dataset
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .common import augment, cosine_lr, start_run
+from .common import augment, cosine_lr, intensity_jitter, start_run
 from .distributed import shard, teardown, wrap
 
 DEFAULTS = {
@@ -26,7 +26,8 @@ DEFAULTS = {
     "momentum": 0.9,
     "weight_decay": 5e-4,
     "label_smoothing": 0.1,
-    "augment": True,
+    "augment": True,        # random crop + horizontal flip
+    "contrast_low": None,   # e.g. 0.6: intensity_jitter with a ~ U(0.6, 1) on half the images (None = off)
     "seed": 0,
     "threads": 0,
 }
@@ -73,6 +74,8 @@ def train_classifier(out_dir: str, overrides: dict | None = None, resume: bool =
             x, y = train.tensors(idx, device)
             if cfg["augment"]:
                 x = augment(x, gen)
+            if cfg.get("contrast_low") is not None:
+                x = intensity_jitter(x, gen, float(cfg["contrast_low"]))
             x, y = shard(x, info), shard(y, info)
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(cfg["lr"], epoch * steps_per_epoch + s, total, warmup=steps_per_epoch)

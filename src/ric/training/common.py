@@ -31,6 +31,18 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
     return out
 
 
+def intensity_jitter(x: torch.Tensor, gen: torch.Generator, low: float, p: float = 0.5) -> torch.Tensor:
+    """With probability p per image: x ↦ a·x + (1 − a)·c, a ~ U(low, 1), c ~ U(0.25, 0.75) — a lower contrast
+    around a random grey. Why: Φ under keyed mixing aims at C(λ·n + (1 − λ)·0.5) (PhiConfig.view), and a classifier
+    that only ever saw full-contrast images (MNIST's pure black background, 15 faces per CelebA identity) cannot
+    be driven there for some classes, so encryption of those images needs many retries."""
+    n = x.shape[0]
+    on = (torch.rand(n, generator=gen) < p).to(x.dtype).view(n, 1, 1, 1)
+    a = 1 - on * (1 - low) * torch.rand(n, generator=gen).to(x.dtype).view(n, 1, 1, 1)
+    c = 0.25 + 0.5 * torch.rand(n, generator=gen).to(x.dtype).view(n, 1, 1, 1)
+    return a * x + (1 - a) * c
+
+
 def start_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool, device):
     """Join the torchrun group if any, then prepare the run folder (rank 0 writes it, the others read the same
     config after it) and set the thread count: returns (rank info, this rank's device, config)."""
