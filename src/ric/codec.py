@@ -191,7 +191,9 @@ class RICCodec:
             if key is None or nonces is None:
                 raise ValueError("the keyed scramble needs the key and the nonces to decode")
             u = unscramble(u, *batch_maps(key, nonces, u.shape[1:], self.device))
-        return to_uint8_hwc(self.model.decoder_output(u))
+        # D on channels-last memory: u' of the paper scheme is channels-last already (it comes from HWC pixels), the
+        # unscrambled u'' is not, and oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
+        return to_uint8_hwc(self.model.decoder_output(u.contiguous(memory_format=torch.channels_last)))
 
     def decrypt(self, cipher: torch.Tensor, key: Key, nonces: list[bytes], labels: list[int],
                 fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,
