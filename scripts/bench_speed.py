@@ -3,6 +3,7 @@ authors'-settings baseline, fast decryption, and the classification overhead. No
 
 usage:
   python scripts/bench_speed.py --size 32  [--n 128] [--threads 2]   # shipped cifar10 pair, CIFAR-10 test images
+  python scripts/bench_speed.py --size 64  [--n 32] [--threads 2]   # shipped celeba64 pair, CelebA-64 test faces
   python scripts/bench_speed.py --size 160 [--n 8]  [--threads 2]    # UNTRAINED small_skip RIC model and UNTRAINED
                                                                      # small_resnet (20 classes) on CelebA-160 faces
 One size per process, so that the peak RSS printed belongs to that size. `--stages-only` (for 160x160, whose
@@ -88,16 +89,21 @@ class AuthorsCodec(RICCodec):
         return authors_phi(self.classifier, noise, labels.to(self.device), margin=phi.margin)
 
 
+DATASETS = {32: ("cifar10.npz", "CIFAR-10"), 64: ("celeba_faces_64.npz", "CelebA-64"),
+            160: ("celeba_faces_160.npz", "CelebA-160")}
+
+
 def load_setup(size, n, seed=0, model_spec=None, clf_spec=None):
     if model_spec and clf_spec:   # trained models named on the command line (e.g. the 160x160 face pair)
-        d = np.load(os.path.join(DATA, "cifar10.npz" if size == 32 else "celeba_faces_160.npz"))
+        d = np.load(os.path.join(DATA, DATASETS[size][0]))
         model, clf = hub.load_ric_model(model_spec), hub.load_classifier(clf_spec)
         what = (f"RIC model `{model_spec}` + classifier `{clf_spec}`, "
-                f"{'CIFAR-10' if size == 32 else 'CelebA-160'} test images, Φ settings {model_phi(model).to_dict()}")
-    elif size == 32:
-        d = np.load(os.path.join(DATA, "cifar10.npz"))
-        model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
-        what = "shipped `cifar10` RIC model (small_skip) + shipped `cifar10` classifier, CIFAR-10 test images"
+                f"{DATASETS[size][1]} test images, Φ settings {model_phi(model).to_dict()}")
+    elif size in (32, 64):
+        name = "cifar10" if size == 32 else "celeba64"
+        d = np.load(os.path.join(DATA, DATASETS[size][0]))
+        model, clf = hub.load_ric_model(name), hub.load_classifier(name)
+        what = f"shipped `{name}` RIC model (small_skip) + shipped `{name}` classifier, {DATASETS[size][1]} test images"
     else:
         d = np.load(os.path.join(DATA, "celeba_faces_160.npz"))
         torch.manual_seed(seed)
@@ -117,8 +123,8 @@ def pct(v, q):
 def main():
     global DATA
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, choices=(32, 160), required=True)
-    ap.add_argument("--n", type=int, default=None, help="images (default 128 at 32x32, 8 at 160x160)")
+    ap.add_argument("--size", type=int, choices=(32, 64, 160), required=True)
+    ap.add_argument("--n", type=int, default=None, help="images (default 128 at 32x32, 32 at 64x64, 8 at 160x160)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", default="../shared/data")
@@ -133,7 +139,7 @@ def main():
     a = ap.parse_args()
     DATA = a.data
     skip = set(filter(None, a.skip.split(",")))
-    n = a.n or (128 if a.size == 32 else 8)
+    n = a.n or {32: 128, 64: 32, 160: 8}[a.size]
     torch.set_num_threads(a.threads)
     load0 = os.getloadavg()
     t_start = now()
