@@ -109,6 +109,9 @@ def test_failed_images_retry_with_escalated_phi_and_still_decrypt(tiny_model, to
     enc = codec.encrypt(images, key)
     assert enc.failed == [] and enc.nae_retries > 0
     assert {p.max_steps for p in enc.phis} - {1}          # some images needed more steps
+    # attempts per image: 1 exactly for the images that kept the codec's settings; retries add up
+    assert all((a == 1) == (p == codec.phi) for a, p in zip(enc.attempts, enc.phis))
+    assert sum(a - 1 for a in enc.attempts) == enc.nae_retries + enc.label_retries
     assert all(s <= p.max_steps for s, p in zip(enc.steps, enc.phis))
     rec, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, phi=enc.phis)
     assert all(ok)

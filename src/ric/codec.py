@@ -75,6 +75,7 @@ class Encrypted:
     failed: list[int] = field(default_factory=list)   # indices that never succeeded (not usable)
     n_adv: torch.Tensor | None = None    # float (N, 3, H, W): what the decryptor regenerates (for pack_nadv)
     phis: list[PhiConfig] = field(default_factory=list)   # Φ settings per image (escalated after failures)
+    attempts: list[int] = field(default_factory=list)     # nonces tried per image (1 = first-try success)
 
 
 class RICCodec:
@@ -136,6 +137,7 @@ class RICCodec:
         steps = torch.zeros(n, dtype=torch.long)
         cipher = torch.empty(n, *shape[1:], shape[0], dtype=torch.uint8)
         todo = list(range(n))
+        attempts = [0] * n
         nae_retries = label_retries = 0
         for attempt in range(self.max_retries + 1):
             if not todo:
@@ -145,6 +147,7 @@ class RICCodec:
                 group = [i for i in todo if phis[i] == phi]
                 for i in group:
                     nonces[i] = new_nonce()
+                    attempts[i] += 1
                 idx = torch.tensor(group)
                 res = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
                 n_adv[idx] = res.n_adv
@@ -164,7 +167,7 @@ class RICCodec:
             todo = sorted(failed)
         fps = [nae_fingerprint(key, nonces[i], n_adv[i]) for i in range(n)]
         return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo,
-                         n_adv.cpu(), phis)
+                         n_adv.cpu(), phis, attempts)
 
     def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape,
                    phi: PhiConfig | list[PhiConfig] | None = None, progress=None) -> torch.Tensor:

@@ -203,7 +203,7 @@ class Engine:
                             r.error = e
                             continue
                         r.out, r.label = outs[i], enc.labels[j]
-                        r.info = {"steps": enc.steps[j]}
+                        r.info = {"steps": enc.steps[j], "attempts": enc.attempts[j]}
                     bar.update(end - bar.n)
                     bar.set_postfix(retries=enc.nae_retries + enc.label_retries)
         return results
