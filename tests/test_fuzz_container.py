@@ -96,8 +96,17 @@ def test_fuzz_chunk_bodies_with_valid_crcs(which, pos, blob, op):
     chs[i][1] = body
     out = _exercise(_build(chs))
     if chs[i][0] == b"iTXt" and out == "accepted":   # only a semantically identical metadata chunk may pass
-        assert body.startswith(b"ric\x00\x00\x00\x00\x00")
-        assert json.loads(body[8:]) == META
+        assert body.startswith(b"ric\x00\x00\x00")   # keyword, uncompressed, method 0 (language tags may vary)
+        assert json.loads(container._parse_text_chunk(body)) == META
+
+
+def test_itxt_with_an_unknown_compression_method_is_refused():
+    """Found by the fuzzer above: flag 0 (uncompressed) with method byte 1 was read as if it were 0."""
+    chs = _chunks(GOOD)
+    i = next(j for j, c in enumerate(chs) if c[0] == b"iTXt")
+    assert chs[i][1].startswith(b"ric\x00\x00\x00")
+    chs[i][1] = chs[i][1][:5] + b"\x01" + chs[i][1][6:]
+    assert _exercise(_build(chs)) == "refused"
 
 
 @settings(max_examples=150, deadline=None)

@@ -225,6 +225,8 @@ def _parse_text_chunk(body: bytes) -> str:
     try:
         if rest[:1] in (b"\x00", b"\x01") and rest.count(b"\x00") >= 3:
             flag = rest[0]
+            if rest[1] != 0:   # PNG defines compression method 0 (zlib) only, also when the flag is 0
+                raise ContainerError("RIC metadata chunk is garbled (unknown compression method)")
             lang_rest = rest[2:].split(b"\x00", 2)
             text = lang_rest[2]
             if flag:  # bounded: a small compressed chunk must not inflate into gigabytes
