@@ -147,7 +147,7 @@ def main():
     key = Key.generate()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
     shape = tuple(xt.shape[1:])
-    phi = model_phi(model) if a.model else PhiConfig()
+    phi = model_phi(model) if (a.model or a.size in (32, 64)) else PhiConfig()   # a trained pair's own settings
     if a.phi:   # e.g. '{"lr": 0.05, "margin": 1, "max_steps": 100}': Φ settings for this run (stored in ciphertexts)
         phi = PhiConfig.from_dict({**phi.to_dict(), **json.loads(a.phi)})
     C, M = clf.module, model.module
