@@ -18,10 +18,10 @@ import dataclasses
 import hashlib
 import time
 
-import numpy as np
 import torch
 
 from ric import hub
+from ric.data import load_npz
 from ric.engine import model_phi
 from ric.keys import Key
 from ric.nae import generate_nae, margin_of
@@ -48,9 +48,8 @@ def main():
     print(f"classifier {clf.identity}; {phi}")
 
     if a.data:
-        d = np.load(a.data)
-        x = torch.from_numpy(d["x_test"][:2000]).float() / 255
-        x = x[:, None].repeat(1, 3, 1, 1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        ds = load_npz(a.data, "test")
+        x, _ = ds.tensors(slice(0, 2000))   # RGB (greyscale replicated), NCHW in [0, 1]
         with torch.no_grad():
             y = c(x).argmax(1)
             print("\n| contrast v (v·x + (1 − v)·0.5) | test images keeping their label | median margin |\n|---|---|---|")
