@@ -117,3 +117,27 @@ def test_failed_images_retry_with_escalated_phi_and_still_decrypt(tiny_model, to
     assert all(ok)
     _, ok_base = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints)
     assert not all(ok_base)                               # the codec's own settings would not regenerate them
+
+
+def test_fit_chunk_known_answers():
+    """Φ's slots for a group: the smallest power of two that holds it, never more than the configured chunk."""
+    from ric.codec import fit_chunk
+    from ric.nae import PhiConfig
+    p = PhiConfig(chunk=8)
+    assert [fit_chunk(p, n).chunk for n in (0, 1, 2, 3, 5, 8, 9, 64)] == [1, 1, 2, 4, 8, 8, 8, 8]
+    assert fit_chunk(p, 3) == PhiConfig(chunk=4)       # nothing else changes
+
+
+def test_small_groups_run_phi_in_fewer_slots_and_still_decrypt(tiny_model, toy_classifier, key, images):
+    """A lone image (or a lone retry) no longer pays for 8 slots: its Φ runs with chunk 1, the chunk is returned
+    per image, and decryption with the returned settings regenerates n_adv bit for bit."""
+    import dataclasses
+    codec = RICCodec(tiny_model, toy_classifier, dataclasses.replace(FAST_PHI, chunk=8), "cpu")
+    for n, chunk in ((1, 1), (3, 4), (6, 8)):
+        enc = codec.encrypt(images[:n], key)
+        assert enc.failed == [] and {p.chunk for p in enc.phis} == {chunk}
+        assert all(p == dataclasses.replace(codec.phi, chunk=chunk) for p in enc.phis)
+        regen = codec.regenerate(key, enc.nonces, enc.labels, (3, 16, 16), enc.phis)
+        assert torch.equal(regen, enc.n_adv)
+        _, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, phi=enc.phis)
+        assert all(ok)

@@ -57,7 +57,7 @@ def test_model_phi_prefers_the_models_encryption_settings():
 
 
 def test_shipped_celeba160_classifier_loads_and_beats_chance(shared_data):
-    """The 160x160 face classifier of the speed benchmark (issue 7): 20 identities, 31% on the 100 test faces."""
+    """The 160x160 face classifier of the celeba160 pair: 20 identities, 26% on the 100 test faces (chance 5%)."""
     import torch
     if "celeba160" not in hub.shipped_names("classifier"):
         pytest.skip("shipped celeba160 classifier absent")

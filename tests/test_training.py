@@ -56,6 +56,19 @@ def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file)
     assert [h["step"] for h in res2["history"]][:len(res["history"])] == [h["step"] for h in res["history"]]
     m = load_ric_model(os.path.join(out, "model.safetensors"))
     assert m.module.lam == 0.8
+    assert "phi_encrypt" not in m.meta   # none configured: encryption derives Φ from the bank's settings
+
+
+def test_ric_training_records_phi_encrypt_for_ric_encrypt(tmp_path, toy_npz, toy_classifier_file):
+    from ric.engine import model_phi
+    out = str(tmp_path / "ric_pe")
+    cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
+           "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000,
+           "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4},
+           "phi_encrypt": {"lr": 0.2, "max_steps": 700, "margin": 1.5, "chunk": 8}}
+    train_ric(out, cfg)
+    phi = model_phi(load_ric_model(os.path.join(out, "model.safetensors")))
+    assert (phi.lr, phi.max_steps, phi.margin, phi.chunk) == (0.2, 700, 1.5, 8)
 
 
 def test_unknown_config_key_is_refused():
@@ -92,3 +105,19 @@ def test_intensity_jitter_lowers_contrast_of_about_half_the_images_and_is_seeded
     assert torch.allclose(b, b[:, :1].expand_as(b), atol=1e-4)   # one offset per image
     c = b[:, 0] / (1 - a)                                          # the grey it pulls towards
     assert torch.all((c > 0.25 - 1e-3) & (c < 0.75 + 1e-3))
+
+
+def test_ric_training_init_starts_from_given_weights_and_refuses_another_arch(tmp_path, toy_npz, toy_classifier_file):
+    base = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
+            "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000,
+            "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4}}
+    train_ric(str(tmp_path / "a"), base)
+    first = os.path.join(tmp_path, "a", "model.safetensors")
+    # lr 0: the fine-tuned model is exactly its init, and records where it came from
+    train_ric(str(tmp_path / "b"), {**base, "init": first, "lr": 0.0})
+    a, b = load_ric_model(first), load_ric_model(os.path.join(tmp_path, "b", "model.safetensors"))
+    assert all(torch.equal(v, b.module.state_dict()[k]) for k, v in a.module.state_dict().items())
+    assert b.meta["init"] == a.identity and "init" not in a.meta
+    with pytest.raises(ValueError, match="is not a 'small_skip' model"):
+        train_ric(str(tmp_path / "c"), {**base, "init": first, "arch": "small_skip"})
+

@@ -78,6 +78,13 @@ class Encrypted:
     attempts: list[int] = field(default_factory=list)     # nonces tried per image (1 = first-try success)
 
 
+def fit_chunk(phi: PhiConfig, n_images: int) -> PhiConfig:
+    """Φ's slot count for a group of `n_images`: the smallest power of two that holds them, at most `phi.chunk`.
+    Φ computes every slot at every step, so a lone retried image in 8 slots cost 8 images' work (minutes per face
+    at 64×64). The chunk is stored with each ciphertext, so the decryptor regenerates with the same shape."""
+    return dataclasses.replace(phi, chunk=min(phi.chunk, 1 << max(0, n_images - 1).bit_length()))
+
+
 class RICCodec:
     """`mix`: how u_en is mixed under the key before the blend (ric.mixing.MIXES; default the keyed scramble).
 
@@ -123,7 +130,7 @@ class RICCodec:
         escalation existed)."""
         steps = min(2 * phi.max_steps, 4 * self.phi.max_steps)
         margin = min(phi.margin + 0.5 * self.phi.margin, 3 * self.phi.margin) if label_failed else phi.margin
-        return dataclasses.replace(phi, max_steps=steps, margin=margin)
+        return dataclasses.replace(phi, max_steps=steps, margin=margin, chunk=self.phi.chunk)  # encrypt fits the chunk
 
     def encrypt(self, x: torch.Tensor, key: Key, progress=None) -> Encrypted:
         """Every image gets up to 1 + max_retries nonces; after a failure its Φ is escalated (`escalate`)."""
@@ -145,7 +152,9 @@ class RICCodec:
             failed = []
             for phi in dict.fromkeys(phis[i] for i in todo):
                 group = [i for i in todo if phis[i] == phi]
+                phi = fit_chunk(phi, len(group))
                 for i in group:
+                    phis[i] = phi
                     nonces[i] = new_nonce()
                     attempts[i] += 1
                 idx = torch.tensor(group)
@@ -213,4 +222,4 @@ class RICCodec:
         return self.decode(cipher, n_adv, key, nonces, mix), ok
 
 
-__all__ = ["RICCodec", "Encrypted", "nae_fingerprint", "margin_of", "pack_nadv", "unpack_nadv"]
+__all__ = ["RICCodec", "Encrypted", "fit_chunk", "nae_fingerprint", "margin_of", "pack_nadv", "unpack_nadv"]

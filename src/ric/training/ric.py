@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..datasets import load_dataset
-from ..hub import load_classifier
+from ..hub import load_classifier, load_ric_model
 from ..keys import Key
 from ..metrics import psnr
 from ..nae import PhiConfig, generate_nae, margin_of
@@ -35,6 +35,7 @@ DEFAULTS = {
     "classifier": "cifar10",
     "arch": "small",
     "arch_overrides": {},
+    "init": None,                # start from these RIC weights (shipped name or .safetensors; same architecture)
     "lam": 0.8,
     "beta": 10.0,
     "g2": 5.0,
@@ -44,6 +45,7 @@ DEFAULTS = {
     "batch_size": 32,
     "bank_per_class": 64,
     "phi": PhiConfig().to_dict(),
+    "phi_encrypt": None,         # Φ for `ric encrypt` with this model (weights metadata); None: ric.engine.model_phi
     "eval_images": 200,
     "checkpoint_every": 100,     # steps
     "seed": 0,
@@ -117,6 +119,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         p.requires_grad_(False)
     arch_cfg = {"base": cfg["arch"], "lam": cfg["lam"], **cfg["arch_overrides"]}
     model = create_ric_model(cfg["arch"], lam=cfg["lam"], **cfg["arch_overrides"]).to(device)
+    init_id = _init_weights(model, cfg) if cfg["init"] else None
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
 
     shape = (3, *train.x.shape[1:3])
@@ -157,6 +160,10 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
     total = int(state.get("total_steps", cfg["epochs"] * steps_per_epoch))
     weights_meta = {"ric_config": json.dumps(arch_cfg), "classifier": clf.identity,
                     "data": os.path.basename(cfg["data"]), "phi": json.dumps(cfg["phi"])}
+    if init_id:
+        weights_meta["init"] = init_id
+    if cfg["phi_encrypt"]:
+        weights_meta["phi_encrypt"] = json.dumps(PhiConfig.from_dict(cfg["phi_encrypt"]).to_dict())
 
     def save_all():
         if not info.is_main:
@@ -227,6 +234,20 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
             json.dump(result, f, indent=1)
     teardown(info)
     return result
+
+
+def _init_weights(model, cfg: dict) -> str:
+    """Copy the weights of the RIC model `cfg["init"]` into `model` (fine-tuning, e.g. a 64×64 model at 160×160: the
+    networks are fully convolutional); returns its identity. A resumed run loads its checkpoint over these."""
+    init = load_ric_model(cfg["init"])
+    if init.module.lam != cfg["lam"]:
+        raise ValueError(f"init model {cfg['init']!r} has λ = {init.module.lam}, this run {cfg['lam']}")
+    try:
+        model.load_state_dict(init.module.state_dict())
+    except RuntimeError:
+        raise ValueError(f"init model {cfg['init']!r} is not a {cfg['arch']!r} model with these arch_overrides "
+                         f"(its config: {init.meta.get('ric_config')})") from None
+    return init.identity
 
 
 def _fit_budget(state: dict, budget_s: float, total: int, calib, bar, info: DistInfo = DistInfo(),
