@@ -87,17 +87,21 @@ def test_recovery_with_identity_like_model(toy_classifier, key, images, mix):
 
 
 def test_escalate_known_answer(tiny_model, toy_classifier):
-    """After a failure Φ gets twice the steps (capped at 4× the codec's); a lost label also raises the margin by
-    half the codec's (capped at 3×)."""
+    """After a failure Φ gets twice the steps (capped at 4× the codec's); a lost label raises the margin by half the
+    codec's (capped at 3×), a missed margin lowers it by as much (floored at half)."""
     from ric.nae import PhiConfig
     codec = RICCodec(tiny_model, toy_classifier, PhiConfig(lr=0.1, max_steps=10, margin=4.0, chunk=4), "cpu")
     p = codec.escalate(codec.phi, label_failed=False)
-    assert (p.max_steps, p.margin, p.lr, p.chunk) == (20, 4.0, 0.1, 4)
+    assert (p.max_steps, p.margin, p.lr, p.chunk) == (20, 2.0, 0.1, 4)
+    assert codec.escalate(p, label_failed=False).margin == 2.0          # floor: half the codec's
+    p = codec.escalate(p, label_failed=True)
+    assert (p.max_steps, p.margin) == (40, 4.0)
     p = codec.escalate(p, label_failed=True)
     assert (p.max_steps, p.margin) == (40, 6.0)
     for _ in range(5):
         p = codec.escalate(p, label_failed=True)
     assert (p.max_steps, p.margin) == (40, 12.0)
+    assert codec.escalate(p, label_failed=False).margin == 10.0         # a miss after raising steps back down
 
 
 def test_failed_images_retry_with_escalated_phi_and_still_decrypt(tiny_model, toy_classifier, key, images):

@@ -1,4 +1,4 @@
-"""The shipped mnist and celeba64 pairs on real test images, through files (needs ../shared/data)."""
+"""The shipped mnist, celeba64 and celeba160 pairs on real test images, through files (needs ../shared/data)."""
 import json
 
 import numpy as np
@@ -13,7 +13,8 @@ from conftest import data_file
 
 pytestmark = pytest.mark.data
 
-PAIRS = [("mnist", "mnist.npz", 3, 45.0), ("celeba64", "celeba_faces_64.npz", 2, 40.0)]
+PAIRS = [("mnist", "mnist.npz", 3, 45.0), ("celeba64", "celeba_faces_64.npz", 2, 40.0),
+         ("celeba160", "celeba_faces_160.npz", 1, 40.0)]
 
 
 @pytest.mark.parametrize("name,npz,n,min_psnr", PAIRS)

@@ -93,6 +93,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     from .engine import model_phi, sealed_config, sealed_decrypt_files, sealed_encrypt_files
     ds = load_dataset(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
+    n_requested, n = n, len(idx)   # the test split may hold fewer than asked: shares and timings are per image used
     key = Key.generate()
     stats = {"nae_retries": 0, "label_retries": 0}
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +148,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     lp, why_no_lpips = lpips(z, x[ok])
     out = {
         "scheme": scheme, "mix": (mix or SCRAMBLE) if scheme == "paper" else None,
-        "data": os.path.basename(data), "n": int(n),
+        "data": os.path.basename(data), "n": n, "n_requested": int(n_requested),
         "model": model.identity if (model is not None and scheme == "paper") else None,
         "classifier": classifier.identity,
         "margin_g1": margin if margin is not None else (model_phi(model).margin if scheme == "paper"
