@@ -120,4 +120,8 @@ def test_ric_training_init_starts_from_given_weights_and_refuses_another_arch(tm
     assert b.meta["init"] == a.identity and "init" not in a.meta
     with pytest.raises(ValueError, match="is not a 'small_skip' model"):
         train_ric(str(tmp_path / "c"), {**base, "init": first, "arch": "small_skip"})
+    # resuming needs only the checkpoint, not the init weights, and still records them
+    os.rename(first, first + ".moved")
+    train_ric(str(tmp_path / "b"), {"epochs": 2}, resume=True)
+    assert load_ric_model(os.path.join(tmp_path, "b", "model.safetensors")).meta["init"] == a.identity
 

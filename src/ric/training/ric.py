@@ -119,7 +119,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         p.requires_grad_(False)
     arch_cfg = {"base": cfg["arch"], "lam": cfg["lam"], **cfg["arch_overrides"]}
     model = create_ric_model(cfg["arch"], lam=cfg["lam"], **cfg["arch_overrides"]).to(device)
-    init_id = _init_weights(model, cfg) if cfg["init"] else None
+    init_id = _init_weights(model, cfg) if cfg["init"] and not resume else None   # resume: the checkpoint has them
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
 
     shape = (3, *train.x.shape[1:3])
@@ -155,13 +155,15 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
     state = {"step": 0, "history": [], "elapsed_s": 0.0}
     if resume:
         state = load_checkpoint(last, {"model": model}, opt)
+    if init_id:
+        state["init"] = init_id
     bs = cfg["batch_size"]
     steps_per_epoch = len(train) // bs
     total = int(state.get("total_steps", cfg["epochs"] * steps_per_epoch))
     weights_meta = {"ric_config": json.dumps(arch_cfg), "classifier": clf.identity,
                     "data": os.path.basename(cfg["data"]), "phi": json.dumps(cfg["phi"])}
-    if init_id:
-        weights_meta["init"] = init_id
+    if state.get("init"):
+        weights_meta["init"] = state["init"]
     if cfg["phi_encrypt"]:
         weights_meta["phi_encrypt"] = json.dumps(PhiConfig.from_dict(cfg["phi_encrypt"]).to_dict())
 
@@ -238,7 +240,8 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
 
 def _init_weights(model, cfg: dict) -> str:
     """Copy the weights of the RIC model `cfg["init"]` into `model` (fine-tuning, e.g. a 64×64 model at 160×160: the
-    networks are fully convolutional); returns its identity. A resumed run loads its checkpoint over these."""
+    networks are fully convolutional); returns its identity (kept in the checkpoint: a resumed run does not need
+    the init weights any more)."""
     init = load_ric_model(cfg["init"])
     if init.module.lam != cfg["lam"]:
         raise ValueError(f"init model {cfg['init']!r} has λ = {init.module.lam}, this run {cfg['lam']}")
