@@ -101,7 +101,7 @@ def test_escalate_known_answer(tiny_model, toy_classifier):
     for _ in range(5):
         p = codec.escalate(p, label_failed=True)
     assert (p.max_steps, p.margin) == (40, 12.0)
-    assert codec.escalate(p, label_failed=False).margin == 10.0         # a miss after raising steps back down
+    assert codec.escalate(p, label_failed=False).margin == 10.0         # a miss after raising it: back down by half
 
 
 def test_failed_images_retry_with_escalated_phi_and_still_decrypt(tiny_model, toy_classifier, key, images):
