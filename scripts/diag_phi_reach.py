@@ -58,7 +58,10 @@ def main():
                 print(f"| {v} | {(m > 0).float().mean():.2%} | {m.median():.2f} |")
         shape = tuple(x.shape[1:])
     else:
-        shape = {"mnist": (3, 28, 28), "celeba64": (3, 64, 64)}.get(a.model, (3, 32, 32))
+        sizes = {"mnist": 28, "cifar10": 32, "celeba64": 64, "celeba160": 160}   # the shipped pairs' image sizes
+        if a.model not in sizes:
+            ap.error(f"no image size known for {a.model!r}: pass --data")
+        shape = (3, sizes[a.model], sizes[a.model])
 
     key = Key(hashlib.sha256(b"diag_phi_reach").digest())
     noise = torch.stack([noise_image(key, hashlib.sha256(str(i).encode()).digest()[:16], shape) for i in range(a.n)])

@@ -126,8 +126,8 @@ class RICCodec:
         """Φ for an image's next nonce after a failure: twice the steps (up to 4× the codec's), and a margin moved by
         half the codec's: up (to at most 3×) when the NAE reached the margin but the ciphertext lost the label, down
         (to at least half) when Φ missed it — some target labels are hard for a classifier to reach from noise
-        (CelebA-64: 3 faces of one batch missed g1 = 3 in 1,000, 2,000 and 4,000 steps), and the label check on
-        the final ciphertext, not the margin, is what decides success. The settings are stored per image, so the
+        (docs/results.md, "Two codec changes"), and the label check on the final ciphertext, not the margin, is
+        what decides success. The settings are stored per image, so the
         decryptor regenerates with exactly these. Worst case for an image that never succeeds: 1 + 2 +
         4·(max_retries − 1) times the codec's steps (31× with 8 retries)."""
         steps = min(2 * phi.max_steps, 4 * self.phi.max_steps)
