@@ -115,10 +115,18 @@ def test_itxt_with_an_unknown_compression_method_is_refused():
                           st.binary(max_size=40)), max_size=6),
        st.booleans())
 def test_fuzz_chunk_sequences(extra, prefix_ric):
-    """Arbitrary chunk sequences (valid CRCs), some of them carrying a `ric` keyword."""
+    """Arbitrary chunk sequences (valid CRCs), some of them carrying a `ric` keyword. Alone they are never a
+    ciphertext; inserted after a good ciphertext's IHDR, a second IHDR or a second `ric` chunk is always refused,
+    and unknown ancillary chunks are ignored (the ciphertext is still accepted; malformed non-`ric` text chunks may
+    be refused by Pillow's decoder, which is the safe side)."""
     chs = [[t, (b"ric\x00" + b if prefix_ric and t in (b"iTXt", b"tEXt", b"zTXt") else b)] for t, b in extra]
-    _exercise(_build(chs))
-    _exercise(_build(_chunks(GOOD)[:1] + chs + _chunks(GOOD)[1:]))
+    assert _exercise(_build(chs)) == "refused"
+    out = _exercise(_build(_chunks(GOOD)[:1] + chs + _chunks(GOOD)[1:]))
+    types = {t for t, _ in chs}
+    if b"IHDR" in types or any(t in (b"iTXt", b"tEXt", b"zTXt") and b.split(b"\x00", 1)[0] == b"ric" for t, b in chs):
+        assert out == "refused"
+    elif types <= {b"ruSt"}:
+        assert out == "accepted"
 
 
 @settings(max_examples=100, deadline=None)
@@ -152,3 +160,74 @@ def test_compressed_metadata_bomb_is_bounded():
 def test_good_ciphertext_still_accepted():
     assert _exercise(GOOD) == "accepted"
     assert _exercise(io.BytesIO(GOOD).getvalue()) == "accepted"
+
+
+# -- structures the generic strategies rarely build: deep nesting, duplicate, oversized and misplaced chunks ----
+def _with_metadata(text: bytes):
+    chs = [c for c in _chunks(GOOD) if c[0] != b"iTXt"]
+    chs.insert(1, [b"iTXt", b"ric\x00\x00\x00\x00\x00" + text])
+    return _build(chs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(4, 15_000), st.sampled_from(["[", "{\"a\":"]), st.sampled_from(sorted(META)))
+def test_fuzz_deeply_nested_metadata_is_a_container_error(depth, opener, field):
+    """Nesting beyond a few levels (anywhere: as the whole document or as a field's value) is ContainerError —
+    json.loads alone raised RecursionError (a traceback) from about 1,000 levels."""
+    closer = "]" if opener == "[" else "}"
+    nested = opener * depth + "1" + closer * depth
+    for text in (nested, json.dumps({**META, field: 0})[:-1] + f', "deep": {nested}}}'):
+        try:
+            container.sniff(_with_metadata(text.encode()))
+            raise AssertionError("deeply nested metadata was accepted")
+        except ContainerError as e:
+            assert "\n" not in str(e)
+
+
+def test_nested_metadata_error_names_the_reason():
+    try:
+        container.sniff(_with_metadata(b"[" * 100_000))
+    except ContainerError as e:
+        assert "nested" in str(e) or "too large" in str(e)
+    else:
+        raise AssertionError("accepted")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 6), st.sampled_from([b"IHDR", b"iTXt"]))
+def test_fuzz_duplicate_ihdr_or_metadata_chunk_is_refused(where, ctype):
+    """A second IHDR (anywhere) or a second `ric` chunk (anywhere) is refused, whatever its content."""
+    chs = _chunks(GOOD)
+    dup = next(c for c in chs if c[0] == ctype)
+    pos = 1 + where % (len(chs) - 1)          # after the first IHDR, before IEND at the latest
+    assert _exercise(_build(chs[:pos] + [list(dup)] + chs[pos:])) == "refused"
+
+
+def test_two_ihdr_message():
+    chs = _chunks(GOOD)
+    try:
+        container.sniff(_build(chs[:1] + [list(chs[0])] + chs[1:]))
+    except ContainerError as e:
+        assert "two IHDR" in str(e)
+    else:
+        raise AssertionError("two IHDR chunks accepted")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 4), st.integers(1, 2 ** 31 - 1))
+def test_fuzz_oversized_chunk_lengths_are_refused(which, extra):
+    """A chunk whose length field points past the end of the file is refused (never read past the end)."""
+    chs = _chunks(GOOD)
+    data = bytearray(_build(chs))
+    pos = 8
+    for _ in range(which % len(chs)):
+        pos += 12 + struct.unpack(">I", data[pos:pos + 4])[0]
+    n = struct.unpack(">I", data[pos:pos + 4])[0]
+    data[pos:pos + 4] = struct.pack(">I", min(2 ** 32 - 1, n + extra))
+    assert _exercise(bytes(data)) == "refused"
+
+
+def test_ihdr_must_come_first():
+    chs = _chunks(GOOD)
+    i = next(j for j, c in enumerate(chs) if c[0] == b"iTXt")
+    assert _exercise(_build([chs[i]] + [c for j, c in enumerate(chs) if j != i])) == "refused"

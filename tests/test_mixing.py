@@ -48,3 +48,84 @@ def test_check_mix_rejects_unknown():
     assert check_mix(SCRAMBLE) == SCRAMBLE and check_mix(NONE) == NONE
     with pytest.raises(ValueError, match="unknown mixing"):
         check_mix("rot13")
+
+
+# -- format ric/3: the uniform mask ---------------------------------------------------------------------------
+from ric.mixing import (MASK, MASK_DELTA, batch_uniform, check_mask_margin, keyed_uniform, mask,  # noqa: E402
+                        max_rounding_error, unmask)
+from ric.nets.ric import quantize, srl_blend, srl_subtract  # noqa: E402
+
+
+def test_keyed_uniform_is_deterministic_on_a_24_bit_grid():
+    a = keyed_uniform(Key(bytes(32)), bytes(16), (3, 8, 8))
+    assert torch.equal(a, keyed_uniform(Key(bytes(32)), bytes(16), (3, 8, 8)))
+    assert not torch.equal(a, keyed_uniform(Key(bytes(32)), bytes(15) + b"\x01", (3, 8, 8)))
+    assert a.dtype == torch.float32 and 0 <= float(a.min()) and float(a.max()) < 1
+    assert torch.equal(a * 2 ** 24, torch.round(a * 2 ** 24))
+
+
+def test_rounding_error_bound_is_below_delta_at_the_shipped_lambda():
+    assert max_rounding_error(0.8) == pytest.approx(2.5 / 255)
+    assert max_rounding_error(0.8) < MASK_DELTA
+    check_mask_margin(0.8)
+    with pytest.raises(ValueError, match="too large"):
+        check_mask_margin(0.9)     # 0.5 / (255 · 0.1) = 5/255 > δ: the modulo could wrap
+
+
+def _ric3_roundtrip(u_en, n_adv, r, lam=0.8):
+    """The codec's arithmetic without the networks: mask, blend, 8-bit rounding, subtract, unmask."""
+    xq = quantize(srl_blend(mask(u_en, r), n_adv, lam), training=False)
+    return unmask(srl_subtract(xq, n_adv, lam), r)
+
+
+def test_no_wraparound_every_pixel_decodes_within_the_rounding_error():
+    """The no-wrap bound, checked on every pixel of 64 random 32x32 images, with u_en at and beyond [0, 1] and
+    n_adv at its extremes: the value before D is clip(u_en) plus at most the rounding error / (1 − 2δ)."""
+    g = torch.Generator().manual_seed(0)
+    shape = (64, 3, 32, 32)
+    u_en = torch.rand(shape, generator=g) * 1.4 - 0.2              # some values outside [0, 1]: clipped first
+    u_en[:4] = torch.tensor([0.0, 1.0, -5.0, 6.0]).view(4, 1, 1, 1)  # constant extremes
+    n_adv = torch.rand(shape, generator=g)
+    n_adv[4:8] = torch.tensor([0.0, 1.0, 0.0, 1.0]).view(4, 1, 1, 1)
+    key = Key(bytes(range(32)))
+    r = batch_uniform(key, [bytes([i]) * 16 for i in range(shape[0])], shape[1:])
+    got = _ric3_roundtrip(u_en, n_adv, r)
+    err = (got - u_en.clamp(0, 1)).abs()
+    bound = max_rounding_error(0.8) / (1 - 2 * MASK_DELTA) + 1e-5
+    assert float(err.max()) <= bound, float(err.max())
+    assert float(err.max()) > 0.5 * bound     # the bound is tight enough to mean something
+
+
+def test_wraparound_happens_without_the_margin():
+    """The margin is what makes the bound hold: the same arithmetic with δ = 0 wraps values near 0 and 1 around."""
+    import ric.mixing as mixing
+    g = torch.Generator().manual_seed(1)
+    shape = (16, 3, 16, 16)
+    u_en = torch.randint(0, 2, shape, generator=g).float()          # every value at 0 or 1
+    n_adv = torch.rand(shape, generator=g)
+    r = batch_uniform(Key(bytes(32)), [bytes([i]) * 16 for i in range(16)], shape[1:])
+    saved = mixing.MASK_DELTA
+    try:
+        mixing.MASK_DELTA = 0.0
+        err = (_ric3_roundtrip(u_en, n_adv, r) - u_en).abs()
+    finally:
+        mixing.MASK_DELTA = saved
+    assert float(err.max()) > 0.9
+
+
+def test_masked_payload_is_uniform_whatever_the_image():
+    """u_p's histogram is the same for a black, a white and a half-grey u_en (χ² against uniform, 32 bins, fixed
+    keys and nonces): the payload carries no statistic of x."""
+    shape = (3, 64, 64)
+    key = Key(bytes(range(1, 33)))
+    for value in (0.0, 0.5, 1.0):
+        u = torch.full((8, *shape), value)
+        p = mask(u, batch_uniform(key, [bytes([7, i]) * 8 for i in range(8)], shape))
+        counts = torch.histc(p, bins=32, min=0, max=1)
+        expected = p.numel() / 32
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        assert chi2 < 80, (value, chi2)      # 31 degrees of freedom: mean 31, 80 is far out in the tail
+
+
+def test_mask_is_part_of_the_known_mixes():
+    assert check_mix(MASK) == MASK

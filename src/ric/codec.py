@@ -1,7 +1,8 @@
 """The RIC codec: batched encrypt/decrypt of image tensors with a key (paper section 4, DESIGN §1-§3, §5).
 
     encrypt: ŷ = argmax C(x); per image a fresh nonce -> keyed noise n -> Φ -> n_adv;
-             u_en = E(F(x) ‖ n_adv), mixed under the key (ric.mixing; `mix="none"` is the paper's exact scheme);
+             u_en = E(F(x) ‖ n_adv), mixed under the key (ric.mixing: the uniform mask of format ric/3 by default,
+             the keyed scramble of ric/2, or `mix="none"`, the paper's exact scheme);
              x'_q = Q((1 - λ) u_en + λ n_adv); the ciphertext itself must classify as ŷ, otherwise the image is
              retried with a new nonce (never returned silently).
     decrypt: n_adv regenerated from (key, nonce, ŷ, C); its keyed fingerprint must match the stored one;
@@ -22,7 +23,8 @@ import torch
 
 from .keys import Key, new_nonce
 from .nae import NAEResult, PhiConfig, generate_nae, margin_of
-from .mixing import SCRAMBLE, batch_maps, check_mix, scramble, unscramble
+from .mixing import (DEFAULT, MASK, NONE, SCRAMBLE, batch_maps, batch_uniform, check_mask_margin, check_mix, mask,
+                     scramble, unmask, unscramble)
 from .nets.ric import RICNet, quantize, srl_blend, srl_subtract
 from .noise import noise_image
 
@@ -86,17 +88,22 @@ def fit_chunk(phi: PhiConfig, n_images: int) -> PhiConfig:
 
 
 class RICCodec:
-    """`mix`: how u_en is mixed under the key before the blend (ric.mixing.MIXES; default the keyed scramble).
+    """`mix`: how u_en is mixed under the key before the blend (ric.mixing.MIXES; default the uniform mask, ric/3).
 
-    With the keyed scramble the encoder can no longer carry the plaintext's look into the ciphertext, so what the
+    With a keyed mix the encoder can no longer carry the plaintext's look into the ciphertext, so what the
     classifier sees is λ·n_adv plus (1 - λ)·(values that average 0.5): Φ then aims at that expected ciphertext
     (PhiConfig.view = λ) instead of at n_adv alone, unless `phi` sets a view of its own."""
 
     def __init__(self, model: RICNet, classifier: torch.nn.Module, phi: PhiConfig = PhiConfig(),
-                 device="cpu", max_retries: int = 8, mix: str = SCRAMBLE):
+                 device="cpu", max_retries: int = 8, mix: str = DEFAULT, nonce_source=new_nonce):
+        """`nonce_source`: a callable returning a fresh nonce per attempt (default: os.urandom via keys.new_nonce);
+        tests inject a seeded one so that encryption is reproducible."""
         self.device = torch.device(device)
+        self.nonce_source = nonce_source
         self.mix = check_mix(mix)
-        if self.mix == SCRAMBLE and phi.view == 1.0:
+        if self.mix == MASK:
+            check_mask_margin(model.lam)
+        if self.mix != NONE and phi.view == 1.0:
             phi = dataclasses.replace(phi, view=float(model.lam))
         self.model = model.to(self.device).eval()
         self.classifier = classifier.to(self.device).eval()
@@ -120,6 +127,8 @@ class RICCodec:
         u_en = self.model.encoder_output(x, n_adv)
         if self.mix == SCRAMBLE:
             u_en = scramble(u_en, *batch_maps(key, nonces, u_en.shape[1:], self.device))
+        elif self.mix == MASK:
+            u_en = mask(u_en, batch_uniform(key, nonces, u_en.shape[1:], self.device))
         return quantize(srl_blend(u_en, n_adv, self.lam), training=False)
 
     def escalate(self, phi: PhiConfig, label_failed: bool) -> PhiConfig:
@@ -160,7 +169,7 @@ class RICCodec:
                 phi = fit_chunk(phi, len(group))
                 for i in group:
                     phis[i] = phi
-                    nonces[i] = new_nonce()
+                    nonces[i] = self.nonce_source()
                     attempts[i] += 1
                 idx = torch.tensor(group)
                 res = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
@@ -201,13 +210,16 @@ class RICCodec:
     def decode(self, cipher: torch.Tensor, n_adv: torch.Tensor, key: Key | None = None,
                nonces: list[bytes] | None = None, mix: str | None = None) -> torch.Tensor:
         """uint8 ciphertexts + regenerated NAEs -> uint8 (N, H, W, 3) recovered images. `mix` defaults to the
-        codec's; the keyed scramble needs the key and the nonces."""
+        codec's; a keyed mix needs the key and the nonces."""
         xq = from_uint8_hwc(cipher, self.device)
         u = srl_subtract(xq, n_adv.to(self.device), self.lam)
-        if check_mix(mix or self.mix) == SCRAMBLE:
-            if key is None or nonces is None:
-                raise ValueError("the keyed scramble needs the key and the nonces to decode")
+        mix = check_mix(mix or self.mix)
+        if mix != NONE and (key is None or nonces is None):
+            raise ValueError("a keyed mix needs the key and the nonces to decode")
+        if mix == SCRAMBLE:
             u = unscramble(u, *batch_maps(key, nonces, u.shape[1:], self.device))
+        elif mix == MASK:
+            u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device))
         # D on channels-last memory: u' of the paper scheme is channels-last already (it comes from HWC pixels), the
         # unscrambled u'' is not, and oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
         return to_uint8_hwc(self.model.decoder_output(u.contiguous(memory_format=torch.channels_last)))

@@ -31,7 +31,7 @@ from .engine import Engine, classify_files
 from .hub import Loaded
 from .keys import Key
 from .metrics import lpips, psnr_per_image, ssim
-from .mixing import SCRAMBLE
+from .mixing import DEFAULT
 
 
 def affine_leakage(x: torch.Tensor, cipher: torch.Tensor, k: int = 5) -> tuple[float, float]:
@@ -109,7 +109,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
             if margin is not None:
                 phi = dataclasses.replace(phi, margin=margin)
             eng = Engine(model, classifier, device, phi, batch_size=batch_size, show_progress=show_progress,
-                         mix=mix or SCRAMBLE)
+                         mix=mix or DEFAULT)
             enc = eng.encrypt_files(key, plain, os.path.join(tmp, "enc"))
             stats = eng.codec_stats
         else:
@@ -147,7 +147,7 @@ def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, 
     leak_fit, leak_const = affine_leakage(x[ok], xc)
     lp, why_no_lpips = lpips(z, x[ok])
     out = {
-        "scheme": scheme, "mix": (mix or SCRAMBLE) if scheme == "paper" else None,
+        "scheme": scheme, "mix": (mix or DEFAULT) if scheme == "paper" else None,
         "data": os.path.basename(data), "n": n, "n_requested": int(n_requested),
         "model": model.identity if (model is not None and scheme == "paper") else None,
         "classifier": classifier.identity,

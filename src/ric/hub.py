@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -34,11 +35,25 @@ def shipped_names(kind: str = "ric") -> list[str]:
     return sorted(f[:-len(suffix)] for f in os.listdir(WEIGHTS_DIR) if f.endswith(suffix))
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_DIGEST = re.compile(r"[0-9a-f]{12}")
+
+
+def is_plain_name(name: str) -> bool:
+    """A model name as shipped names are: letters, digits, `_`, `.`, `-`, no path separator, no `..`, ≤ 64 chars.
+    Identities in ciphertext metadata are unauthenticated until the key is checked, so they are held to this before
+    any file is looked up."""
+    return isinstance(name, str) and bool(_PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
 def weights_for(identity: str, kind: str) -> str | None:
     """The weights named by an identity `name@digest` recorded in a ciphertext: the shipped NAME; when NAME's
     weights were replaced since (another digest), the retired file `weights/retired/NAME@DIGEST_KIND.safetensors`
-    if the package keeps it, so ciphertexts made before the replacement still decrypt; None when not shipped."""
+    if the package keeps it, so ciphertexts made before the replacement still decrypt; None when not shipped, and
+    for anything that is not a plain name (`is_plain_name`) and a 12-hex digest: no path is ever built from it."""
     name, _, digest = identity.rpartition("@") if "@" in identity else (identity, "", "")
+    if not is_plain_name(name) or (digest and not _DIGEST.fullmatch(digest)):
+        return None
     retired = os.path.join(RETIRED_DIR, f"{name}@{digest}_{kind}.safetensors")
     if digest and os.path.isfile(retired):
         return retired

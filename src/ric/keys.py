@@ -6,6 +6,7 @@ Key files are created with mode 0600 and refused when group- or world-readable (
 from __future__ import annotations
 
 import os
+import hashlib
 import secrets
 import stat
 
@@ -90,3 +91,13 @@ class Key:
 def new_nonce() -> bytes:
     """A fresh random per-image nonce (128 bits from the OS CSPRNG; never reused in practice)."""
     return secrets.token_bytes(NONCE_BYTES)
+
+
+def seeded_nonces(seed: int, size: int = NONCE_BYTES):
+    """A reproducible nonce source for tests and experiments (NOT for real encryption: nonces repeat across
+    runs with the same seed): a callable returning SHA-256(seed, counter)[:size] for counter = 0, 1, 2, ..."""
+    counter = iter(range(1 << 62))
+
+    def nonce() -> bytes:
+        return hashlib.sha256(f"ric-test-nonce/{seed}/{next(counter)}".encode()).digest()[:size]
+    return nonce

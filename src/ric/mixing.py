@@ -1,4 +1,24 @@
-"""Keyed mixing of the encoder's output u_en (format ric/2): what stops a key-less party from reading x in x'.
+"""Keyed mixing of the encoder's output u_en: what stops a key-less party from reading x in x'.
+
+Format ric/3 (MASK, the default) hides everything but the label; format ric/2 (SCRAMBLE) hides pixel positions
+only and is kept so that old ciphertexts decrypt and for comparison; NONE is the paper's exact scheme.
+
+ric/3, the uniform mask (MASK):
+
+    v   = δ + (1 − 2δ)·clip(u_en, 0, 1)          compressed into [δ, 1 − δ], δ = 3/255
+    u_p = (v + r) mod 1                          r: a keyed uniform image from ChaCha20 under HKDF(key, nonce)
+    x'  = (1 − λ)·u_p + λ·n_adv,   and the decryptor computes   v' = (u' − r) mod 1,   x̃ = D((v' − δ)/(1 − 2δ)).
+
+u_p is uniform on [0, 1) whatever u_en is (r is uniform and independent of it), so given n_adv — which depends
+only on the key, the nonce, the label and the classifier — the ciphertext's distribution does not depend on x.
+No wrap-around can happen at decryption: 8-bit rounding moves u' by at most 0.5 / (255·(1 − λ)) = 2.5/255 at
+λ = 0.8, less than δ, so v + error stays inside (0, 1) and the modulo gives it back exactly (MAX_ROUNDING_ERROR;
+tests/test_mixing.py checks every pixel of many images). The sealed scheme is the same construction with an
+AEAD byte payload instead of the masked u_en (ric.sealed).
+
+ric/2, the keyed scramble (SCRAMBLE). It does NOT hide per-image value statistics (contrast, histogram): P and M
+keep the multiset of |u_en − 0.5| per channel, and `ric attack linkage` tells same-label images apart from it
+(docs/results.md, Security).
 
 The paper's encoder may copy x into u_en (copying helps classification and recovery), so x'_q ≈ 0.8·n_adv + 0.2·x
 and a network trained on (ciphertext, plaintext) pairs reads x back (docs/results.md, Security). We therefore
@@ -21,10 +41,15 @@ import torch
 from .keys import Key
 from .noise import keystream
 
-SCRAMBLE = "perm-sign/1"
-NONE = "none"
-MIXES = (SCRAMBLE, NONE)
-CLI_NAMES = {"scramble": SCRAMBLE, "none": NONE}   # the `--mix` choices of `ric encrypt|evaluate|attack`
+MASK = "uniform-mask/1"     # format ric/3
+SCRAMBLE = "perm-sign/1"    # format ric/2
+NONE = "none"               # format ric/2 (or ric/1, read only): the paper's exact scheme
+DEFAULT = MASK
+MIXES = (MASK, SCRAMBLE, NONE)
+CLI_NAMES = {"mask": MASK, "scramble": SCRAMBLE, "none": NONE}   # the `--mix` choices of `ric encrypt|evaluate|attack`
+FORMAT_OF = {MASK: "ric/3", SCRAMBLE: "ric/2", NONE: "ric/2"}     # the container format each mode is written as
+MASK_DELTA = 3 / 255        # δ: margin of the compressed u_en in [δ, 1 − δ]
+MASK_BITS = 24              # r = k / 2**24 with k uniform: exact in float32
 
 
 def keyed_maps(key: Key, nonce: bytes, shape) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,3 +88,38 @@ def check_mix(mix: str) -> str:
     if mix not in MIXES:
         raise ValueError(f"unknown mixing {mix!r} (known: {', '.join(MIXES)})")
     return mix
+
+
+def max_rounding_error(lam: float) -> float:
+    """The largest |u' − u_p| that 8-bit rounding of the blend can cause: 0.5 / (255·(1 − λ))."""
+    return 0.5 / (255 * (1 - lam))
+
+
+def check_mask_margin(lam: float) -> None:
+    """ric/3 needs δ above the rounding error, or the modulo at decryption could wrap a value around."""
+    if max_rounding_error(lam) >= MASK_DELTA:
+        raise ValueError(f"the uniform mask needs λ with 0.5/(255(1-λ)) < {MASK_DELTA:.4f}; λ = {lam} is too large")
+
+
+def keyed_uniform(key: Key, nonce: bytes, shape) -> torch.Tensor:
+    """r: float32 (C, H, W) uniform on [0, 1) on a 2**-24 grid, from ChaCha20 under HKDF(key, nonce, "mix/uniform")."""
+    count = int(np.prod([int(s) for s in shape]))
+    raw = np.frombuffer(keystream(key, nonce, "mix/uniform", 4 * count), dtype="<u4") >> (32 - MASK_BITS)
+    return torch.from_numpy((raw.astype(np.float32) / np.float32(1 << MASK_BITS)).reshape(tuple(shape)))
+
+
+def batch_uniform(key: Key, nonces: list[bytes], shape, device="cpu") -> torch.Tensor:
+    return torch.stack([keyed_uniform(key, n, shape) for n in nonces]).to(device)
+
+
+def mask(u: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """u_en -> u_p = (δ + (1 − 2δ)·clip(u, 0, 1) + r) mod 1, uniform on [0, 1) whatever u is."""
+    v = MASK_DELTA + (1 - 2 * MASK_DELTA) * u.clamp(0, 1)
+    return torch.remainder(v + r, 1.0)
+
+
+def unmask(u: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """u' (u_p plus rounding error below δ) -> the compressed value undone: ≈ clip(u_en, 0, 1) plus the error
+    scaled by 1/(1 − 2δ). Exact inverse of mask up to that error."""
+    v = torch.remainder(u - r, 1.0)
+    return (v - MASK_DELTA) / (1 - 2 * MASK_DELTA)

@@ -16,14 +16,14 @@ from tqdm import tqdm
 from .. import container
 from ..codec import RICCodec, from_uint8_hwc
 from ..errors import RICError, WrongKeyError
-from ..mixing import SCRAMBLE
+from ..mixing import DEFAULT
 from ..keys import Key
 from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 from ..metrics import lpips, psnr_per_image
 
 
 def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", batch: int = 64,
-                show: bool = True, mix: str = SCRAMBLE) -> tuple[dict, dict]:
+                show: bool = True, mix: str = DEFAULT) -> tuple[dict, dict]:
     """(result, arrays for the figure). `model`/`classifier` are hub.Loaded."""
     codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     key = Key.generate()

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..codec import RICCodec
-from ..mixing import SCRAMBLE
+from ..mixing import DEFAULT
 from ..keys import Key
 from .common import encrypt, mean_image_baseline, predict, quality
 
@@ -73,7 +73,7 @@ class _CloudNet(nn.Module):
 
 def cloud(model, classifier, x_cipher_src: torch.Tensor, x_real: torch.Tensor, x_test: torch.Tensor, epochs: int,
           eta1: float = 1.0, eta2: float = 0.1, w_dim: int = 128, device="cpu", batch: int = 64, lr: float = 2e-4,
-          show: bool = True, seed: int = 0, mix: str = SCRAMBLE):
+          show: bool = True, seed: int = 0, mix: str = DEFAULT):
     """x_cipher_src: plaintexts whose ciphertexts the cloud holds (it never sees them); x_real: public real images
     for the discriminator; x_test: plaintexts of the test ciphertexts."""
     codec = RICCodec(model.module, classifier.module, device=device, mix=mix)

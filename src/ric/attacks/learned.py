@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..codec import RICCodec, from_uint8_hwc
-from ..mixing import SCRAMBLE
+from ..mixing import DEFAULT
 from ..keys import Key
 from .common import LowPassAttack, encrypt, encrypt_sealed, mean_image_baseline, predict, quality, train_regressor
 from .unet import UNet
@@ -41,7 +41,7 @@ def _fit_and_score(cipher_tr, target_tr, cipher_te, x_te, mean_src, epochs, widt
 
 def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: int, width: int = 32,
                     device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
-                    mix: str = SCRAMBLE):
+                    mix: str = DEFAULT):
     codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     key = Key.generate()
     enc = encrypt(codec, x, key, batch, "encrypt (one key)", show)
@@ -61,7 +61,7 @@ def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: in
 
 def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_keys: int, epochs: int,
               width: int = 32, device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
-              scheme: str = "paper", sealed_cfg=None, mix: str = SCRAMBLE):
+              scheme: str = "paper", sealed_cfg=None, mix: str = DEFAULT):
     """scheme "sealed": the ciphertexts are the sealed scheme's (no RIC model; `model` is unused), made with the
     same settings a user gets (`sealed_cfg`); images that do not fit losslessly are left out on both sides.
     `mix`: the paper scheme's keyed mixing of u_en (ric.mixing)."""

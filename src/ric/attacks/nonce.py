@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..codec import RICCodec
-from ..mixing import SCRAMBLE
+from ..mixing import DEFAULT
 from ..keys import Key, new_nonce
 from ..metrics import psnr_per_image
 from ..nae import generate_nae
@@ -46,7 +46,7 @@ def encrypt_with_nonces(codec: RICCodec, key: Key, x: torch.Tensor, nonces: list
 
 
 def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", show: bool = True,
-                mix: str = SCRAMBLE) -> tuple:
+                mix: str = DEFAULT) -> tuple:
     codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     c = codec.classifier
     x = x.to(device)

@@ -23,6 +23,7 @@ from ..datasets import load_dataset
 from ..hub import load_classifier, load_ric_model
 from ..keys import Key
 from ..metrics import psnr
+from ..mixing import MASK_DELTA
 from ..nae import PhiConfig, generate_nae, margin_of
 from ..nets.ric import create_ric_model, quantize
 from ..noise import noise_image
@@ -47,6 +48,8 @@ DEFAULTS = {
     "phi": PhiConfig().to_dict(),
     "phi_encrypt": None,         # Φ for `ric encrypt` with this model (weights metadata); None: ric.engine.model_phi
     "eval_images": 200,
+    "mix": "none",               # "mask": train D for format ric/3 (clipped u_en, the mask's scaled rounding noise)
+    "clip_weight": 1.0,          # mix "mask": weight (relative to β) of the penalty on u_en outside [0, 1]
     "checkpoint_every": 100,     # steps
     "seed": 0,
     "threads": 0,
@@ -85,10 +88,20 @@ def sample_nae(bank, bank_labels, targets, gen):
 
 
 @torch.no_grad()
-def evaluate_ric(model, classifier, x, y_hat, bank, bank_labels, device, gen) -> dict:
-    """Inference-path metrics on a fixed eval set: PSNR of recovery, ciphertext label agreement."""
+def evaluate_ric(model, classifier, x, y_hat, bank, bank_labels, device, gen, mix: str = "none") -> dict:
+    """Inference-path metrics on a fixed eval set: PSNR of recovery, ciphertext label agreement (mix "none":
+    the unmixed ciphertext; mix "mask": the ciphertext does not depend on E, so only recovery is measured, through
+    the exact arithmetic of format ric/3 with a seeded mask)."""
     model.eval()
     n_adv = sample_nae(bank, bank_labels, y_hat, gen).to(device)
+    if mix == "mask":
+        from ..mixing import mask, unmask
+        from ..nets.ric import srl_blend, srl_subtract
+        r = torch.rand(x.shape, generator=gen).to(device)
+        xq = quantize(srl_blend(mask(model.encoder_output(x, n_adv), r), n_adv, model.lam), training=False)
+        rec = quantize(model.decoder_output(unmask(srl_subtract(xq, n_adv, model.lam), r)), training=False)
+        model.train()
+        return {"psnr": psnr(rec, x).item(), "label_agreement": None}
     xq = quantize(model.encode(x, n_adv), training=False)
     rec = quantize(model.decode(xq, n_adv), training=False)
     agree = (classifier(xq).argmax(1).cpu() == y_hat).float().mean().item()
@@ -97,15 +110,27 @@ def evaluate_ric(model, classifier, x, y_hat, bank, bank_labels, device, gen) ->
 
 
 class _TrainStep(torch.nn.Module):
-    """E, Q (simulated) and D in one forward, so DDP can average the gradients of the whole path."""
+    """E, Q (simulated) and D in one forward, so DDP can average the gradients of the whole path.
 
-    def __init__(self, model):
+    mix "mask" (format ric/3): what D sees is clip(u_en, 0, 1) plus the 8-bit rounding noise scaled by
+    1 / ((1 − λ)(1 − 2δ)) (ric.mixing), whatever the mask was, so the mask itself need not be simulated; the
+    ciphertext does not depend on E, so the classifier loss is replaced by a penalty on u_en outside [0, 1]
+    (what the clip would lose). Returns (xq or None, reconstruction, clip penalty)."""
+
+    def __init__(self, model, mix: str = "none"):
         super().__init__()
         self.model = model
+        self.mix = mix
 
     def forward(self, x, n_adv):
+        if self.mix == "mask":
+            u_en = self.model.encoder_output(x, n_adv)
+            noise = (torch.rand_like(u_en) - 0.5) / (255 * (1 - self.model.lam) * (1 - 2 * MASK_DELTA))
+            rec = self.model.decoder_output(u_en.clamp(0, 1) + noise)
+            outside = torch.relu(u_en - 1) + torch.relu(-u_en)
+            return None, rec, (outside ** 2).flatten(1).sum(1).mean()
         xq = quantize(self.model.encode(x, n_adv), training=True)
-        return xq, self.model.decode(xq, n_adv)
+        return xq, self.model.decode(xq, n_adv), None
 
 
 def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False, device="cpu") -> dict:
@@ -166,6 +191,10 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         weights_meta["init"] = state["init"]
     if cfg["phi_encrypt"]:
         weights_meta["phi_encrypt"] = json.dumps(PhiConfig.from_dict(cfg["phi_encrypt"]).to_dict())
+    if cfg["mix"] not in ("none", "mask"):
+        raise ValueError(f"training mix must be 'none' or 'mask', not {cfg['mix']!r}")
+    if cfg["mix"] != "none":
+        weights_meta["trained_mix"] = cfg["mix"]
 
     def save_all():
         if not info.is_main:
@@ -174,7 +203,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         save_weights(os.path.join(out_dir, "model.safetensors"), model, weights_meta)
 
     model.train()
-    step_model = wrap(_TrainStep(model), info, device)
+    step_model = wrap(_TrainStep(model, cfg["mix"]), info, device)
     bar = tqdm(total=total, initial=state["step"], desc="train RIC", disable=not info.is_main)
     run_loss = {"rec": 0.0, "adv": 0.0, "n": 0}
     t0 = time.time()
@@ -193,9 +222,12 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
             y_hat = predict_labels_batch(classifier, x)
         n_adv = sample_nae(bank, bank_labels, y_hat, step_gen).to(device)
         x, y_hat, n_adv = shard(x, info), shard(y_hat, info), shard(n_adv, info)
-        xq, rec = step_model(x, n_adv)
+        xq, rec, clip_penalty = step_model(x, n_adv)
         l_rec = Fn.mse_loss(rec, x)  # per-pixel mean, for logging
-        l_adv = torch.clamp(-margin_of(classifier(xq), y_hat.to(device)), min=-cfg["g2"]).mean()
+        if xq is None:   # mix "mask": the penalty on what the clip loses stands in for the classifier loss
+            l_adv = cfg["beta"] * cfg["clip_weight"] * clip_penalty
+        else:
+            l_adv = torch.clamp(-margin_of(classifier(xq), y_hat.to(device)), min=-cfg["g2"]).mean()
         loss = cfg["beta"] * l_rec * x[0].numel() + l_adv
         lr = cosine_lr(cfg["lr"], step, total) if cfg["lr_schedule"] == "cosine" else cfg["lr"]
         for g in opt.param_groups:
@@ -215,7 +247,7 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
         end_epoch = state["step"] % steps_per_epoch == 0
         if info.is_main and (state["step"] % cfg["checkpoint_every"] == 0 or end_epoch or state["step"] == total):
             ev = evaluate_ric(model, classifier, x_eval, y_eval, bank, bank_labels, device,
-                              torch.Generator().manual_seed(cfg["seed"]))
+                              torch.Generator().manual_seed(cfg["seed"]), cfg["mix"])
             state["elapsed_s"] += time.time() - t0
             t0 = time.time()
             n = max(1, run_loss["n"])
@@ -224,8 +256,10 @@ def train_ric(out_dir: str, overrides: dict | None = None, resume: bool = False,
                                      "eval_psnr": ev["psnr"], "eval_label_agreement": ev["label_agreement"],
                                      "elapsed_s": round(state["elapsed_s"], 1)})
             run_loss = {"rec": 0.0, "adv": 0.0, "n": 0}
-            tqdm.write(f"step {state['step']}: eval PSNR {ev['psnr']:.2f} dB, "
-                       f"label agreement {ev['label_agreement']:.3f}")
+            agree = ev["label_agreement"]
+            tqdm.write(f"step {state['step']}: eval PSNR {ev['psnr']:.2f} dB, label agreement "
+                       + ("not measured (mix mask: the ciphertext does not depend on E)" if agree is None
+                          else f"{agree:.3f}"))
             save_all()
     bar.close()
     save_all()
