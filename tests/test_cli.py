@@ -167,7 +167,7 @@ def test_info_prints_public_metadata(work, capsys):
     capsys.readouterr()
     assert main(["info", "enc/im0.png"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["format"] == "ric/2" and d["mix"] == "perm-sign/1" and d["height"] == 16 and "label" not in d
+    assert d["format"] == "ric/3" and d["mix"] == "uniform-mask/1" and d["height"] == 16 and "label" not in d
 
 
 def test_subprocess_error_is_one_line_without_traceback(work):
@@ -221,6 +221,7 @@ def test_mix_none_roundtrip_and_header(work, capsys):
     capsys.readouterr()
     assert main(["info", "e0/im0.png", "e1/im1.png"]) == 0
     out = capsys.readouterr().out
-    assert '"mix": "none"' in out and '"mix": "perm-sign/1"' in out
+    assert '"mix": "none"' in out and '"mix": "uniform-mask/1"' in out
+    assert '"format": "ric/2"' in out and '"format": "ric/3"' in out
     assert main(["decrypt", "--key", "k.key", "--out", "d", *_models(work), "e0/im0.png", "e1/im1.png"]) == 0
     assert os.path.exists("d/im0.png") and os.path.exists("d/im1.png")

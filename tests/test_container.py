@@ -73,7 +73,12 @@ def test_tampered_pixel(key):
                                          ("fingerprint", "AAAAAAAAAAA="), ("mix", "none")])
 def test_tampered_metadata(key, field, value):
     _, _, data = _make(key)
-    bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
+    if field == "mix":    # a ric/3 file claiming another mixing: format and mix changed together, or it is garbled
+        with pytest.raises(ContainerError, match="'mix' is missing or unknown for format 'ric/3'"):
+            container.read_ciphertext(_rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value)))
+        bad = _rewrite(data, mutate_meta=lambda m: m.update(mix=value, format="ric/2"))
+    else:
+        bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
     with pytest.raises(TamperedMetadataError):
         container.open_sealed(key, *container.read_ciphertext(bad))
 
@@ -113,13 +118,25 @@ def test_garbled_metadata(key, payload, msg):
         container.read_ciphertext(buf.getvalue())
 
 
-def test_format_v2_carries_the_mixing(key):
+def test_format_v3_carries_the_mixing(key):
     _, hd, data = _make(key)
     meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
-    assert meta["format"] == "ric/2" and meta["mix"] == "perm-sign/1" and hd.mix == "perm-sign/1"
-    for bad in ("rot13", None):
+    assert meta["format"] == "ric/3" and meta["mix"] == "uniform-mask/1" and hd.mix == "uniform-mask/1"
+    for bad in ("rot13", None, "perm-sign/1", "none", ["uniform-mask/1"]):
         with pytest.raises(ContainerError, match="'mix' is missing or unknown"):
             container.read_ciphertext(_rewrite(data, mutate_meta=lambda m: m.__setitem__("mix", bad)))
+
+
+@pytest.mark.parametrize("mix", ["perm-sign/1", "none"])
+def test_format_v2_is_written_for_the_older_mixings(key, mix):
+    pix = np.random.default_rng(1).integers(0, 256, (8, 6, 3), dtype=np.uint8)
+    hd = container.seal(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+                        fingerprint=b"F" * 8, mix=mix)
+    p2, h2 = container.read_ciphertext(container.encode_png(pix, hd))
+    assert (h2.format, h2.mix) == ("ric/2", mix) and container.open_sealed(key, p2, h2).label == 3
+    with pytest.raises(ValueError, match="cannot write format"):
+        container.seal(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+                       fingerprint=b"F" * 8, mix=mix, format="ric/3")
 
 
 def test_format_v1_is_still_read_as_unmixed(key):

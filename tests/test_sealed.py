@@ -1,5 +1,9 @@
+import hashlib
 import io
+import json
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -7,12 +11,26 @@ import torch
 from PIL import Image
 
 from ric import container, sealed
-from ric.errors import TamperedPixelsError, WrongKeyError
-from ric.keys import Key
-from ric.sealed import (BASE, BLOCK_BYTES, CapacityError, SealedCodec, SealedConfig, bytes_to_digits,
-                        capacity_bytes, coarse_attack, digits_to_bytes, open_sealed_pixels)
+from ric.errors import TamperedMetadataError, TamperedPixelsError, WrongKeyError
+from ric.keys import Key, seeded_nonces
+from ric.sealed import (BASE, BLOCK_BYTES, BLOCK_DIGITS, CapacityError, NotSealedError, SealedCodec, SealedConfig,
+                        bytes_to_digits, capacity_bytes, coarse_attack, digits_to_bytes, open_sealed_pixels)
 
 from conftest import ToyClassifier
+
+GOLDEN_V1 = os.path.join(os.path.dirname(__file__), "fixtures", "golden", "sealed_v1")
+SAMPLES = os.path.join(os.path.dirname(sealed.__file__), "samples")
+
+
+def fixed_key(i=0):
+    """Test keys are fixed (nothing in these tests depends on chance)."""
+    return Key(hashlib.sha256(f"test_sealed key {i}".encode()).digest())
+
+
+def make_codec(seed=0, **cfg):
+    """Deterministic: seeded nonces (NOT for real encryption) and a seeded attack generator."""
+    return SealedCodec(ToyClassifier().eval(), SealedConfig(**{"max_steps": 200, **cfg}),
+                       nonce_source=seeded_nonces(seed, sealed.NONCE_BYTES), seed=seed)
 
 
 def smooth_images(n, h=16, w=16, seed=0):
@@ -29,7 +47,7 @@ def smooth_images(n, h=16, w=16, seed=0):
 
 @pytest.fixture
 def codec():
-    return SealedCodec(ToyClassifier().eval(), SealedConfig(max_steps=200))
+    return make_codec()
 
 
 def test_digit_packing_roundtrip_and_known_answers():
@@ -53,7 +71,7 @@ def test_capacity_known_answers():
 
 
 def test_bit_exact_roundtrip_and_label_kept(codec):
-    key = Key.generate()
+    key = fixed_key()
     imgs = smooth_images(4)
     res = codec.encrypt(imgs, key)
     assert res.errors == {}
@@ -69,10 +87,10 @@ def test_bit_exact_roundtrip_and_label_kept(codec):
 
 
 def test_wrong_key_and_tampering(codec):
-    key = Key.generate()
+    key = fixed_key()
     c = codec.encrypt(smooth_images(1), key).cipher[0]
     with pytest.raises(WrongKeyError):
-        open_sealed_pixels(Key.generate(), c)
+        open_sealed_pixels(fixed_key(1), c)
     bad = c.copy()
     flat = bad.reshape(-1)
     i = 300                                    # a payload digit, past the header (first 30 digits)
@@ -82,14 +100,14 @@ def test_wrong_key_and_tampering(codec):
 
 
 def test_same_plaintext_twice_gives_unrelated_ciphertexts(codec):
-    key = Key.generate()
+    key = fixed_key()
     img = smooth_images(1)
     a, b = codec.encrypt(img, key).cipher[0], codec.encrypt(img, key).cipher[0]
     assert (a % BASE != b % BASE).mean() > 0.9
 
 
 def test_stripped_metadata_still_decrypts(codec, tmp_path):
-    key = Key.generate()
+    key = fixed_key()
     img = smooth_images(1)[0]
     c = codec.encrypt([img], key).cipher[0]
     full = container.encode_sealed_png(c)
@@ -101,7 +119,7 @@ def test_stripped_metadata_still_decrypts(codec, tmp_path):
 
 
 def test_capacity_edge_and_lossy_fallback(codec):
-    key = Key.generate()
+    key = fixed_key()
     noise = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)  # incompressible
     res = codec.encrypt([noise], key)
     err = res.errors[0]
@@ -119,11 +137,11 @@ def test_exact_fit_boundary(monkeypatch):
     for size, fits in ((room, True), (room + 1, False)):
         monkeypatch.setattr(sealed, "_encode", lambda px, codec, q=100, n=size: b"\x00" * n)
         if fits:
-            stream, info = sealed.seal_stream(Key.generate(), np.zeros((16, 16, 3), np.uint8), bytes(12))
+            stream, info = sealed.seal_stream(fixed_key(), np.zeros((16, 16, 3), np.uint8), bytes(12))
             assert len(stream) == capacity_bytes(16, 16) and info["payload_bytes"] == room
         else:
             with pytest.raises(CapacityError):
-                sealed.seal_stream(Key.generate(), np.zeros((16, 16, 3), np.uint8), bytes(12))
+                sealed.seal_stream(fixed_key(), np.zeros((16, 16, 3), np.uint8), bytes(12))
 
 
 def test_coarse_attack_is_deterministic_for_a_seed():
@@ -144,7 +162,7 @@ def test_not_a_sealed_ciphertext():
     plain = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     assert not sealed.is_sealed(plain)
     with pytest.raises(sealed.NotSealedError):
-        open_sealed_pixels(Key.generate(), plain)
+        open_sealed_pixels(fixed_key(), plain)
 
 
 def test_sealed_config_reads_classifier_metadata_then_margin():
@@ -173,7 +191,7 @@ def test_decompress_each_codec_exactly(codec_id):
 
 def test_decrypt_files_batch_bit_exact_and_per_file_errors(codec, tmp_path):
     from ric.engine import sealed_decrypt_files
-    key = Key.generate()
+    key = fixed_key()
     imgs = smooth_images(3)
     res = codec.encrypt(imgs, key)
     pix = {str(tmp_path / f"c{i}.png"): c for i, c in enumerate(res.cipher)}
@@ -190,7 +208,7 @@ def test_decrypt_files_batch_bit_exact_and_per_file_errors(codec, tmp_path):
 
 
 def test_out_of_range_payload_block_is_tampering_not_a_foreign_image(codec):
-    key = Key.generate()
+    key = fixed_key()
     c = codec.encrypt(smooth_images(1), key).cipher[0].copy()
     flat = c.reshape(-1)
     blk = slice(10 * 20, 10 * 21)                     # block 20: past the 30-digit header
@@ -202,8 +220,8 @@ def test_out_of_range_payload_block_is_tampering_not_a_foreign_image(codec):
 @pytest.mark.parametrize("workers", [1, 3])
 def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, monkeypatch, workers):
     from ric.engine import sealed_decrypt_files
-    codec = SealedCodec(ToyClassifier().eval(), SealedConfig(max_steps=200))
-    key = Key.generate()
+    codec = make_codec(3)
+    key = fixed_key()
     imgs = smooth_images(4, seed=3)
     res = codec.encrypt(imgs[:2], key)                          # PNG preferred when it fits
     orig = sealed.compress
@@ -218,3 +236,256 @@ def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, mo
     for r, img in zip(out, imgs):
         assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)   # bit-exact either way
     assert open(out[0].out, "rb").read() == sealed._encode(imgs[0], sealed.CODEC_PNG)
+
+
+# -- pixel version 2: every value and the metadata are authenticated --------------------------------------
+def sample_images(n=3):
+    names = ["cat_03897.png", "ship_08055.png", "frog_06833.png"][:n]
+    return [np.asarray(Image.open(os.path.join(SAMPLES, f)).convert("RGB")) for f in names]
+
+
+@pytest.fixture(scope="module")
+def v2_ciphers():
+    """Three 32x32 version-2 ciphertexts (real images, a real attack), made deterministically, and their key."""
+    key = fixed_key(7)
+    imgs = sample_images()
+    res = make_codec(11).encrypt(imgs, key)
+    assert res.errors == {}
+    return key, imgs, res
+
+
+def test_v2_is_written_and_encryption_is_deterministic_for_seeds(v2_ciphers):
+    key, imgs, res = v2_ciphers
+    assert all(sealed.sealed_version(c) == sealed.VERSION == 2 for c in res.cipher)
+    again = make_codec(11).encrypt(imgs, key)
+    assert all(np.array_equal(a, b) for a, b in zip(res.cipher, again.cipher))
+    other = make_codec(12).encrypt(imgs[:1], key).cipher[0]
+    assert (other % BASE != res.cipher[0] % BASE).mean() > 0.9          # another nonce: unrelated
+
+
+def test_v2_label_kept_on_the_final_ciphertext(v2_ciphers):
+    """The tag's digits are written after the attack; the classifier still labels the written ciphertext."""
+    key, imgs, res = v2_ciphers
+    cls = ToyClassifier().eval()
+    to_t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        assert cls(to_t(res.cipher)).argmax(1).tolist() == cls(to_t(imgs)).argmax(1).tolist() == res.labels
+    for c, x in zip(res.cipher, imgs):
+        assert c.max() <= 254 and np.array_equal(open_sealed_pixels(key, c), x)
+
+
+def test_v2_coarse_change_is_refused(v2_ciphers):
+    """+51 (or -51) on one value changes only N, what the classifier sees: version 1 let it through."""
+    key, _, res = v2_ciphers
+    c = res.cipher[0]
+    flat = c.reshape(-1)
+    for i in (0, 31, 1000, len(flat) - 1):                   # header, payload and filler values
+        for d in (51, -51):
+            if 0 <= int(flat[i]) + d <= 254:
+                bad = c.copy()
+                bad.reshape(-1)[i] = int(flat[i]) + d
+                with pytest.raises(TamperedPixelsError):
+                    open_sealed_pixels(key, bad)
+    bad = c.copy()
+    bad.reshape(-1)[500] = 255                                # reads as N = 5, B = 0
+    with pytest.raises(TamperedPixelsError, match="above 254"):
+        open_sealed_pixels(key, bad)
+
+
+def test_v2_filler_digit_change_is_refused(v2_ciphers):
+    key, _, res = v2_ciphers
+    c = res.cipher[1]
+    n_fill = c.size - capacity_bytes(32, 32) // BLOCK_BYTES * BLOCK_DIGITS
+    assert n_fill == 2
+    for j in range(1, n_fill + 1):
+        bad = c.copy()
+        flat = bad.reshape(-1)
+        flat[-j] = flat[-j] - 1 if flat[-j] % BASE else flat[-j] + 1      # same N, another filler digit
+        with pytest.raises(TamperedPixelsError, match="authentication failed"):
+            open_sealed_pixels(key, bad)
+
+
+def tamper(flat: np.ndarray, rng) -> tuple[np.ndarray, int, str]:
+    """One random change of one value: 'pixel' (c ± k), 'fine' (B -> B', same N) or 'coarse' (N -> N', same B;
+    N' = 5 where B = 0, i.e. c = 255)."""
+    out = flat.copy()
+    i = int(rng.integers(len(flat)))
+    c = int(flat[i])
+    n, b = divmod(c, BASE)
+    kind = ("pixel", "fine", "coarse")[int(rng.integers(3))]
+    if kind == "pixel":
+        new = int(rng.choice([v for v in range(256) if v != c]))
+    elif kind == "fine":
+        new = BASE * n + int(rng.choice([v for v in range(BASE) if v != b]))
+    else:
+        new = BASE * int(rng.choice([v for v in range(6) if v != n and BASE * v + b <= 255])) + b
+    out[i] = new
+    return out, i, kind
+
+
+def test_v2_random_tamperings_are_all_refused(v2_ciphers):
+    """1,200 seeded random single-value tamperings (decryption only): every one refused. Tampered pixels read as
+    TamperedPixelsError, except a fine change in the first block (magic and version) that no longer names a sealed
+    ciphertext (NotSealedError); never as a wrong key."""
+    key, imgs, res = v2_ciphers
+    rng = np.random.default_rng(2024)
+    refused, kinds = 0, {}
+    for t in range(1200):
+        c = res.cipher[t % len(res.cipher)]
+        bad, i, kind = tamper(c.reshape(-1), rng)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        try:
+            open_sealed_pixels(key, bad.reshape(c.shape))
+        except TamperedPixelsError:
+            refused += 1
+        except NotSealedError:
+            assert i < BLOCK_DIGITS and bad[i] // BASE == c.reshape(-1)[i] // BASE, (t, i, kind)
+            refused += 1
+    assert refused == 1200 and min(kinds.values()) > 350
+
+
+def test_v2_header_change_reads_as_tampering_not_wrong_key(v2_ciphers):
+    key, _, res = v2_ciphers
+    c = res.cipher[2]
+    for i in range(3 * BLOCK_DIGITS):                 # the 18 header bytes (and 3 body bytes) in 3 blocks
+        bad = c.copy()
+        flat = bad.reshape(-1)
+        flat[i] = flat[i] - 1 if flat[i] % BASE else flat[i] + 1
+        with pytest.raises((TamperedPixelsError, NotSealedError)):
+            open_sealed_pixels(key, bad)
+    with pytest.raises(WrongKeyError):
+        open_sealed_pixels(fixed_key(8), c)
+
+
+def test_v2_cannot_be_downgraded_to_version_1(v2_ciphers):
+    """Rewriting the version digit block to 1 (N kept) sends it down the version-1 path, which refuses it."""
+    key, _, res = v2_ciphers
+    c = res.cipher[0].copy()
+    flat = c.reshape(-1)
+    first = bytearray(digits_to_bytes(flat[:BLOCK_DIGITS] % BASE, 1))
+    first[1] = 1
+    flat[:BLOCK_DIGITS] = (flat[:BLOCK_DIGITS] // BASE) * BASE + bytes_to_digits(bytes(first), BLOCK_DIGITS)
+    assert sealed.sealed_version(c) == 1
+    with pytest.raises((WrongKeyError, TamperedPixelsError)):
+        open_sealed_pixels(key, c)
+
+
+def test_seal_pixels_any_coarse_plane_and_tag_binds_it():
+    key = fixed_key(3)
+    img = sample_images(1)[0]
+    rng = np.random.default_rng(5)
+    n1 = rng.integers(0, 5, img.shape, dtype=np.uint8)
+    n2 = n1.copy()
+    n2[3, 4, 1] ^= 1
+    a = sealed.seal_pixels(key, img, bytes(12), n1)
+    b = sealed.seal_pixels(key, img, bytes(12), n2)
+    assert np.array_equal(open_sealed_pixels(key, a), img) and np.array_equal(open_sealed_pixels(key, b), img)
+    assert np.array_equal(a // BASE, n1) and np.array_equal(b // BASE, n2)
+    cap_digits = capacity_bytes(32, 32) // BLOCK_BYTES * BLOCK_DIGITS
+    diff = np.flatnonzero((a % BASE).reshape(-1) != (b % BASE).reshape(-1))
+    assert len(diff) and diff.min() >= cap_digits - 3 * BLOCK_DIGITS     # only the tag's blocks differ
+    with pytest.raises(ValueError):
+        sealed.seal_pixels(key, img, bytes(12), np.full(img.shape, 5, np.uint8))
+
+
+# -- the metadata chunk ---------------------------------------------------------------------------------
+def _chunks(b):
+    i, out = 8, []
+    while i < len(b):
+        n = struct.unpack(">I", b[i:i + 4])[0]
+        out.append((b[i + 4:i + 8], b[i + 8:i + 8 + n]))
+        i += 12 + n
+    return out
+
+
+def _png(chs):
+    return b"\x89PNG\r\n\x1a\n" + b"".join(struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+                                           for t, d in chs)
+
+
+def _with_chunk(png: bytes, fn) -> bytes:
+    """The PNG with its `ric` chunk replaced by fn(type, body) -> list of (type, body); every other chunk kept."""
+    out = []
+    for t, d in _chunks(png):
+        out += fn(t, d) if t == b"iTXt" and d.startswith(b"ric\x00") else [(t, d)]
+    return _png(out)
+
+
+METADATA_TAMPERS = {
+    "flip a byte of the text": lambda t, d: [(t, d[:-3] + bytes([d[-3] ^ 1]) + d[-2:])],
+    "another format": lambda t, d: [(t, d.replace(b"ric/1", b"ric/2"))],
+    "a field added": lambda t, d: [(t, d[:-1] + b', "label": 3}')],
+    "same JSON, other spacing": lambda t, d: [(t, d.replace(b", ", b","))],
+    "a language tag": lambda t, d: [(t, b"ric\x00\x00\x00en\x00\x00" + d[8:])],
+    "as tEXt": lambda t, d: [(b"tEXt", b"ric\x00" + d[8:])],
+    "as compressed iTXt": lambda t, d: [(t, b"ric\x00\x01\x00\x00\x00" + zlib.compress(d[8:]))],
+}
+
+
+@pytest.mark.parametrize("how", sorted(METADATA_TAMPERS))
+def test_v2_metadata_change_is_refused(v2_ciphers, how):
+    key, imgs, res = v2_ciphers
+    png = container.encode_sealed_png(res.cipher[0])
+    assert container._ric_chunks(png) == [container.SEALED_CHUNK]
+    bad = _with_chunk(png, METADATA_TAMPERS[how])
+    assert bad != png
+    with pytest.raises(TamperedMetadataError):
+        container.sniff(bad)
+    stripped = _with_chunk(png, lambda t, d: [])                 # stripped metadata is fine
+    scheme, pix, _ = container.sniff(stripped)
+    assert scheme == "sealed" and np.array_equal(open_sealed_pixels(key, pix), imgs[0])
+
+
+def test_cli_metadata_change_exit_7_pixels_exit_8_nothing_written(v2_ciphers, tmp_path):
+    from ric.cli import main
+    key, imgs, res = v2_ciphers
+    kp = str(tmp_path / "k.key")
+    key.save(kp)
+    png = container.encode_sealed_png(res.cipher[0])
+    (tmp_path / "meta.png").write_bytes(_with_chunk(png, METADATA_TAMPERS["flip a byte of the text"]))
+    px = res.cipher[0].copy()
+    px.reshape(-1)[700] += 51 if px.reshape(-1)[700] <= 203 else -51
+    (tmp_path / "coarse.png").write_bytes(container.encode_sealed_png(px))
+    (tmp_path / "ok.png").write_bytes(png)
+    assert main(["decrypt", "-q", "--key", kp, "--out", str(tmp_path / "d1"), str(tmp_path / "meta.png")]) == 7
+    assert main(["decrypt", "-q", "--key", kp, "--out", str(tmp_path / "d2"), str(tmp_path / "coarse.png")]) == 8
+    for d in ("d1", "d2"):                                       # nothing written for a refused file
+        assert not (tmp_path / d).exists() or not any((tmp_path / d).iterdir())
+    assert main(["decrypt", "-q", "--key", kp, "--out", str(tmp_path / "d3"), str(tmp_path / "ok.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d3" / "ok.png").convert("RGB")), imgs[0])
+
+
+# -- version 1 (golden files written by the version-1 encryptor) still decrypts -----------------------------
+def _golden_v1():
+    with open(os.path.join(GOLDEN_V1, "manifest.json")) as f:
+        man = json.load(f)
+    return Key.load(os.path.join(GOLDEN_V1, man["key"]), check_permissions=False), man["files"]
+
+
+def test_golden_v1_ciphertexts_decrypt_bit_exactly():
+    key, files = _golden_v1()
+    assert len(files) >= 3
+    for f in files:
+        scheme, pix, hd = container.sniff(os.path.join(GOLDEN_V1, f["ciphertext"]))
+        assert scheme == "sealed" and hd is None and sealed.sealed_version(pix) == 1
+        back = open_sealed_pixels(key, pix)
+        assert hashlib.sha256(back.tobytes()).hexdigest() == f["plaintext_sha256"]
+        assert np.array_equal(back, np.asarray(Image.open(os.path.join(SAMPLES, f["plaintext"])).convert("RGB")))
+        with pytest.raises(WrongKeyError):
+            open_sealed_pixels(fixed_key(), pix)
+
+
+def test_golden_v1_does_not_authenticate_coarse_plane_or_filler():
+    """The documented weakness of version 1: N and the filler digits are not authenticated (version 2 fixes it);
+    its fine digits are."""
+    key, files = _golden_v1()
+    _, pix, _ = container.sniff(os.path.join(GOLDEN_V1, files[0]["ciphertext"]))
+    want = open_sealed_pixels(key, pix)
+    bad = pix.copy()
+    flat = bad.reshape(-1)
+    flat[900] = flat[900] + 51 if flat[900] <= 203 else flat[900] - 51
+    flat[-1] = flat[-1] - 1 if flat[-1] % BASE else flat[-1] + 1
+    assert np.array_equal(open_sealed_pixels(key, bad), want)          # not detected in version 1
+    flat[901] = flat[901] - 1 if flat[901] % BASE else flat[901] + 1      # a fine digit: detected
+    with pytest.raises(TamperedPixelsError):
+        open_sealed_pixels(key, bad)

@@ -343,10 +343,11 @@ def run(args) -> int:
 
 
 def _mix_flag(p) -> None:
-    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",  # ric.mixing.CLI_NAMES
-                   help="paper scheme: scramble (default) permutes and sign-flips the encoder's output under the "
-                        "key before blending, so a key-less party cannot read the image back from the "
-                        "ciphertext; none is the paper's exact scheme, which leaks (docs/results.md, Security)")
+    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.mixing.CLI_NAMES
+                   help="paper scheme: mask (default, format ric/3) adds a keyed uniform mask to the encoder's "
+                        "output so the ciphertext reveals nothing but its label; scramble (format ric/2) only "
+                        "permutes and sign-flips it, which leaks per-image statistics such as contrast; none is the "
+                        "paper's exact scheme, which leaks the image (docs/results.md, Security)")
 
 
 def _mix(name: str) -> str:

@@ -1,9 +1,10 @@
 """The ciphertext container: an ordinary 8-bit RGB PNG plus one iTXt chunk `ric` holding JSON metadata.
 
 Public fields (readable by anyone, e.g. the cloud): format version, scheme, nonce, a per-image key check,
-model and classifier identities, λ, image size, Φ settings, the keyed fingerprint of n_adv, and (format
-ric/2) how u_en was mixed under the key (ric.mixing). Format ric/1 (no `mix` field: u_en unmixed, the paper's
-exact scheme) is still read, so older ciphertexts keep decrypting.
+model and classifier identities, λ, image size, Φ settings, the keyed fingerprint of n_adv, and how u_en was
+mixed under the key (ric.mixing). The format follows the mixing: ric/3 is the uniform mask (the default),
+ric/2 the keyed scramble or no mixing (written on request, for comparison); ric/1 (no `mix` field: u_en
+unmixed, the paper's exact scheme) is still read, so older ciphertexts keep decrypting.
 `sealed`: ChaCha20-Poly1305 of {label, steps} under a key-derived subkey, with the public fields as
 associated data (so any change to them fails authentication). `tag`: HMAC-SHA256 over the pixels and
 all metadata. Checks run in this order, each with its own error: not a PNG / no or garbled metadata
@@ -24,6 +25,7 @@ import io
 import json
 import os
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass
 
@@ -34,12 +36,15 @@ from PIL import Image, PngImagePlugin
 
 from .errors import ContainerError, OutputExistsError, TamperedMetadataError, TamperedPixelsError, WrongKeyError
 from .keys import NONCE_BYTES, Key
-from .mixing import MIXES, NONE, SCRAMBLE, check_mix
+from .mixing import DEFAULT, FORMAT_OF, MIXES, NONE, check_mix
 
-FORMAT = "ric/2"
-FORMAT_V1 = "ric/1"       # before keyed mixing: read, never written
-FORMATS = (FORMAT, FORMAT_V1)
-SEALED_FORMAT = "ric/1"   # the sealed scheme's layout (in its pixels) is unchanged since ric/1
+FORMAT = FORMAT_OF[DEFAULT]   # "ric/3"
+FORMAT_V2 = "ric/2"           # keyed scramble or no mixing: written on request (`--mix scramble|none`)
+FORMAT_V1 = "ric/1"           # before keyed mixing: read, never written
+FORMATS = (FORMAT, FORMAT_V2, FORMAT_V1)
+SEALED_FORMAT = "ric/1"   # the sealed scheme's chunk text, unchanged; its pixel layout has its own version (ric.sealed)
+# the sealed encryptor's `ric` chunk (an iTXt body), byte for byte: a sealed ciphertext's chunk, if present, is this
+SEALED_CHUNK = b"ric\x00\x00\x00\x00\x00" + json.dumps({"format": SEALED_FORMAT, "scheme": "sealed"}).encode()
 CHUNK_KEYWORD = "ric"
 MAX_METADATA_BYTES = 16384
 MAX_PIXELS = 4096 * 4096
@@ -79,7 +84,7 @@ class Header:
     scheme: str = "paper"
     format: str = FORMAT
     nadv: bytes = b""        # sealed n_adv for fast decryption (its own PNG chunk; empty when absent)
-    mix: str = SCRAMBLE      # ric.mixing mode of u_en; ric/1 ciphertexts are "none"
+    mix: str = DEFAULT       # ric.mixing mode of u_en; ric/1 ciphertexts are "none"
 
     def public(self) -> dict:
         d = {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
@@ -117,9 +122,12 @@ def _pixel_tag(key: Key, header: Header, pixels: np.ndarray) -> bytes:
 
 
 def seal(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: int, *, model: str, classifier: str,
-         lam: float, phi: dict, fingerprint: bytes, mix: str = SCRAMBLE, format: str = FORMAT) -> Header:
-    """`format=FORMAT_V1` (mix "none" only) exists to test that old ciphertexts still decrypt."""
-    if format not in FORMATS or (format == FORMAT_V1 and mix != NONE):
+         lam: float, phi: dict, fingerprint: bytes, mix: str = DEFAULT, format: str | None = None) -> Header:
+    """The format follows the mixing (ric.mixing.FORMAT_OF); `format=FORMAT_V1` (mix "none" only) exists to
+    test that old ciphertexts still decrypt."""
+    format = format or FORMAT_OF[check_mix(mix)]
+    if format not in FORMATS or (format == FORMAT_V1 and mix != NONE) or (
+            format != FORMAT_V1 and FORMAT_OF[mix] != format):
         raise ValueError(f"cannot write format {format!r} with mixing {mix!r}")
     h, w = pixels.shape[:2]
     hd = Header(nonce=nonce, keycheck=_keycheck(key, nonce), model=model, classifier=classifier, lam=float(lam),
@@ -182,39 +190,99 @@ def encode_png(pixels: np.ndarray, header: Header) -> bytes:
     return buf.getvalue()
 
 
-def write_atomic(path: str, data: bytes, force: bool = False) -> None:
-    """Write bytes to path via a temporary file; refuses to replace an existing file unless force."""
-    if os.path.exists(path) and not force:
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask can only be read by setting it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def write_atomic(path: str, data: bytes, force: bool = False, mode: int | None = None) -> None:
+    """Write bytes to `path` through a temporary file created with O_EXCL in the target folder (mkstemp: it never
+    follows or replaces anything there), with file mode `mode` (recovered plaintexts: 0600; default: what the umask
+    gives a new file), then moved into place.
+    Without `force` the move is a hard link, which fails if `path` appeared meanwhile, so an existing file is never
+    replaced (filesystems without hard links fall back to a checked rename)."""
+    if os.path.lexists(path) and not force:
         raise OutputExistsError(f"{path} already exists; refusing to overwrite (use --force)")
-    tmp = f"{path}.part{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)[:100]}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask() if mode is None else mode)
+            f.write(data)
+        if force:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise OutputExistsError(f"{path} already exists; refusing to overwrite (use --force)") from None
+        except OSError:          # no hard links here (some network and FAT filesystems)
+            if os.path.lexists(path):
+                raise OutputExistsError(f"{path} already exists; refusing to overwrite (use --force)") from None
+            os.rename(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
 
 
-def _ric_chunks(data: bytes, nadv: list | None = None) -> list[bytes]:
-    """Walk the PNG chunks (CRC-checked) and return the text payloads whose keyword is `ric` (and append the
-    bodies of `rcNa` chunks to `nadv` when given)."""
+@dataclass
+class PngLayout:
+    """What the chunk walk learnt about a PNG without decoding it."""
+    width: int
+    height: int
+    ric: list            # bodies of the text chunks whose keyword is `ric`
+    nadv: list           # bodies of `rcNa` chunks
+
+
+def walk_png(data: bytes, max_pixels: int = MAX_PIXELS) -> PngLayout:
+    """Walk the PNG chunks (CRC-checked) without decoding any pixel: exactly one IHDR, first; its size at most
+    `max_pixels`; an IEND; no chunk longer than the file. Returns the layout; raises ContainerError."""
     if not data.startswith(_PNG_SIG):
         raise ContainerError("not a PNG file")
-    pos, found = len(_PNG_SIG), []
+    pos, layout, n_ihdr = len(_PNG_SIG), PngLayout(0, 0, [], []), 0
     while True:
         if pos + 8 > len(data):
             raise ContainerError("truncated PNG file")
         length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        if length > len(data) - pos - 12:
+            raise ContainerError("truncated PNG file (a chunk is longer than the file)")
         body = data[pos + 8:pos + 8 + length]
         crc = data[pos + 8 + length:pos + 12 + length]
-        if len(body) != length or len(crc) != 4:
-            raise ContainerError("truncated PNG file")
         if zlib.crc32(ctype + body) & 0xFFFFFFFF != struct.unpack(">I", crc)[0]:
             raise ContainerError(f"corrupt PNG file (bad CRC in a {ctype.decode('latin-1')!r} chunk)")
-        if ctype in (b"tEXt", b"iTXt", b"zTXt") and body.split(b"\x00", 1)[0] == CHUNK_KEYWORD.encode():
-            found.append(body)
-        elif ctype == NADV_CHUNK and nadv is not None:
-            nadv.append(body)
+        if ctype == b"IHDR":
+            n_ihdr += 1
+            if n_ihdr > 1:
+                raise ContainerError("malformed PNG file (two IHDR chunks)")
+            if pos != len(_PNG_SIG) or length != 13:
+                raise ContainerError("malformed PNG file (IHDR is not the first chunk or has the wrong length)")
+            layout.width, layout.height = struct.unpack(">II", body[:8])
+            if layout.width * layout.height > max_pixels:
+                raise ContainerError(f"image is too large ({layout.width}x{layout.height})")
+        elif n_ihdr == 0:
+            raise ContainerError("malformed PNG file (IHDR is not the first chunk)")
+        elif ctype in (b"tEXt", b"iTXt", b"zTXt") and body.split(b"\x00", 1)[0] == CHUNK_KEYWORD.encode():
+            layout.ric.append(body)
+        elif ctype == NADV_CHUNK:
+            layout.nadv.append(body)
         pos += 12 + length
         if ctype == b"IEND":
-            return found
+            return layout
+
+
+def _ric_chunks(data: bytes, nadv: list | None = None) -> list[bytes]:
+    """The text payloads whose keyword is `ric` (and append the bodies of `rcNa` chunks to `nadv` when given)."""
+    layout = walk_png(data)
+    if nadv is not None:
+        nadv.extend(layout.nadv)
+    return layout.ric
 
 
 def _parse_text_chunk(body: bytes) -> str:
@@ -240,13 +308,47 @@ def _parse_text_chunk(body: bytes) -> str:
         raise ContainerError("RIC metadata chunk is garbled") from None
 
 
-def parse_header(text: str) -> Header:
+MAX_JSON_DEPTH = 3      # {"phi": {"lr": 0.1}} is depth 2; the sealed scheme's chunk is depth 1
+
+
+def _json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Nesting of [ and { outside strings at most `limit`, checked before json.loads (which recurses: 16 KB of
+    `[` is a RecursionError, not a ValueError)."""
+    depth, in_str, esc = 0, False, False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def load_metadata_json(text: str) -> dict:
+    """The metadata text as a JSON object; ContainerError for anything else (garbled, nested too deeply)."""
+    if not _json_depth_ok(text):
+        raise ContainerError(f"RIC metadata is garbled (JSON nested deeper than {MAX_JSON_DEPTH} levels)")
     try:
         d = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ContainerError("RIC metadata is not valid JSON (garbled)") from None
     if not isinstance(d, dict):
         raise ContainerError("RIC metadata is garbled (not a JSON object)")
+    return d
+
+
+def parse_header(text: str) -> Header:
+    d = load_metadata_json(text)
     missing = [k for k in (*_PUBLIC, "sealed", "tag") if k not in d]
     if missing:
         raise ContainerError(f"RIC metadata lacks field(s): {', '.join(missing)}")
@@ -255,8 +357,9 @@ def parse_header(text: str) -> Header:
                              f"{', '.join(FORMATS)})")
     mix = NONE
     if d["format"] != FORMAT_V1:
-        if d.get("mix") not in MIXES:
-            raise ContainerError(f"RIC metadata field 'mix' is missing or unknown ({d.get('mix')!r})")
+        if d.get("mix") not in MIXES or FORMAT_OF[d["mix"]] != d["format"]:
+            raise ContainerError(f"RIC metadata field 'mix' is missing or unknown for format {d['format']!r} "
+                                 f"({d.get('mix')!r})")
         mix = d["mix"]
     try:
         hd = Header(nonce=_unb64(d["nonce"], "nonce", NONCE_BYTES), keycheck=_unb64(d["keycheck"], "keycheck", 8),
@@ -293,10 +396,7 @@ def _read_bytes(src) -> bytes:
 
 
 def _decode_pixels(data: bytes) -> np.ndarray:
-    if data[12:16] == b"IHDR" and len(data) >= 24:  # refuse huge sizes before Pillow looks at them
-        w, h = struct.unpack(">II", data[16:24])
-        if w * h > MAX_PIXELS:
-            raise ContainerError(f"image is too large ({w}x{h})")
+    walk_png(data)   # one IHDR, first, of a bounded size: refused before Pillow looks at the pixels
     try:
         im = Image.open(io.BytesIO(data), formats=["PNG"])   # the chunk walk has already checked the signature
         if im.width * im.height > MAX_PIXELS:
@@ -314,22 +414,40 @@ def _decode_pixels(data: bytes) -> np.ndarray:
 def sniff(src) -> tuple[str, np.ndarray, Header | None]:
     """Which scheme a ciphertext uses: ("paper", pixels, header) or ("sealed", pixels, None).
 
-    A sealed ciphertext is recognised by its metadata or, when that was stripped, by its pixel header."""
+    A sealed ciphertext is recognised by its metadata or, when that was stripped, by its pixel header. Its
+    metadata has no free field: a `ric` chunk on sealed pixels that is not byte for byte SEALED_CHUNK is
+    TamperedMetadataError (a stripped chunk is fine)."""
     from .sealed import is_sealed
     data = _read_bytes(src)
     nadv: list[bytes] = []
     chunks = _ric_chunks(data, nadv)
     if len(chunks) > 1:
         raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
-    if chunks:
-        text = _parse_text_chunk(chunks[0])
+
+    def refuse_if_sealed_pixels() -> None:
         try:
-            scheme = json.loads(text).get("scheme")
-        except (ValueError, AttributeError):
-            scheme = None
-        if scheme == "sealed":
+            pix = _decode_pixels(data)
+        except ContainerError:
+            return
+        if is_sealed(pix):
+            raise TamperedMetadataError("the sealed ciphertext's metadata was altered (its 'ric' chunk is not the "
+                                        "one the encryptor writes; a stripped chunk is fine)")
+    if chunks:
+        if chunks[0] == SEALED_CHUNK:
             return "sealed", _decode_pixels(data), None
-        header = parse_header(text)
+        try:
+            text = _parse_text_chunk(chunks[0])
+            try:
+                scheme = json.loads(text).get("scheme")
+            except (ValueError, AttributeError, RecursionError):   # parse_header refuses it below
+                scheme = None
+            header = None if scheme == "sealed" else parse_header(text)
+        except ContainerError:
+            refuse_if_sealed_pixels()
+            raise
+        if header is None:      # names the sealed scheme but is not the encryptor's chunk
+            refuse_if_sealed_pixels()
+            return "sealed", _decode_pixels(data), None
         if len(nadv) > 1:
             raise ContainerError(f"{len(nadv)} sealed-n_adv chunks in this PNG (expected at most one)")
         header.nadv = nadv[0] if nadv else b""
@@ -341,9 +459,9 @@ def sniff(src) -> tuple[str, np.ndarray, Header | None]:
 
 
 def encode_sealed_png(pixels: np.ndarray) -> bytes:
-    """A sealed ciphertext: the pixels carry everything; the chunk only names the scheme for tools."""
+    """A sealed ciphertext: the pixels carry everything; the chunk (SEALED_CHUNK, fixed) names the scheme for tools."""
     info = PngImagePlugin.PngInfo()
-    info.add_itxt(CHUNK_KEYWORD, json.dumps({"format": SEALED_FORMAT, "scheme": "sealed"}))
+    info.add(b"iTXt", SEALED_CHUNK)
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()

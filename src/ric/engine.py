@@ -28,7 +28,7 @@ from .errors import (InputImageError, ModelMismatchError, NAEFailure, OutputExis
 from .hub import Loaded, weights_for
 from .imageio import encode_png, load_image
 from .keys import Key
-from .mixing import SCRAMBLE
+from .mixing import DEFAULT
 from .nae import PhiConfig
 
 
@@ -105,14 +105,20 @@ def image_complete(out: str) -> bool:
         return False
 
 
-def _write(out: str, data: bytes, force: bool) -> None:
+PLAINTEXT_MODE = 0o600   # recovered images are private: readable by their owner only
+
+
+def _write(out: str, data: bytes, force: bool, mode: int | None = None) -> None:
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    container.write_atomic(out, data, force)
+    container.write_atomic(out, data, force, mode)
 
 
 def _suggest(identity: str, kind: str) -> str:
     """What to pass as --model/--classifier for weights recorded as `identity` (a retired file when shipped)."""
-    return weights_for(identity, kind) or identity.rsplit("@", 1)[0]
+    from .hub import is_plain_name
+    name = identity.rsplit("@", 1)[0]
+    return weights_for(identity, kind) or (name if is_plain_name(name) else f"a model file ({name[:40]!r} is no "
+                                                                          "plain model name)")
 
 
 def _digest(identity: str) -> str:
@@ -155,7 +161,7 @@ def model_phi(model: Loaded) -> PhiConfig:
 
 class Engine:
     def __init__(self, model: Loaded, classifier: Loaded, device="cpu", phi: PhiConfig | None = None,
-                 batch_size: int = 64, show_progress: bool = True, mix: str = SCRAMBLE):
+                 batch_size: int = 64, show_progress: bool = True, mix: str = DEFAULT):
         """`mix`: how encryption mixes u_en under the key (ric.mixing); decryption follows each ciphertext's header."""
         self.model, self.classifier = model, classifier
         self.device = torch.device(device)
@@ -241,7 +247,7 @@ class Engine:
                 return e
 
         def finish(i, rec):   # encode and write one recovered image (I/O thread)
-            _write(outs[i], encode_png(rec, RECOVERED_PNG_LEVEL), force)
+            _write(outs[i], encode_png(rec, RECOVERED_PNG_LEVEL), force, PLAINTEXT_MODE)
             return outs[i]
 
         items = {}
@@ -371,7 +377,7 @@ def sealed_decrypt_files(key: Key, pixels: dict[str, np.ndarray], out_dir: str,
     def one(i: int) -> None:
         try:
             codec, data = open_sealed_payload(key, pixels[paths[i]])
-            _write(outs[i], data if codec == CODEC_PNG else encode_png(decompress(codec, data)), force)
+            _write(outs[i], data if codec == CODEC_PNG else encode_png(decompress(codec, data)), force, PLAINTEXT_MODE)
             results[i].out = outs[i]
         except RICError as e:
             results[i].error = e
