@@ -150,3 +150,53 @@ def test_small_groups_run_phi_in_fewer_slots_and_still_decrypt(tiny_model, toy_c
         assert torch.equal(regen, enc.n_adv)
         _, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, phi=enc.phis)
         assert all(ok)
+
+
+class _IdentityCodecNets(torch.nn.Module):
+    """E outputs x itself and D is the identity: what the codec's own arithmetic (mask, blend, 8-bit rounding,
+    subtract, unmask) does to an image is then all there is to see."""
+
+    lam = 0.8
+
+    def encoder_output(self, x, n_adv):
+        return x
+
+    def decoder_output(self, u):
+        return u
+
+
+@pytest.mark.parametrize("mix", ["uniform-mask/1", "perm-sign/1", "none"])
+def test_codec_arithmetic_is_exact_up_to_rounding(toy_classifier, key, images, mix):
+    """With identity networks, decryption gives the image back within the rounding bound for every mix:
+    ric/3's at most 0.5/(255·0.2)/(1 − 2δ) ≈ 2.56 levels, so ≤ 3 after rounding; and a wrong nonce gives noise."""
+    from ric.keys import seeded_nonces
+    codec = RICCodec(_IdentityCodecNets(), toy_classifier, FAST_PHI, "cpu", mix=mix, nonce_source=seeded_nonces(3))
+    enc = codec.encrypt(images, key)
+    assert enc.failed == []
+    rec, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, phi=enc.phis)
+    plain = torch.round(images * 255).permute(0, 2, 3, 1)
+    assert all(ok) and float((rec.float() - plain).abs().max()) <= 3
+    if mix != "none":
+        wrong = [bytes(16)] * len(enc.nonces)
+        bad = codec.decode(enc.cipher, enc.n_adv, key, wrong)
+        assert float((bad.float() - plain).abs().mean()) > 40      # the keyed mix is per nonce
+
+
+def test_ric3_ciphertext_does_not_follow_the_image(toy_classifier, key):
+    """Same key, same nonces, same label path: a black and a mid-grey image give ciphertexts whose pixel
+    histograms match (the masked payload is uniform whatever x is), while ric/2's do not (its values keep x's
+    contrast |x − 0.5|: the sign flip cannot make 0.5 out of 0)."""
+    from ric.keys import seeded_nonces
+    black, white = torch.zeros(4, 3, 16, 16), torch.full((4, 3, 16, 16), 0.5)
+
+    def hist(mix, x):
+        codec = RICCodec(_IdentityCodecNets(), toy_classifier, FAST_PHI, "cpu", mix=mix,
+                         nonce_source=seeded_nonces(5))
+        codec.classify = lambda x: torch.zeros(len(x), dtype=torch.long)     # the same label for both images
+        codec.max_retries = 0
+        enc = codec.encrypt(x, key)
+        return torch.histc(enc.cipher.float(), bins=16, min=0, max=255) / enc.cipher.numel()
+
+    d3 = float((hist("uniform-mask/1", black) - hist("uniform-mask/1", white)).abs().sum())
+    d2 = float((hist("perm-sign/1", black) - hist("perm-sign/1", white)).abs().sum())
+    assert d3 < 0.1 < d2, (d3, d2)

@@ -110,6 +110,19 @@ def mean_image_baseline(x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
     return quality(m, x_test)
 
 
+def label_mean_baseline(x_train: torch.Tensor, y_train, x_test: torch.Tensor, y_test) -> dict:
+    """The trivial attacker that uses the public label: predict the mean of the attacker's own images of the
+    ciphertext's label (the global mean for a label it has no image of). The label is public by design, so an
+    attack is only worth something above this."""
+    y_train, y_test = torch.as_tensor(list(y_train)), torch.as_tensor(list(y_test))
+    glob = x_train.mean(0)
+    pred = torch.empty_like(x_test)
+    for c in y_test.unique().tolist():
+        pool = x_train[y_train == c]
+        pred[y_test == c] = pool.mean(0) if len(pool) else glob
+    return quality(pred, x_test)
+
+
 def _blur(x: torch.Tensor, k: int = 5) -> torch.Tensor:
     return Fn.avg_pool2d(Fn.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
 
