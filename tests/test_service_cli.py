@@ -6,14 +6,17 @@ import glob
 import io
 import json
 import os
+import re
 import socket
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 from service_support import Server, ric_cmd, toy_set
 
 from ric.cli import main
+from ric.service.store import open_store
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "ric", "samples")
 
@@ -92,6 +95,11 @@ def test_upload_skips_a_non_ciphertext_and_stores_the_rest(served, capsys, tmp_p
     assert [r["id"] is not None for r in rows] == [True, False, True]
 
 
+def test_healthz_of_a_real_server_names_no_software(served):
+    r = httpx.get(served["url"] + "/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"} and "server" not in r.headers
+
+
 def test_wrong_token_is_a_one_line_error_in_a_real_process(served):
     r = ric_cmd("upload", "--server", served["url"], "--token", "ric_wrong", served["enc"][0])
     assert r.returncode == 21 and r.stdout == ""
@@ -153,3 +161,39 @@ def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys):
     assert main(["decrypt", "-q", "--cpu", "--key", "k.key", "--out", "dec", *sorted(glob.glob("down/*.png"))]) == 0
     for p in plain:
         assert _psnr(p, os.path.join("dec", os.path.basename(p))) > 35
+
+
+def test_upload_anonymous_names_hides_file_names_and_keeps_a_mapping(served, capsys, tmp_path):
+    """`--anonymous-names`: the server sees random names only; the local mapping (printed, and in --mapping FILE)
+    takes them back to the originals, and `ric download --mapping FILE` restores the original names."""
+    mapping = tmp_path / "names.json"
+    files = served["enc"][:3]
+    code = main(["upload", "--server", served["url"], "--token", served["token"], "--json", "--anonymous-names",
+                 "--mapping", str(mapping), *files])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["file"] for r in rows] == files
+    sent = [r["uploaded_as"] for r in rows]
+    assert len(set(sent)) == 3 and all(re.fullmatch(r"[0-9a-f]{16}\.png", n) for n in sent)
+    assert json.loads(mapping.read_text()) == dict(zip(sent, files))
+    store = open_store(served["db"])
+    try:
+        stored = {r["id"]: r["file"] for r in store.list_images(after=0, limit=1000)[0]}
+    finally:
+        store.close()
+    assert [stored[r["id"]] for r in rows] == sent
+    assert all(stored[r["id"]] not in {os.path.basename(f) for f in files} for r in rows)
+    # a second upload adds to the same mapping file instead of replacing it
+    assert main(["upload", "--server", served["url"], "--token", served["token"], "--anonymous-names",
+                 "--mapping", str(mapping), served["enc"][3]]) == 0
+    line = capsys.readouterr().out.strip().split("\t")
+    assert line[0] == served["enc"][3] and re.fullmatch(r"[0-9a-f]{16}\.png", line[-1])
+    assert len(json.loads(mapping.read_text())) == 4
+    out_dir = tmp_path / "back"
+    assert main(["download", "--server", served["url"], "--token", served["token"], "--mapping", str(mapping),
+                 "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    for name, orig in json.loads(mapping.read_text()).items():
+        assert (out_dir / os.path.basename(orig)).read_bytes() == open(orig, "rb").read()
+        assert not (out_dir / name).exists()

@@ -35,17 +35,38 @@ def _rec(name, data, sha=None):
     return (name, data, sha or hashlib.sha256(data).hexdigest())
 
 
+def _cts(n):
+    return [open(p, "rb").read() for p in toy_set()["enc"][:n]]
+
+
 def test_download_names_are_safe_unique_and_checked(tmp_path):
-    srv = FakeServer({1: _rec("../../escape.png", b"one"), 2: _rec("a.png", b"two"), 3: _rec("a.png", b"three"),
-                      4: _rec("b.png", b"four", sha="0" * 64)})
+    one, two, three, four = _cts(4)
+    srv = FakeServer({1: _rec("../../escape.png", one), 2: _rec("a.png", two), 3: _rec("a.png", three),
+                      4: _rec("b.png", four, sha="0" * 64)})
     res = download_files(srv, str(tmp_path / "out"), None)
     assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "a~3.png", "escape.png"]
-    assert (tmp_path / "out" / "a~3.png").read_bytes() == b"three"
+    assert (tmp_path / "out" / "a~3.png").read_bytes() == three
     assert not (tmp_path / "escape.png").exists()
     bad = [r for r in res if r.error is not None]
     assert len(bad) == 1 and isinstance(bad[0].error, ServiceError) and "SHA-256" in str(bad[0].error)
     again = download_files(srv, str(tmp_path / "out"), None)
     assert sum(isinstance(r.error, OutputExistsError) for r in again) == 3
+
+
+def test_downloads_are_ciphertexts_and_always_named_png(tmp_path):
+    """A server (or whoever took it over) cannot make `ric download` write a non-ciphertext or a file named
+    anything but *.png: each file is parsed as a RIC ciphertext first and its name ends in .png."""
+    one, two, three = _cts(3)
+    srv = FakeServer({1: _rec("x.exe", one), 2: _rec("../a", two), 3: _rec(".bashrc", three),
+                      4: _rec("evil.png", b"MZ not a ciphertext"), 5: _rec("run.sh", b"#!/bin/sh\nrm -rf ~\n"),
+                      6: _rec("x.png", three)})
+    res = download_files(srv, str(tmp_path / "out"), None)
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "bashrc.png", "x.png", "x~6.png"]
+    assert (tmp_path / "out" / "x.png").read_bytes() == one
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+    bad = {r.id: r.error for r in res if r.error is not None}
+    assert sorted(bad) == [4, 5] and all("not a RIC ciphertext" in str(e) for e in bad.values())
+    assert all(r.out is None or r.out.endswith(".png") for r in res)
 
 
 @pytest.mark.parametrize("name, want", [("../../x.png", "x.png"), ("C:\\\\a\\\\b.png", "b.png"), ("", "upload.png"),

@@ -31,7 +31,7 @@ def _files(*paths):
 def test_api_round_trip_on_postgres(pg):
     ct = toy_set()
     with app_client(pg.url, ct["models"]["classifier"]) as (client, store, token):
-        assert store.dialect == "postgresql" and client.get("/healthz").json()["database"] == "postgresql"
+        assert store.dialect == "postgresql" and client.get("/healthz").json() == {"status": "ok"}
         client.headers["Authorization"] = f"Bearer {token}"
         before = store.count()
         recs = client.post("/api/images", files=_files(*ct["enc"])).json()["images"]
@@ -69,3 +69,45 @@ def test_token_create_on_postgres(pg, capsys):
     store = open_store(pg.url)
     assert store.check_token(token) and not store.check_token(token + "x")
     store.close()
+
+
+OLD_SCHEMA_PG = """
+CREATE TABLE ric_images (id SERIAL NOT NULL, filename VARCHAR(255) NOT NULL, label INTEGER NOT NULL,
+  scheme VARCHAR(16) NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL, size INTEGER NOT NULL,
+  sha256 VARCHAR(64) NOT NULL, classifier VARCHAR(200) NOT NULL, meta TEXT NOT NULL,
+  created_at TIMESTAMP WITH TIME ZONE NOT NULL, data BYTEA, PRIMARY KEY (id));
+CREATE INDEX ix_ric_images_label_id ON ric_images (label, id);
+CREATE TABLE ric_tokens (id SERIAL NOT NULL, token_hash VARCHAR(64) NOT NULL, name VARCHAR(100) NOT NULL,
+  created_at TIMESTAMP WITH TIME ZONE NOT NULL, revoked BOOLEAN NOT NULL, PRIMARY KEY (id), UNIQUE (token_hash));
+"""
+
+
+def test_a_postgres_store_of_the_previous_version_is_migrated(pg):
+    """The schema of the version before owners and admin tokens, upgraded in place when the store is opened."""
+    import psycopg
+    base = pg.url.rsplit("/", 1)[0]
+    with psycopg.connect(pg.url, autocommit=True) as con:
+        con.execute("CREATE DATABASE ric_old")
+    token = "ric_" + "p" * 43
+    data = open(toy_set()["enc"][0], "rb").read()
+    with psycopg.connect(base + "/ric_old", autocommit=True) as con:
+        con.execute(OLD_SCHEMA_PG)
+        con.execute("INSERT INTO ric_tokens (token_hash, name, created_at, revoked) VALUES (%s, 'old', now(), false)",
+                    (hashlib.sha256(token.encode()).hexdigest(),))
+        con.execute("INSERT INTO ric_images (filename, label, scheme, height, width, size, sha256, classifier, meta, "
+                    "created_at, data) VALUES ('old.png', 0, 'paper', 16, 16, %s, %s, 'toy@0', '{}', now(), %s)",
+                    (len(data), hashlib.sha256(data).hexdigest(), data))
+    store = open_store(base + "/ric_old")
+    try:
+        assert sorted(store.migrated) == ["index ix_ric_images_owner_id", "ric_images.owner", "ric_tokens.admin",
+                                          "ric_tokens.prefix"]
+        who = store.check_token(token)
+        assert who is not None and not who.admin
+        assert store.list_images(owner=who.id)[0] == [] and store.count() == 1
+        root = store.check_token(store.create_token("root", admin=True))
+        assert root.admin and store.get_data(1, owner=root.owner) == ("old.png", data)
+    finally:
+        store.close()
+    again = open_store(base + "/ric_old")
+    assert again.migrated == []
+    again.close()

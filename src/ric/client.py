@@ -2,13 +2,18 @@
 
 Files are checked locally first (ric.container.sniff: a file that is not a RIC ciphertext is reported and
 not sent). Valid files go up in batches; the server stores a batch all-or-none, so when it refuses one,
-that batch's files are resent one at a time and only the refused ones fail. Downloads keep the original
-file names, are verified against the SHA-256 the server recorded, and never overwrite a file unless force.
+that batch's files are resent one at a time and only the refused ones fail. With anonymous names each file
+is sent as `<16 random hex>.png` and a local JSON mapping {uploaded name: original path} takes them back.
+Downloads keep the original file names (or the mapping's), always end in `.png`, are verified against the
+SHA-256 the server recorded and parsed as RIC ciphertexts before anything is written, and never overwrite a
+file unless force: a server cannot make the client write a file of another kind or outside the folder.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import secrets
 from dataclasses import dataclass, field
 
 import httpx
@@ -109,9 +114,59 @@ def _read_checked(path: str) -> bytes:
     return data
 
 
-def upload_files(client: Client, paths: list[str], batch: int = 16) -> list[Outcome]:
-    """Upload ciphertext files; one Outcome per path, in order. Auth and connection errors propagate."""
+def anonymous_names(n: int) -> list[str]:
+    """n distinct random upload names `<16 hex>.png` (64 random bits each: nothing of the original name)."""
+    names: list[str] = []
+    while len(names) < n:
+        name = secrets.token_hex(8) + ".png"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def load_mapping(path: str) -> dict[str, str]:
+    """The {uploaded name: original path} mapping in a JSON file ({} when the file does not exist)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as e:
+        raise RequestRefused(f"cannot read the name mapping {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
+        raise RequestRefused(f"{path} is not a name mapping (a JSON object of uploaded name -> original path)")
+    return d
+
+
+def save_mapping(path: str, add: dict[str, str], remove=()) -> None:
+    """Add entries to (and remove names from) the mapping file, atomically; it is private to the user (0600)."""
+    d = load_mapping(path)
+    d.update(add)
+    for name in remove:
+        d.pop(name, None)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(d, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RequestRefused(f"cannot write the name mapping {path}: {e.strerror}") from None
+
+
+def upload_files(client: Client, paths: list[str], batch: int = 16, names: list[str] | None = None) -> list[Outcome]:
+    """Upload ciphertext files; one Outcome per path, in order. Auth and connection errors propagate.
+
+    names: the name each file is sent under (e.g. anonymous_names()); default its base name. When given,
+    each Outcome's extra["uploaded_as"] is the name sent."""
     results = [Outcome(p) for p in paths]
+    sent_as = names if names is not None else [os.path.basename(p) for p in paths]
+    if names is not None:
+        if len(names) != len(paths):
+            raise ValueError("one name per path")
+        for r, n in zip(results, names):
+            r.extra["uploaded_as"] = n
     ready = []
     for i, p in enumerate(paths):
         try:
@@ -120,7 +175,7 @@ def upload_files(client: Client, paths: list[str], batch: int = 16) -> list[Outc
             results[i].error = e
 
     def send(chunk):
-        recs = client.upload([(os.path.basename(paths[i]), data) for i, data in chunk])
+        recs = client.upload([(sent_as[i], data) for i, data in chunk])
         for (i, _), rec in zip(chunk, recs):
             r = results[i]
             r.id, r.label, r.cls = rec["id"], rec["label"], rec.get("class")
@@ -141,19 +196,31 @@ def upload_files(client: Client, paths: list[str], batch: int = 16) -> list[Outc
     return results
 
 
-def download_files(client: Client, out_dir: str, label: str | None = None, force: bool = False) -> list[Outcome]:
-    """Write every stored ciphertext (of this label) to out_dir under its original file name.
+def png_name(name: str) -> str:
+    """A safe local name for a stored file name: base name only, no leading dots, always ending in `.png`
+    (`x.exe` -> `x.png`, `../a` -> `a.png`, `.bashrc` -> `bashrc.png`)."""
+    stem, ext = os.path.splitext(safe_filename(name))
+    if ext.lower() != ".png":
+        stem = stem + ext if not ext[1:].isalpha() else stem   # keep "photo.2024" whole; drop ".exe"
+    stem = stem.lstrip(". ") or "upload"
+    return stem + ".png"
+
+
+def download_files(client: Client, out_dir: str, label: str | None = None, force: bool = False,
+                   names: dict[str, str] | None = None) -> list[Outcome]:
+    """Write every stored ciphertext (of this label) to out_dir under its original file name, made safe by
+    png_name (or, for a name in `names` (an upload mapping), the base name of the original path).
 
     Two stored images with the same name: the later one is written as <stem>~<id>.png. An existing file is
-    never replaced unless force; a download whose bytes do not match the recorded SHA-256 is not written."""
+    never replaced unless force; a download whose bytes do not match the recorded SHA-256, or that is not a
+    RIC ciphertext, is not written."""
     records = list(client.iter_images(label))
     results, taken = [], set()
     os.makedirs(out_dir, exist_ok=True)
     for rec in records:
-        name = safe_filename(rec["file"])
+        name = png_name(os.path.basename(names[rec["file"]]) if names and rec["file"] in names else rec["file"])
         if name in taken:
-            stem, ext = os.path.splitext(name)
-            name = f"{stem}~{rec['id']}{ext or '.png'}"
+            name = f"{name[:-4]}~{rec['id']}.png"
         taken.add(name)
         out = os.path.join(out_dir, name)
         r = Outcome(rec["file"], rec["id"], rec["label"], rec.get("class"))
@@ -165,6 +232,12 @@ def download_files(client: Client, out_dir: str, label: str | None = None, force
         if hashlib.sha256(data).hexdigest() != rec["sha256"]:
             r.error = ServiceError(f"image {rec['id']} ({rec['file']}): the downloaded bytes do not match the "
                                    f"SHA-256 the server recorded; not written")
+            continue
+        try:
+            sniff(data)
+        except Exception as e:   # ContainerError, or anything a hostile file makes the parser raise
+            r.error = ServiceError(f"image {rec['id']} ({rec['file']}): the downloaded file is not a RIC "
+                                   f"ciphertext ({e}); not written")
             continue
         try:
             write_atomic(out, data, force)

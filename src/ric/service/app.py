@@ -1,13 +1,15 @@
 """The FastAPI application. Every error is JSON `{"error": code, "message": one line}` with a 4xx/5xx status.
 
-Routes (all under /api need `Authorization: Bearer <token>`):
-  GET  /healthz                   liveness, store size, classifier identity
+Routes (all under /api need `Authorization: Bearer <token>`; a token sees and deletes only the images it
+uploaded, others' ids are 404; an admin token (`ric token create --admin`) sees all):
+  GET  /healthz                   liveness only: {"status": "ok"} (no counts, versions or model names)
   POST /api/images                upload one or more ciphertexts (multipart field `files`); all or none stored
   GET  /api/images                list, newest last; ?label=N|class name, ?limit=, ?cursor= (next_cursor)
   GET  /api/images/{id}           one record
   GET  /api/images/{id}/content   the ciphertext PNG, byte for byte as uploaded
   DELETE /api/images/{id}         remove one
   GET  /api/classes               class names and how many images each holds
+  GET  /api/stats                 admin only: store size, classifier identity, database, batching counters
   GET  /                          the gallery page; /openapi.json and /docs: the OpenAPI document
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..hub import Loaded
 from .batcher import Batcher
 from .limits import BodyLimit
 from .settings import Settings
-from .store import NewImage, Store
+from .store import NewImage, Principal, Store
 from .uploads import Rejected, check_upload
 
 
@@ -83,14 +85,17 @@ class ClassesOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description='"ok"; nothing else is told to an unauthenticated caller')
+
+
+class StatsOut(BaseModel):
     images: int
     classifier: str
     database: str
-    classified: dict
+    classified: dict = Field(description="images classified and forward-pass rounds run since start")
 
 
-ERRORS = {s: {"model": ErrorOut} for s in (400, 401, 404, 413, 422)}
+ERRORS = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 413, 422)}
 
 
 def encode_cursor(after: int) -> str:
@@ -109,9 +114,11 @@ def decode_cursor(cursor: str) -> int:
 
 
 def create_app(settings: Settings, store: Store, classifier: Loaded) -> FastAPI:
+    settings.check()
     identity = classifier.identity
     classes = list(classifier.classes)
-    batcher = Batcher(classifier, settings.device, settings.max_batch, settings.max_wait_ms)
+    batcher = Batcher(classifier, settings.device, settings.max_batch, settings.max_wait_ms,
+                      settings.max_batch_pixels)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -141,11 +148,13 @@ def create_app(settings: Settings, store: Store, classifier: Loaded) -> FastAPI:
         raise ApiError(422, "unknown_label", f"label {label!r} is neither a number nor one of this classifier's "
                                              f"classes ({', '.join(classes) or 'none named'})")
 
-    async def require_token(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def require_token(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
         if cred is None:
             raise ApiError(401, "unauthorized", "missing upload token (send Authorization: Bearer <token>)")
-        if not await run_in_threadpool(store.check_token, cred.credentials):
+        who = await run_in_threadpool(store.check_token, cred.credentials)
+        if who is None:
             raise ApiError(401, "unauthorized", "the upload token is not valid (unknown or revoked)")
+        return who
 
     # -- errors -------------------------------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -173,15 +182,22 @@ def create_app(settings: Settings, store: Store, classifier: Loaded) -> FastAPI:
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
     async def healthz():
         try:
-            n = await run_in_threadpool(store.count)
-        except Exception as e:
-            return JSONResponse({"error": "database_unavailable", "message": type(e).__name__}, 503)
-        return {"status": "ok", "images": n, "classifier": identity, "database": store.dialect,
+            await run_in_threadpool(store.ping)
+        except Exception:
+            return JSONResponse({"error": "unavailable", "message": "the service is not ready"}, 503)
+        return {"status": "ok"}
+
+    @app.get("/api/stats", response_model=StatsOut, responses=ERRORS, tags=["service"])
+    async def stats(who: Principal = Depends(require_token)):
+        if not who.admin:
+            raise ApiError(403, "forbidden", "only an admin token (ric token create --admin) may read the stats")
+        n = await run_in_threadpool(store.count)
+        return {"images": n, "classifier": identity, "database": store.dialect,
                 "classified": {"images": batcher.images, "batches": batcher.batches}}
 
-    @app.post("/api/images", status_code=201, response_model=UploadOut, responses=ERRORS, tags=["images"],
-              dependencies=[Depends(require_token)])
-    async def upload(files: list[UploadFile] = File(..., description="one or more RIC ciphertext PNGs")):
+    @app.post("/api/images", status_code=201, response_model=UploadOut, responses=ERRORS, tags=["images"])
+    async def upload(files: list[UploadFile] = File(..., description="one or more RIC ciphertext PNGs"),
+                     who: Principal = Depends(require_token)):
         """Check, classify and store ciphertexts. If any file is refused, none is stored."""
         if len(files) > settings.max_files:
             raise ApiError(413, "too_many_files", f"{len(files)} files in one request; this service takes up to "
@@ -191,47 +207,44 @@ def create_app(settings: Settings, store: Store, classifier: Loaded) -> FastAPI:
         labels = await batcher.classify([c.pixels for c in checked])
         new = [NewImage(c.filename, lab, c.scheme, c.pixels.shape[0], c.pixels.shape[1], c.sha256, identity, c.meta,
                         c.data) for c, lab in zip(checked, labels)]
-        recs = await run_in_threadpool(store.add_images, new)
+        recs = await run_in_threadpool(store.add_images, new, who.id)
         return {"images": [with_class(r) for r in recs]}
 
-    @app.get("/api/images", response_model=PageOut, responses=ERRORS, tags=["images"],
-             dependencies=[Depends(require_token)])
+    @app.get("/api/images", response_model=PageOut, responses=ERRORS, tags=["images"])
     async def list_images(label: str | None = Query(None, description="a label number or a class name"),
                           limit: int = Query(100, ge=1, le=settings.page_limit),
-                          cursor: str | None = Query(None, description="next_cursor of the previous page")):
+                          cursor: str | None = Query(None, description="next_cursor of the previous page"),
+                          who: Principal = Depends(require_token)):
         after = decode_cursor(cursor) if cursor else 0
-        items, last = await run_in_threadpool(store.list_images, resolve_label(label), after, limit)
+        items, last = await run_in_threadpool(store.list_images, resolve_label(label), after, limit, who.owner)
         return {"items": [with_class(r) for r in items], "next_cursor": None if last is None else encode_cursor(last)}
 
-    @app.get("/api/images/{image_id}", response_model=ImageOut, responses=ERRORS, tags=["images"],
-             dependencies=[Depends(require_token)])
-    async def get_image(image_id: int):
-        rec = await run_in_threadpool(store.get_image, image_id)
+    @app.get("/api/images/{image_id}", response_model=ImageOut, responses=ERRORS, tags=["images"])
+    async def get_image(image_id: int, who: Principal = Depends(require_token)):
+        rec = await run_in_threadpool(store.get_image, image_id, who.owner)
         if rec is None:
             raise ApiError(404, "not_found", f"no image with id {image_id}")
         return with_class(rec)
 
     @app.get("/api/images/{image_id}/content", responses={200: {"content": {"image/png": {}}}, **ERRORS},
-             tags=["images"], dependencies=[Depends(require_token)], response_class=Response)
-    async def get_content(image_id: int):
-        got = await run_in_threadpool(store.get_data, image_id)
+             tags=["images"], response_class=Response)
+    async def get_content(image_id: int, who: Principal = Depends(require_token)):
+        got = await run_in_threadpool(store.get_data, image_id, who.owner)
         if got is None:
             raise ApiError(404, "not_found", f"no image with id {image_id}")
         name, data = got
         return Response(data, media_type="image/png",
                         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
 
-    @app.delete("/api/images/{image_id}", status_code=204, responses=ERRORS, tags=["images"],
-                dependencies=[Depends(require_token)])
-    async def delete_image(image_id: int):
-        if not await run_in_threadpool(store.delete_image, image_id):
+    @app.delete("/api/images/{image_id}", status_code=204, responses=ERRORS, tags=["images"])
+    async def delete_image(image_id: int, who: Principal = Depends(require_token)):
+        if not await run_in_threadpool(store.delete_image, image_id, who.owner):
             raise ApiError(404, "not_found", f"no image with id {image_id}")
         return Response(status_code=204)
 
-    @app.get("/api/classes", response_model=ClassesOut, responses=ERRORS, tags=["images"],
-             dependencies=[Depends(require_token)])
-    async def list_classes():
-        counts = await run_in_threadpool(store.label_counts)
+    @app.get("/api/classes", response_model=ClassesOut, responses=ERRORS, tags=["images"])
+    async def list_classes(who: Principal = Depends(require_token)):
+        counts = await run_in_threadpool(store.label_counts, who.owner)
         labels = sorted(set(range(len(classes))) | set(counts))
         return {"classifier": identity,
                 "classes": [{"label": i, "class": classes[i] if 0 <= i < len(classes) else None,

@@ -1,6 +1,9 @@
 """The service's classifier, loaded once. Concurrent requests queue their images; one worker takes up to
-`max_batch` of them (waiting at most `max_wait_ms` for more), runs one forward pass per image shape on a
-single thread, and answers each request. The plain forward pass is all the cloud ever does."""
+`max_batch` of them and at most `max_batch_pixels` pixels in all (waiting at most `max_wait_ms` for more; an
+image that does not fit waits for the next round), runs one forward pass per image shape on a single thread,
+and answers each request. So no request, however many large images it holds, makes one forward pass bigger
+than max_batch_pixels (the settings make sure one image of the largest accepted size fits). The plain forward
+pass is all the cloud ever does."""
 from __future__ import annotations
 
 import asyncio
@@ -27,10 +30,16 @@ def predict(classifier: Loaded, images: list[np.ndarray], device) -> list[int]:
     return out
 
 
+def _pixels(image: np.ndarray) -> int:
+    return int(image.shape[0]) * int(image.shape[1])
+
+
 class Batcher:
-    def __init__(self, classifier: Loaded, device="cpu", max_batch: int = 64, max_wait_ms: float = 5.0):
+    def __init__(self, classifier: Loaded, device="cpu", max_batch: int = 64, max_wait_ms: float = 5.0,
+                 max_batch_pixels: int = 2 * 1024 * 1024):
         self.classifier, self.device = classifier, torch.device(device)
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.max_pixels = max_batch_pixels
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ric-classify")
@@ -59,18 +68,39 @@ class Batcher:
             futs.append(fut)
         return list(await asyncio.gather(*futs))
 
+    async def _get_within(self, timeout: float):
+        """The next queued item, or None after `timeout` seconds. Not asyncio.wait_for(queue.get()): on Python
+        3.11 an item that arrives as the timeout fires can be taken from the queue and then dropped with the
+        cancelled get, leaving its request waiting for ever. Here the get runs as its own task behind a shield; on
+        timeout it is cancelled, and if it had already taken an item, that item is returned, not lost."""
+        getter = asyncio.ensure_future(self._queue.get())
+        try:
+            return await asyncio.wait_for(asyncio.shield(getter), timeout)
+        except asyncio.TimeoutError:
+            getter.cancel()
+            try:
+                return await getter          # finished before the cancel took effect: keep its item
+            except asyncio.CancelledError:
+                return None
+
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
+        waiting = None   # an image taken from the queue that did not fit the previous round
         while True:
-            items = [await self._queue.get()]
+            first, waiting = (waiting if waiting is not None else await self._queue.get()), None
+            items, pixels = [first], _pixels(first[0])
             deadline = loop.time() + self.max_wait
             while len(items) < self.max_batch:
                 remaining = deadline - loop.time()
-                try:
-                    items.append(self._queue.get_nowait() if remaining <= 0 else
-                                 await asyncio.wait_for(self._queue.get(), remaining))
-                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                item = self._queue.get_nowait() if not self._queue.empty() else (
+                    None if remaining <= 0 else await self._get_within(remaining))
+                if item is None:
                     break
+                if pixels + _pixels(item[0]) > self.max_pixels:
+                    waiting = item
+                    break
+                items.append(item)
+                pixels += _pixels(item[0])
             try:
                 labels = await loop.run_in_executor(self._pool, predict, self.classifier,
                                                     [im for im, _ in items], self.device)

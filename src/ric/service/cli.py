@@ -28,6 +28,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-request-bytes", type=int, default=Settings.max_request_bytes,
                    help="largest request body (all files of one upload)")
     p.add_argument("--max-batch", type=int, default=Settings.max_batch, help="most images in one forward pass")
+    p.add_argument("--max-batch-pixels", type=int, default=Settings.max_batch_pixels,
+                   help="most pixels (images x height x width) in one forward pass, which bounds its memory "
+                        f"(default {Settings.max_batch_pixels}: 2 images of 1024x1024); at least --max-side squared")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
     p = sub.add_parser("token", help="manage upload tokens (stored hashed)")
@@ -35,8 +38,14 @@ def add_parsers(sub) -> None:
     t = tsub.add_parser("create", help="print one new upload token on stdout")
     t.add_argument("--db", default=None, metavar="URL", help="database, as for `ric serve`")
     t.add_argument("--name", default="", help="a note stored beside the token's hash")
-    t = tsub.add_parser("revoke", help="revoke an upload token")
-    t.add_argument("token")
+    t.add_argument("--admin", action="store_true", help="an admin token: sees, downloads and deletes every "
+                   "token's images (a plain token sees only its own)")
+    t = tsub.add_parser("list", help="list the tokens: id, prefix, name, role, state (never the tokens)")
+    t.add_argument("--db", default=None, metavar="URL")
+    t.add_argument("--json", action="store_true", help="print a JSON list")
+    t = tsub.add_parser("revoke", help="revoke an upload token, e.g. a leaked one")
+    t.add_argument("token", metavar="ID|PREFIX|TOKEN", help="the token's id or prefix (from `ric token list`), "
+                   "or the token itself")
     t.add_argument("--db", default=None, metavar="URL")
 
     for name, help_ in (("upload", "upload ciphertexts to a `ric serve` service; prints file, id, label"),
@@ -50,10 +59,17 @@ def add_parsers(sub) -> None:
         if name == "upload":
             p.add_argument("files", nargs="+", metavar="FILE")
             p.add_argument("--batch", type=int, default=16, help="files per request (default 16)")
+            p.add_argument("--anonymous-names", action="store_true",
+                           help="send each file under a random name (file names of photos leak); the output "
+                                "then has the name each was uploaded as (uploaded_as)")
+            p.add_argument("--mapping", metavar="FILE", help="keep {uploaded name: original path} in this JSON "
+                           "file (added to when it exists); `ric download --mapping FILE` restores the names")
         else:
             p.add_argument("--label", default=None, help="only this class: a label number or class name")
             p.add_argument("--out", required=True, metavar="DIR", help="folder for the files (created if needed)")
             p.add_argument("--force", action="store_true", help="overwrite existing files")
+            p.add_argument("--mapping", metavar="FILE", help="a mapping written by `ric upload --mapping`: files "
+                           "uploaded under random names are written under their original names")
 
 
 def handle(args) -> int | None:
@@ -67,17 +83,38 @@ def _err(msg: str) -> None:
     print(f"ric: error: {msg}", file=sys.stderr)
 
 
+def _migration_notice(store) -> None:
+    if store.migrated:
+        print(f"ric: upgraded the database schema ({', '.join(store.migrated)}); images stored before this "
+              f"version have no owner and are visible to admin tokens only (ric token create --admin)",
+              file=sys.stderr, flush=True)
+
+
 def _token(args) -> int:
+    from .errors import AuthError
     from .store import open_store
     store = open_store(args.db or default_db())
     try:
+        _migration_notice(store)
         if args.token_cmd == "create":
-            print(store.create_token(args.name))
+            print(store.create_token(args.name, admin=args.admin))
             return 0
-        if not store.revoke_token(args.token):
-            from .errors import AuthError
-            raise AuthError("no such token in this store")
-        print("revoked", file=sys.stderr)
+        if args.token_cmd == "list":
+            rows = store.list_tokens()
+            if args.json:
+                print(json.dumps(rows, indent=1))
+            else:
+                print("id\tprefix\trole\tstate\tcreated\tname")
+                for r in rows:
+                    print("\t".join((str(r["id"]), r["prefix"] or "-", "admin" if r["admin"] else "upload",
+                                     "revoked" if r["revoked"] else "active", r["created_at"], r["name"])))
+            return 0
+        try:
+            rec = store.revoke_token(args.token)
+        except LookupError as e:
+            raise AuthError(str(e)) from None
+        note = ", ".join(x for x in (rec["prefix"], rec["name"]) if x)
+        print(f"ric: revoked token {rec['id']}" + (f" ({note})" if note else ""), file=sys.stderr)
         return 0
     finally:
         store.close()
@@ -103,20 +140,28 @@ def _serve(args) -> int:
     from ..hub import load_classifier
     from .app import create_app
     from .store import open_store
+    from .errors import ServiceError
     device = "cpu" if args.cpu else (args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     settings = Settings(db_url=args.db or default_db(), classifier=args.classifier, device=device,
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,
-                        max_request_bytes=args.max_request_bytes, max_batch=args.max_batch)
+                        max_request_bytes=args.max_request_bytes, max_batch=args.max_batch,
+                        max_batch_pixels=args.max_batch_pixels)
+    try:
+        settings.check()
+    except ValueError as e:
+        raise ServiceError(str(e)) from None
     classifier = load_classifier(settings.classifier, device)
     store = open_store(settings.db_url)
+    _migration_notice(store)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"ric: serving on http://{shown}:{port} (store: {store.safe_url}; classifier: {classifier.identity}; "
           f"device: {device})", file=sys.stderr, flush=True)
     app = create_app(settings, store, classifier)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level in ("info",
-                                                                                                       "debug")))
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level,
+                                           access_log=args.log_level in ("info", "debug"),
+                                           server_header=False))   # no "server: uvicorn" on every answer
     try:
         server.run(sockets=[sock])
     finally:
@@ -136,8 +181,8 @@ def _finish(results, as_json: bool, fields) -> int:
     code = 0
     rows = []
     for r in results:
-        row = {"file": r.file, "id": r.id, "label": r.label, "out": r.out, "class": r.cls}
-        row = {k: row[k] for k in fields}
+        row = {"file": r.file, "id": r.id, "label": r.label, "out": r.out, "class": r.cls, **r.extra}
+        row = {k: row[k] for k in fields if k in row}
         if r.error is not None:
             _err(str(r.error))
             code = code or r.error.exit_code
@@ -148,21 +193,31 @@ def _finish(results, as_json: bool, fields) -> int:
     else:
         for r in results:
             if r.error is None:
-                print("\t".join(str(v) for v in (r.file, r.id, r.label, r.cls, r.out) if v is not None))
+                print("\t".join(str(v) for v in (r.file, r.id, r.label, r.cls, r.out, r.extra.get("uploaded_as"))
+                                if v is not None))
     return code
 
 
 def _upload(args) -> int:
-    from ..client import upload_files
+    from ..client import anonymous_names, save_mapping, upload_files
+    from .errors import RequestRefused
+    if args.mapping and not args.anonymous_names:
+        raise RequestRefused("--mapping records the random names of --anonymous-names; add --anonymous-names")
+    names = anonymous_names(len(args.files)) if args.anonymous_names else None
+    if args.mapping:   # written before anything is sent, so a failure part-way loses no name
+        save_mapping(args.mapping, dict(zip(names, args.files)))
     with _client(args) as c:
-        res = upload_files(c, args.files, max(1, args.batch))
-    return _finish(res, args.json, ("file", "id", "label"))
+        res = upload_files(c, args.files, max(1, args.batch), names=names)
+    if args.mapping:   # and the names of files that were not stored are taken out again
+        save_mapping(args.mapping, {}, remove=[n for n, r in zip(names, res) if r.id is None])
+    return _finish(res, args.json, ("file", "id", "label", "uploaded_as"))
 
 
 def _download(args) -> int:
-    from ..client import download_files
+    from ..client import download_files, load_mapping
+    names = load_mapping(args.mapping) if args.mapping else None
     with _client(args) as c:
-        res = download_files(c, args.out, args.label, args.force)
+        res = download_files(c, args.out, args.label, args.force, names=names)
     code = _finish(res, args.json, ("file", "id", "label", "out"))
     print(f"ric: downloaded {sum(r.out is not None for r in res)}/{len(res)} images to {args.out}", file=sys.stderr)
     return code

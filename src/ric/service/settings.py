@@ -32,5 +32,17 @@ class Settings:
     max_request_bytes: int = 64 * 1024 * 1024  # one request body, all files together
     max_side: int = 1024                      # pixels, either side
     max_batch: int = 64                       # images in one classifier forward pass
+    max_batch_pixels: int = 2 * 1024 * 1024   # pixels (N*H*W) in one forward pass: 2 images at max_side 1024
     max_wait_ms: float = 5.0                  # how long the batcher waits to fill a batch
     page_limit: int = 1000                    # largest page a list request may ask for
+
+    def check(self) -> None:
+        """Refuse limits that cannot work together (raised as ValueError with a one-line reason)."""
+        for name in ("max_file_bytes", "max_files", "max_request_bytes", "max_side", "max_batch",
+                     "max_batch_pixels", "page_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_side ** 2 > self.max_batch_pixels:
+            raise ValueError(f"--max-batch-pixels {self.max_batch_pixels} cannot hold one image of the largest "
+                             f"accepted size ({self.max_side}x{self.max_side} = {self.max_side ** 2} pixels); raise "
+                             f"it or lower --max-side")

@@ -1,8 +1,15 @@
 """The encrypted-image store: two tables behind SQLAlchemy (SQLite file by default, PostgreSQL by URL).
 
 `ric_images` holds each ciphertext's bytes, its original file name, the label the service's classifier
-gave it and its public metadata; `ric_tokens` holds SHA-256 hashes of upload tokens. Listing is ordered
-by id and paginated by "id greater than the cursor", so a page is stable while uploads go on.
+gave it, its public metadata and its owner (the id of the token that uploaded it); `ric_tokens` holds
+SHA-256 hashes of upload tokens, a short display prefix of each (the first characters, enough to tell
+tokens apart, far too few to use one), whether it is an admin token and whether it was revoked. A token
+sees its own images only; an admin token sees all. Listing is ordered by id and paginated by "id greater
+than the cursor", so a page is stable while uploads go on.
+
+Schema changes are applied when a store is opened (`_migrate`): columns added since a database was created
+are added with ALTER TABLE (nullable, or with a default) and missing indexes created; `Store.migrated` lists
+what was done. Images stored by the version before owners existed have no owner: admin tokens see them.
 """
 from __future__ import annotations
 
@@ -12,13 +19,13 @@ import threading
 from dataclasses import dataclass
 
 from sqlalchemy import (Boolean, DateTime, Index, Integer, LargeBinary, String, Text, create_engine, delete, event,
-                        func, select, text)
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+                        false, func, inspect, select, text)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
 
 from .errors import StoreError
 from .settings import normalize_db_url
-from .tokens import hash_token, new_token
+from .tokens import PREFIX, display_prefix, hash_token, new_token
 
 
 class Base(DeclarativeBase):
@@ -39,7 +46,8 @@ class ImageRow(Base):
     meta: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
-    __table_args__ = (Index("ix_ric_images_label_id", "label", "id"),)
+    owner: Mapped[int | None] = mapped_column(Integer, nullable=True)   # ric_tokens.id; NULL: admin only
+    __table_args__ = (Index("ix_ric_images_label_id", "label", "id"), Index("ix_ric_images_owner_id", "owner", "id"))
 
 
 class TokenRow(Base):
@@ -49,6 +57,20 @@ class TokenRow(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    prefix: Mapped[str | None] = mapped_column(String(16), nullable=True)   # display only; NULL for old tokens
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid token is: its id (the owner of what it uploads) and whether it is an admin token."""
+    id: int
+    admin: bool = False
+
+    @property
+    def owner(self) -> int | None:
+        """The owner filter for queries: None (everything) for an admin token, else the token's id."""
+        return None if self.admin else self.id
 
 
 @dataclass
@@ -85,6 +107,7 @@ class Store:
             else:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=8, max_overflow=8)
             Base.metadata.create_all(self.engine)
+            self.migrated = _migrate(self.engine)
         except NoSuchModuleError:
             raise StoreError(f"no database driver for {self.url.split('://')[0]!r}") from None
         except ModuleNotFoundError as e:
@@ -113,40 +136,80 @@ class Store:
             c.execute(text("SELECT 1"))
 
     # -- tokens -------------------------------------------------------------------------------------
-    def create_token(self, name: str = "") -> str:
+    def create_token(self, name: str = "", admin: bool = False) -> str:
         token = new_token()
         with self._write_lock, Session(self.engine) as s, s.begin():
-            s.add(TokenRow(token_hash=hash_token(token), name=name[:100], created_at=_now(), revoked=False))
+            s.add(TokenRow(token_hash=hash_token(token), name=name[:100], created_at=_now(), revoked=False,
+                           admin=bool(admin), prefix=display_prefix(token)))
         return token
 
-    def check_token(self, token: str) -> bool:
+    def check_token(self, token: str) -> Principal | None:
+        """The principal of a valid (known, not revoked) token, else None."""
         with Session(self.engine) as s:
-            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(token)))
-            return row is not None and not row.revoked
+            row = s.execute(select(TokenRow.id, TokenRow.admin, TokenRow.revoked)
+                            .where(TokenRow.token_hash == hash_token(token))).first()
+        return None if row is None or row.revoked else Principal(int(row.id), bool(row.admin))
 
-    def revoke_token(self, token: str) -> bool:
+    def list_tokens(self) -> list[dict]:
+        with Session(self.engine) as s:
+            rows = list(s.scalars(select(TokenRow).order_by(TokenRow.id)))
+            return [_token_public(r) for r in rows]
+
+    def find_token(self, ref: str) -> dict:
+        """The one token `ref` names: its id (`3` or `#3`), the token itself, or a prefix of it (as `ric token
+        list` shows). Raises LookupError naming the problem when none or several match."""
+        ref = ref.strip()
+        with Session(self.engine) as s:
+            if ref.lstrip("#").isdigit():
+                row = s.get(TokenRow, int(ref.lstrip("#")))
+                if row is None:
+                    raise LookupError(f"no token with id {ref.lstrip('#')} in this store")
+                return _token_public(row)
+            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(ref)))
+            if row is not None:
+                return _token_public(row)
+            if not ref.startswith(PREFIX):
+                raise LookupError(f"no token matches {ref!r} (give a token id from `ric token list`, a token, or "
+                                  f"its prefix ric_...)")
+            # a prefix of the stored display prefix (a whole token that is not stored matches nothing)
+            rows = [r for r in s.scalars(select(TokenRow).where(TokenRow.prefix.is_not(None)))
+                    if r.prefix.startswith(ref)]
+            if not rows:
+                raise LookupError(f"no token matches {ref!r} in this store")
+            if len(rows) > 1:
+                raise LookupError(f"{ref!r} matches {len(rows)} tokens (ids {', '.join(str(r.id) for r in rows)}); "
+                                  f"give the token id")
+            return _token_public(rows[0])
+
+    def revoke_token(self, ref: str) -> dict:
+        """Revoke the token `ref` names (see find_token) and return its record; LookupError when none or
+        several match. Revoking a revoked token is not an error."""
+        rec = self.find_token(ref)
         with self._write_lock, Session(self.engine) as s, s.begin():
-            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(token)))
-            if row is None:
-                return False
-            row.revoked = True
-            return True
+            s.get(TokenRow, rec["id"]).revoked = True
+        return {**rec, "revoked": True}
 
     # -- images -------------------------------------------------------------------------------------
-    def add_images(self, images: list[NewImage]) -> list[dict]:
+    # `owner`: None means every image (an admin), else only the images of that token id.
+    def add_images(self, images: list[NewImage], owner: int | None = None) -> list[dict]:
         """Store all images in one transaction (all or none) and return their public records."""
         rows = [ImageRow(filename=im.filename, label=im.label, scheme=im.scheme, height=im.height, width=im.width,
                          size=len(im.data), sha256=im.sha256, classifier=im.classifier,
-                         meta=json.dumps(im.meta, sort_keys=True), created_at=_now(), data=im.data)
+                         meta=json.dumps(im.meta, sort_keys=True), created_at=_now(), data=im.data, owner=owner)
                 for im in images]
         with self._write_lock, Session(self.engine, expire_on_commit=False) as s, s.begin():
             s.add_all(rows)
             s.flush()
         return [_public(r) for r in rows]
 
-    def list_images(self, label: int | None = None, after: int = 0, limit: int = 100) -> tuple[list[dict], int | None]:
+    @staticmethod
+    def _owned(q, owner: int | None):
+        return q if owner is None else q.where(ImageRow.owner == owner)
+
+    def list_images(self, label: int | None = None, after: int = 0, limit: int = 100,
+                    owner: int | None = None) -> tuple[list[dict], int | None]:
         """Up to `limit` records with id > after (and this label), and the cursor for the next page or None."""
-        q = select(ImageRow).where(ImageRow.id > after).order_by(ImageRow.id).limit(limit + 1)
+        q = self._owned(select(ImageRow).where(ImageRow.id > after), owner).order_by(ImageRow.id).limit(limit + 1)
         if label is not None:
             q = q.where(ImageRow.label == label)
         with Session(self.engine) as s:
@@ -155,31 +218,78 @@ class Store:
         rows = rows[:limit]
         return [_public(r) for r in rows], (rows[-1].id if more else None)
 
-    def get_image(self, image_id: int) -> dict | None:
+    def get_image(self, image_id: int, owner: int | None = None) -> dict | None:
         with Session(self.engine) as s:
-            row = s.get(ImageRow, image_id)
+            row = s.scalar(self._owned(select(ImageRow).where(ImageRow.id == image_id), owner))
             return None if row is None else _public(row)
 
-    def get_data(self, image_id: int) -> tuple[str, bytes] | None:
+    def get_data(self, image_id: int, owner: int | None = None) -> tuple[str, bytes] | None:
         with Session(self.engine) as s:
-            row = s.execute(select(ImageRow.filename, ImageRow.data).where(ImageRow.id == image_id)).first()
+            row = s.execute(self._owned(select(ImageRow.filename, ImageRow.data).where(ImageRow.id == image_id),
+                                        owner)).first()
             return None if row is None else (row[0], row[1])
 
-    def delete_image(self, image_id: int) -> bool:
+    def delete_image(self, image_id: int, owner: int | None = None) -> bool:
         with self._write_lock, Session(self.engine) as s, s.begin():
-            return s.execute(delete(ImageRow).where(ImageRow.id == image_id)).rowcount > 0
+            q = delete(ImageRow).where(ImageRow.id == image_id)
+            if owner is not None:
+                q = q.where(ImageRow.owner == owner)
+            return s.execute(q).rowcount > 0
 
-    def count(self, label: int | None = None) -> int:
-        q = select(func.count(ImageRow.id))
+    def count(self, label: int | None = None, owner: int | None = None) -> int:
+        q = self._owned(select(func.count(ImageRow.id)), owner)
         if label is not None:
             q = q.where(ImageRow.label == label)
         with Session(self.engine) as s:
             return int(s.scalar(q))
 
-    def label_counts(self) -> dict[int, int]:
+    def label_counts(self, owner: int | None = None) -> dict[int, int]:
         with Session(self.engine) as s:
-            rows = s.execute(select(ImageRow.label, func.count(ImageRow.id)).group_by(ImageRow.label))
+            rows = s.execute(self._owned(select(ImageRow.label, func.count(ImageRow.id)), owner)
+                             .group_by(ImageRow.label))
             return {int(lab): int(n) for lab, n in rows}
+
+
+def _token_public(row: TokenRow) -> dict:
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.timezone.utc)
+    return {"id": row.id, "prefix": row.prefix, "name": row.name, "admin": bool(row.admin),
+            "revoked": bool(row.revoked), "created_at": created.isoformat(timespec="seconds")}
+
+
+def _migrate(engine) -> list[str]:
+    """Bring a database created by an earlier version up to this schema: add the columns it lacks (each is
+    nullable or has a server default, so existing rows stay valid) and the indexes it lacks. Returns what was
+    added, e.g. ["ric_images.owner", "index ix_ric_images_owner_id"]; [] when nothing was needed. Safe to race
+    with another process doing the same (a column or index that appeared meanwhile is taken as done)."""
+    done = []
+    insp = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in have:
+                continue
+            if not col.nullable and col.server_default is None:
+                raise StoreError(f"the database's table {table.name} lacks column {col.name}, which cannot be added "
+                                 f"automatically; back the database up and recreate it, or add the column by hand")
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect=engine.dialect)}"
+            if col.server_default is not None:
+                default = col.server_default.arg
+                default = default.compile(dialect=engine.dialect) if hasattr(default, "compile") else default
+                ddl += f" NOT NULL DEFAULT {default}"
+            try:
+                with engine.begin() as c:
+                    c.exec_driver_sql(ddl)
+            except (OperationalError, ProgrammingError):
+                if col.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+                continue
+            done.append(f"{table.name}.{col.name}")
+        indexes = {i["name"] for i in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(engine, checkfirst=True)
+                done.append(f"index {index.name}")
+    return done
 
 
 class _NoLock:
