@@ -10,11 +10,12 @@ import platform
 import sys
 import time
 
-ATTACKS = ("brute-force", "known-plaintext", "inversion", "cloud", "nonce-reuse")
+ATTACKS = ("brute-force", "known-plaintext", "inversion", "cloud", "nonce-reuse", "linkage")
 
 
-def _common(p, n: int, n_help: str, epochs: int | None = None):
-    p.add_argument("--n", type=int, default=n, help=f"{n_help} (default {n})")
+def _common(p, n: int | None, n_help: str, epochs: int | None = None):
+    if n is not None:
+        p.add_argument("--n", type=int, default=n, help=f"{n_help} (default {n})")
     if epochs is not None:
         p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
     p.add_argument("--data", default=None, metavar="NPZ", help="dataset .npz (default ../shared/data/cifar10.npz)")
@@ -29,9 +30,9 @@ def _common(p, n: int, n_help: str, epochs: int | None = None):
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--mix", choices=("scramble", "none"), default="scramble",  # ric.mixing.CLI_NAMES
-                   help="the victim's ciphertexts: keyed scramble of u_en (default, what `ric encrypt` writes) or "
-                        "none (the paper's exact scheme)")
+    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.mixing.CLI_NAMES
+                   help="the victim's ciphertexts: keyed uniform mask of u_en (default, format ric/3, what `ric "
+                        "encrypt` writes), keyed scramble (format ric/2) or none (the paper's exact scheme)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -68,6 +69,20 @@ def add_parsers(sub) -> None:
                         "that the library never reuses a nonce")
     _common(p, 64, "test images to draw same-label pairs from")
     p.add_argument("--pairs", type=int, default=16, help="image pairs (default 16)")
+    p = asub.add_parser("linkage", help="distinguishing game: given two same-label plaintexts and the ciphertext "
+                        "of one (under a key it never saw), can an attacker that fits on its own ciphertexts say "
+                        "which? Ridge and DeepSets attackers on permutation- and sign-invariant statistics; "
+                        "--data also takes cifar10, celeba64, celeba160 (with the shipped pair of that name)")
+    _common(p, None, "", epochs=60)
+    p.set_defaults(model=None)   # --data NAME picks the shipped pair of that name (cifar10, celeba64, celeba160)
+    p.add_argument("--attacker-images", type=int, default=600, help="images (TRAIN split) the attacker encrypts "
+                   "under its own keys and fits on (default 600)")
+    p.add_argument("--trials", type=int, default=2000, help="same-label TEST pairs, one victim ciphertext each "
+                   "(default 2000)")
+    p.add_argument("--keys", type=int, default=10, help="attacker keys its images are spread over (default 10)")
+    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
+                   help="which ciphertexts to attack (default paper); sealed: images that do not fit losslessly "
+                   "are left out of both sides")
 
 
 def _device(args) -> str:
@@ -112,6 +127,10 @@ def _print_table(res: dict) -> None:
     w = max(len(k) for k in flat)
     for k, v in flat.items():
         print(f"{k:<{w}}  {v:.4f}" if isinstance(v, float) else f"{k:<{w}}  {v}")
+    if res.get("attack") == "linkage":
+        from .linkage import table
+        print()
+        print(table(res["results"]))
     if "results_vs_plaintext" in res:
         print()
         print(format_table(quality_rows(res["results_vs_plaintext"]), QUALITY_HEADER))
@@ -120,7 +139,7 @@ def _print_table(res: dict) -> None:
 def run_attack(args) -> int:
     from ..errors import OutputExistsError
     name = args.attack
-    for opt in ("n", "keys", "n_test", "n_real", "pairs", "epochs", "width"):
+    for opt in ("n", "keys", "n_test", "n_real", "pairs", "epochs", "width", "attacker_images", "trials"):
         v = getattr(args, opt, None)
         if v is not None and v < 1:
             raise ValueError(f"--{opt.replace('_', '-')} must be at least 1")
@@ -129,6 +148,10 @@ def run_attack(args) -> int:
     for p in paths.values():
         if os.path.exists(p) and not args.force:
             raise OutputExistsError(f"{p} already exists; refusing to overwrite (use --force or another --out)")
+
+    if name == "linkage":
+        from .linkage import resolve_names
+        args.data, args.model, args.classifier = resolve_names(args.data, args.model, args.classifier)
 
     import torch
     if args.threads:
@@ -177,6 +200,15 @@ def run_attack(args) -> int:
                          test.tensors(pick(len(test), args.n_test, args.seed))[0], args.epochs, args.eta1,
                          args.eta2, device=device, batch=args.batch_size, show=show, seed=args.seed, mix=mix)
         strip_figure(paths["png"], arr, title="cloud attack (App. B), discriminator trained on real images here")
+    elif name == "linkage":
+        from ..engine import model_phi, sealed_config
+        from .linkage import figure, linkage
+        res, arr = linkage(model, clf, load_split(data, "train"), test, scheme=args.scheme, mix=mix,
+                           n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
+                           epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size, show=show,
+                           phi=model_phi(model) if model else None, sealed_cfg=sealed_config(clf))
+        figure(paths["png"], arr, f"linkage game ({args.scheme} scheme{'' if sealed else ', mix ' + args.mix}): "
+               f"{res['trials']} trials, {res['attacker_images']} attacker images")
     else:
         from .nonce import nonce_reuse
         x = test.tensors(pick(len(test), args.n, args.seed))[0]
