@@ -125,3 +125,31 @@ def test_ric_training_init_starts_from_given_weights_and_refuses_another_arch(tm
     train_ric(str(tmp_path / "b"), {"epochs": 2}, resume=True)
     assert load_ric_model(os.path.join(tmp_path, "b", "model.safetensors")).meta["init"] == a.identity
 
+
+
+def test_ric_training_for_the_mask_trains_d_on_clipped_u_en_and_records_it(tmp_path, toy_npz, toy_classifier_file):
+    """`mix: mask` (format ric/3): the step sees no classifier loss (the ciphertext does not depend on E), the
+    training-time check runs the exact ric/3 arithmetic, the weights record the mix, and a wrong value is refused."""
+    out = str(tmp_path / "ric_mask")
+    cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
+           "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000, "mix": "mask",
+           "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4, "view": 0.8}}
+    res = train_ric(out, cfg)
+    assert res["final"]["eval_label_agreement"] is None and res["final"]["eval_psnr"] > 0
+    assert load_ric_model(os.path.join(out, "model.safetensors")).meta["trained_mix"] == "mask"
+    with pytest.raises(ValueError, match="training mix"):
+        train_ric(str(tmp_path / "bad"), {**cfg, "mix": "scramble"})
+
+
+def test_mask_train_step_clip_penalty_counts_only_values_outside_the_unit_range():
+    from ric.nets import create_ric_model
+    from ric.training.ric import _TrainStep
+    torch.manual_seed(0)
+    model = create_ric_model("tiny")
+    step = _TrainStep(model, "mask")
+    model.encoder_output = lambda x, n: x                      # u_en = x: inside [0, 1], nothing to penalise
+    xq, rec, pen = step(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+    assert xq is None and rec.shape == (2, 3, 8, 8) and float(pen) == 0.0
+    model.encoder_output = lambda x, n: torch.full_like(x, 1.5)  # 0.5 over on each of 3·8·8 values: 192 · 0.25
+    _, _, pen = step(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+    assert float(pen) == pytest.approx(48.0)
