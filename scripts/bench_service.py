@@ -14,6 +14,10 @@ flight), restarts it on the same store and port, sends the rest, and audits as a
 kill are not retried (they may or may not be stored: either way intact, once, whole), and a SQLite store gets
 `PRAGMA integrity_check`. Exit status 0 only when the audit is clean.
 
+Limits: the server runs with its default per-token rate limit unless --server-args says otherwise (e.g.
+"--rate-limit 0"), and --max-images N gives the bench token an upload quota; a 429 is retried after its
+Retry-After (counted in "throttled"), so every upload is still made and audited.
+
 Worst request: --worst-request sends one request of --max-files images of --max-side x --max-side (crafted
 paper ciphertexts for the server's classifier: the cloud checks no key) and reports the server's peak memory.
 
@@ -66,6 +70,15 @@ def make_pool(cache: str, classifier: str) -> list[bytes]:
         print(f"encrypting {len(samples)} sample images into {enc} (once) ...", file=sys.stderr)
         ric("encrypt", "-q", "--cpu", "--key", key, "--out", enc, "--classifier", classifier, *samples)
     return [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(enc, "*.png")))]
+
+
+def get_retrying(c: httpx.Client, url: str, **kw) -> httpx.Response:
+    """GET, waiting out the server's rate limit (429 + Retry-After)."""
+    while True:
+        r = c.get(url, **kw)
+        if r.status_code != 429:
+            return r
+        time.sleep(float(r.headers.get("retry-after", "1")))
 
 
 def free_port() -> int:
@@ -151,6 +164,7 @@ async def drive(server: ServerProc, token: str, pool: list[bytes], n: int, per: 
     """Send ceil(n / per) requests; with kill_at, SIGKILL and restart the server after kill_at acknowledgements."""
     sem = asyncio.Semaphore(concurrency)
     lat, status, failures, done_at = [], {}, [], []
+    throttled = [0]
     acked: dict[int, list[tuple[str, int]]] = {}      # request -> [(file name, id)]
     cut: list[int] = []                                # requests that failed without an answer
     crash = {"killed_after_acks": None, "in_flight_at_kill": None, "restart_s": None, "restarts": 0}
@@ -190,8 +204,13 @@ async def drive(server: ServerProc, token: str, pool: list[bytes], n: int, per: 
             t = time.perf_counter()
             in_flight += 1
             try:
-                r = await holder["client"].post("/api/images",
-                                                files=[("files", (nm, d, "image/png")) for nm, d in files])
+                while True:
+                    r = await holder["client"].post("/api/images",
+                                                    files=[("files", (nm, d, "image/png")) for nm, d in files])
+                    if r.status_code != 429:
+                        break
+                    throttled[0] += 1      # the token's rate limit: nothing was stored; wait and resend
+                    await asyncio.sleep(float(r.headers.get("retry-after", "1")))
                 key = str(r.status_code)
                 if r.status_code == 201:
                     acked[i] = [(x["file"], x["id"]) for x in r.json()["images"]]
@@ -219,7 +238,7 @@ async def drive(server: ServerProc, token: str, pool: list[bytes], n: int, per: 
         await c.aclose()
     await holder["client"].aclose()
     return {"wall": wall, "t0": t0, "lat": lat, "status": status, "acked": acked, "cut": cut,
-            "failures": failures[:5], "done_at": sorted(done_at), "crash": crash}
+            "failures": failures[:5], "done_at": sorted(done_at), "crash": crash, "throttled": throttled[0]}
 
 
 def audit(url: str, token: str, pool: list[bytes], per: int, n_requests: int, acked: dict, before: set) -> dict:
@@ -230,7 +249,8 @@ def audit(url: str, token: str, pool: list[bytes], per: int, n_requests: int, ac
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
         recs, cursor = [], None
         while True:
-            page = c.get("/api/images", params={"limit": 1000, **({"cursor": cursor} if cursor else {})}).json()
+            page = get_retrying(c, "/api/images",
+                                params={"limit": 1000, **({"cursor": cursor} if cursor else {})}).json()
             recs += [x for x in page["items"] if x["id"] not in before]
             cursor = page["next_cursor"]
             if not cursor:
@@ -244,7 +264,7 @@ def audit(url: str, token: str, pool: list[bytes], per: int, n_requests: int, ac
             i, k = int(m.group(1)), int(m.group(2))
             names[rec["file"]] = names.get(rec["file"], 0) + 1
             per_request.setdefault(i, set()).add(k)
-            r = c.get(f"/api/images/{rec['id']}/content")
+            r = get_retrying(c, f"/api/images/{rec['id']}/content")
             sent = request_files(i, per, pool)[k][1]
             digest = hashlib.sha256(r.content).hexdigest()
             ok = (r.status_code == 200 and r.content == sent and len(r.content) == rec["size"]
@@ -299,7 +319,8 @@ def worst_request(server: ServerProc, token: str, pool: list[bytes], max_files: 
     wall = time.monotonic() - t
     sampler.stop_flag.set()
     sampler.join()
-    stats = httpx.get(server.url + "/api/stats", headers={"Authorization": f"Bearer {token}"}).json()
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
+        stats = get_retrying(c, "/api/stats").json()
     return {"files": max_files, "side": side, "request_bytes": body, "status": r.status_code,
             "wall_s": round(wall, 1), "server_rss_mib": {"idle": round(idle, 1),
                                                          "peak": round(max(m for _, m in sampler.samples), 1)},
@@ -329,6 +350,8 @@ def main() -> int:
                     help="send one request of --max-files images of --max-side squared; report peak memory")
     ap.add_argument("--max-files", type=int, default=64, help="for --worst-request (the server's default: 64)")
     ap.add_argument("--max-side", type=int, default=1024, help="for --worst-request (the server's default: 1024)")
+    ap.add_argument("--max-images", type=int, default=None, metavar="N",
+                    help="give the bench token an upload quota of N images (ric token create --max-images)")
     ap.add_argument("--server-args", default="", help="extra `ric serve` options, e.g. \"--max-batch-pixels N\"")
     ap.add_argument("--max-seconds", type=float, default=900, help="stop sending after this long (default 900)")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
@@ -338,7 +361,8 @@ def main() -> int:
     pool = load_pool(args.pool) if args.pool else make_pool(args.cache, args.classifier)
     work = tempfile.mkdtemp(prefix="ric-bench-")
     db = args.db or f"sqlite:///{work}/store.db"
-    token = ric("token", "create", "--db", db, "--admin", "--name", "bench").stdout.strip().splitlines()[-1]
+    quota = ["--max-images", str(args.max_images)] if args.max_images is not None else []
+    token = ric("token", "create", "--db", db, "--admin", "--name", "bench", *quota).stdout.strip().splitlines()[-1]
     server = ServerProc(db, free_port(), args.classifier, os.path.join(work, "server.log"),
                         shlex.split(args.server_args))
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} " \
@@ -356,7 +380,8 @@ def main() -> int:
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
             before, cursor = set(), None
             while True:
-                page = c.get("/api/images", params={"limit": 1000, **({"cursor": cursor} if cursor else {})}).json()
+                page = get_retrying(c, "/api/images",
+                                    params={"limit": 1000, **({"cursor": cursor} if cursor else {})}).json()
                 before |= {x["id"] for x in page["items"]}
                 if not (cursor := page["next_cursor"]):
                     break
@@ -368,7 +393,9 @@ def main() -> int:
         sampler.join()
         n_requests = -(-args.n // per)
         checked = audit(server.url, token, pool, per, n_requests, res["acked"], before)
-        stats = httpx.get(server.url + "/api/stats", headers={"Authorization": f"Bearer {token}"}).json()
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
+            stats = get_retrying(c, "/api/stats").json()
+            usage = get_retrying(c, "/api/usage").json()
     finally:
         server.stop()
     integrity = sqlite_integrity(db)
@@ -391,7 +418,8 @@ def main() -> int:
         "throughput_files_per_s": round(len(res["lat"]) * per / res["wall"], 1),
         "latency_ms": {"p50": round(pct(res["lat"], 50) * 1000, 1), "p99": round(pct(res["lat"], 99) * 1000, 1),
                        "max": round(max(res["lat"], default=float("nan")) * 1000, 1)},
-        "status": res["status"], "errors_5xx": five_xx, "first_failures": res["failures"],
+        "status": res["status"], "throttled_429_retried": res["throttled"], "errors_5xx": five_xx,
+        "limits": {"server_args": args.server_args, "token_usage": usage}, "first_failures": res["failures"],
         "acknowledged_requests": len(res["acked"]), "cut_by_kill": len(res["cut"]),
         "crash": res["crash"] if args.kill_at is not None else None, "audit": checked,
         "server_rss_mib": {"idle": round(rss_idle, 1), "at_10pct": round(rss_at(0.1), 1),

@@ -69,8 +69,9 @@ def write_plain(d, n: int, size: int = 16, seed: int = 0) -> list[str]:
 
 
 @contextlib.contextmanager
-def app_client(db_url: str, classifier: str, **limits):
-    """(TestClient, store, token) for an in-process app with its lifespan running."""
+def app_client(db_url: str, classifier: str, clock=None, **limits):
+    """(TestClient, store, token) for an in-process app with its lifespan running; clock: the rate limiter's
+    time source (a function returning seconds; default time.monotonic)."""
     from fastapi.testclient import TestClient
 
     from ric.hub import load_classifier
@@ -78,7 +79,8 @@ def app_client(db_url: str, classifier: str, **limits):
     from ric.service.settings import Settings
     from ric.service.store import open_store
     store = open_store(db_url)
-    app = create_app(Settings(db_url=db_url, classifier=classifier, **limits), store, load_classifier(classifier))
+    app = create_app(Settings(db_url=db_url, classifier=classifier, **limits), store, load_classifier(classifier),
+                     clock=clock)
     try:
         with TestClient(app) as client:
             yield client, store, store.create_token("test")

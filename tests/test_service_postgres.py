@@ -100,7 +100,7 @@ def test_a_postgres_store_of_the_previous_version_is_migrated(pg):
     store = open_store(base + "/ric_old")
     try:
         assert sorted(store.migrated) == ["index ix_ric_images_owner_id", "ric_images.owner", "ric_tokens.admin",
-                                          "ric_tokens.prefix"]
+                                          "ric_tokens.max_bytes", "ric_tokens.max_images", "ric_tokens.prefix"]
         who = store.check_token(token)
         assert who is not None and not who.admin
         assert store.list_images(owner=who.id)[0] == [] and store.count() == 1
@@ -111,3 +111,43 @@ def test_a_postgres_store_of_the_previous_version_is_migrated(pg):
     again = open_store(base + "/ric_old")
     assert again.migrated == []
     again.close()
+
+
+def test_ids_beyond_the_column_are_404_not_500_on_postgres(pg):
+    """The API takes ids up to 2^63-1; PostgreSQL's SERIAL column holds 2^31-1 (found by the schema fuzzer)."""
+    ct = toy_set()
+    with app_client(pg.url, ct["models"]["classifier"]) as (client, store, token):
+        client.headers["Authorization"] = f"Bearer {token}"
+        for big in (2 ** 31, 2 ** 63 - 2):
+            for method, path in (("GET", f"/api/images/{big}"), ("GET", f"/api/images/{big}/content"),
+                                 ("DELETE", f"/api/images/{big}")):
+                r = client.request(method, path, headers={"If-None-Match": '"x"'})
+                assert r.status_code == 404 and r.json()["error"] == "not_found", (method, path, r.text)
+        r = client.get("/api/images", params={"cursor": str(2 ** 63 - 2)})
+        assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
+
+
+def test_concurrent_uploads_cannot_pass_a_quota_on_postgres(pg):
+    from ric.service.store import QuotaExceeded
+    setup = open_store(pg.url)
+    tok = setup.create_token("race", max_images=5)
+    who = setup.check_token(tok)
+    setup.close()
+    data = open(toy_set()["enc"][0], "rb").read()
+    stores = [open_store(pg.url) for _ in range(4)]      # four "server processes"
+
+    def add(i):
+        im = NewImage(f"q{i}.png", 0, "paper", 16, 16, hashlib.sha256(data).hexdigest(), "toy@0", {}, data)
+        try:
+            stores[i % 4].add_images([im], who.id, who)
+            return True
+        except QuotaExceeded:
+            return False
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            ok = list(ex.map(add, range(24)))
+        assert sum(ok) == 5 and stores[0].usage(who.id) == (5, 5 * len(data))
+    finally:
+        for s in stores:
+            s.close()

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -36,12 +37,18 @@ class Outcome:
 
 
 class Client:
-    def __init__(self, server: str, token: str, timeout: float = 120.0):
+    """One service and token. A 429 (the token's rate limit) is retried after the server's Retry-After, up to
+    `retries` times and at most `max_wait` seconds each; `sleep` is injectable for tests."""
+
+    def __init__(self, server: str, token: str, timeout: float = 120.0, retries: int = 5, max_wait: float = 60.0,
+                 sleep=None):
         if not server.startswith(("http://", "https://")):
             raise RequestRefused(f"--server must be an http:// or https:// URL, got {server!r}")
         if not token:
             raise AuthError("no upload token given (--token, or $RIC_TOKEN)")
         self.server = server.rstrip("/")
+        self.retries, self.max_wait = retries, max_wait
+        self._sleep = sleep or time.sleep
         self.http = httpx.Client(base_url=self.server, headers={"Authorization": f"Bearer {token}"},
                                  timeout=timeout)
 
@@ -55,10 +62,15 @@ class Client:
         self.close()
 
     def _call(self, method: str, path: str, **kw) -> httpx.Response:
-        try:
-            r = self.http.request(method, path, **kw)
-        except httpx.TransportError as e:
-            raise ServiceError(f"cannot reach the server at {self.server}: {e or type(e).__name__}") from None
+        for attempt in range(self.retries + 1):
+            try:
+                r = self.http.request(method, path, **kw)
+            except httpx.TransportError as e:
+                raise ServiceError(f"cannot reach the server at {self.server}: {e or type(e).__name__}") from None
+            if r.status_code != 429 or attempt == self.retries:
+                break
+            wait = r.headers.get("retry-after", "1")
+            self._sleep(min(self.max_wait, float(wait) if wait.isascii() and wait.isdigit() else 1.0))
         if r.status_code < 400:
             return r
         try:

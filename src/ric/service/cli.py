@@ -31,6 +31,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-batch-pixels", type=int, default=Settings.max_batch_pixels,
                    help="most pixels (images x height x width) in one forward pass, which bounds its memory "
                         f"(default {Settings.max_batch_pixels}: 2 images of 1024x1024); at least --max-side squared")
+    p.add_argument("--rate-limit", type=float, default=Settings.rate_limit, metavar="R",
+                   help=f"requests per second each token may make (default {Settings.rate_limit:g}; 0: no limit); "
+                        "beyond it: 429 with Retry-After")
+    p.add_argument("--rate-burst", type=int, default=Settings.rate_burst, metavar="B",
+                   help=f"requests a token may make at once before the rate applies (default {Settings.rate_burst})")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
     p = sub.add_parser("token", help="manage upload tokens (stored hashed)")
@@ -40,9 +45,16 @@ def add_parsers(sub) -> None:
     t.add_argument("--name", default="", help="a note stored beside the token's hash")
     t.add_argument("--admin", action="store_true", help="an admin token: sees, downloads and deletes every "
                    "token's images (a plain token sees only its own)")
-    t = tsub.add_parser("list", help="list the tokens: id, prefix, name, role, state (never the tokens)")
+    _quota_args(t, "no limit")
+    t = tsub.add_parser("list", help="list the tokens: id, prefix, name, role, state, quota and usage (never the "
+                                     "tokens)")
     t.add_argument("--db", default=None, metavar="URL")
     t.add_argument("--json", action="store_true", help="print a JSON list")
+    t = tsub.add_parser("set-quota", help="change a token's upload quota (images it already holds are kept)")
+    t.add_argument("token", metavar="ID|PREFIX|TOKEN", help="the token's id or prefix (from `ric token list`), "
+                   "or the token itself")
+    t.add_argument("--db", default=None, metavar="URL")
+    _quota_args(t, "unchanged")
     t = tsub.add_parser("revoke", help="revoke an upload token, e.g. a leaked one")
     t.add_argument("token", metavar="ID|PREFIX|TOKEN", help="the token's id or prefix (from `ric token list`), "
                    "or the token itself")
@@ -72,6 +84,29 @@ def add_parsers(sub) -> None:
                            "uploaded under random names are written under their original names")
 
 
+def quota_value(text: str) -> int | None:
+    """A quota from the command line: a whole number (bytes may end in K, M or G: powers of 1024), or `none`."""
+    import argparse
+    t = text.strip().lower()
+    if t in ("none", "unlimited"):
+        return None
+    mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}.get(t[-1:], 1)
+    digits = t[:-1] if mult > 1 else t
+    if not digits.isascii() or not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number (K, M or G allowed for bytes) or none, got {text!r}")
+    return int(digits) * mult
+
+
+def _quota_args(t, default: str) -> None:
+    t.add_argument("--max-images", type=quota_value, default=_KEEP, metavar="N|none",
+                   help=f"most images the token may hold (default: {default})")
+    t.add_argument("--max-bytes", type=quota_value, default=_KEEP, metavar="B|none",
+                   help=f"most bytes its images may take, e.g. 500M (default: {default})")
+
+
+_KEEP = object()   # "not given" (argparse would run a string default through the type)
+
+
 def handle(args) -> int | None:
     """Run one of this module's commands; None when args.cmd is not one of them."""
     if args.cmd not in COMMANDS:
@@ -91,33 +126,57 @@ def _migration_notice(store) -> None:
 
 
 def _token(args) -> int:
-    from .errors import AuthError
+    from .errors import RequestRefused
     from .store import open_store
     store = open_store(args.db or default_db())
     try:
         _migration_notice(store)
-        if args.token_cmd == "create":
-            print(store.create_token(args.name, admin=args.admin))
-            return 0
-        if args.token_cmd == "list":
-            rows = store.list_tokens()
-            if args.json:
-                print(json.dumps(rows, indent=1))
-            else:
-                print("id\tprefix\trole\tstate\tcreated\tname")
-                for r in rows:
-                    print("\t".join((str(r["id"]), r["prefix"] or "-", "admin" if r["admin"] else "upload",
-                                     "revoked" if r["revoked"] else "active", r["created_at"], r["name"])))
-            return 0
-        try:
-            rec = store.revoke_token(args.token)
-        except LookupError as e:
-            raise AuthError(str(e)) from None
-        note = ", ".join(x for x in (rec["prefix"], rec["name"]) if x)
-        print(f"ric: revoked token {rec['id']}" + (f" ({note})" if note else ""), file=sys.stderr)
-        return 0
+        return _token_action(args, store)
+    except ValueError as e:          # a quota the store refuses (e.g. beyond 2^62)
+        raise RequestRefused(str(e)) from None
     finally:
         store.close()
+
+
+def _token_action(args, store) -> int:
+    from .errors import AuthError, RequestRefused
+    if args.token_cmd == "create":
+        quota = {k: v for k, v in (("max_images", args.max_images), ("max_bytes", args.max_bytes)) if v is not _KEEP}
+        print(store.create_token(args.name, admin=args.admin, **quota))
+        return 0
+    if args.token_cmd == "list":
+        rows = store.list_tokens()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            def of(used, limit):
+                return f"{used}/{'-' if limit is None else limit}"
+            print("id\tprefix\trole\tstate\timages\tbytes\tcreated\tname")
+            for r in rows:
+                print("\t".join((str(r["id"]), r["prefix"] or "-", "admin" if r["admin"] else "upload",
+                                 "revoked" if r["revoked"] else "active", of(r["images"], r["max_images"]),
+                                 of(r["bytes"], r["max_bytes"]), r["created_at"], r["name"])))
+        return 0
+    if args.token_cmd == "set-quota":
+        quota = {k: v for k, v in (("max_images", args.max_images), ("max_bytes", args.max_bytes)) if v is not _KEEP}
+        if not quota:
+            raise RequestRefused("give --max-images and/or --max-bytes (a number, or none for no limit)")
+        try:
+            rec = store.set_quota(args.token, **quota)
+        except LookupError as e:
+            raise AuthError(str(e)) from None
+        shown = ", ".join(f"{k.replace('_', ' ')} {'no limit' if rec[k] is None else rec[k]}"
+                          for k in ("max_images", "max_bytes"))
+        print(f"ric: token {rec['id']}: {shown} (a running server applies it to the next request)",
+              file=sys.stderr)
+        return 0
+    try:
+        rec = store.revoke_token(args.token)
+    except LookupError as e:
+        raise AuthError(str(e)) from None
+    note = ", ".join(x for x in (rec["prefix"], rec["name"]) if x)
+    print(f"ric: revoked token {rec['id']}" + (f" ({note})" if note else ""), file=sys.stderr)
+    return 0
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -145,7 +204,8 @@ def _serve(args) -> int:
     settings = Settings(db_url=args.db or default_db(), classifier=args.classifier, device=device,
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,
                         max_request_bytes=args.max_request_bytes, max_batch=args.max_batch,
-                        max_batch_pixels=args.max_batch_pixels)
+                        max_batch_pixels=args.max_batch_pixels, rate_limit=args.rate_limit,
+                        rate_burst=args.rate_burst)
     try:
         settings.check()
     except ValueError as e:

@@ -1,8 +1,15 @@
-"""ASGI middleware: a request body over the limit is refused (413) from its Content-Length header before
-any of it is read; a body without a length (chunked) is refused with 411, so no upload can grow unbounded."""
+"""Limits on what one client may ask of the service.
+
+BodyLimit (ASGI middleware): a request body over the limit is refused (413) from its Content-Length header
+before any of it is read; a body without a length (chunked) is refused with 411, so no upload can grow
+unbounded. RateLimiter: requests per second per token (429 with Retry-After), with an injectable clock.
+The upload quota of a token (images, bytes) is kept by the store (store.add_images)."""
 from __future__ import annotations
 
 import json
+import math
+import threading
+import time
 
 
 async def send_json(send, status: int, code: str, message: str) -> None:
@@ -31,3 +38,35 @@ class BodyLimit:
                                        f"the request body is {int(length)} bytes; this service takes up to "
                                        f"{self.max_bytes} bytes per request")
         await self.app(scope, receive, send)
+
+
+class RateLimiter:
+    """Per-token request rate limit: a token bucket per key holding up to `burst` requests, refilled at `rate`
+    requests per second. `take(key)` spends one request and returns 0, or, when the bucket is empty, spends
+    nothing and returns the whole seconds to wait (the Retry-After). rate <= 0 turns the limit off.
+
+    The clock is injectable (any function returning seconds, monotonic): tests step it by hand and never sleep.
+    Buckets live in this process only, so with several server processes each enforces the limit on its own."""
+
+    def __init__(self, rate: float, burst: int, clock=None):
+        self.rate, self.burst = float(rate), max(1, int(burst))
+        self.clock = clock or time.monotonic
+        self._buckets: dict = {}             # key -> (tokens, time of last update)
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def take(self, key) -> int:
+        if not self.enabled:
+            return 0
+        with self._lock:
+            now = self.clock()
+            tokens, then = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + max(0.0, now - then) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0
+            self._buckets[key] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / self.rate))

@@ -35,6 +35,8 @@ class Settings:
     max_batch_pixels: int = 2 * 1024 * 1024   # pixels (N*H*W) in one forward pass: 2 images at max_side 1024
     max_wait_ms: float = 5.0                  # how long the batcher waits to fill a batch
     page_limit: int = 1000                    # largest page a list request may ask for
+    rate_limit: float = 50.0                  # requests per second per token (0: no limit); 429 beyond it
+    rate_burst: int = 100                     # requests a token may make at once before the rate applies
 
     def check(self) -> None:
         """Refuse limits that cannot work together (raised as ValueError with a one-line reason)."""
@@ -42,6 +44,10 @@ class Settings:
                      "max_batch_pixels", "page_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if not self.rate_limit >= 0:
+            raise ValueError("--rate-limit must be 0 (no limit) or more requests per second")
+        if self.rate_burst < 1:
+            raise ValueError("--rate-burst must be at least 1")
         if self.max_side ** 2 > self.max_batch_pixels:
             raise ValueError(f"--max-batch-pixels {self.max_batch_pixels} cannot hold one image of the largest "
                              f"accepted size ({self.max_side}x{self.max_side} = {self.max_side ** 2} pixels); raise "

@@ -3,7 +3,8 @@
 `ric_images` holds each ciphertext's bytes, its original file name, the label the service's classifier
 gave it, its public metadata and its owner (the id of the token that uploaded it); `ric_tokens` holds
 SHA-256 hashes of upload tokens, a short display prefix of each (the first characters, enough to tell
-tokens apart, far too few to use one), whether it is an admin token and whether it was revoked. A token
+tokens apart, far too few to use one), whether it is an admin token, whether it was revoked and its upload
+quota (max_images, max_bytes; NULL: no limit, enforced in add_images in the inserting transaction). A token
 sees its own images only; an admin token sees all. Listing is ordered by id and paginated by "id greater
 than the cursor", so a page is stable while uploads go on.
 
@@ -18,8 +19,8 @@ import json
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import (Boolean, DateTime, Index, Integer, LargeBinary, String, Text, create_engine, delete, event,
-                        false, func, inspect, select, text)
+from sqlalchemy import (BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, Text, create_engine,
+                        delete, event, false, func, inspect, select, text, update)
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
 
@@ -59,18 +60,49 @@ class TokenRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     prefix: Mapped[str | None] = mapped_column(String(16), nullable=True)   # display only; NULL for old tokens
+    max_images: Mapped[int | None] = mapped_column(Integer, nullable=True)  # upload quota; NULL: no limit
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a valid token is: its id (the owner of what it uploads) and whether it is an admin token."""
+    """Who a valid token is: its id (the owner of what it uploads), whether it is an admin token, and its
+    upload quota (None: no limit)."""
     id: int
     admin: bool = False
+    max_images: int | None = None
+    max_bytes: int | None = None
+
+    @property
+    def has_quota(self) -> bool:
+        return self.max_images is not None or self.max_bytes is not None
 
     @property
     def owner(self) -> int | None:
         """The owner filter for queries: None (everything) for an admin token, else the token's id."""
         return None if self.admin else self.id
+
+
+class QuotaExceeded(Exception):
+    """An upload that would take a token over its quota; nothing of it was stored."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+_UNSET = object()
+
+
+def quota_problem(who: Principal, used_images: int, used_bytes: int, add_images: int, add_bytes: int) -> str | None:
+    """Why storing add_images more images of add_bytes bytes would exceed the token's quota, or None."""
+    if who.max_images is not None and used_images + add_images > who.max_images:
+        return (f"this token may store {who.max_images} images and holds {used_images}; {add_images} more would "
+                f"exceed its quota (delete some, or ask for a larger quota)")
+    if who.max_bytes is not None and used_bytes + add_bytes > who.max_bytes:
+        return (f"this token may store {who.max_bytes} bytes and holds {used_bytes}; {add_bytes} more would exceed "
+                f"its quota (delete some, or ask for a larger quota)")
+    return None
 
 
 @dataclass
@@ -117,6 +149,10 @@ class Store:
             raise StoreError(f"malformed database URL {url!r}") from None
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open the database {self.safe_url}: {_first_line(e)}") from None
+        # the largest id the id column holds: 64-bit on SQLite, 32-bit (SERIAL) on PostgreSQL. An id the API
+        # accepts (1 .. 2^63-1) but the column cannot hold names no row: answered without a query, which
+        # PostgreSQL would refuse ("integer out of range")
+        self.max_id = 2 ** 31 - 1 if self.engine.dialect.name == "postgresql" else 2 ** 63 - 1
         # SQLite allows one writer at a time; serialising writes here avoids "database is locked" under load
         self._write_lock = threading.Lock() if self.url.startswith("sqlite") else _NoLock()
 
@@ -136,24 +172,58 @@ class Store:
             c.execute(text("SELECT 1"))
 
     # -- tokens -------------------------------------------------------------------------------------
-    def create_token(self, name: str = "", admin: bool = False) -> str:
+    def create_token(self, name: str = "", admin: bool = False, max_images: int | None = None,
+                     max_bytes: int | None = None) -> str:
+        """A new token (returned once; only its hash is kept), with an upload quota when max_images or
+        max_bytes is given (None: no limit)."""
+        _check_quota_values(max_images, max_bytes)
         token = new_token()
         with self._write_lock, Session(self.engine) as s, s.begin():
             s.add(TokenRow(token_hash=hash_token(token), name=name[:100], created_at=_now(), revoked=False,
-                           admin=bool(admin), prefix=display_prefix(token)))
+                           admin=bool(admin), prefix=display_prefix(token), max_images=max_images,
+                           max_bytes=max_bytes))
         return token
 
     def check_token(self, token: str) -> Principal | None:
         """The principal of a valid (known, not revoked) token, else None."""
         with Session(self.engine) as s:
-            row = s.execute(select(TokenRow.id, TokenRow.admin, TokenRow.revoked)
-                            .where(TokenRow.token_hash == hash_token(token))).first()
-        return None if row is None or row.revoked else Principal(int(row.id), bool(row.admin))
+            row = s.execute(select(TokenRow.id, TokenRow.admin, TokenRow.revoked, TokenRow.max_images,
+                                   TokenRow.max_bytes).where(TokenRow.token_hash == hash_token(token))).first()
+        if row is None or row.revoked:
+            return None
+        return Principal(int(row.id), bool(row.admin), row.max_images, row.max_bytes)
 
     def list_tokens(self) -> list[dict]:
+        """Every token's public record with its quota and usage (images and bytes it holds)."""
         with Session(self.engine) as s:
             rows = list(s.scalars(select(TokenRow).order_by(TokenRow.id)))
-            return [_token_public(r) for r in rows]
+            used = {int(o): (int(n), int(b)) for o, n, b in s.execute(
+                select(ImageRow.owner, func.count(ImageRow.id), func.coalesce(func.sum(ImageRow.size), 0))
+                .where(ImageRow.owner.is_not(None)).group_by(ImageRow.owner))}
+            return [{**_token_public(r), "images": used.get(r.id, (0, 0))[0], "bytes": used.get(r.id, (0, 0))[1]}
+                    for r in rows]
+
+    def set_quota(self, ref: str, max_images=_UNSET, max_bytes=_UNSET) -> dict:
+        """Change the quota of the token `ref` names (see find_token): an int, or None for no limit; a value
+        not given stays as it was. Images already stored are kept even when over the new quota (only further
+        uploads are refused). Returns the token's record."""
+        _check_quota_values(None if max_images is _UNSET else max_images, None if max_bytes is _UNSET else max_bytes)
+        rec = self.find_token(ref)
+        with self._write_lock, Session(self.engine) as s, s.begin():
+            row = s.get(TokenRow, rec["id"])
+            if max_images is not _UNSET:
+                row.max_images = max_images
+            if max_bytes is not _UNSET:
+                row.max_bytes = max_bytes
+            s.flush()
+            return _token_public(row)
+
+    def usage(self, owner: int) -> tuple[int, int]:
+        """(images, bytes) the token `owner` holds."""
+        with Session(self.engine) as s:
+            n, b = s.execute(select(func.count(ImageRow.id), func.coalesce(func.sum(ImageRow.size), 0))
+                             .where(ImageRow.owner == owner)).one()
+            return int(n), int(b)
 
     def find_token(self, ref: str) -> dict:
         """The one token `ref` names: its id (`3` or `#3`), the token itself, or a prefix of it (as `ric token
@@ -191,13 +261,25 @@ class Store:
 
     # -- images -------------------------------------------------------------------------------------
     # `owner`: None means every image (an admin), else only the images of that token id.
-    def add_images(self, images: list[NewImage], owner: int | None = None) -> list[dict]:
-        """Store all images in one transaction (all or none) and return their public records."""
+    def add_images(self, images: list[NewImage], owner: int | None = None, quota: Principal | None = None) -> list[dict]:
+        """Store all images in one transaction (all or none) and return their public records.
+
+        quota: the uploading token, when it has a quota; the usage is read and the images added in one
+        transaction that first writes the token's row, so concurrent uploads of one token (from any number of
+        server processes) are serialised and cannot together exceed it. Raises QuotaExceeded, storing nothing."""
         rows = [ImageRow(filename=im.filename, label=im.label, scheme=im.scheme, height=im.height, width=im.width,
                          size=len(im.data), sha256=im.sha256, classifier=im.classifier,
                          meta=json.dumps(im.meta, sort_keys=True), created_at=_now(), data=im.data, owner=owner)
                 for im in images]
         with self._write_lock, Session(self.engine, expire_on_commit=False) as s, s.begin():
+            if quota is not None and quota.has_quota:
+                # a no-op write: takes the row lock (PostgreSQL) or the write lock (SQLite) before the usage is read
+                s.execute(update(TokenRow).where(TokenRow.id == quota.id).values(id=TokenRow.id))
+                n, b = s.execute(select(func.count(ImageRow.id), func.coalesce(func.sum(ImageRow.size), 0))
+                                 .where(ImageRow.owner == quota.id)).one()
+                why = quota_problem(quota, int(n), int(b), len(rows), sum(r.size for r in rows))
+                if why is not None:
+                    raise QuotaExceeded(why)
             s.add_all(rows)
             s.flush()
         return [_public(r) for r in rows]
@@ -209,6 +291,7 @@ class Store:
     def list_images(self, label: int | None = None, after: int = 0, limit: int = 100,
                     owner: int | None = None) -> tuple[list[dict], int | None]:
         """Up to `limit` records with id > after (and this label), and the cursor for the next page or None."""
+        after = min(after, self.max_id)     # past the largest id the column holds: the same empty page
         q = self._owned(select(ImageRow).where(ImageRow.id > after), owner).order_by(ImageRow.id).limit(limit + 1)
         if label is not None:
             q = q.where(ImageRow.label == label)
@@ -219,17 +302,39 @@ class Store:
         return [_public(r) for r in rows], (rows[-1].id if more else None)
 
     def get_image(self, image_id: int, owner: int | None = None) -> dict | None:
+        if not 0 < image_id <= self.max_id:
+            return None
         with Session(self.engine) as s:
             row = s.scalar(self._owned(select(ImageRow).where(ImageRow.id == image_id), owner))
             return None if row is None else _public(row)
 
     def get_data(self, image_id: int, owner: int | None = None) -> tuple[str, bytes] | None:
+        if not 0 < image_id <= self.max_id:
+            return None
         with Session(self.engine) as s:
             row = s.execute(self._owned(select(ImageRow.filename, ImageRow.data).where(ImageRow.id == image_id),
                                         owner)).first()
             return None if row is None else (row[0], row[1])
 
+    def get_content(self, image_id: int, owner: int | None = None) -> tuple[str, str, bytes] | None:
+        """(file name, SHA-256, bytes) of a stored image, or None."""
+        if not 0 < image_id <= self.max_id:
+            return None
+        with Session(self.engine) as s:
+            row = s.execute(self._owned(select(ImageRow.filename, ImageRow.sha256, ImageRow.data)
+                                        .where(ImageRow.id == image_id), owner)).first()
+            return None if row is None else (row[0], row[1], row[2])
+
+    def get_digest(self, image_id: int, owner: int | None = None) -> str | None:
+        """The SHA-256 of a stored image's bytes (its ETag), without reading them; None if not there."""
+        if not 0 < image_id <= self.max_id:
+            return None
+        with Session(self.engine) as s:
+            return s.scalar(self._owned(select(ImageRow.sha256).where(ImageRow.id == image_id), owner))
+
     def delete_image(self, image_id: int, owner: int | None = None) -> bool:
+        if not 0 < image_id <= self.max_id:
+            return False
         with self._write_lock, Session(self.engine) as s, s.begin():
             q = delete(ImageRow).where(ImageRow.id == image_id)
             if owner is not None:
@@ -253,7 +358,14 @@ class Store:
 def _token_public(row: TokenRow) -> dict:
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.timezone.utc)
     return {"id": row.id, "prefix": row.prefix, "name": row.name, "admin": bool(row.admin),
-            "revoked": bool(row.revoked), "created_at": created.isoformat(timespec="seconds")}
+            "revoked": bool(row.revoked), "created_at": created.isoformat(timespec="seconds"),
+            "max_images": row.max_images, "max_bytes": row.max_bytes}
+
+
+def _check_quota_values(max_images, max_bytes) -> None:
+    for name, v in (("max_images", max_images), ("max_bytes", max_bytes)):
+        if v is not None and (not isinstance(v, int) or v < 0 or v > 2 ** 62):
+            raise ValueError(f"{name} must be a whole number from 0 up (or none), got {v!r}")
 
 
 def _migrate(engine) -> list[str]:
