@@ -66,9 +66,9 @@ def test_shared_key_and_nonce_cancels_the_nae(shipped, samples):
 
 
 def test_keyed_scramble_hides_the_difference_under_a_shared_nonce(shipped, samples):
-    """With the default keyed scramble, the same nonce still cancels n_adv, but x'1 - x'2 is the permuted, sign-
-    flipped difference of the encoder outputs: it no longer lines up with x1 - x2, and one known plaintext does not
-    reveal the other."""
+    """With the default mix (ric/3's mask, then the keyed permutation), the same nonce still cancels n_adv and the
+    mask, but x'1 - x'2 is the permuted difference of the encoder outputs: it no longer lines up with x1 - x2, and
+    one known plaintext does not reveal the other."""
     model, clf = shipped
     codec = RICCodec(model.module, clf.module)
     key = Key(bytes(range(32)))
@@ -88,7 +88,7 @@ def test_library_never_reuses_a_nonce(shipped, samples, monkeypatch):
     import ric.codec as codec_mod
     drawn = []
     real = codec_mod.new_nonce
-    monkeypatch.setattr(codec_mod, "new_nonce", lambda: drawn.append(real()) or drawn[-1])
+    codec.nonce_source = lambda: drawn.append(real()) or drawn[-1]   # the default source, counted
     same = samples[:1].repeat(3, 1, 1, 1)        # the same image three times in one batch...
     a = codec.encrypt(same, key)
     b = codec.encrypt(same, key)                 # ...and again
@@ -136,7 +136,9 @@ def test_brute_force_command_rejects_every_wrong_key(shared_data, tmp_path, caps
                  "--data", os.path.join(shared_data, "cifar10.npz")]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["attempts"] == 6 and res["container_rejected"] == 6 and res["container_accepted"] == 0
-    assert res["bypass_PSNR_vs_plaintext"]["max"] < 10 < 40 < res["correct_key_PSNR"]
+    # keys and nonces come from --seed (default 0), so these numbers repeat exactly; under ric/3 a wrong key decodes
+    # D(uniform noise), a grey-ish noise image, which scores about 8-10 dB against any plaintext
+    assert res["bypass_PSNR_vs_plaintext"]["max"] < 12 < 40 < res["correct_key_PSNR"]
     assert res["bypass_SSIM_vs_plaintext"]["max"] < 0.2
     assert isinstance(res["LPIPS"], dict) or res["LPIPS"].startswith("unavailable")   # never a made-up number
     assert json.loads((out / "brute-force.json").read_text())["attempts"] == 6
@@ -147,11 +149,11 @@ def test_brute_force_command_rejects_every_wrong_key(shared_data, tmp_path, caps
 @pytest.mark.data
 @pytest.mark.parametrize("argv,rows", [
     (["known-plaintext", "--n", "8", "--n-test", "4", "--epochs", "1", "--width", "8"],
-     {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
+     {"U-Net", "low-pass + affine", "mean image", "label mean image", "ciphertext itself"}),
     (["inversion", "--n", "8", "--keys", "2", "--n-test", "4", "--epochs", "1", "--width", "8"],
-     {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
+     {"U-Net", "low-pass + affine", "mean image", "label mean image", "ciphertext itself"}),
     (["inversion", "--scheme", "sealed", "--n", "8", "--keys", "2", "--n-test", "4", "--epochs", "1", "--width", "8"],
-     {"U-Net", "low-pass + affine", "mean image", "ciphertext itself"}),
+     {"U-Net", "low-pass + affine", "mean image", "label mean image", "ciphertext itself"}),
     (["cloud", "--n", "8", "--n-real", "8", "--n-test", "4", "--epochs", "1"],
      {"cloud attack G(E(x'))", "mean image", "ciphertext itself"}),
 ])

@@ -187,7 +187,8 @@ def test_ric3_ciphertext_does_not_follow_the_image(toy_classifier, key):
     histograms match (the masked payload is uniform whatever x is), while ric/2's do not (its values keep x's
     contrast |x − 0.5|: the sign flip cannot make 0.5 out of 0)."""
     from ric.keys import seeded_nonces
-    black, white = torch.zeros(4, 3, 16, 16), torch.full((4, 3, 16, 16), 0.5)
+    black, white = torch.zeros(16, 3, 32, 32), torch.full((16, 3, 32, 32), 0.5)   # 49,152 values: sampling noise
+    #                                                                         of the L1 histogram distance ≈ 0.02
 
     def hist(mix, x):
         codec = RICCodec(_IdentityCodecNets(), toy_classifier, FAST_PHI, "cpu", mix=mix,

@@ -129,3 +129,27 @@ def test_masked_payload_is_uniform_whatever_the_image():
 
 def test_mask_is_part_of_the_known_mixes():
     assert check_mix(MASK) == MASK
+
+
+def test_mask_with_permutation_roundtrips_within_the_bound_and_scatters_a_reused_nonce():
+    """The codec masks then permutes pixel positions (keyed_maps' P): decoding still ends within the rounding bound,
+    and under a (misused) shared nonce the difference of two payloads no longer lines up with u1 − u2."""
+    key = Key(bytes(range(32)))
+    shape = (3, 16, 16)
+    nonces = [bytes([i]) * 16 for i in range(8)]
+    g = torch.Generator().manual_seed(2)
+    u, n_adv = torch.rand((8, *shape), generator=g), torch.rand((8, *shape), generator=g)
+    r = batch_uniform(key, nonces, shape)
+    perm = batch_maps(key, nonces, shape)[0]
+    xq = quantize(srl_blend(mask(u, r, perm), n_adv, 0.8), training=False)
+    got = unmask(srl_subtract(xq, n_adv, 0.8), r, perm)
+    assert float((got - u).abs().max()) <= max_rounding_error(0.8) / (1 - 2 * MASK_DELTA) + 1e-5
+    u2 = torch.rand((8, *shape), generator=g)
+    same = [nonces[0]] * 8
+    r0, p0 = batch_uniform(key, same, shape), batch_maps(key, same, shape)[0]
+    d_plain = torch.remainder(mask(u, r0) - mask(u2, r0), 1.0)            # without P: (v1 − v2) mod 1, aligned
+    d_perm = torch.remainder(mask(u, r0, p0) - mask(u2, r0, p0), 1.0)
+    target = torch.remainder(MASK_DELTA + (1 - 2 * MASK_DELTA) * u - (MASK_DELTA + (1 - 2 * MASK_DELTA) * u2), 1.0)
+    assert torch.allclose(d_plain, target, atol=1e-5)
+    corr = torch.corrcoef(torch.stack([d_perm.flatten(), target.flatten()]))[0, 1]
+    assert abs(float(corr)) < 0.1

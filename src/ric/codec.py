@@ -128,7 +128,8 @@ class RICCodec:
         if self.mix == SCRAMBLE:
             u_en = scramble(u_en, *batch_maps(key, nonces, u_en.shape[1:], self.device))
         elif self.mix == MASK:
-            u_en = mask(u_en, batch_uniform(key, nonces, u_en.shape[1:], self.device))
+            perm = batch_maps(key, nonces, u_en.shape[1:], self.device)[0]
+            u_en = mask(u_en, batch_uniform(key, nonces, u_en.shape[1:], self.device), perm)
         return quantize(srl_blend(u_en, n_adv, self.lam), training=False)
 
     def escalate(self, phi: PhiConfig, label_failed: bool) -> PhiConfig:
@@ -219,7 +220,8 @@ class RICCodec:
         if mix == SCRAMBLE:
             u = unscramble(u, *batch_maps(key, nonces, u.shape[1:], self.device))
         elif mix == MASK:
-            u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device))
+            perm = batch_maps(key, nonces, u.shape[1:], self.device)[0]
+            u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device), perm)
         # D on channels-last memory: u' of the paper scheme is channels-last already (it comes from HWC pixels), the
         # unscrambled u'' is not, and oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
         return to_uint8_hwc(self.model.decoder_output(u.contiguous(memory_format=torch.channels_last)))

@@ -6,8 +6,9 @@ only and is kept so that old ciphertexts decrypt and for comparison; NONE is the
 ric/3, the uniform mask (MASK):
 
     v   = δ + (1 − 2δ)·clip(u_en, 0, 1)          compressed into [δ, 1 − δ], δ = 3/255
-    u_p = (v + r) mod 1                          r: a keyed uniform image from ChaCha20 under HKDF(key, nonce)
-    x'  = (1 − λ)·u_p + λ·n_adv,   and the decryptor computes   v' = (u' − r) mod 1,   x̃ = D((v' − δ)/(1 − 2δ)).
+    u_p = P_k((v + r) mod 1)                     r: a keyed uniform image from ChaCha20 under HKDF(key, nonce);
+                                                 P_k: ric/2's keyed permutation of pixel positions (nonce misuse)
+    x'  = (1 − λ)·u_p + λ·n_adv,   and the decryptor computes   v' = (P_k⁻¹(u') − r) mod 1,   x̃ = D((v' − δ)/(1 − 2δ)).
 
 u_p is uniform on [0, 1) whatever u_en is (r is uniform and independent of it), so given n_adv — which depends
 only on the key, the nonce, the label and the classifier — the ciphertext's distribution does not depend on x.
@@ -112,14 +113,19 @@ def batch_uniform(key: Key, nonces: list[bytes], shape, device="cpu") -> torch.T
     return torch.stack([keyed_uniform(key, n, shape) for n in nonces]).to(device)
 
 
-def mask(u: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """u_en -> u_p = (δ + (1 − 2δ)·clip(u, 0, 1) + r) mod 1, uniform on [0, 1) whatever u is."""
-    v = MASK_DELTA + (1 - 2 * MASK_DELTA) * u.clamp(0, 1)
-    return torch.remainder(v + r, 1.0)
+def mask(u: torch.Tensor, r: torch.Tensor, perm: torch.Tensor | None = None) -> torch.Tensor:
+    """u_en -> u_p = P((δ + (1 − 2δ)·clip(u, 0, 1) + r) mod 1), uniform on [0, 1) whatever u is. `perm` (N, H·W),
+    optional: the keyed permutation P of the pixel positions (keyed_maps). It adds nothing while nonces are unique,
+    but if one were ever reused, r would cancel in the difference of two ciphertexts (a two-time pad) and leave
+    x1 − x2 in place; with P the difference is scattered over the image as under ric/2."""
+    v = torch.remainder(MASK_DELTA + (1 - 2 * MASK_DELTA) * u.clamp(0, 1) + r, 1.0)
+    return v if perm is None else scramble(v, perm, torch.zeros_like(v, dtype=torch.bool))
 
 
-def unmask(u: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+def unmask(u: torch.Tensor, r: torch.Tensor, perm: torch.Tensor | None = None) -> torch.Tensor:
     """u' (u_p plus rounding error below δ) -> the compressed value undone: ≈ clip(u_en, 0, 1) plus the error
-    scaled by 1/(1 − 2δ). Exact inverse of mask up to that error."""
+    scaled by 1/(1 − 2δ). Exact inverse of mask (with the same `perm`) up to that error."""
+    if perm is not None:
+        u = unscramble(u, perm, torch.zeros_like(u, dtype=torch.bool))
     v = torch.remainder(u - r, 1.0)
     return (v - MASK_DELTA) / (1 - 2 * MASK_DELTA)

@@ -9,6 +9,8 @@ Two measurements per (image, wrong key):
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -17,16 +19,25 @@ from .. import container
 from ..codec import RICCodec, from_uint8_hwc
 from ..errors import RICError, WrongKeyError
 from ..mixing import DEFAULT
-from ..keys import Key
+from ..keys import Key, seeded_nonces
 from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 from ..metrics import lpips, psnr_per_image
 
 
+def _key(seed, label: str) -> Key:
+    """A fresh random key, or with `seed` a reproducible one (runs and tests that must repeat exactly)."""
+    if seed is None:
+        return Key.generate()
+    return Key(hashlib.sha256(f"ric-brute-force/{seed}/{label}".encode()).digest())
+
+
 def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", batch: int = 64,
-                show: bool = True, mix: str = DEFAULT) -> tuple[dict, dict]:
-    """(result, arrays for the figure). `model`/`classifier` are hub.Loaded."""
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
-    key = Key.generate()
+                show: bool = True, mix: str = DEFAULT, seed: int | None = None) -> tuple[dict, dict]:
+    """(result, arrays for the figure). `model`/`classifier` are hub.Loaded. `seed`: victim key, wrong keys and
+    nonces derived from it (reproducible); None: fresh random ones."""
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix,
+                     **({} if seed is None else {"nonce_source": seeded_nonces(seed)}))
+    key = _key(seed, "victim")
     enc = encrypt(codec, x, key, batch, "encrypt (victim key)", show)
     x = x[enc["keep"]]
     n = len(x)
@@ -48,7 +59,7 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
     examples, lp_vals, lp_why = [], [], ""
     with tqdm(total=n_keys, desc="wrong keys", unit="key", disable=not show, leave=False) as bar:
         for m in range(n_keys):
-            wk = Key.generate()
+            wk = _key(seed, f"wrong/{m}")
             for data in files:
                 try:
                     container.open_sealed(wk, *container.read_ciphertext(data))

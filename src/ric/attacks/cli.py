@@ -172,7 +172,7 @@ def run_attack(args) -> int:
     if name == "brute-force":
         from .bruteforce import brute_force, figure
         x = test.tensors(pick(len(test), args.n, args.seed))[0]
-        res, arr = brute_force(model, clf, x, args.keys, device, args.batch_size, show, mix=mix)
+        res, arr = brute_force(model, clf, x, args.keys, device, args.batch_size, show, mix=mix, seed=args.seed)
         figure(paths["png"], arr)
     elif name == "known-plaintext":
         from .learned import known_plaintext
