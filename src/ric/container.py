@@ -348,7 +348,11 @@ def load_metadata_json(text: str) -> dict:
 
 
 def parse_header(text: str) -> Header:
-    d = load_metadata_json(text)
+    return header_from_metadata(load_metadata_json(text))
+
+
+def header_from_metadata(d: dict) -> Header:
+    """A paper-scheme Header from the parsed metadata object (load_metadata_json); ContainerError if malformed."""
     missing = [k for k in (*_PUBLIC, "sealed", "tag") if k not in d]
     if missing:
         raise ContainerError(f"RIC metadata lacks field(s): {', '.join(missing)}")
@@ -396,7 +400,7 @@ def _read_bytes(src) -> bytes:
 
 
 def _decode_pixels(data: bytes) -> np.ndarray:
-    walk_png(data)   # one IHDR, first, of a bounded size: refused before Pillow looks at the pixels
+    """Pillow's decode of data that walk_png has accepted (one IHDR, first, of a bounded size: sniff walks first)."""
     try:
         im = Image.open(io.BytesIO(data), formats=["PNG"])   # the chunk walk has already checked the signature
         if im.width * im.height > MAX_PIXELS:
@@ -424,30 +428,27 @@ def sniff(src) -> tuple[str, np.ndarray, Header | None]:
     if len(chunks) > 1:
         raise ContainerError(f"{len(chunks)} RIC metadata chunks in this PNG (expected exactly one)")
 
-    def refuse_if_sealed_pixels() -> None:
-        try:
-            pix = _decode_pixels(data)
-        except ContainerError:
-            return
+    def refuse_if_sealed_pixels() -> np.ndarray:
+        """The decoded pixels; TamperedMetadataError when they are a sealed ciphertext's."""
+        pix = _decode_pixels(data)
         if is_sealed(pix):
             raise TamperedMetadataError("the sealed ciphertext's metadata was altered (its 'ric' chunk is not the "
                                         "one the encryptor writes; a stripped chunk is fine)")
+        return pix
     if chunks:
         if chunks[0] == SEALED_CHUNK:
             return "sealed", _decode_pixels(data), None
         try:
-            text = _parse_text_chunk(chunks[0])
+            d = load_metadata_json(_parse_text_chunk(chunks[0]))
+            header = None if d.get("scheme") == "sealed" else header_from_metadata(d)
+        except ContainerError as e:
             try:
-                scheme = json.loads(text).get("scheme")
-            except (ValueError, AttributeError, RecursionError):   # parse_header refuses it below
-                scheme = None
-            header = None if scheme == "sealed" else parse_header(text)
-        except ContainerError:
-            refuse_if_sealed_pixels()
-            raise
+                refuse_if_sealed_pixels()
+            except ContainerError:
+                pass
+            raise e from None
         if header is None:      # names the sealed scheme but is not the encryptor's chunk
-            refuse_if_sealed_pixels()
-            return "sealed", _decode_pixels(data), None
+            return "sealed", refuse_if_sealed_pixels(), None
         if len(nadv) > 1:
             raise ContainerError(f"{len(nadv)} sealed-n_adv chunks in this PNG (expected at most one)")
         header.nadv = nadv[0] if nadv else b""
