@@ -88,6 +88,44 @@ def app_client(db_url: str, classifier: str, clock=None, **limits):
         store.close()
 
 
+def race_a_quota(url: str, data: bytes, quota: int = 5, attempts: int = 24, handles: int = 4):
+    """Upload `data` `attempts` times from 8 threads over `handles` store handles on one database (as many server
+    processes) for a token with an image quota; returns (uploads accepted, the token's usage (images, bytes))."""
+    import concurrent.futures
+    import hashlib
+
+    from ric.service.store import NewImage, QuotaExceeded, open_store
+    setup = open_store(url)
+    who = setup.check_token(setup.create_token("race", max_images=quota))
+    setup.close()
+    stores = [open_store(url) for _ in range(handles)]
+
+    def add(i):
+        im = NewImage(f"r{i}.png", 0, "paper", 16, 16, hashlib.sha256(data).hexdigest(), "toy@0", {}, data)
+        try:
+            stores[i % handles].add_images([im], who.id, who)
+            return True
+        except QuotaExceeded:
+            return False
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            accepted = sum(ex.map(add, range(attempts)))
+        return accepted, tuple(stores[0].usage(who.id))
+    finally:
+        for st in stores:
+            st.close()
+
+
+@contextlib.contextmanager
+def served(tmp_path, ct, clock=None, **limits):
+    """app_client on a fresh SQLite store in tmp_path for the toy set `ct`, with its token as the bearer header."""
+    with app_client(f"sqlite:///{tmp_path}/store.db", ct["models"]["classifier"], clock=clock,
+                    **limits) as (c, store, token):
+        c.headers["Authorization"] = f"Bearer {token}"
+        yield c, store, token
+
+
 def encrypt(plain: list[str], out: str, key: str, models: dict, classifier: str | None = None) -> list[str]:
     code = main(["encrypt", "-q", "--cpu", "--key", key, "--out", out, "--model", models["model"],
                  "--classifier", classifier or models["classifier"], *plain])

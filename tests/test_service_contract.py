@@ -3,19 +3,17 @@ checked before any query, the OpenAPI document states every parameter, status an
 405 with Allow, HEAD answers wherever GET does, image content carries an ETag (If-None-Match: 304), and each
 token has a request rate limit (429 + Retry-After, on an injected clock: no test sleeps) and an upload quota
 (413 quota_exceeded, nothing stored beyond it), set with `ric token create|set-quota` and kept by migration."""
-import concurrent.futures
-import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 
 import pytest
-from service_support import app_client, toy_set
+from service_support import race_a_quota, served, toy_set
 
 from ric.cli import main
 from ric.service.app import MAX_ID
-from ric.service.store import NewImage, Principal, QuotaExceeded, open_store
+from ric.service.store import Principal, open_store
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -36,14 +34,6 @@ class Clock:
 
     def advance(self, s):
         self.t += s
-
-
-@contextlib.contextmanager
-def served(tmp_path, ct, clock=None, **limits):
-    with app_client(f"sqlite:///{tmp_path}/store.db", ct["models"]["classifier"], clock=clock,
-                    **limits) as (c, store, token):
-        c.headers["Authorization"] = f"Bearer {token}"
-        yield c, store, token
 
 
 @pytest.fixture
@@ -270,29 +260,8 @@ def test_byte_quota_gives_413_before_decoding(ct, tmp_path, monkeypatch):
 
 
 def test_concurrent_uploads_of_one_token_cannot_pass_its_quota(tmp_path, ct):
-    url = f"sqlite:///{tmp_path}/race.db"
-    setup = open_store(url)
-    tok = setup.create_token("race", max_images=5)
-    who = setup.check_token(tok)
-    setup.close()
-    data = _bytes(ct["enc"][0])
-    stores = [open_store(url) for _ in range(4)]      # four "server processes" on one database
-
-    def add(i):
-        im = NewImage(f"r{i}.png", 0, "paper", 16, 16, hashlib.sha256(data).hexdigest(), "toy@0", {}, data)
-        try:
-            stores[i % 4].add_images([im], who.id, who)
-            return True
-        except QuotaExceeded:
-            return False
-
-    try:
-        with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            ok = list(ex.map(add, range(24)))
-        assert sum(ok) == 5 and stores[0].usage(who.id)[0] == 5
-    finally:
-        for s in stores:
-            s.close()
+    accepted, usage = race_a_quota(f"sqlite:///{tmp_path}/race.db", _bytes(ct["enc"][0]))
+    assert accepted == 5 and usage[0] == 5
 
 
 def test_token_cli_quota_create_list_and_set(tmp_path, capsys):

@@ -3,7 +3,6 @@ anything is decoded, a sealed claim is verified from the pixels, forward passes 
 tokens own what they upload (admin tokens see all), /healthz says only that the service is up, a database of
 the previous version is migrated, hostile metadata JSON and path-like identities get a 422, never a 500."""
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import io
@@ -15,7 +14,7 @@ import zlib
 
 import numpy as np
 import pytest
-from service_support import app_client, toy_set
+from service_support import app_client, served, toy_set
 
 from ric import container
 from ric.cli import main
@@ -30,13 +29,6 @@ SIG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def ct():
     return toy_set()
-
-
-@contextlib.contextmanager
-def served(tmp_path, ct, **limits):
-    with app_client(f"sqlite:///{tmp_path}/store.db", ct["models"]["classifier"], **limits) as (c, store, token):
-        c.headers["Authorization"] = f"Bearer {token}"
-        yield c, store, token
 
 
 @pytest.fixture
