@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image, PngImagePlugin
 
+from png_support import SIG, chunk, chunks_of, rebuild
 from ric.classifiers import create_classifier
 from ric.cli import main
 from ric.errors import (ContainerError, InputImageError, KeyFileError, ModelMismatchError, OutputExistsError,
@@ -19,11 +20,6 @@ from ric.errors import (ContainerError, InputImageError, KeyFileError, ModelMism
 from ric.nets import create_ric_model
 from ric.training.checkpoint import save_weights
 
-SIG = b"\x89PNG\r\n\x1a\n"
-
-
-def chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
 
 
 def raw_png(w, h, depth=8, color=2, rows=None, extra=b"") -> bytes:
@@ -33,19 +29,6 @@ def raw_png(w, h, depth=8, color=2, rows=None, extra=b"") -> bytes:
         rows = b"".join(b"\x00" + bytes(w * ch * depth // 8) for _ in range(min(h, 4)))
     return (SIG + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0)) + extra
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-def chunks_of(data: bytes):
-    pos, out = 8, []
-    while pos < len(data):
-        n, t = struct.unpack(">I4s", data[pos:pos + 8])
-        out.append((t, data[pos + 8:pos + 8 + n]))
-        pos += 12 + n
-    return out
-
-
-def rebuild(chs) -> bytes:
-    return SIG + b"".join(chunk(t, b) for t, b in chs)
 
 
 def itxt(text: str, compressed=False) -> bytes:

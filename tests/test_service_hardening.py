@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 import pytest
+from png_support import SIG, chunk, chunks_of, rebuild
 from service_support import app_client, served, toy_set
 
 from ric import container
@@ -23,7 +24,6 @@ from ric.service import uploads
 from ric.service.store import open_store
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-SIG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +54,6 @@ def _err(r, status, code):
     assert body["error"] == code, body
     assert "Traceback" not in body["message"]
     return body["message"]
-
-
-def chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
-
-
-def chunks_of(data: bytes):
-    pos, out = 8, []
-    while pos < len(data):
-        n, t = struct.unpack(">I4s", data[pos:pos + 8])
-        out.append((t, data[pos + 8:pos + 8 + n]))
-        pos += 12 + n
-    return out
-
-
-def rebuild(chs) -> bytes:
-    return SIG + b"".join(chunk(t, b) for t, b in chs)
 
 
 def ihdr(w, h):
