@@ -100,6 +100,14 @@ def test_fuzz_chunk_bodies_with_valid_crcs(which, pos, blob, op):
         assert json.loads(container._parse_text_chunk(body)) == META
 
 
+def test_metadata_chunk_with_only_its_keyword_is_refused():
+    """Found by the fuzzer above: an iTXt body of exactly b"ric" (no NUL) raised ValueError from the parser."""
+    chs = _chunks(GOOD)
+    i = next(j for j, c in enumerate(chs) if c[0] == b"iTXt")
+    chs[i][1] = b"ric"
+    assert _exercise(_build(chs)) == "refused"
+
+
 def test_itxt_with_an_unknown_compression_method_is_refused():
     """Found by the fuzzer above: flag 0 (uncompressed) with method byte 1 was read as if it were 0."""
     chs = _chunks(GOOD)

@@ -286,6 +286,8 @@ def _ric_chunks(data: bytes, nadv: list | None = None) -> list[bytes]:
 
 
 def _parse_text_chunk(body: bytes) -> str:
+    if b"\x00" not in body:     # the keyword alone, with no separator (found by the fuzz test)
+        raise ContainerError("RIC metadata chunk is garbled (no text after its keyword)")
     kw, rest = body.split(b"\x00", 1)
     if len(rest) > MAX_METADATA_BYTES:
         raise ContainerError(f"RIC metadata is too large ({len(rest)} bytes > {MAX_METADATA_BYTES})")
