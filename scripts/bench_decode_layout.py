@@ -13,10 +13,10 @@ import time
 import torch
 
 from ric import hub
-from ric.codec import from_uint8_hwc
 from ric.keys import Key, new_nonce
-from ric.mixing import batch_maps, unscramble
 from ric.nets.ric import srl_subtract
+from ric.schemes.paper.codec import from_uint8_hwc
+from ric.schemes.paper.mixing import batch_maps, unscramble
 
 
 def main():

@@ -11,7 +11,7 @@ import time
 import torch
 
 from ric.keys import Key, new_nonce
-from ric.mixing import batch_maps, scramble, unscramble
+from ric.schemes.paper.mixing import batch_maps, scramble, unscramble
 
 
 def main():

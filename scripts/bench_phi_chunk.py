@@ -1,5 +1,5 @@
 """What a lone image costs in Φ with the configured slot count (chunk 8: every slot is computed at every step) and
-with the slot count `ric.codec.fit_chunk` gives it (1). A retried image is often alone in its group, so this is
+with the slot count `ric.schemes.paper.codec.fit_chunk` gives it (1). A retried image is often alone in its group, so this is
 the cost of a retry. Prints a table (ms per Φ step, per chunk), with the machine's thread count.
 
 usage: python scripts/bench_phi_chunk.py [MODEL] [--steps S] [--n N] [--threads T]
@@ -15,11 +15,11 @@ import time
 import torch
 
 from ric import hub
-from ric.codec import fit_chunk
-from ric.engine import model_phi
+from ric.files.engine import model_phi
 from ric.keys import Key
 from ric.nae import generate_nae
 from ric.noise import noise_image
+from ric.schemes.paper.codec import fit_chunk
 
 SIZES = {"mnist": 28, "cifar10": 32, "celeba64": 64, "celeba160": 160}
 

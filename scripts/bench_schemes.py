@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 
 from ric import hub
-from ric.codec import RICCodec
-from ric.container import sniff
-from ric.engine import Engine, sealed_decrypt_files, sealed_encrypt_files
+from ric.files.engine import Engine, sealed_decrypt_files, sealed_encrypt_files
+from ric.io.container import sniff
 from ric.keys import Key
-from ric.sealed import SealedCodec, open_sealed_pixels
+from ric.schemes.paper.codec import RICCodec
+from ric.schemes.sealed import SealedCodec, open_sealed_pixels
 
 
 def per_image(f, n):

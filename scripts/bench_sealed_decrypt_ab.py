@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 
-from ric.container import sniff
-from ric.engine import sealed_decrypt_files
+from ric.files.engine import sealed_decrypt_files
+from ric.io.container import sniff
 from ric.keys import Key
 
 

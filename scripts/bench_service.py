@@ -244,7 +244,7 @@ async def drive(server: ServerProc, token: str, pool: list[bytes], n: int, per: 
 def audit(url: str, token: str, pool: list[bytes], per: int, n_requests: int, acked: dict, before: set) -> dict:
     """Fetch every record and its bytes back and check them against what was sent."""
     sys.path.insert(0, SRC)
-    from ric.container import sniff
+    from ric.io.container import sniff
     want = {hashlib.sha256(d).hexdigest() for d in pool}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
         recs, cursor = [], None
@@ -302,13 +302,14 @@ def worst_request(server: ServerProc, token: str, pool: list[bytes], max_files: 
     sys.path.insert(0, SRC)
     import numpy as np
 
-    from ric import container
+    from ric.io import container
+    from ric.schemes.paper import header as paper_header
     _, header = container.read_ciphertext(pool[0])
     files = []
     for k in range(max_files):   # low-entropy pixels: each file small, so the request fits the body limit
         px = np.zeros((side, side, 3), np.uint8)
         px[:, :, k % 3] = np.arange(side, dtype=np.uint8)[None, :]
-        files.append((f"worst-{k}.png", container.encode_png(px, header)))
+        files.append((f"worst-{k}.png", paper_header.encode_png(px, header)))
     body = sum(len(d) for _, d in files)
     sampler = MemorySampler(server, every=0.05)
     idle = rss_mib(server.proc.pid)

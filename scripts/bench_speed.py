@@ -27,17 +27,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ric import container, hub
+from ric import hub
 from ric.classifiers import create_classifier
-from ric.codec import RICCodec, pack_nadv, to_uint8_hwc, unpack_nadv
-from ric import engine as engine_mod
-from ric.engine import Engine, model_phi
+from ric.files import engine as engine_mod
+from ric.files.engine import Engine, model_phi
 from ric.hub import Loaded
+from ric.io import container
 from ric.keys import Key, new_nonce
 from ric.nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
 from ric.nets import create_ric_model
 from ric.nets.ric import quantize
 from ric.noise import noise_image
+from ric.schemes.paper import header as paper_header
+from ric.schemes.paper.codec import RICCodec, pack_nadv, to_uint8_hwc, unpack_nadv
 
 
 def now():
@@ -210,23 +212,23 @@ def main():
         t_d, _ = timed(lambda: [M.decode(xq[s:s + bs], n_adv[s:s + bs]) for s in range(0, n, bs)], a.repeat)
     res["fe_s"], res["d_s"] = t_fe / n, t_d / n
     mid, cid = model.identity, clf.identity
-    headers = [container.seal(key, enc.cipher[i].numpy(), enc.nonces[i], enc.labels[i], enc.steps[i], model=mid,
+    headers = [paper_header.make_header(key, enc.cipher[i].numpy(), enc.nonces[i], enc.labels[i], enc.steps[i], model=mid,
                               classifier=cid, lam=codec.lam, phi=enc.phis[i].to_dict(), fingerprint=enc.fingerprints[i],
                               mix=codec.mix)
                for i in range(n)]
     with tempfile.TemporaryDirectory() as tmp:
         def write_all(fast):
             for i, hd in enumerate(headers):
-                hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, hd.nonce, enc.n_adv[i])) if fast else b""
+                hd.nadv = paper_header.encrypt_nadv(key, hd, pack_nadv(key, hd.nonce, enc.n_adv[i])) if fast else b""
                 with open(os.path.join(tmp, f"{'f' if fast else 'p'}{i}.png"), "wb") as f:
-                    f.write(container.encode_png(enc.cipher[i].numpy(), hd))
+                    f.write(paper_header.encode_png(enc.cipher[i].numpy(), hd))
 
         def read_all(fast):
             out = []
             for i in range(n):
                 pix, hd = container.read_ciphertext(os.path.join(tmp, f"{'f' if fast else 'p'}{i}.png"))
-                container.open_sealed(key, pix, hd)
-                out.append(unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), shape) if fast else pix)
+                paper_header.authenticate(key, pix, hd)
+                out.append(unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), shape) if fast else pix)
             return out
         t_wr, _ = timed(lambda: write_all(False), a.repeat)
         t_rd, _ = timed(lambda: read_all(False), a.repeat)
@@ -270,10 +272,10 @@ def main():
             c1, c2 = [], []
             for i, hd in enumerate(headers):
                 for fast, lst in ((False, c1), (True, c2)):
-                    hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, hd.nonce, enc.n_adv[i])) if fast else b""
+                    hd.nadv = paper_header.encrypt_nadv(key, hd, pack_nadv(key, hd.nonce, enc.n_adv[i])) if fast else b""
                     lst.append(os.path.join(tmp, f"c{'f' if fast else 'p'}{i}.png"))
                     with open(lst[-1], "wb") as f:
-                        f.write(container.encode_png(enc.cipher[i].numpy(), hd))
+                        f.write(paper_header.encode_png(enc.cipher[i].numpy(), hd))
             res["files_decrypt_on"] = "the in-memory ciphertexts written as files (some file encryptions failed)"
         t_df, _ = timed(lambda: eng.decrypt_files(key, c1, os.path.join(tmp, f"d{next(k)}")), a.repeat)
         t_dff, r_dff = timed(lambda: eng.decrypt_files(key, c2, os.path.join(tmp, f"df{next(k)}")), a.repeat)
@@ -353,20 +355,20 @@ def stages_only(a, res, model, clf, x, xt, key, load0, t_start):
         for fast in (False, True):
             def write_all():
                 for i in range(n):
-                    hd = container.seal(key, cipher[i].numpy(), nonces[i], int(labels[i]), 0, model=model.identity,
+                    hd = paper_header.make_header(key, cipher[i].numpy(), nonces[i], int(labels[i]), 0, model=model.identity,
                                         classifier=clf.identity, lam=M.lam, phi=PhiConfig().to_dict(),
                                         fingerprint=b"\0" * 8)
                     if fast:
-                        hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, nonces[i], n_adv[i]))
+                        hd.nadv = paper_header.encrypt_nadv(key, hd, pack_nadv(key, nonces[i], n_adv[i]))
                     with open(os.path.join(tmp, f"{int(fast)}_{i}.png"), "wb") as f:
-                        f.write(container.encode_png(cipher[i].numpy(), hd))
+                        f.write(paper_header.encode_png(cipher[i].numpy(), hd))
 
             def read_all():
                 out = []
                 for i in range(n):
                     pix, hd = container.read_ciphertext(os.path.join(tmp, f"{int(fast)}_{i}.png"))
-                    container.open_sealed(key, pix, hd)
-                    out.append(unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), shape) if fast else pix)
+                    paper_header.authenticate(key, pix, hd)
+                    out.append(unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), shape) if fast else pix)
                 return out
             tw, _ = timed(write_all, a.repeat)
             tr, out = timed(read_all, a.repeat)

@@ -12,11 +12,11 @@ import time
 import numpy as np
 import torch
 
-from ric.codec import RICCodec
-from ric.data import load_npz
-from ric.engine import model_phi
+from ric.datasets.arrays import load_npz
+from ric.files.engine import model_phi
 from ric.hub import load_classifier, load_ric_model
 from ric.keys import Key
+from ric.schemes.paper.codec import RICCodec
 
 
 def main():

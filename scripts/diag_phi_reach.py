@@ -21,8 +21,8 @@ import time
 import torch
 
 from ric import hub
-from ric.data import load_npz
-from ric.engine import model_phi
+from ric.datasets.arrays import load_npz
+from ric.files.engine import model_phi
 from ric.keys import Key
 from ric.nae import generate_nae, margin_of
 from ric.noise import noise_image

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 
 from ric import hub
-from ric.codec import RICCodec
-from ric.engine import model_phi
+from ric.datasets import load_dataset
+from ric.files.engine import model_phi
 from ric.keys import Key, new_nonce
 from ric.nae import margin_of
-from ric.datasets import load_dataset
+from ric.schemes.paper.codec import RICCodec
+
 torch.set_num_threads(1)
 name, ds_name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 m, c = hub.load_ric_model(name), hub.load_classifier(name)

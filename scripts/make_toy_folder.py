@@ -1,11 +1,18 @@
 """Write the toy models of tests/test_cli.py (untrained tiny RIC model, small classifier with a x200 head) and N
 random 8x8 PNGs into plain/ of the current folder: input for the 100k streaming memory check (docs/results.md).
 usage: python scripts/make_toy_folder.py 100000"""
-import json, os, sys, numpy as np, torch
+import json
+import os
+import sys
+
+import numpy as np
+import torch
 from PIL import Image
+
 from ric.classifiers import create_classifier
 from ric.nets import create_ric_model
 from ric.training.checkpoint import save_weights
+
 torch.manual_seed(0)
 clf = create_classifier("small_resnet", num_classes=3, width=4)
 with torch.no_grad():

@@ -8,8 +8,9 @@ import torch
 
 from ric import hub
 from ric.keys import Key, new_nonce
-from ric.noise import noise_image
 from ric.nae import PhiConfig, generate_nae
+from ric.noise import noise_image
+
 torch.set_num_threads(1)
 C = hub.load_classifier('celeba160').module.eval()
 x = torch.from_numpy(np.load('../shared/data/celeba_faces_160.npz')['x_test'][:8]).permute(0,3,1,2).float()/255

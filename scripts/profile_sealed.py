@@ -20,7 +20,7 @@ from ric.datasets import load_dataset
 from ric.keys import Key
 from ric.nae import margin_of
 from ric.noise import noise_image
-from ric.sealed import BASE, NONCE_BYTES, SealedConfig, coarse_attack, fine_digits, seal_stream
+from ric.schemes.sealed import BASE, NONCE_BYTES, SealedConfig, coarse_attack, fine_digits, seal_stream
 
 
 def parse_cfg(text: str) -> SealedConfig:

@@ -1,10 +1,15 @@
 """One-off check (issue 7, round 2): PSNR of the shipped celeba64 RIC model at 64x64 and at 160x160, with keyed
 noise (no Φ) as n_adv, 8 test faces each: python scripts/psnr_ric_at_160.py (run from the repository root)."""
-import numpy as np, torch, os
+import os
+
+import numpy as np
+import torch
+
 from ric import hub
 from ric.keys import Key, new_nonce
-from ric.noise import noise_image
 from ric.nets.ric import quantize
+from ric.noise import noise_image
+
 torch.set_num_threads(1)
 M = hub.load_ric_model("celeba64").module.eval()
 key = Key.generate()

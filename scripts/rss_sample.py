@@ -1,6 +1,10 @@
 """usage: python scripts/rss_sample.py LOG.tsv SECONDS OUT_DIR COMMAND...  (100k streaming memory check)
 Run a command, sample its RSS (VmRSS, kB) and the number of outputs every `dt` s; write a TSV log."""
-import os, subprocess, sys, time
+import os
+import subprocess
+import sys
+import time
+
 log, dt, outdir, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 t0 = time.time()
 p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log + ".stderr", "w"))

@@ -4,7 +4,7 @@ usage: python scripts/trace_sealed_margin.py LR DRAWS STEPS G1 N [DATA]
     e.g. 0.1 4 150 8 4: lr 0.1, the real payload + 3 random ones per step, 150 steps, margin clamp 8 (so nothing
     stops early), N = 4 seeded test faces (seed 0). DATA defaults to ../shared/data/celeba_faces_64.npz.
 Prints every 10 steps, per face, the real payload's margin and the lowest margin of the random payloads.
-The loop is coarse_attack's (ric.sealed) without its early exit. One thread.
+The loop is coarse_attack's (ric.schemes.sealed) without its early exit. One thread.
 """
 import secrets
 import sys
@@ -18,7 +18,7 @@ from ric.datasets import load_dataset
 from ric.keys import Key
 from ric.nae import margin_of
 from ric.noise import noise_image
-from ric.sealed import BASE, NONCE_BYTES, _ste_round, fine_digits, seal_stream
+from ric.schemes.sealed import BASE, NONCE_BYTES, _ste_round, fine_digits, seal_stream
 
 
 def main():

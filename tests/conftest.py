@@ -5,7 +5,7 @@ import torch
 from hypothesis import settings
 from torch import nn
 
-from ric.data import shared_data_dir
+from ric.datasets.arrays import shared_data_dir
 from ric.keys import Key
 from ric.nae import PhiConfig
 from ric.nets import create_ric_model

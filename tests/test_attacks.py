@@ -85,7 +85,7 @@ def test_library_never_reuses_a_nonce(shipped, samples, monkeypatch):
     model, clf = shipped
     codec = RICCodec(model.module, clf.module)
     key = Key(bytes(range(32)))
-    import ric.codec as codec_mod
+    from ric.schemes.paper import codec as codec_mod
     drawn = []
     real = codec_mod.new_nonce
     codec.nonce_source = lambda: drawn.append(real()) or drawn[-1]   # the default source, counted
@@ -199,8 +199,9 @@ def test_encrypt_sealed_keeps_what_ric_encrypt_would_write():
     """The sealed attacker's ciphertexts: bit-exact to decrypt with the key, labelled like the plaintext; an image
     that does not fit losslessly is left out (not in "keep"), not replaced by something else."""
     from conftest import ToyClassifier
+
     from ric.attacks.common import encrypt_sealed
-    from ric.sealed import SealedConfig, open_sealed_pixels
+    from ric.schemes.sealed import SealedConfig, open_sealed_pixels
     g = torch.Generator().manual_seed(0)
     yy = torch.linspace(0, 1, 16)
     smooth = torch.stack([(yy[:, None] * a + yy[None, :] * b).expand(3, 16, 16) * 0.8

@@ -1,5 +1,4 @@
 """The CLI contract: commands, JSON shapes, one-line errors with distinct exit codes, no overwrites."""
-import io
 import json
 import os
 import subprocess
@@ -12,8 +11,16 @@ from PIL import Image, PngImagePlugin
 
 from ric.classifiers import create_classifier
 from ric.cli import main
-from ric.errors import (ContainerError, InputImageError, KeyFileError, ModelMismatchError, OutputExistsError,
-                        TamperedMetadataError, TamperedPixelsError, WrongKeyError)
+from ric.errors import (
+    ContainerError,
+    InputImageError,
+    KeyFileError,
+    ModelMismatchError,
+    OutputExistsError,
+    TamperedMetadataError,
+    TamperedPixelsError,
+    WrongKeyError,
+)
 from ric.nets import create_ric_model
 from ric.training.checkpoint import save_weights
 
@@ -205,7 +212,7 @@ def test_sealed_scheme_via_cli(work, capsys):
     assert main(["decrypt", "--key", "k2.key", "--out", "bad", "enc/s0.png"]) == WrongKeyError.exit_code
     assert not os.path.exists("bad")
     # an incompressible image does not fit: a clear error naming size and capacity, nothing written
-    from ric.sealed import CapacityError
+    from ric.schemes.sealed import CapacityError
     assert main(["encrypt", "--scheme", "sealed", "--key", "k.key", "--out", "enc2", *m, "plain/im0.png"]) == \
         CapacityError.exit_code
     assert "16x16" in capsys.readouterr().err and not os.path.exists("enc2")

@@ -1,10 +1,9 @@
 import pytest
 import torch
-
-from ric.codec import RICCodec, nae_fingerprint
-from ric.keys import Key
-
 from conftest import FAST_PHI
+
+from ric.keys import Key
+from ric.schemes.paper.codec import RICCodec, nae_fingerprint
 
 SEED_ESCALATE = 2   # a seed whose retried images needed their extra steps (with seeds 0 and 1 they reached the lowered
 #                    margin at step 1, where the codec's own settings stop too, so those n_adv regenerate either way)
@@ -130,8 +129,8 @@ def test_failed_images_retry_with_escalated_phi_and_still_decrypt(tiny_model, to
 
 def test_fit_chunk_known_answers():
     """Φ's slots for a group: the smallest power of two that holds it, never more than the configured chunk."""
-    from ric.codec import fit_chunk
     from ric.nae import PhiConfig
+    from ric.schemes.paper.codec import fit_chunk
     p = PhiConfig(chunk=8)
     assert [fit_chunk(p, n).chunk for n in (0, 1, 2, 3, 5, 8, 9, 64)] == [1, 1, 2, 4, 8, 8, 8, 8]
     assert fit_chunk(p, 3) == PhiConfig(chunk=4)       # nothing else changes

@@ -7,18 +7,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from ric import container
-from ric.errors import (ContainerError, OutputExistsError, RICError, TamperedMetadataError, TamperedPixelsError,
-                        WrongKeyError)
+from ric.errors import (
+    ContainerError,
+    OutputExistsError,
+    RICError,
+    TamperedMetadataError,
+    TamperedPixelsError,
+    WrongKeyError,
+)
+from ric.io import atomic, container
 from ric.keys import Key
+from ric.schemes.paper import header as paper_header
 
 
 def _make(key, h=8, w=6, label=3):
     rng = np.random.default_rng(0)
     pix = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    hd = container.seal(key, pix, b"N" * 16, label, 17, model="m@abc", classifier="c@def", lam=0.8,
+    hd = paper_header.make_header(key, pix, b"N" * 16, label, 17, model="m@abc", classifier="c@def", lam=0.8,
                         phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=b"F" * 8)
-    return pix, hd, container.encode_png(pix, hd)
+    return pix, hd, paper_header.encode_png(pix, hd)
 
 
 def _rewrite(data, mutate_meta=None, mutate_pix=None, extra_chunks=()):
@@ -45,7 +52,7 @@ def test_roundtrip_is_an_ordinary_png(key):
     assert im.format == "PNG" and im.mode == "RGB" and im.size == (6, 8)
     p2, h2 = container.read_ciphertext(data)
     assert np.array_equal(p2, pix) and h2 == hd
-    s = container.open_sealed(key, p2, h2)
+    s = paper_header.authenticate(key, p2, h2)
     assert (s.label, s.steps) == (3, 17)
 
 
@@ -58,14 +65,14 @@ def test_label_is_not_public(key):
 def test_wrong_key(key):
     pix, hd, _ = _make(key)
     with pytest.raises(WrongKeyError):
-        container.open_sealed(Key.generate(), pix, hd)
+        paper_header.authenticate(Key.generate(), pix, hd)
 
 
 def test_tampered_pixel(key):
     _, _, data = _make(key)
     bad = _rewrite(data, mutate_pix=lambda p: p.__setitem__((2, 3, 1), p[2, 3, 1] ^ 1))
     with pytest.raises(TamperedPixelsError):
-        container.open_sealed(key, *container.read_ciphertext(bad))
+        paper_header.authenticate(key, *container.read_ciphertext(bad))
 
 
 @pytest.mark.parametrize("field,value", [("lam", 0.7), ("model", "other@123"), ("height", 9),
@@ -80,14 +87,14 @@ def test_tampered_metadata(key, field, value):
     else:
         bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
     with pytest.raises(TamperedMetadataError):
-        container.open_sealed(key, *container.read_ciphertext(bad))
+        paper_header.authenticate(key, *container.read_ciphertext(bad))
 
 
 def test_tampered_nonce_reads_as_wrong_key(key):
     _, _, data = _make(key)
     bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__("nonce", "QUFBQUFBQUFBQUFBQUFBQQ=="))
     with pytest.raises(WrongKeyError, match="nonce"):
-        container.open_sealed(key, *container.read_ciphertext(bad))
+        paper_header.authenticate(key, *container.read_ciphertext(bad))
 
 
 def test_stripped_metadata(key):
@@ -130,12 +137,12 @@ def test_format_v3_carries_the_mixing(key):
 @pytest.mark.parametrize("mix", ["perm-sign/1", "none"])
 def test_format_v2_is_written_for_the_older_mixings(key, mix):
     pix = np.random.default_rng(1).integers(0, 256, (8, 6, 3), dtype=np.uint8)
-    hd = container.seal(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+    hd = paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
                         fingerprint=b"F" * 8, mix=mix)
-    p2, h2 = container.read_ciphertext(container.encode_png(pix, hd))
-    assert (h2.format, h2.mix) == ("ric/2", mix) and container.open_sealed(key, p2, h2).label == 3
+    p2, h2 = container.read_ciphertext(paper_header.encode_png(pix, hd))
+    assert (h2.format, h2.mix) == ("ric/2", mix) and paper_header.authenticate(key, p2, h2).label == 3
     with pytest.raises(ValueError, match="cannot write format"):
-        container.seal(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+        paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
                        fingerprint=b"F" * 8, mix=mix, format="ric/3")
 
 
@@ -143,15 +150,15 @@ def test_format_v1_is_still_read_as_unmixed(key):
     """A ric/1 ciphertext (written before keyed mixing) has no `mix` field, authenticates, and reads as "none"."""
     rng = np.random.default_rng(0)
     pix = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)
-    hd = container.seal(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+    hd = paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
                         fingerprint=b"F" * 8, mix="none", format="ric/1")
-    data = container.encode_png(pix, hd)
+    data = paper_header.encode_png(pix, hd)
     meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
     assert meta["format"] == "ric/1" and "mix" not in meta
     p2, h2 = container.read_ciphertext(data)
-    assert h2.mix == "none" and container.open_sealed(key, p2, h2).label == 3
+    assert h2.mix == "none" and paper_header.authenticate(key, p2, h2).label == 3
     with pytest.raises(ValueError, match="cannot write format"):
-        container.seal(key, pix, b"N" * 16, 3, 17, model="m", classifier="c", lam=0.8, phi={},
+        paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m", classifier="c", lam=0.8, phi={},
                        fingerprint=b"F" * 8, format="ric/1")
 
 
@@ -188,7 +195,7 @@ def test_write_atomic_never_overwrites(tmp_path):
     p = tmp_path / "x.png"
     p.write_bytes(b"user data")
     with pytest.raises(OutputExistsError):
-        container.write_atomic(str(p), b"new")
+        atomic.write_atomic(str(p), b"new")
     assert p.read_bytes() == b"user data"
 
 
@@ -205,7 +212,7 @@ def test_fuzz_parser_only_raises_container_errors(blob, cut):
         except ContainerError:
             continue
         try:
-            container.open_sealed(key, pix, hd)
+            paper_header.authenticate(key, pix, hd)
         except RICError:
             pass
 
@@ -220,7 +227,7 @@ def test_fuzz_metadata_fields(changes):
     _, _, data = _make(key)
     bad = _rewrite(data, mutate_meta=lambda m: m.update(changes))
     try:
-        container.open_sealed(key, *container.read_ciphertext(bad))
+        paper_header.authenticate(key, *container.read_ciphertext(bad))
     except RICError:
         pass
 
@@ -233,4 +240,4 @@ def test_compressed_itxt_is_read(key):
     buf = io.BytesIO()
     Image.fromarray(pix).save(buf, format="PNG", pnginfo=info)
     p2, h2 = container.read_ciphertext(buf.getvalue())
-    assert container.open_sealed(key, p2, h2).label == 3
+    assert paper_header.authenticate(key, p2, h2).label == 3

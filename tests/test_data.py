@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
-
-from ric.data import load_npz
-
 from conftest import data_file
+
+from ric.datasets.arrays import load_npz
 
 
 def test_npz_roundtrip_and_greyscale_replication(tmp_path):

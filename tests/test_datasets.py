@@ -19,7 +19,6 @@ from ric.datasets import fetch as dl
 from ric.datasets import load_dataset, parse_spec
 from ric.datasets.mnist import read_idx
 
-
 # ---------------------------------------------------------------- CIFAR-10 python batches
 
 def _cifar_batch(path, x_nhwc, labels):

@@ -1,13 +1,13 @@
-"""ric.engine: files in, files out; per-image Φ settings and the mixing travel in each ciphertext's header."""
+"""ric.files.engine: files in, files out; per-image Φ settings and the mixing travel in each ciphertext's header."""
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ric import container
-from ric.engine import Engine
+from ric.files.engine import Engine
 from ric.hub import Loaded
+from ric.io import container
 from ric.nae import PhiConfig
 
 

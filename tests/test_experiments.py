@@ -6,12 +6,21 @@ import pytest
 import torch
 
 from ric.cli import main
-from ric.experiments import EXPERIMENTS, get
-from ric.experiments import ablation
-from ric.nets import create_ric_model
+from ric.experiments import EXPERIMENTS, ablation, get
 from ric.experiments.common import Context, draw, evaluate_hider, train_hider
-from ric.experiments.hiding import (AffineCoupling, DDHStyle, HiNetStyle, IICNetStyle, LSBHider, RICNoSRL, haar,
-                                    ihaar, lsb_embed, lsb_extract)
+from ric.experiments.hiding import (
+    AffineCoupling,
+    DDHStyle,
+    HiNetStyle,
+    IICNetStyle,
+    LSBHider,
+    RICNoSRL,
+    haar,
+    ihaar,
+    lsb_embed,
+    lsb_extract,
+)
+from ric.nets import create_ric_model
 
 
 def test_lsb_round_trip_is_exact_for_4_bits():

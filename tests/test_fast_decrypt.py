@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-import ric.codec
-from ric.cli import main
-from ric.codec import pack_nadv, unpack_nadv
-from ric.errors import ContainerError, TamperedMetadataError
-
 from test_stream import toy_files  # noqa: F401  (module-scoped fixture: tiny RIC model + toy classifier files)
+
+import ric.schemes.paper.codec
+from ric.cli import main
+from ric.errors import ContainerError, TamperedMetadataError
+from ric.schemes.paper.codec import pack_nadv, unpack_nadv
 
 
 def test_pack_unpack_is_bit_exact(key):
@@ -66,7 +65,7 @@ def test_fast_decrypt_equals_regenerating_decrypt_and_skips_phi(enc, monkeypatch
 
     def no_phi(*a, **k):
         raise AssertionError("Φ ran in fast mode")
-    monkeypatch.setattr(ric.codec, "generate_nae", no_phi)
+    monkeypatch.setattr(ric.schemes.paper.codec, "generate_nae", no_phi)
     assert _dec(enc, "quick", *files) == 0
     for i in range(3):
         assert open(f"quick/im{i}.png", "rb").read() == open(f"slow/im{i}.png", "rb").read()
@@ -116,8 +115,11 @@ def test_info_and_classify_ignore_the_chunk(enc, capsys):
 def test_pipelined_fast_decryption_matches_one_batch_in_memory(tmp_path, toy_files, key):  # noqa: F811
     """The file path runs D in batches of FAST_D_BATCH while I/O threads read and write: the recovered pixels are
     those of one in-memory D over all images, and of regenerating decryption; a bad file among them changes nothing."""
-    from ric import container, engine, hub
-    from ric.codec import unpack_nadv
+    from ric import hub
+    from ric.files import engine
+    from ric.io import container
+    from ric.schemes.paper import header as paper_header
+    from ric.schemes.paper.codec import unpack_nadv
     model, clf = hub.load_ric_model(toy_files[1]), hub.load_classifier(toy_files[3])
     rng = np.random.default_rng(2)
     paths = []
@@ -136,7 +138,7 @@ def test_pipelined_fast_decryption_matches_one_batch_in_memory(tmp_path, toy_fil
     eng.io_threads = 1
     slow = eng.decrypt_files(key, ciphers, str(tmp_path / "slow"), regenerate=True)
     parsed = [container.read_ciphertext(c) for c in ciphers]
-    nadv = torch.stack([unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), (3, 12, 12)) for _, hd in parsed])
+    nadv = torch.stack([unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), (3, 12, 12)) for _, hd in parsed])
     ref = eng.codec.decode(torch.from_numpy(np.stack([p for p, _ in parsed])), nadv, key,
                            [hd.nonce for _, hd in parsed]).numpy()
     got = np.stack([np.asarray(Image.open(r.out)) for r in fast[:5] + fast[6:]])

@@ -9,9 +9,10 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ric import container
 from ric.errors import ContainerError, RICError
+from ric.io import container, png
 from ric.keys import Key
+from ric.schemes.paper import header as paper_header
 
 KEY = Key(bytes(range(32)))
 SIG = b"\x89PNG\r\n\x1a\n"
@@ -20,9 +21,9 @@ SIG = b"\x89PNG\r\n\x1a\n"
 def _good():
     import numpy as np
     pix = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
-    hd = container.seal(KEY, pix, b"N" * 16, 2, 7, model="m@abc", classifier="c@def", lam=0.8,
+    hd = paper_header.make_header(KEY, pix, b"N" * 16, 2, 7, model="m@abc", classifier="c@def", lam=0.8,
                         phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=b"F" * 8)
-    return container.encode_png(pix, hd), json.loads(hd.to_json())
+    return paper_header.encode_png(pix, hd), json.loads(hd.to_json())
 
 
 GOOD, META = _good()
@@ -52,7 +53,7 @@ def _exercise(data):
     if hd is None:
         return "sealed"
     try:
-        container.open_sealed(KEY, pix, hd)
+        paper_header.authenticate(KEY, pix, hd)
     except RICError as e:
         assert "\n" not in str(e)
         return "refused"
@@ -97,7 +98,7 @@ def test_fuzz_chunk_bodies_with_valid_crcs(which, pos, blob, op):
     out = _exercise(_build(chs))
     if chs[i][0] == b"iTXt" and out == "accepted":   # only a semantically identical metadata chunk may pass
         assert body.startswith(b"ric\x00\x00\x00")   # keyword, uncompressed, method 0 (language tags may vary)
-        assert json.loads(container._parse_text_chunk(body)) == META
+        assert json.loads(png._parse_text_chunk(body)) == META
 
 
 def test_metadata_chunk_with_only_its_keyword_is_refused():

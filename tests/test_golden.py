@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ric import container
 from ric.cli import main
+from ric.io import container
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "fixtures", "golden", "paper")
 MANIFEST = json.load(open(os.path.join(GOLDEN, "manifest.json")))

@@ -11,15 +11,22 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, PngImagePlugin
-
 from png_support import SIG, chunk, chunks_of, rebuild
+
 from ric.classifiers import create_classifier
 from ric.cli import main
-from ric.errors import (ContainerError, InputImageError, KeyFileError, ModelMismatchError, OutputExistsError,
-                        TamperedMetadataError, TamperedPixelsError, WrongKeyError)
+from ric.errors import (
+    ContainerError,
+    InputImageError,
+    KeyFileError,
+    ModelMismatchError,
+    OutputExistsError,
+    TamperedMetadataError,
+    TamperedPixelsError,
+    WrongKeyError,
+)
 from ric.nets import create_ric_model
 from ric.training.checkpoint import save_weights
-
 
 
 def raw_png(w, h, depth=8, color=2, rows=None, extra=b"") -> bytes:
@@ -253,12 +260,12 @@ def test_corpus_is_complete():
 
 
 def _good_cipher_for_listing():
-    from ric import container
     from ric.keys import Key
+    from ric.schemes.paper import header as paper_header
     pix = np.zeros((8, 8, 3), np.uint8)
-    hd = container.seal(Key(bytes(32)), pix, bytes(16), 0, 0, model="m@0", classifier="c@0", lam=0.8,
+    hd = paper_header.make_header(Key(bytes(32)), pix, bytes(16), 0, 0, model="m@0", classifier="c@0", lam=0.8,
                         phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=bytes(8))
-    return container.encode_png(pix, hd)
+    return paper_header.encode_png(pix, hd)
 
 
 def test_wrong_key_and_other_model(work, capsys):
@@ -273,15 +280,16 @@ def test_wrong_key_and_other_model(work, capsys):
 
 def test_ciphertext_of_another_classifier(work, capsys):
     """Pixels and metadata of a genuine ciphertext, re-sealed (right key) as if made with another classifier."""
-    from ric import container
+    from ric.io import container
     from ric.keys import Key
+    from ric.schemes.paper import header as paper_header
     pix, hd = container.read_ciphertext(work["cipher"])
     key = Key.load("k.key")
-    sealed = container.open_sealed(key, pix, hd)
-    hd2 = container.seal(key, pix, hd.nonce, sealed.label, sealed.steps, model=hd.model,
+    sealed = paper_header.authenticate(key, pix, hd)
+    hd2 = paper_header.make_header(key, pix, hd.nonce, sealed.label, sealed.steps, model=hd.model,
                          classifier="someone_else@0123456789ab", lam=hd.lam, phi=hd.phi, fingerprint=hd.fingerprint)
     with open("x.png", "wb") as f:
-        f.write(container.encode_png(pix, hd2))
+        f.write(paper_header.encode_png(pix, hd2))
     assert "classifier" in refused(capsys, ["decrypt", "--key", "k.key", "--out", "out", *_m(work), "x.png"],
                                    ModelMismatchError.exit_code)
 

@@ -56,6 +56,7 @@ def test_retired_weights_are_found_by_the_identity_a_ciphertext_records():
 def test_old_ciphertexts_decrypt_with_the_retired_classifier(tmp_path, capsys):
     import numpy as np
     from PIL import Image
+
     from ric.cli import main
     yy, xx = np.mgrid[:28, :28]
     r = np.hypot(yy - 14, xx - 14)

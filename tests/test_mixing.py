@@ -1,9 +1,9 @@
-"""ric.mixing: the keyed scramble of u_en is an exact, keyed, per-nonce bijection."""
+"""ric.schemes.paper.mixing: the keyed scramble of u_en is an exact, keyed, per-nonce bijection."""
 import pytest
 import torch
 
 from ric.keys import Key
-from ric.mixing import NONE, SCRAMBLE, batch_maps, check_mix, keyed_maps, scramble, unscramble
+from ric.schemes.paper.mixing import NONE, SCRAMBLE, batch_maps, check_mix, keyed_maps, scramble, unscramble
 
 KEY = Key(bytes(range(32)))
 
@@ -51,9 +51,17 @@ def test_check_mix_rejects_unknown():
 
 
 # -- format ric/3: the uniform mask ---------------------------------------------------------------------------
-from ric.mixing import (MASK, MASK_DELTA, batch_uniform, check_mask_margin, keyed_uniform, mask,  # noqa: E402
-                        max_rounding_error, unmask)
 from ric.nets.ric import quantize, srl_blend, srl_subtract  # noqa: E402
+from ric.schemes.paper.mixing import (
+    MASK,
+    MASK_DELTA,
+    batch_uniform,
+    check_mask_margin,
+    keyed_uniform,
+    mask,
+    max_rounding_error,
+    unmask,
+)
 
 
 def test_keyed_uniform_is_deterministic_on_a_24_bit_grid():
@@ -98,7 +106,7 @@ def test_no_wraparound_every_pixel_decodes_within_the_rounding_error():
 
 def test_wraparound_happens_without_the_margin():
     """The margin is what makes the bound hold: the same arithmetic with δ = 0 wraps values near 0 and 1 around."""
-    import ric.mixing as mixing
+    from ric.schemes.paper import mixing
     g = torch.Generator().manual_seed(1)
     shape = (16, 3, 16, 16)
     u_en = torch.randint(0, 2, shape, generator=g).float()          # every value at 0 or 1

@@ -1,10 +1,9 @@
 import pytest
 import torch
+from conftest import FAST_PHI
 
 from ric.nae import PhiConfig, generate_nae, margin_of
 from ric.noise import noise_image
-
-from conftest import FAST_PHI
 
 
 def _noise(key, n, shape=(3, 16, 16)):

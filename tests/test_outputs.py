@@ -5,18 +5,19 @@ import stat
 
 import pytest
 
-from ric import container, hub
+from ric import hub
 from ric.errors import OutputExistsError
+from ric.io import atomic
 
 
 def test_write_atomic_leaves_no_temporary_file_and_refuses_existing(tmp_path):
     p = tmp_path / "out.png"
-    container.write_atomic(str(p), b"one")
+    atomic.write_atomic(str(p), b"one")
     assert p.read_bytes() == b"one" and os.listdir(tmp_path) == ["out.png"]
     with pytest.raises(OutputExistsError):
-        container.write_atomic(str(p), b"two")
+        atomic.write_atomic(str(p), b"two")
     assert p.read_bytes() == b"one" and os.listdir(tmp_path) == ["out.png"]
-    container.write_atomic(str(p), b"two", force=True)
+    atomic.write_atomic(str(p), b"two", force=True)
     assert p.read_bytes() == b"two" and os.listdir(tmp_path) == ["out.png"]
 
 
@@ -27,20 +28,20 @@ def test_write_atomic_does_not_follow_a_planted_symlink(tmp_path):
     victim.write_bytes(b"precious")
     out = tmp_path / "out.png"
     os.symlink(victim, tmp_path / f"out.png.part{os.getpid()}")
-    container.write_atomic(str(out), b"data")
+    atomic.write_atomic(str(out), b"data")
     assert victim.read_bytes() == b"precious" and out.read_bytes() == b"data"
     dangling = tmp_path / "d.png"
     os.symlink(tmp_path / "nowhere", dangling)
     with pytest.raises(OutputExistsError):
-        container.write_atomic(str(dangling), b"data")
+        atomic.write_atomic(str(dangling), b"data")
     assert not (tmp_path / "nowhere").exists()
 
 
 def test_write_atomic_mode(tmp_path):
-    container.write_atomic(str(tmp_path / "a"), b"x", mode=0o600)
+    atomic.write_atomic(str(tmp_path / "a"), b"x", mode=0o600)
     assert stat.S_IMODE(os.stat(tmp_path / "a").st_mode) == 0o600
-    container.write_atomic(str(tmp_path / "b"), b"x")
-    assert stat.S_IMODE(os.stat(tmp_path / "b").st_mode) == 0o666 & ~container._umask()
+    atomic.write_atomic(str(tmp_path / "b"), b"x")
+    assert stat.S_IMODE(os.stat(tmp_path / "b").st_mode) == 0o666 & ~atomic._umask()
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "/etc/passwd", "..", "a..b", "", "x" * 65, "a\nb", "-x", "a\\b"])

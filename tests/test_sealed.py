@@ -8,18 +8,34 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from conftest import ToyClassifier
 from PIL import Image
 
-from ric import container, sealed
+import ric
 from ric.errors import TamperedMetadataError, TamperedPixelsError, WrongKeyError
+from ric.io import container
 from ric.keys import Key, seeded_nonces
-from ric.sealed import (BASE, BLOCK_BYTES, BLOCK_DIGITS, CapacityError, NotSealedError, SealedCodec, SealedConfig,
-                        bytes_to_digits, capacity_bytes, coarse_attack, digits_to_bytes, open_sealed_pixels)
-
-from conftest import ToyClassifier
+from ric.schemes import sealed
+from ric.schemes.sealed import (
+    BASE,
+    BLOCK_BYTES,
+    BLOCK_DIGITS,
+    CapacityError,
+    NotSealedError,
+    SealedCodec,
+    SealedConfig,
+    bytes_to_digits,
+    capacity_bytes,
+    coarse_attack,
+    digits_to_bytes,
+    open_sealed_pixels,
+)
+from ric.schemes.sealed import payload as sealed_payload
+from ric.schemes.sealed import png as sealed_png
+from ric.schemes.sealed import stream as sealed_stream
 
 GOLDEN_V1 = os.path.join(os.path.dirname(__file__), "fixtures", "golden", "sealed_v1")
-SAMPLES = os.path.join(os.path.dirname(sealed.__file__), "samples")
+SAMPLES = os.path.join(os.path.dirname(ric.__file__), "samples")
 
 
 def fixed_key(i=0):
@@ -110,7 +126,7 @@ def test_stripped_metadata_still_decrypts(codec, tmp_path):
     key = fixed_key()
     img = smooth_images(1)[0]
     c = codec.encrypt([img], key).cipher[0]
-    full = container.encode_sealed_png(c)
+    full = sealed_png.encode_sealed_png(c)
     assert container.sniff(full)[0] == "sealed"
     buf = io.BytesIO()
     Image.fromarray(c).save(buf, format="PNG")         # no metadata at all
@@ -135,7 +151,7 @@ def test_exact_fit_boundary(monkeypatch):
     """A payload of exactly the room fits; one byte more does not."""
     room = capacity_bytes(16, 16) - sealed.HEADER_BYTES - sealed.TAG_BYTES - 4
     for size, fits in ((room, True), (room + 1, False)):
-        monkeypatch.setattr(sealed, "_encode", lambda px, codec, q=100, n=size: b"\x00" * n)
+        monkeypatch.setattr(sealed_payload, "_encode", lambda px, codec, q=100, n=size: b"\x00" * n)
         if fits:
             stream, info = sealed.seal_stream(fixed_key(), np.zeros((16, 16, 3), np.uint8), bytes(12))
             assert len(stream) == capacity_bytes(16, 16) and info["payload_bytes"] == room
@@ -166,7 +182,7 @@ def test_not_a_sealed_ciphertext():
 
 
 def test_sealed_config_reads_classifier_metadata_then_margin():
-    from ric.engine import sealed_config
+    from ric.files.engine import sealed_config
     from ric.hub import Loaded
     plain = Loaded(ToyClassifier(), "toy")
     assert sealed_config(plain) == SealedConfig()
@@ -184,13 +200,13 @@ def test_sealed_config_reads_classifier_metadata_then_margin():
 @pytest.mark.parametrize("codec_id", [sealed.CODEC_WEBP, sealed.CODEC_PNG])
 def test_decompress_each_codec_exactly(codec_id):
     img = smooth_images(1, 16, 24)[0]
-    assert np.array_equal(sealed.decompress(codec_id, sealed._encode(img, codec_id)), img)
+    assert np.array_equal(sealed.decompress(codec_id, sealed_payload._encode(img, codec_id)), img)
     with pytest.raises(TamperedPixelsError):
-        sealed.decompress(9, sealed._encode(img, codec_id))
+        sealed.decompress(9, sealed_payload._encode(img, codec_id))
 
 
 def test_decrypt_files_batch_bit_exact_and_per_file_errors(codec, tmp_path):
-    from ric.engine import sealed_decrypt_files
+    from ric.files.engine import sealed_decrypt_files
     key = fixed_key()
     imgs = smooth_images(3)
     res = codec.encrypt(imgs, key)
@@ -219,23 +235,23 @@ def test_out_of_range_payload_block_is_tampering_not_a_foreign_image(codec):
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, monkeypatch, workers):
-    from ric.engine import sealed_decrypt_files
+    from ric.files.engine import sealed_decrypt_files
     codec = make_codec(3)
     key = fixed_key()
     imgs = smooth_images(4, seed=3)
     res = codec.encrypt(imgs[:2], key)                          # PNG preferred when it fits
-    orig = sealed.compress
-    monkeypatch.setattr(sealed, "compress", lambda px, room, lf=False: (
-        sealed.CODEC_WEBP, sealed._encode(px, sealed.CODEC_WEBP), None))
+    orig = sealed_stream.compress
+    monkeypatch.setattr(sealed_stream, "compress", lambda px, room, lf=False: (
+        sealed.CODEC_WEBP, sealed_payload._encode(px, sealed.CODEC_WEBP), None))
     res2 = codec.encrypt(imgs[2:], key)                         # forced WebP payloads
-    monkeypatch.setattr(sealed, "compress", orig)
+    monkeypatch.setattr(sealed_stream, "compress", orig)
     assert [i["codec"] for i in res.info + res2.info] == [sealed.CODEC_PNG] * 2 + [sealed.CODEC_WEBP] * 2
     pix = {str(tmp_path / f"c{i}.png"): c for i, c in enumerate(res.cipher + res2.cipher)}
     out = sealed_decrypt_files(key, pix, str(tmp_path / "dec"), workers=workers)
     assert all(r.error is None for r in out)
     for r, img in zip(out, imgs):
         assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)   # bit-exact either way
-    assert open(out[0].out, "rb").read() == sealed._encode(imgs[0], sealed.CODEC_PNG)
+    assert open(out[0].out, "rb").read() == sealed_payload._encode(imgs[0], sealed.CODEC_PNG)
 
 
 # -- pixel version 2: every value and the metadata are authenticated --------------------------------------
@@ -425,8 +441,8 @@ METADATA_TAMPERS = {
 @pytest.mark.parametrize("how", sorted(METADATA_TAMPERS))
 def test_v2_metadata_change_is_refused(v2_ciphers, how):
     key, imgs, res = v2_ciphers
-    png = container.encode_sealed_png(res.cipher[0])
-    assert container._ric_chunks(png) == [container.SEALED_CHUNK]
+    png = sealed_png.encode_sealed_png(res.cipher[0])
+    assert container._ric_chunks(png) == [sealed_png.SEALED_CHUNK]
     bad = _with_chunk(png, METADATA_TAMPERS[how])
     assert bad != png
     with pytest.raises(TamperedMetadataError):
@@ -441,11 +457,11 @@ def test_cli_metadata_change_exit_7_pixels_exit_8_nothing_written(v2_ciphers, tm
     key, imgs, res = v2_ciphers
     kp = str(tmp_path / "k.key")
     key.save(kp)
-    png = container.encode_sealed_png(res.cipher[0])
+    png = sealed_png.encode_sealed_png(res.cipher[0])
     (tmp_path / "meta.png").write_bytes(_with_chunk(png, METADATA_TAMPERS["flip a byte of the text"]))
     px = res.cipher[0].copy()
     px.reshape(-1)[700] += 51 if px.reshape(-1)[700] <= 203 else -51
-    (tmp_path / "coarse.png").write_bytes(container.encode_sealed_png(px))
+    (tmp_path / "coarse.png").write_bytes(sealed_png.encode_sealed_png(px))
     (tmp_path / "ok.png").write_bytes(png)
     assert main(["decrypt", "-q", "--key", kp, "--out", str(tmp_path / "d1"), str(tmp_path / "meta.png")]) == 7
     assert main(["decrypt", "-q", "--key", kp, "--out", str(tmp_path / "d2"), str(tmp_path / "coarse.png")]) == 8

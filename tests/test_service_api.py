@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from service_support import app_client, toy_set
 
-from ric import container
 from ric.hub import load_classifier
+from ric.schemes.sealed import png as sealed_png
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -179,7 +179,7 @@ def test_sealed_ciphertext_is_accepted(api, ct):
     assert r.status_code == 201
     (rec,) = r.json()["images"]
     assert rec["scheme"] == "sealed" and rec["label"] == 0 and rec["meta"] == {
-        "format": container.SEALED_FORMAT, "scheme": "sealed", "height": 32, "width": 32}
+        "format": sealed_png.SEALED_FORMAT, "scheme": "sealed", "height": 32, "width": 32}
 
 
 def test_delete_and_missing_ids(api, ct):
@@ -223,7 +223,7 @@ def test_store_persists_across_restarts(ct, tmp_path):
 
 
 def test_batcher_merges_concurrent_requests_and_labels_like_classify(ct):
-    from ric.container import sniff
+    from ric.io.container import sniff
     from ric.service.batcher import Batcher
     clf = load_classifier(ct["models"]["classifier"])
     pix = [sniff(p)[1] for p in ct["enc"]] * 4

@@ -2,7 +2,6 @@
 Debian's chromedriver (nothing downloads a browser). A token is entered, ciphertexts are uploaded through
 the form, and the page shows them grouped by the class the service gave them; a non-ciphertext is refused
 with the server's message. Skipped, with the reason, where chromium, chromedriver or selenium is absent."""
-import os
 
 import httpx
 import pytest

@@ -42,7 +42,7 @@ def run_fuzz(url: str, token: str, pool: str, report_dir: str, examples: int) ->
 if os.environ.get("RIC_FUZZ_POOL"):      # loaded by schemathesis as its hooks file
     import schemathesis
     from schemathesis.core.parameters import ParameterLocation
-    from schemathesis.transport.serialization import Binary   # bytes that validate as a `string` item
+    from schemathesis.transport.serialization import Binary  # bytes that validate as a `string` item
 
     _POOL = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(os.environ["RIC_FUZZ_POOL"], "*.png")))]
 

@@ -14,12 +14,14 @@ import zlib
 
 import numpy as np
 import pytest
-from png_support import SIG, chunk, chunks_of, rebuild
+from png_support import chunks_of, rebuild
 from service_support import app_client, served, toy_set
 
-from ric import container
 from ric.cli import main
 from ric.hub import load_classifier
+from ric.io import container
+from ric.schemes.paper import header as paper_header
+from ric.schemes.sealed import png as sealed_png
 from ric.service import uploads
 from ric.service.store import open_store
 
@@ -95,16 +97,16 @@ def test_a_good_ciphertext_still_passes_the_header_walk(api, ct):
 def test_metadata_claiming_sealed_is_verified_from_the_pixels(api, ct):
     client, store = api
     noise = np.random.default_rng(7).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    fake = container.encode_sealed_png(noise)          # says scheme "sealed"; its pixels carry no sealed header
+    fake = sealed_png.encode_sealed_png(noise)          # says scheme "sealed"; its pixels carry no sealed header
     msg = _err(_post(client, ("fake.png", fake)), 422, "not_a_ciphertext")
     assert "sealed" in msg and "pixel" in msg
     paper_pixels = container.read_ciphertext(_bytes(ct["enc"][0]))[0]
-    _err(_post(client, ("p.png", container.encode_sealed_png(paper_pixels))), 422, "not_a_ciphertext")
+    _err(_post(client, ("p.png", sealed_png.encode_sealed_png(paper_pixels))), 422, "not_a_ciphertext")
     assert store.count() == 0
     real = _post(client, ("real.png", _bytes(ct["sealed"])))
     assert real.status_code == 201
     (rec,) = real.json()["images"]
-    assert rec["scheme"] == "sealed" and rec["meta"]["format"] == container.SEALED_FORMAT
+    assert rec["scheme"] == "sealed" and rec["meta"]["format"] == sealed_png.SEALED_FORMAT
 
 
 def test_a_sealed_ciphertext_with_an_altered_metadata_chunk_is_a_422_not_a_500(api, ct):
@@ -347,7 +349,7 @@ def test_hostile_metadata_json_is_a_422_never_a_500(api, ct, case):
 # -- 7. identities in metadata are plain names -----------------------------------------------------------
 def _with_identity(c: bytes, **fields) -> bytes:
     pix, hd = container.read_ciphertext(c)
-    return container.encode_png(pix, dataclasses.replace(hd, **fields))
+    return paper_header.encode_png(pix, dataclasses.replace(hd, **fields))
 
 
 @pytest.mark.parametrize("field, name", [

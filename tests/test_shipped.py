@@ -2,13 +2,12 @@
 import numpy as np
 import pytest
 import torch
+from conftest import data_file
 from PIL import Image
 
 from ric import hub
-from ric.engine import Engine, classify_files
+from ric.files.engine import Engine, classify_files
 from ric.keys import Key
-
-from conftest import data_file
 
 pytestmark = [pytest.mark.data,
               pytest.mark.skipif("cifar10" not in hub.shipped_names(), reason="shipped cifar10 RIC model absent")]

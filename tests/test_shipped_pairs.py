@@ -3,13 +3,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import data_file
 from PIL import Image
 
 from ric import hub
-from ric.engine import Engine, classify_files, model_phi
+from ric.files.engine import Engine, classify_files, model_phi
 from ric.keys import Key
-
-from conftest import data_file
 
 pytestmark = pytest.mark.data
 

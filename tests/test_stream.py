@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ric import stream
 from ric.classifiers import create_classifier
 from ric.cli import main
 from ric.errors import OutputExistsError
+from ric.files import stream
 from ric.nets import create_ric_model
 from ric.training.checkpoint import save_weights
 

@@ -60,7 +60,7 @@ def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file)
 
 
 def test_ric_training_records_phi_encrypt_for_ric_encrypt(tmp_path, toy_npz, toy_classifier_file):
-    from ric.engine import model_phi
+    from ric.files.engine import model_phi
     out = str(tmp_path / "ric_pe")
     cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
            "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000,

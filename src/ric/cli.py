@@ -192,6 +192,7 @@ def _report(results, classes, as_json: bool, fields=("file", "out", "label", "cl
 
 def _overrides(args) -> dict:
     import yaml
+
     from .training.checkpoint import load_config
     ov = load_config(args.config) if args.config else {}
     for kv in args.set:
@@ -235,7 +236,7 @@ def run(args) -> int:
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     from . import hub
-    from .engine import Engine, classify_files
+    from .files.engine import Engine, classify_files
 
     if args.cmd == "models":
         from .classifiers import list_classifiers
@@ -247,7 +248,7 @@ def run(args) -> int:
         return 0
 
     if args.cmd == "info":
-        from .container import sniff
+        from .io.container import sniff
         code = 0
         for path in args.ciphertexts:
             try:
@@ -272,7 +273,7 @@ def run(args) -> int:
         key = Key.load(args.key)
         resize = _parse_hw(args.resize) if args.resize else None
         if args.scheme == "sealed":
-            from .engine import sealed_encrypt_files
+            from .files.engine import sealed_encrypt_files
             clf = hub.load_classifier(args.classifier or hub.DEFAULT, device)
             res, st = sealed_encrypt_files(clf, key, args.images, args.out, args.force, resize, args.lossy_fallback,
                                            device, args.batch_size, not args.quiet, args.margin)
@@ -300,8 +301,8 @@ def run(args) -> int:
         return code
 
     if args.cmd == "decrypt":
+        from .files.stream import Decryptor
         from .keys import Key
-        from .stream import Decryptor
         dec = Decryptor(Key.load(args.key), args.out, device, model=args.model, classifier=args.classifier,
                         force=args.force, regenerate=args.regenerate, batch_size=args.batch_size,
                         show_progress=not args.quiet)
@@ -327,9 +328,11 @@ def run(args) -> int:
 
     if args.cmd in ("train", "train-classifier"):
         if args.cmd == "train":
-            from .training.ric import DEFAULTS, train_ric as fn
+            from .training.ric import DEFAULTS
+            from .training.ric import train_ric as fn
         else:
-            from .training.classifier import DEFAULTS, train_classifier as fn
+            from .training.classifier import DEFAULTS
+            from .training.classifier import train_classifier as fn
         if args.show_defaults:
             import yaml
             print(yaml.safe_dump(DEFAULTS, sort_keys=False), end="")
@@ -343,7 +346,7 @@ def run(args) -> int:
 
 
 def _mix_flag(p) -> None:
-    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.mixing.CLI_NAMES
+    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.schemes.paper.mixing.CLI_NAMES
                    help="paper scheme: mask (default, format ric/3) adds a keyed uniform mask to the encoder's "
                         "output so the ciphertext reveals nothing but its label; scramble (format ric/2) only "
                         "permutes and sign-flips it, which leaks per-image statistics such as contrast; none is the "
@@ -351,20 +354,20 @@ def _mix_flag(p) -> None:
 
 
 def _mix(name: str) -> str:
-    from .mixing import CLI_NAMES
+    from .schemes.paper.mixing import CLI_NAMES
     return CLI_NAMES[name]
 
 
 def _phi_with_margin(model, margin):
     import dataclasses
 
-    from .engine import model_phi
+    from .files.engine import model_phi
     phi = model_phi(model)
     return phi if margin is None else dataclasses.replace(phi, margin=margin)
 
 
 def _streaming(args) -> bool:
-    from .stream import rank_world
+    from .files.stream import rank_world
     inputs = args.images if args.cmd == "encrypt" else args.ciphertexts
     return args.resume or rank_world()[1] > 1 or any(os.path.isdir(p) for p in inputs)
 
@@ -372,8 +375,8 @@ def _streaming(args) -> bool:
 def _run_stream(args, device) -> int:
     """Folders, --resume and torchrun: results are printed as they finish; nothing is kept per file."""
     from . import hub
+    from .files.stream import Decryptor, rank_world, stream_decrypt, stream_encrypt
     from .keys import Key
-    from .stream import Decryptor, rank_world, stream_decrypt, stream_encrypt
     if args.window < 1:
         return _fail("--window must be at least 1")
     rank, world = rank_world()
@@ -383,7 +386,7 @@ def _run_stream(args, device) -> int:
         if args.scheme != "paper":
             return _fail("folders, --resume and torchrun are supported for --scheme paper only; pass sealed-scheme "
                          "images as a list of files")
-        from .engine import Engine
+        from .files.engine import Engine
         resize = _parse_hw(args.resize) if args.resize else None
         model = hub.load_ric_model(args.model or hub.DEFAULT, device)
         clf = hub.load_classifier(args.classifier or args.model or hub.DEFAULT, device)

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from . import hub
-from .engine import Engine, classify_files
 from .errors import OutputExistsError
+from .files.engine import Engine, classify_files
 from .keys import Key
 from .metrics import psnr_per_image, ssim
 
@@ -31,7 +31,7 @@ def _prepare(out: str) -> None:
 
 
 def _load(paths):
-    from .imageio import load_image
+    from .io.images import load_image
     return torch.from_numpy(np.stack([load_image(p) for p in paths])).permute(0, 3, 1, 2).float() / 255
 
 

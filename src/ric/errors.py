@@ -50,3 +50,13 @@ class ModelLoadError(RICError):
 
 class OutputExistsError(RICError):
     exit_code = 13
+
+
+class CapacityError(RICError):
+    """The image does not fit in a sealed ciphertext of its size."""
+    exit_code = 14
+
+
+class NotSealedError(RICError):
+    """No sealed pixel header: not a sealed ciphertext (or its first values were destroyed)."""
+    exit_code = 5

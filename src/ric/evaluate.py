@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as Fn
 
 from .datasets import load_dataset
-from .engine import Engine, classify_files
+from .files.engine import Engine, classify_files
 from .hub import Loaded
 from .keys import Key
 from .metrics import lpips, psnr_per_image, ssim
-from .mixing import DEFAULT
+from .schemes.paper.mixing import DEFAULT
 
 
 def affine_leakage(x: torch.Tensor, cipher: torch.Tensor, k: int = 5) -> tuple[float, float]:
@@ -56,8 +56,7 @@ def _load_dir(paths) -> torch.Tensor:
 
 def _fit_rate(ds) -> float:
     """Share of all test images whose lossless encoding fits a sealed ciphertext of their size."""
-    from .sealed import HEADER_BYTES, TAG_BYTES, capacity_bytes, compress
-    from .sealed import CapacityError
+    from .schemes.sealed import HEADER_BYTES, TAG_BYTES, CapacityError, capacity_bytes, compress
     h, w = ds.x.shape[1:3]
     room = capacity_bytes(h, w) - HEADER_BYTES - TAG_BYTES - 4
     fits = 0
@@ -73,7 +72,7 @@ def _fit_rate(ds) -> float:
 @torch.no_grad()
 def _payload_robustness(classifier, cipher: torch.Tensor, labels, draws: int = 20, seed: int = 0) -> float:
     """Sealed: share of (image, random payload) pairs with C((51·N + B')/255) = ŷ, B' uniform random digits."""
-    from .sealed import BASE
+    from .schemes.sealed import BASE
     g = torch.Generator().manual_seed(seed)
     coarse = torch.round(cipher * 255).long() // BASE
     hits = 0
@@ -86,11 +85,11 @@ def _payload_robustness(classifier, cipher: torch.Tensor, labels, draws: int = 2
 def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
              batch_size: int = 64, show_progress: bool = True, scheme: str = "paper",
              margin: float | None = None, mix: str | None = None) -> dict:
-    """`mix`: the paper scheme's keyed mixing of u_en (ric.mixing; default the keyed scramble)."""
+    """`mix`: the paper scheme's keyed mixing of u_en (ric.schemes.paper.mixing; default the keyed scramble)."""
     from PIL import Image
 
-    from .container import sniff
-    from .engine import model_phi, sealed_config, sealed_decrypt_files, sealed_encrypt_files
+    from .files.engine import model_phi, sealed_config, sealed_decrypt_files, sealed_encrypt_files
+    from .io.container import sniff
     ds = load_dataset(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
     n_requested, n = n, len(idx)   # the test split may hold fewer than asked: shares and timings are per image used

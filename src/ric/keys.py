@@ -5,8 +5,8 @@ Key files are created with mode 0600 and refused when group- or world-readable (
 """
 from __future__ import annotations
 
-import os
 import hashlib
+import os
 import secrets
 import stat
 

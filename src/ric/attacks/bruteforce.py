@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import container
-from ..codec import RICCodec, from_uint8_hwc
 from ..errors import RICError, WrongKeyError
-from ..mixing import DEFAULT
+from ..io import container
 from ..keys import Key, seeded_nonces
-from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 from ..metrics import lpips, psnr_per_image
+from ..schemes.paper import header as paper_header
+from ..schemes.paper.codec import RICCodec, from_uint8_hwc
+from ..schemes.paper.mixing import DEFAULT
+from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 
 
 def _key(seed, label: str) -> Key:
@@ -45,10 +46,10 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
     files = []
     for j in range(n):
         pix = u8[j].numpy()
-        hd = container.seal(key, pix, enc["nonces"][j], enc["labels"][j], 0, model=model.identity,
+        hd = paper_header.make_header(key, pix, enc["nonces"][j], enc["labels"][j], 0, model=model.identity,
                             classifier=classifier.identity, lam=codec.lam, phi=enc["phis"][j].to_dict(),
                             fingerprint=b"\0" * 8, mix=codec.mix)
-        files.append(container.encode_png(pix, hd))
+        files.append(paper_header.encode_png(pix, hd))
     rec, _ = codec.decrypt(u8, key, enc["nonces"], enc["labels"], phi=enc["phis"])
     rec = from_uint8_hwc(rec, "cpu")
     with torch.inference_mode():
@@ -62,7 +63,7 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
             wk = _key(seed, f"wrong/{m}")
             for data in files:
                 try:
-                    container.open_sealed(wk, *container.read_ciphertext(data))
+                    paper_header.authenticate(wk, *container.read_ciphertext(data))
                     accepted += 1
                 except WrongKeyError:
                     rejected += 1

@@ -30,7 +30,7 @@ def _common(p, n: int | None, n_help: str, epochs: int | None = None):
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.mixing.CLI_NAMES
+    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.schemes.paper.mixing.CLI_NAMES
                    help="the victim's ciphertexts: keyed uniform mask of u_en (default, format ric/3, what `ric "
                         "encrypt` writes), keyed scramble (format ric/2) or none (the paper's exact scheme)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -165,7 +165,7 @@ def run_attack(args) -> int:
     model = None if sealed else hub.load_ric_model(args.model, device)
     clf = hub.load_classifier(args.classifier or (args.model if args.model in hub.shipped_names("classifier")
                                                     else hub.DEFAULT), device)
-    from ..mixing import CLI_NAMES
+    from ..schemes.paper.mixing import CLI_NAMES
     mix = CLI_NAMES[args.mix]
     t0 = time.perf_counter()
     test = load_split(data, "test")
@@ -186,7 +186,7 @@ def run_attack(args) -> int:
         train = load_split(data, "train")
         xt = train.tensors(pick(len(train), args.n, args.seed))[0]
         xv = test.tensors(pick(len(test), args.n_test, args.seed))[0]
-        from ..engine import sealed_config
+        from ..files.engine import sealed_config
         res, arr = inversion(model, clf, xt, xv, args.keys, args.epochs, args.width, device, args.batch_size,
                              show=show, seed=args.seed, scheme=args.scheme, sealed_cfg=sealed_config(clf), mix=mix)
         strip_figure(paths["png"], arr, title=f"inversion attack ({args.scheme} scheme): ciphertexts under a key the "
@@ -201,7 +201,7 @@ def run_attack(args) -> int:
                          args.eta2, device=device, batch=args.batch_size, show=show, seed=args.seed, mix=mix)
         strip_figure(paths["png"], arr, title="cloud attack (App. B), discriminator trained on real images here")
     elif name == "linkage":
-        from ..engine import model_phi, sealed_config
+        from ..files.engine import model_phi, sealed_config
         from .linkage import figure, linkage
         res, arr = linkage(model, clf, load_split(data, "train"), test, scheme=args.scheme, mix=mix,
                            n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,

@@ -17,9 +17,9 @@ import torch.nn.functional as Fn
 from torch import nn
 from tqdm import tqdm
 
-from ..codec import RICCodec
-from ..mixing import DEFAULT
 from ..keys import Key
+from ..schemes.paper.codec import RICCodec
+from ..schemes.paper.mixing import DEFAULT
 from .common import encrypt, mean_image_baseline, predict, quality
 
 

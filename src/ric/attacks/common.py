@@ -10,10 +10,10 @@ import torch.nn.functional as Fn
 from torchmetrics.functional.image import structural_similarity_index_measure
 from tqdm import tqdm
 
-from ..codec import RICCodec, from_uint8_hwc
-from ..data import load_npz, shared_data_dir
+from ..datasets.arrays import load_npz, shared_data_dir
 from ..keys import Key
 from ..metrics import psnr_per_image
+from ..schemes.paper.codec import RICCodec, from_uint8_hwc
 
 LPIPS_NOTE = "unavailable: LPIPS needs pretrained AlexNet/VGG backbone weights, which cannot be downloaded here"
 
@@ -70,7 +70,7 @@ def encrypt_sealed(classifier, x: torch.Tensor, key: Key, batch: int = 64, desc:
                    show: bool = True, cfg=None, device="cpu") -> dict:
     """Sealed-scheme counterpart of `encrypt` (same dict, without nonces): every ciphertext is what `ric encrypt
     --scheme sealed` writes. Images that do not fit losslessly or whose attack failed are dropped (not in "keep")."""
-    from ..sealed import SealedCodec, SealedConfig
+    from ..schemes.sealed import SealedCodec, SealedConfig
     codec = SealedCodec(classifier, cfg or SealedConfig(), device)
     u8 = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     ciphers, labels, keep = [], [], []

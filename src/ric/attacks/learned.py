@@ -15,11 +15,19 @@ from __future__ import annotations
 
 import torch
 
-from ..codec import RICCodec, from_uint8_hwc
-from ..mixing import DEFAULT
 from ..keys import Key
-from .common import (LowPassAttack, encrypt, encrypt_sealed, label_mean_baseline, mean_image_baseline, predict,
-                     quality, train_regressor)
+from ..schemes.paper.codec import RICCodec, from_uint8_hwc
+from ..schemes.paper.mixing import DEFAULT
+from .common import (
+    LowPassAttack,
+    encrypt,
+    encrypt_sealed,
+    label_mean_baseline,
+    mean_image_baseline,
+    predict,
+    quality,
+    train_regressor,
+)
 from .unet import UNet
 
 
@@ -71,7 +79,7 @@ def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_
               scheme: str = "paper", sealed_cfg=None, mix: str = DEFAULT):
     """scheme "sealed": the ciphertexts are the sealed scheme's (no RIC model; `model` is unused), made with the
     same settings a user gets (`sealed_cfg`); images that do not fit losslessly are left out on both sides.
-    `mix`: the paper scheme's keyed mixing of u_en (ric.mixing)."""
+    `mix`: the paper scheme's keyed mixing of u_en (ric.schemes.paper.mixing)."""
     if scheme == "sealed":
         def enc_with(x, key, desc):
             return encrypt_sealed(classifier.module, x, key, batch, desc, show, sealed_cfg, device)

@@ -344,7 +344,7 @@ def make_encryptor(scheme: str, model, clf, phi, device, mix: str, batch: int, s
     """(x, key, nonce seed, desc) -> the dict of common.encrypt. The paper scheme draws nonces from
     keys.seeded_nonces(nonce seed); the sealed codec draws its own (os.urandom), so sealed runs are not
     bit-reproducible."""
-    from ..codec import RICCodec
+    from ..schemes.paper.codec import RICCodec
 
     def enc(x, key, nonce_seed, desc):
         if scheme == "sealed":
@@ -365,7 +365,7 @@ def predicted_labels(clf, x: torch.Tensor, device, batch: int = 256, show: bool 
 def fits_sealed(x: torch.Tensor) -> np.ndarray:
     """Which images the sealed scheme can hold losslessly (the others would be refused, not encrypted)."""
     from ..errors import RICError
-    from ..sealed import HEADER_BYTES, TAG_BYTES, capacity_bytes, compress
+    from ..schemes.sealed import HEADER_BYTES, TAG_BYTES, capacity_bytes, compress
     u8 = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     room = capacity_bytes(*u8.shape[1:3]) - HEADER_BYTES - TAG_BYTES - 4
     ok = []
@@ -506,7 +506,7 @@ def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attac
 def resolve_names(data: str | None, model: str | None, classifier: str | None) -> tuple[str, str, str]:
     """(npz path, RIC model, classifier) for --data NAME|PATH: a short name (cifar10, celeba64, celeba160, mnist)
     picks the shipped pair of that name unless --model / --classifier say otherwise."""
-    from ..data import shared_data_dir
+    from ..datasets.arrays import shared_data_dir
     spec = data or "cifar10"
     if spec in DATASETS:
         d = shared_data_dir()

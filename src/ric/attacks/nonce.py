@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from ..codec import RICCodec
-from ..mixing import DEFAULT
 from ..keys import Key, new_nonce
 from ..metrics import psnr_per_image
 from ..nae import generate_nae
 from ..noise import noise_image
+from ..schemes.paper.codec import RICCodec
+from ..schemes.paper.mixing import DEFAULT
 from .common import encrypt, ssim_per_image
 
 

@@ -3,7 +3,7 @@
 The paper (sec. 5.1.2) fixes only the layer counts, not the widths, so the layout here is ours:
 conv-BN-ReLU layers of width 32, 32 | pool | 64, 64 | pool | 128, global average pooling and one linear
 layer. Greyscale digits arrive as three identical channels (the data layer replicates them, see
-`ric.data`), so the first convolution takes 3 channels like every RIC classifier.
+`ric.datasets.arrays`), so the first convolution takes 3 channels like every RIC classifier.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dataset specs -> `ric.data.ArrayDataset` (uint8 NHWC RGB, int64 labels, class names), no torchvision.
+"""Dataset specs -> `ric.datasets.arrays.ArrayDataset` (uint8 NHWC RGB, int64 labels, class names), no torchvision.
 
 A spec is `KIND:PATH[?opt=value&...]` or a plain path:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qsl
 
-from ..data import ArrayDataset, load_npz
+from ..datasets.arrays import ArrayDataset, load_npz
 from .fetch import DOWNLOADS, download
 
 KINDS = ("npz", "cifar10", "mnist", "svhn", "folder")

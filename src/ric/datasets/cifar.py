@@ -13,7 +13,7 @@ import pickle
 
 import numpy as np
 
-from ..data import ArrayDataset
+from ..datasets.arrays import ArrayDataset
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ..data import ArrayDataset
+from ..datasets.arrays import ArrayDataset
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm")
 

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from ..data import ArrayDataset, _to_rgb
+from ..datasets.arrays import ArrayDataset, _to_rgb
 
 _PREFIX = {"train": "train", "test": "t10k"}
 

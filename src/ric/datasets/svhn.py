@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..data import ArrayDataset
+from ..datasets.arrays import ArrayDataset
 
 
 class MissingDependencyError(ImportError, ValueError):

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as Fn
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..attacks.common import LowPassAttack, mean_image_baseline, quality
-from ..data import load_npz, shared_data_dir
+from ..datasets.arrays import load_npz, shared_data_dir
 from ..hub import safetensors_meta
 from ..keys import Key
 from ..metrics import lpips

@@ -13,12 +13,24 @@ from __future__ import annotations
 import os
 import time
 
-from ..data import load_npz
-from ..hub import load_ric_model
-from .common import (Context, adp, classifier_for, draw, encode_decode, machine, md_table, nae_bank, predict,
-                     resolve_data, subset)
-from ..attacks.common import quality
 import torch
+
+from ..attacks.common import quality
+from ..datasets.arrays import load_npz
+from ..hub import load_ric_model
+from .common import (
+    Context,
+    adp,
+    classifier_for,
+    draw,
+    encode_decode,
+    machine,
+    md_table,
+    nae_bank,
+    predict,
+    resolve_data,
+    subset,
+)
 
 DATA = ["mnist", "cifar10", "celeba64"]
 N_TEST = {"mnist": (100, 5), "cifar10": (100, 5), "celeba64": (30, 1)}  # (test images, NAEs per label)

@@ -57,7 +57,7 @@ class RICNet(nn.Module):
         self.D_out = nn.Conv2d(self.D_body.out_channels, channels, 1)
 
     def encoder_output(self, x: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
-        """u_en, before the SRL blend (the codec may mix it under the key first: ric.mixing)."""
+        """u_en, before the SRL blend (the codec may mix it under the key first: ric.schemes.paper.mixing)."""
         u_en = self.E_out(self.E_body(torch.cat([self.F(x), n_adv], 1)))
         if self.shortcut:
             u_en = u_en + n_adv

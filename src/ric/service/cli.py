@@ -198,8 +198,8 @@ def _serve(args) -> int:
 
     from ..hub import load_classifier
     from .app import create_app
-    from .store import open_store
     from .errors import ServiceError
+    from .store import open_store
     device = "cpu" if args.cpu else (args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     settings = Settings(db_url=args.db or default_db(), classifier=args.classifier, device=device,
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,

@@ -19,8 +19,25 @@ import json
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, Text, create_engine,
-                        delete, event, false, func, inspect, select, text, update)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    false,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
 

@@ -1,7 +1,7 @@
 """Checks on one uploaded file, cheapest first: size; the PNG chunk headers (walked without decoding or even
 reading chunk bodies: exactly one IHDR, first, its declared size within --max-side); then the RIC container
-itself (ric.container.sniff: CRCs, metadata, scheme); a claimed sealed ciphertext is verified from its pixels
-(ric.sealed.is_sealed), never trusted from its metadata; the identities a paper ciphertext names must be plain
+itself (ric.io.container.sniff: CRCs, metadata, scheme); a claimed sealed ciphertext is verified from its pixels
+(ric.schemes.sealed.is_sealed), never trusted from its metadata; the identities a paper ciphertext names must be plain
 names, and it must have been made for the classifier this service runs. No key is involved."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import container
-from ..container import sniff
 from ..errors import ContainerError, TamperedMetadataError
-from ..sealed import is_sealed
+from ..io.container import sniff
+from ..schemes.sealed import is_sealed
+from ..schemes.sealed import png as sealed_png
 from .settings import Settings
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -139,5 +139,5 @@ def check_upload(name: str | None, data: bytes, settings: Settings, classifier_i
         if not is_sealed(pixels):   # the metadata says "sealed"; only the pixels can show it
             raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: its metadata claims the "
                                                     f"sealed scheme but its pixels carry no sealed header")
-        meta = {"format": container.SEALED_FORMAT, "scheme": "sealed", "height": h, "width": w}
+        meta = {"format": sealed_png.SEALED_FORMAT, "scheme": "sealed", "height": h, "width": w}
     return Checked(fname, scheme, pixels, meta, hashlib.sha256(data).hexdigest(), data)

@@ -23,10 +23,10 @@ from ..datasets import load_dataset
 from ..hub import load_classifier, load_ric_model
 from ..keys import Key
 from ..metrics import psnr
-from ..mixing import MASK_DELTA
 from ..nae import PhiConfig, generate_nae, margin_of
 from ..nets.ric import create_ric_model, quantize
 from ..noise import noise_image
+from ..schemes.paper.mixing import MASK_DELTA
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .common import cosine_lr, start_run
 from .distributed import DistInfo, barrier, broadcast_int, shard, teardown, wrap
@@ -46,7 +46,7 @@ DEFAULTS = {
     "batch_size": 32,
     "bank_per_class": 64,
     "phi": PhiConfig().to_dict(),
-    "phi_encrypt": None,         # Φ for `ric encrypt` with this model (weights metadata); None: ric.engine.model_phi
+    "phi_encrypt": None,         # Φ for `ric encrypt` with this model (weights metadata); None: ric.files.engine.model_phi
     "eval_images": 200,
     "mix": "none",               # "mask": train D for format ric/3 (clipped u_en, the mask's scaled rounding noise)
     "clip_weight": 1.0,          # mix "mask": weight (relative to β) of the penalty on u_en outside [0, 1]
@@ -95,8 +95,8 @@ def evaluate_ric(model, classifier, x, y_hat, bank, bank_labels, device, gen, mi
     model.eval()
     n_adv = sample_nae(bank, bank_labels, y_hat, gen).to(device)
     if mix == "mask":
-        from ..mixing import mask, unmask
         from ..nets.ric import srl_blend, srl_subtract
+        from ..schemes.paper.mixing import mask, unmask
         r = torch.rand(x.shape, generator=gen).to(device)
         xq = quantize(srl_blend(mask(model.encoder_output(x, n_adv), r), n_adv, model.lam), training=False)
         rec = quantize(model.decoder_output(unmask(srl_subtract(xq, n_adv, model.lam), r)), training=False)
@@ -113,7 +113,7 @@ class _TrainStep(torch.nn.Module):
     """E, Q (simulated) and D in one forward, so DDP can average the gradients of the whole path.
 
     mix "mask" (format ric/3): what D sees is clip(u_en, 0, 1) plus the 8-bit rounding noise scaled by
-    1 / ((1 − λ)(1 − 2δ)) (ric.mixing), whatever the mask was, so the mask itself need not be simulated; the
+    1 / ((1 − λ)(1 − 2δ)) (ric.schemes.paper.mixing), whatever the mask was, so the mask itself need not be simulated; the
     ciphertext does not depend on E, so the classifier loss is replaced by a penalty on u_en outside [0, 1]
     (what the clip would lose). Returns (xq or None, reconstruction, clip penalty)."""
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import InputImageError
+from ..errors import InputImageError
 
 MIN_SIDE = 8
 MAX_SIDE = 4096

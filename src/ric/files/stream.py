@@ -18,7 +18,7 @@ from itertools import islice
 
 from tqdm import tqdm
 
-from .errors import InputImageError, RICError
+from ..errors import InputImageError, RICError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 
@@ -111,8 +111,8 @@ class Decryptor:
         self.classes: list = []
 
     def _engine(self, m, c):
-        from . import hub
-        from .engine import Engine
+        from .. import hub
+        from ..files.engine import Engine
         if (m, c) not in self.engines:
             eng = Engine(hub.load_ric_model(m, self.device), hub.load_classifier(c, self.device), self.device,
                          batch_size=self.batch_size, show_progress=self.show_progress)
@@ -120,9 +120,9 @@ class Decryptor:
         return self.engines[(m, c)]
 
     def run(self, paths: list[str]) -> list:
-        from .container import sniff
-        from .hub import shipped_or_default
-        from .engine import FileResult, _out_hash, image_complete, plan_outputs, sealed_decrypt_files
+        from ..files.engine import FileResult, _out_hash, image_complete, plan_outputs, sealed_decrypt_files
+        from ..hub import shipped_or_default
+        from ..io.container import sniff
         results, parsed, sealed = [], {}, {}
         if self.resume and not self.force:   # finished outputs first: their ciphertexts are not even read
             planned, outs = plan_outputs(paths, self.out_dir, False, True, image_complete, self.seen)

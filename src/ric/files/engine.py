@@ -5,7 +5,7 @@ while the other files go on. Outputs keep the input's base name (`DIR/<stem>.png
 overwritten unless `force`. With `resume`, an output that already exists and is complete (outputs are
 written atomically, so an existing one is whole; it is also checked: a ciphertext under this key, or a readable
 image) is skipped (info["skipped"]); one that is not is an error, never overwritten. Memory is one call's
-images: ric.stream feeds a folder of any size through these calls a window at a time.
+images: ric.files.stream feeds a folder of any size through these calls a window at a time.
 """
 from __future__ import annotations
 
@@ -21,15 +21,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import container
-from .codec import RICCodec, pack_nadv, unpack_nadv
-from .errors import (InputImageError, ModelMismatchError, NAEFailure, OutputExistsError, RegenerationError, RICError,
-                     TamperedMetadataError)
-from .hub import Loaded, weights_for
-from .imageio import encode_png, load_image
-from .keys import Key
-from .mixing import DEFAULT
-from .nae import PhiConfig
+from ..errors import (
+    InputImageError,
+    ModelMismatchError,
+    NAEFailure,
+    OutputExistsError,
+    RegenerationError,
+    RICError,
+    TamperedMetadataError,
+)
+from ..hub import Loaded, weights_for
+from ..io import atomic, container
+from ..io.images import encode_png, load_image
+from ..keys import Key
+from ..nae import PhiConfig
+from ..schemes.paper import header as paper_header
+from ..schemes.paper.codec import RICCodec, pack_nadv, unpack_nadv
+from ..schemes.paper.mixing import DEFAULT
+from ..schemes.sealed import png as sealed_png
 
 
 @dataclass
@@ -90,7 +99,7 @@ def ciphertext_complete(key: Key):
     def check(out: str) -> bool:
         try:
             scheme, _, hd = container.sniff(out)
-            return scheme == "paper" and container.keycheck_matches(key, hd)
+            return scheme == "paper" and paper_header.keycheck_matches(key, hd)
         except RICError:
             return False
     return check
@@ -110,12 +119,12 @@ PLAINTEXT_MODE = 0o600   # recovered images are private: readable by their owner
 
 def _write(out: str, data: bytes, force: bool, mode: int | None = None) -> None:
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    container.write_atomic(out, data, force, mode)
+    atomic.write_atomic(out, data, force, mode)
 
 
 def _suggest(identity: str, kind: str) -> str:
     """What to pass as --model/--classifier for weights recorded as `identity` (a retired file when shipped)."""
-    from .hub import is_plain_name
+    from ..hub import is_plain_name
     name = identity.rsplit("@", 1)[0]
     return weights_for(identity, kind) or (name if is_plain_name(name) else f"a model file ({name[:40]!r} is no "
                                                                           "plain model name)")
@@ -162,7 +171,7 @@ def model_phi(model: Loaded) -> PhiConfig:
 class Engine:
     def __init__(self, model: Loaded, classifier: Loaded, device="cpu", phi: PhiConfig | None = None,
                  batch_size: int = 64, show_progress: bool = True, mix: str = DEFAULT):
-        """`mix`: how encryption mixes u_en under the key (ric.mixing); decryption follows each ciphertext's header."""
+        """`mix`: how encryption mixes u_en under the key (ric.schemes.paper.mixing); decryption follows each ciphertext's header."""
         self.model, self.classifier = model, classifier
         self.device = torch.device(device)
         self.codec = RICCodec(model.module, classifier.module, phi or model_phi(model), self.device, mix=mix)
@@ -198,13 +207,13 @@ class Engine:
                                                  f"{self.codec.max_retries + 1} nonces; nothing written")
                             continue
                         pix = enc.cipher[j].numpy()
-                        hd = container.seal(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j], model=model_id,
+                        hd = paper_header.make_header(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j], model=model_id,
                                             classifier=clf_id, lam=self.codec.lam, phi=enc.phis[j].to_dict(),
                                             fingerprint=enc.fingerprints[j], mix=self.codec.mix)
                         if fast_decrypt:
-                            hd.nadv = container.seal_nadv(key, hd, pack_nadv(key, enc.nonces[j], enc.n_adv[j]))
+                            hd.nadv = paper_header.encrypt_nadv(key, hd, pack_nadv(key, enc.nonces[j], enc.n_adv[j]))
                         try:
-                            _write(outs[i], container.encode_png(pix, hd), force)
+                            _write(outs[i], paper_header.encode_png(pix, hd), force)
                         except OutputExistsError as e:
                             r.error = e
                             continue
@@ -226,7 +235,7 @@ class Engine:
         def prepare(i):   # read, authenticate, unseal: runs in the I/O threads (PIL, zlib, ChaCha drop the GIL)
             try:
                 pix, hd = (parsed or {}).get(paths[i]) or container.read_ciphertext(paths[i])
-                sealed = container.open_sealed(key, pix, hd)
+                sealed = paper_header.authenticate(key, pix, hd)
                 if _digest(hd.model) != _digest(model_id):
                     raise ModelMismatchError(f"made with RIC model {hd.model}, but the loaded model is {model_id} "
                                              f"(pass --model {_suggest(hd.model, 'ric')})")
@@ -239,7 +248,7 @@ class Engine:
                 nadv = None
                 if hd.nadv and not regenerate:
                     try:
-                        nadv = unpack_nadv(key, hd.nonce, container.open_nadv(key, hd), (3, *pix.shape[:2]))
+                        nadv = unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), (3, *pix.shape[:2]))
                     except ValueError:
                         raise TamperedMetadataError(f"{paths[i]}: the sealed n_adv does not fit this image") from None
                 return pix, hd, sealed, nadv
@@ -317,12 +326,12 @@ def classify_files(classifier: Loaded, paths: list[str], device="cpu", batch_siz
     return results
 
 
-# -- the sealed scheme (ric.sealed): no RIC model; decryption needs only the key -----------------------
+# -- the sealed scheme (ric.schemes.sealed): no RIC model; decryption needs only the key -----------------------
 def sealed_config(classifier: Loaded, margin: float | None = None):
     """The sealed attack's settings for a classifier: SealedConfig's defaults, overridden by the `sealed_encrypt`
     entry of the classifier's metadata when it has one (a weak classifier's logit gaps may not reach the default
     margin; see the celeba64 model card), then by an explicit `margin`."""
-    from .sealed import SealedConfig
+    from ..schemes.sealed import SealedConfig
     cfg = SealedConfig()
     raw = classifier.meta.get("sealed_encrypt") if classifier.meta else None
     if raw:
@@ -338,7 +347,7 @@ def sealed_config(classifier: Loaded, margin: float | None = None):
 def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir: str, force: bool = False,
                          resize=None, lossy_fallback: bool = False, device="cpu", batch_size: int = 64,
                          show_progress: bool = True, margin: float | None = None) -> tuple[list[FileResult], dict]:
-    from .sealed import SealedCodec
+    from ..schemes.sealed import SealedCodec
     results, outs = plan_outputs(paths, out_dir, force)
     images, groups = _load_grouped(paths, outs, results, resize)
     codec = SealedCodec(classifier.module, sealed_config(classifier, margin), device)
@@ -354,7 +363,7 @@ def sealed_encrypt_files(classifier: Loaded, key: Key, paths: list[str], out_dir
                         r.error = res.errors[j]
                         continue
                     try:
-                        _write(outs[i], container.encode_sealed_png(res.cipher[j]), force)
+                        _write(outs[i], sealed_png.encode_sealed_png(res.cipher[j]), force)
                     except OutputExistsError as e:
                         r.error = e
                         continue
@@ -370,7 +379,7 @@ def sealed_decrypt_files(key: Key, pixels: dict[str, np.ndarray], out_dir: str,
     CPU) share them: Pillow, zlib and the AEAD release the GIL."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sealed import CODEC_PNG, decompress, open_sealed_payload
+    from ..schemes.sealed import CODEC_PNG, decompress, open_sealed_payload
     paths = list(pixels)
     results, outs = plan_outputs(paths, out_dir, force, seen=seen)
 

@@ -1,0 +1,60 @@
+"""The `sealed` scheme: lossless, authenticated ciphertexts that a plaintext classifier still labels correctly.
+
+Every ciphertext byte is c = 51·N + B with N ∈ {0..4} (the coarse, adversarial part the classifier sees) and
+B ∈ {0..50} (the fine part, which carries data). Pixel layout version 2 is written; version 1 is still read
+(see the end).
+
+* B holds a byte stream written as base-51 digits in raster order (7-byte blocks -> 10 digits, least
+  significant first; 51**10 > 2**56, so the packing is vectorised in 64-bit integers, at 98.7% of the
+  information capacity):
+  [magic 'R' | version byte 0x82 | 12-byte nonce | 2-byte key check | 2-byte header check |
+  ChaCha20-Poly1305 ciphertext | 16-byte tag], where the AEAD plaintext is [codec | 3-byte length |
+  losslessly compressed image | zero padding] filled to the full capacity, so the length leaks nothing (the
+  padding is encrypted like the rest). The AEAD key is HKDF(key, nonce, "sealed/v2/aead"). The key check is
+  a keyed MAC of the nonce (it links no two images); the header check is an unkeyed checksum of the header
+  before it, so that an altered header reads as tampering and not as a wrong key. The version byte is far
+  from version 1's (0x01), so no single changed value turns a version-2 header into a version-1 one. The
+  D < 10 digits left over after the last block (the filler) are derived from the key and the nonce.
+* The associated data binds every value: header ‖ height ‖ width ‖ the coarse plane N = c // 51 of every
+  value (raster order) ‖ the filler digits. So any change to any value (its N, its B, or c = 255, which
+  reads as N = 5) fails authentication. ChaCha20-Poly1305's ciphertext does not depend on the associated
+  data, only its tag does, so encryption computes the ciphertext, optimises N with the blocks holding the tag
+  (the last 3) as random digits, then computes the tag over the final N, writes it in, and classifies the
+  final ciphertext (a new nonce when it lost the label).
+* N is a 5-level noise-like adversarial image for ŷ = argmax C(x): the margin loss through a straight-through
+  rounding, with expectation over the real payload and random payloads, so C((51·N + B)/255) = ŷ.
+* Decryption reads N and B of every value, checks the header and the key, rebuilds the associated data,
+  authenticates, decrypts and decompresses: the exact pixels, with no classifier and no attack. Errors: a
+  changed value is TamperedPixelsError, a wrong key WrongKeyError; a change to the first 10 values that
+  destroys the magic or the version byte leaves no sealed header (NotSealedError). Nothing is needed from the
+  PNG metadata, so stripped ciphertexts still decrypt; a `ric` chunk that is present must be exactly the one
+  the encryptor writes (ric.io.container.sniff: TamperedMetadataError otherwise).
+
+Version 1 ([magic | 0x01 | nonce | 4-byte key check | AEAD ciphertext | tag], associated data = header ‖
+height ‖ width, random padding and filler) still decrypts, bit-exactly, but its tag covers B only: its
+coarse plane N (what the classifier sees) and its filler digits can be changed without detection.
+Re-encrypt version-1 ciphertexts to get version 2's guarantee.
+"""
+from ...errors import CapacityError, NotSealedError
+from .coarse import SealedConfig, coarse_attack
+from .codec import SealedCodec, SealedResult
+from .digits import BASE, BLOCK_BYTES, BLOCK_DIGITS, LEVELS, bytes_to_digits, capacity_bytes, digits_to_bytes
+from .payload import CODEC_PNG, CODEC_WEBP, CODEC_WEBP_LOSSY, compress, decompress
+from .stream import (
+                     HEADER_BYTES,
+                     MAGIC,
+                     NONCE_BYTES,
+                     TAG_BYTES,
+                     VERSION,
+                     VERSION_1,
+                     VERSIONS,
+                     PendingSeal,
+                     fine_digits,
+                     is_sealed,
+                     open_sealed_payload,
+                     open_sealed_pixels,
+                     seal_body,
+                     seal_pixels,
+                     seal_stream,
+                     sealed_version,
+)

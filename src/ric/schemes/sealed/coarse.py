@@ -1,0 +1,58 @@
+"""The coarse part N: a 5-level adversarial image that keeps C((51·N + B)/255) = ŷ for the real fine digits B."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ...nae import margin_of
+from .digits import BASE
+
+
+# -- the coarse adversarial part -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SealedConfig:
+    lr: float = 0.1
+    max_steps: int = 300
+    margin: float = 5.0
+    payload_samples: int = 4      # the real payload plus random ones, per step (expectation over payloads)
+    max_retries: int = 4
+
+
+def _ste_round(v: torch.Tensor) -> torch.Tensor:
+    return v + (torch.round(v) - v).detach()
+
+
+def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
+                  cfg: SealedConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`.
+
+    Returns (N, success, steps): success means the real payload reached the margin and random payloads kept
+    the label; steps is the step at which that happened (max_steps when it did not)."""
+    n, k = len(fine), cfg.payload_samples
+    w = torch.atanh((init * 2 - 1).clamp(-0.999, 0.999)).detach().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=cfg.lr)
+    best = torch.round(2 * (torch.tanh(w.detach()) + 1))
+    done = torch.zeros(n, dtype=torch.bool, device=fine.device)
+    steps = torch.full((n,), cfg.max_steps, dtype=torch.long)
+    for step in range(cfg.max_steps + 1):
+        act = (~done).nonzero().squeeze(1)          # finished images leave the batch (no determinism needed)
+        lev = _ste_round(2 * (torch.tanh(w[act]) + 1))                 # (a, C, H, W) in {0..4}
+        rand = torch.randint(0, BASE, (len(act), k - 1, *fine.shape[1:]), generator=gen).to(fine.device).float()
+        b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
+        c = (BASE * lev[:, None] + b) / 255
+        m = margin_of(classifier(c.flatten(0, 1)), target[act].repeat_interleave(k)).view(len(act), k)
+        ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1)
+        if ok.any():
+            idx = act[ok]
+            best[idx] = lev.detach()[ok]
+            steps[idx.cpu()] = step
+            done[idx] = True
+        if bool(done.all()) or step == cfg.max_steps:
+            break
+        loss = torch.clamp(-m, min=-cfg.margin).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    best[~done] = torch.round(2 * (torch.tanh(w.detach()) + 1))[~done]
+    return best.to(torch.uint8), done, steps

@@ -1,0 +1,114 @@
+"""SealedCodec: encrypt same-sized images into sealed ciphertexts (payload stream + coarse attack + label check)."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ...errors import NAEFailure, RICError
+from ...keys import Key
+from ...noise import noise_image
+from .coarse import SealedConfig, coarse_attack
+from .stream import NONCE_BYTES, open_sealed_pixels, seal_body
+
+
+@dataclass
+class SealedResult:
+    cipher: list[np.ndarray] = field(default_factory=list)   # uint8 (H, W, 3) each
+    labels: list[int] = field(default_factory=list)
+    info: list[dict] = field(default_factory=list)
+    errors: dict = field(default_factory=dict)               # index -> RICError
+    retries: int = 0
+
+
+class SealedCodec:
+    """`nonce_source`: a callable returning a fresh nonce (at least 12 bytes; the first 12 are used) per image and
+    attempt, e.g. ric.keys.seeded_nonces(seed) for reproducible tests (never for real encryption: nonces then
+    repeat across runs). `seed`: seeds the attack's torch.Generator (random payloads and the tag's placeholder
+    digits); successive encrypt calls continue its stream. With both set, encryption is deterministic."""
+
+    def __init__(self, classifier: torch.nn.Module, cfg: SealedConfig = SealedConfig(), device="cpu",
+                 nonce_source: Callable[[], bytes] | None = None, seed: int | None = None):
+        self.device = torch.device(device)
+        self.classifier = classifier.to(self.device).eval()
+        self.cfg = cfg
+        self.nonce_source = nonce_source
+        self._gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+
+    def _nonce(self) -> bytes:
+        if self.nonce_source is None:
+            return secrets.token_bytes(NONCE_BYTES)
+        n = bytes(self.nonce_source())
+        if len(n) < NONCE_BYTES:
+            raise ValueError(f"nonce_source returned {len(n)} bytes; a sealed nonce is {NONCE_BYTES}")
+        return n[:NONCE_BYTES]
+
+    @torch.inference_mode()
+    def _labels(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x.to(self.device)).argmax(1).cpu()
+
+    def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False) -> SealedResult:
+        """Encrypt same-sized uint8 (H, W, 3) images."""
+        res = SealedResult(cipher=[None] * len(images), labels=[None] * len(images), info=[{}] * len(images))
+        if not images:
+            return res
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+        labels = self._labels(x)
+        todo = list(range(len(images)))
+        gen = self._gen if self._gen is not None else torch.Generator().manual_seed(secrets.randbits(63))
+        req = [p.requires_grad for p in self.classifier.parameters()]
+        for p in self.classifier.parameters():
+            p.requires_grad_(False)
+        try:
+            self._attempts(images, key, lossy_fallback, labels, todo, res, gen)
+        finally:
+            for p, r in zip(self.classifier.parameters(), req):
+                p.requires_grad_(r)
+        return res
+
+    def _attempts(self, images, key, lossy_fallback, labels, todo, res, gen) -> None:
+        for attempt in range(self.cfg.max_retries + 1):
+            pends, fines, inits, keep, infos = [], [], [], [], []
+            for i in todo:
+                nonce = self._nonce()
+                try:
+                    pend, info = seal_body(key, images[i], nonce, lossy_fallback)
+                except RICError as e:       # does not fit: final, no retry
+                    res.errors[i] = e
+                    continue
+                pends.append(pend)
+                fines.append(torch.from_numpy(pend.fine_for_attack(gen)).permute(2, 0, 1))
+                inits.append(noise_image(key, nonce + bytes(4), (3, *images[i].shape[:2])))
+                keep.append(i)
+                infos.append(info)
+            todo = []
+            if not keep:
+                break
+            fine = torch.stack(fines).to(self.device)
+            with torch.enable_grad():
+                lev, _, steps = coarse_attack(self.classifier, fine, labels[keep].to(self.device),
+                                              torch.stack(inits).to(self.device), self.cfg, gen)
+            lev = lev.permute(0, 2, 3, 1).cpu().numpy()
+            cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
+            # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
+            got = self._labels(torch.from_numpy(np.stack(cipher)).permute(0, 3, 1, 2).float() / 255)
+            for j, i in enumerate(keep):
+                if got[j] == labels[i]:
+                    res.cipher[i] = cipher[j]
+                    res.labels[i] = int(labels[i])
+                    res.info[i] = {**infos[j], "attempts": attempt + 1, "steps": int(steps[j])}
+                else:
+                    todo.append(i)
+            res.retries += len(todo)
+            if not todo:
+                break
+        for i in todo:
+            res.errors[i] = NAEFailure("no 5-level adversarial image kept the label after "
+                                       f"{self.cfg.max_retries + 1} nonces; nothing written")
+
+    @staticmethod
+    def decrypt(pixels: np.ndarray, key: Key) -> np.ndarray:
+        return open_sealed_pixels(key, pixels)
