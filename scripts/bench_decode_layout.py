@@ -13,9 +13,9 @@ import time
 import torch
 
 from ric import hub
+from ric.io.tensors import to_float
 from ric.keys import Key, new_nonce
 from ric.nets.ric import srl_subtract
-from ric.schemes.paper.codec import from_uint8_hwc
 from ric.schemes.paper.mixing import batch_maps, unscramble
 
 
@@ -29,7 +29,7 @@ def main():
     key, b = Key(os.urandom(32)), a.batch
     cipher = torch.randint(0, 256, (b, 32, 32, 3), dtype=torch.uint8)
     with torch.inference_mode():
-        u = srl_subtract(from_uint8_hwc(cipher, "cpu"), torch.rand(b, 3, 32, 32), 0.8)
+        u = srl_subtract(to_float(cipher, "cpu"), torch.rand(b, 3, 32, 32), 0.8)
         uu = unscramble(u, *batch_maps(key, [new_nonce() for _ in range(b)], (3, 32, 32)))
         variants = {"u' (paper scheme, as computed)": u, "u' made NCHW-contiguous": u.contiguous(),
                     "u'' (ric/2, as unscrambled)": uu,

@@ -17,10 +17,11 @@ from tqdm import tqdm
 
 from ..errors import RICError, WrongKeyError
 from ..io import container
+from ..io.tensors import to_float
 from ..keys import Key, seeded_nonces
 from ..metrics import lpips, psnr_per_image
 from ..schemes.paper import header as paper_header
-from ..schemes.paper.codec import RICCodec, from_uint8_hwc
+from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
 from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 
@@ -51,7 +52,7 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
                             fingerprint=b"\0" * 8, mix=codec.mix)
         files.append(paper_header.encode_png(pix, hd))
     rec, _ = codec.decrypt(u8, key, enc["nonces"], enc["labels"], phi=enc["phis"])
-    rec = from_uint8_hwc(rec, "cpu")
+    rec = to_float(rec, "cpu")
     with torch.inference_mode():
         seen = torch.cat([classifier.module(cipher[s:s + batch].to(device)).argmax(1).cpu()
                           for s in range(0, n, batch)]).tolist()
@@ -73,7 +74,7 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
             for s in range(0, n, batch):
                 r, _ = codec.decrypt(u8[s:s + batch], wk, enc["nonces"][s:s + batch], seen[s:s + batch],
                                      phi=enc["phis"][s:s + batch])
-                out.append(from_uint8_hwc(r, "cpu"))
+                out.append(to_float(r, "cpu"))
             xw = torch.cat(out)
             ps_x[m], ps_r[m] = psnr_per_image(xw, x).numpy(), psnr_per_image(xw, rec).numpy()
             ss_x[m], ss_r[m] = ssim_per_image(xw, x).numpy(), ssim_per_image(xw, rec).numpy()

@@ -11,9 +11,10 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from tqdm import tqdm
 
 from ..datasets.arrays import load_npz, shared_data_dir
+from ..io.tensors import to_float
 from ..keys import Key
 from ..metrics import psnr_per_image
-from ..schemes.paper.codec import RICCodec, from_uint8_hwc
+from ..schemes.paper.codec import RICCodec
 
 LPIPS_NOTE = "unavailable: LPIPS needs pretrained AlexNet/VGG backbone weights, which cannot be downloaded here"
 
@@ -61,7 +62,7 @@ def encrypt(codec: RICCodec, x: torch.Tensor, key: Key, batch: int = 64, desc: s
                 phis.append(enc.phis[j])
                 keep.append(s + j)
             bar.update(len(enc.nonces))
-    cipher = from_uint8_hwc(torch.stack(ciphers), "cpu")
+    cipher = to_float(torch.stack(ciphers), "cpu")
     return {"cipher": cipher, "cipher_u8": torch.stack(ciphers), "nonces": nonces, "labels": labels,
             "keep": np.array(keep), "phis": phis}
 
@@ -87,7 +88,7 @@ def encrypt_sealed(classifier, x: torch.Tensor, key: Key, batch: int = 64, desc:
     if not ciphers:
         raise ValueError("no image could be sealed (none fits losslessly, or every attack failed)")
     cipher_u8 = torch.stack(ciphers)
-    return {"cipher": from_uint8_hwc(cipher_u8, "cpu"), "cipher_u8": cipher_u8, "labels": labels,
+    return {"cipher": to_float(cipher_u8, "cpu"), "cipher_u8": cipher_u8, "labels": labels,
             "keep": np.array(keep)}
 
 

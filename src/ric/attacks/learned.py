@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from ..io.tensors import to_float
 from ..keys import Key
-from ..schemes.paper.codec import RICCodec, from_uint8_hwc
+from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
 from .common import (
     LowPassAttack,
@@ -61,7 +62,7 @@ def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: in
     enc = encrypt(codec, x, key, batch, "encrypt (one key)", show)
     x = x[enc["keep"]]
     rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"], phi=enc["phis"])
-    rec = from_uint8_hwc(rec, "cpu")
+    rec = to_float(rec, "cpu")
     c = enc["cipher"]
     tr, te = slice(0, n_train), slice(n_train, None)
     lab = list(enc["labels"])

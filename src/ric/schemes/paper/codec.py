@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...io.tensors import to_float, to_uint8
 from ...keys import Key, new_nonce
 from ...nae import NAEResult, PhiConfig, generate_nae, margin_of
 from ...nets.ric import RICNet, quantize, srl_blend, srl_subtract
@@ -67,14 +68,6 @@ def unpack_nadv(key: Key, nonce: bytes, blob: bytes, shape) -> torch.Tensor:
     x = np.frombuffer(planes, np.uint8).reshape(4, count).T.copy().view("<u4").reshape(shape)
     a = x ^ noise_image(key, nonce, tuple(shape)).numpy().view("<u4")
     return torch.from_numpy(a.view(np.float32).copy())
-
-
-def to_uint8_hwc(x: torch.Tensor) -> torch.Tensor:
-    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().contiguous()
-
-
-def from_uint8_hwc(a: torch.Tensor, device) -> torch.Tensor:
-    return a.to(device).permute(0, 3, 1, 2).float() / 255
 
 
 @dataclass
@@ -191,7 +184,7 @@ class RICCodec:
                 with torch.inference_mode():
                     xq = self._encode(x[idx], res.n_adv, key, [nonces[i] for i in group])
                     pred = self.classifier(xq).argmax(1).cpu()
-                cipher[idx] = to_uint8_hwc(xq)
+                cipher[idx] = to_uint8(xq)
                 ok_nae = res.success.cpu()
                 ok_label = pred == labels[idx]
                 nae_retries += int((~ok_nae).sum())
@@ -224,7 +217,7 @@ class RICCodec:
                nonces: list[bytes] | None = None, mix: str | None = None) -> torch.Tensor:
         """uint8 ciphertexts + regenerated NAEs -> uint8 (N, H, W, 3) recovered images. `mix` defaults to the
         codec's; a keyed mix needs the key and the nonces."""
-        xq = from_uint8_hwc(cipher, self.device)
+        xq = to_float(cipher, self.device)
         u = srl_subtract(xq, n_adv.to(self.device), self.lam)
         mix = check_mix(mix or self.mix)
         if mix != NONE and (key is None or nonces is None):
@@ -236,15 +229,24 @@ class RICCodec:
             u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device), perm)
         # D on channels-last memory: u' of the paper scheme is channels-last already (it comes from HWC pixels), the
         # unscrambled u'' is not, and oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
-        return to_uint8_hwc(self.model.decoder_output(u.contiguous(memory_format=torch.channels_last)))
+        return to_uint8(self.model.decoder_output(u.contiguous(memory_format=torch.channels_last)))
 
-    def decrypt(self, cipher: torch.Tensor, key: Key, nonces: list[bytes], labels: list[int],
+    def decrypt(self, cipher, key: Key, nonces: list[bytes] | None = None, labels: list[int] | None = None,
                 fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,
                 n_adv: torch.Tensor | None = None, mix: str | None = None):
-        """Returns (recovered uint8 images, list of bools: fingerprint matched (True when none given)).
+        """Returns (recovered uint8 images (N, H, W, 3), list of bools: fingerprint matched (True when none given)).
 
+        `cipher`: the `Encrypted` that `encrypt` returned (everything else is taken from it: nonces, labels,
+        fingerprints, each image's Φ settings), or uint8 ciphertexts with their `nonces` and `labels`.
         `n_adv` (fast mode): the NAEs unsealed from the ciphertexts; Φ is then not run at all (labels unused).
         `mix`: the ciphertexts' mixing (from their header); defaults to the codec's."""
+        if isinstance(cipher, Encrypted):
+            enc = cipher
+            cipher, nonces, labels = enc.cipher, enc.nonces, enc.labels
+            fingerprints = enc.fingerprints if fingerprints is None else fingerprints
+            phi = enc.phis or phi
+        if nonces is None or labels is None:
+            raise TypeError("decrypt needs an Encrypted, or ciphertexts with their nonces and labels")
         shape = (cipher.shape[3], cipher.shape[1], cipher.shape[2])
         if n_adv is None:
             n_adv = self.regenerate(key, nonces, labels, shape, phi, progress)
