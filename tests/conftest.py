@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -71,3 +72,31 @@ def data_file(shared_data, name):
     if not os.path.exists(p):
         pytest.skip(f"{p} is absent")
     return p
+
+
+@pytest.fixture(scope="session")
+def toy_pair(tmp_path_factory):
+    """Files of a tiny untrained RIC model (and another one, `other`) and a small classifier with large logits
+    (Φ converges in a few steps): {"model", "other", "classifier"} paths, made once per test session."""
+    from ric.classifiers import create_classifier
+    from ric.training.checkpoint import save_weights
+    d = tmp_path_factory.mktemp("toy_pair")
+    torch.manual_seed(0)
+    clf = create_classifier("small_resnet", num_classes=3, width=4)
+    with torch.no_grad():
+        clf.head.weight.mul_(200)
+    save_weights(str(d / "toy_classifier.safetensors"), clf,
+                 {"arch": "small_resnet", "arch_kwargs": json.dumps({"width": 4}), "num_classes": 3,
+                  "classes": json.dumps(["a", "b", "c"])})
+    for name, seed in (("toy_ric", 0), ("other_ric", 1)):
+        torch.manual_seed(seed)
+        save_weights(str(d / f"{name}.safetensors"), create_ric_model("tiny"),
+                     {"ric_config": json.dumps({"base": "tiny"})})
+    return {"model": str(d / "toy_ric.safetensors"), "other": str(d / "other_ric.safetensors"),
+            "classifier": str(d / "toy_classifier.safetensors")}
+
+
+@pytest.fixture
+def toy_args(toy_pair):
+    """`--model M --classifier C -q` for the toy pair."""
+    return ["--model", toy_pair["model"], "--classifier", toy_pair["classifier"], "-q"]

@@ -256,7 +256,7 @@ def toy_set() -> dict:
     """Made once per test session (under a temp folder removed at exit): toy models, a key, six paper
     ciphertexts (labels 2, 0, 2, 0, 2, 0 from the toy classifier), one made for another classifier and one
     sealed ciphertext; `expected` is what `ric classify` says of each paper ciphertext."""
-    from ric.files.engine import classify_files
+    from ric.files.classify import classify_files
     from ric.hub import load_classifier
     d = tempfile.mkdtemp(prefix="ric-service-test-")
     atexit.register(shutil.rmtree, d, True)

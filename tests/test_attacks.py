@@ -13,6 +13,7 @@ from ric.attacks.nonce import encrypt_with_nonces, nonces_distinct, same_label_p
 from ric.attacks.unet import UNet
 from ric.cli import main
 from ric.hub import load_classifier, load_ric_model
+from ric.io.tensors import to_float, to_uint8
 from ric.keys import Key
 
 
@@ -35,8 +36,7 @@ def samples():
     from PIL import Image
     d = os.path.join(os.path.dirname(__import__("ric").__file__), "samples")
     files = sorted(os.listdir(d))
-    return torch.from_numpy(np.stack([np.asarray(Image.open(os.path.join(d, f)).convert("RGB")) for f in files])
-                            ).permute(0, 3, 1, 2).float() / 255
+    return to_float([np.asarray(Image.open(os.path.join(d, f)).convert("RGB")) for f in files])
 
 
 def _corr(a, b):
@@ -216,7 +216,7 @@ def test_encrypt_sealed_keeps_what_ric_encrypt_would_write():
     assert enc["cipher"].shape == (3, 3, 16, 16) and enc["cipher"].dtype == torch.float32
     for c, i in zip(enc["cipher_u8"], enc["keep"]):
         back = open_sealed_pixels(key, c.numpy())
-        assert np.array_equal(back, (x[i] * 255).round().byte().permute(1, 2, 0).numpy())
+        assert np.array_equal(back, to_uint8(x[i:i + 1])[0].numpy())
     with torch.no_grad():
         assert clf(enc["cipher"]).argmax(1).tolist() == clf(x[enc["keep"]]).argmax(1).tolist() == enc["labels"]
     with pytest.raises(ValueError, match="no image could be sealed"):

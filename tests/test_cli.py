@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image, PngImagePlugin
 
-from ric.classifiers import create_classifier
 from ric.cli import main
 from ric.errors import (
     ContainerError,
@@ -21,39 +20,18 @@ from ric.errors import (
     TamperedPixelsError,
     WrongKeyError,
 )
-from ric.nets import create_ric_model
-from ric.training.checkpoint import save_weights
-
-
-@pytest.fixture(scope="module")
-def toy_files(tmp_path_factory):
-    """A tiny untrained RIC model and a small classifier with large logits (Φ converges in a few steps)."""
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    clf = create_classifier("small_resnet", num_classes=3, width=4)
-    with torch.no_grad():
-        clf.head.weight.mul_(200)
-    save_weights(str(d / "toy_classifier.safetensors"), clf,
-                 {"arch": "small_resnet", "arch_kwargs": json.dumps({"width": 4}), "num_classes": 3,
-                  "classes": json.dumps(["a", "b", "c"])})
-    for name, seed in (("toy_ric", 0), ("other_ric", 1)):
-        torch.manual_seed(seed)
-        save_weights(str(d / f"{name}.safetensors"), create_ric_model("tiny"),
-                     {"ric_config": json.dumps({"base": "tiny"})})
-    return {"model": str(d / "toy_ric.safetensors"), "other": str(d / "other_ric.safetensors"),
-            "classifier": str(d / "toy_classifier.safetensors")}
 
 
 @pytest.fixture
-def work(tmp_path, toy_files):
-    os.chdir(tmp_path)
+def work(tmp_path, toy_pair, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     os.makedirs("plain")
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(f"plain/im{i}.png")
     assert main(["keygen", "k.key"]) == 0
     assert main(["keygen", "k2.key"]) == 0
-    return toy_files
+    return toy_pair
 
 
 def _models(f):
@@ -182,7 +160,8 @@ def test_subprocess_error_is_one_line_without_traceback(work):
                        capture_output=True, text=True)
     assert r.returncode == ContainerError.exit_code
     assert "Traceback" not in r.stderr + r.stdout
-    assert r.stderr.strip() == "ric: error: plain/im0.png: no RIC metadata in this PNG (stripped, or not a RIC ciphertext)"
+    assert r.stderr.strip() == ("ric: error: plain/im0.png: no RIC metadata in this PNG (stripped, or not a RIC "
+                                "ciphertext)")
 
 
 def test_torchscript_classifier_via_cli(work, capsys):

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ric.files.engine import Engine
+from ric.files.engine import decrypt_files, encrypt_files
 from ric.hub import Loaded
 from ric.io import container
 from ric.nae import PhiConfig
+from ric.schemes.paper.scheme import PaperScheme
 
 
 @pytest.fixture
@@ -24,13 +25,13 @@ def files(tmp_path, images):
 @pytest.mark.parametrize("mix", ["perm-sign/1", "none"])
 def test_escalated_images_decrypt_from_their_headers(tiny_model, toy_classifier, key, files, mix):
     tmp, paths = files
-    eng = Engine(Loaded(tiny_model, "toy"), Loaded(toy_classifier, "clf"),
-                 phi=PhiConfig(lr=0.1, max_steps=1, margin=40.0, chunk=4), show_progress=False, mix=mix)
-    res = eng.encrypt_files(key, paths, str(tmp / "enc"))
-    assert all(r.error is None for r in res) and eng.codec_stats["nae_retries"] > 0
+    scheme = PaperScheme(Loaded(tiny_model, "toy"), Loaded(toy_classifier, "clf"),
+                         phi=PhiConfig(lr=0.1, max_steps=1, margin=40.0, chunk=4), mix=mix)
+    res = encrypt_files(scheme, key, paths, str(tmp / "enc"), show_progress=False)
+    assert all(r.error is None for r in res) and scheme.stats["nae_retries"] > 0
     headers = [container.read_ciphertext(r.out)[1] for r in res]
     assert {h.phi["max_steps"] for h in headers} - {1} and {h.mix for h in headers} == {mix}
-    dec = eng.decrypt_files(key, [r.out for r in res], str(tmp / "dec"))
+    dec = decrypt_files(scheme, key, [r.out for r in res], str(tmp / "dec"), show_progress=False)
     assert all(r.error is None for r in dec), [str(r.error) for r in dec]
     for p, r in zip(paths, dec):
         a = np.asarray(Image.open(p)).astype(int)

@@ -78,6 +78,10 @@ def test_models_keep_shapes():
 
 
 def test_budgeted_trainer_and_evaluation_on_synthetic_data(toy_classifier, monkeypatch):
+    """The trainer runs `ric train`'s loop until the budget is spent, the rate a cosine in elapsed time: with a
+    clock that advances 0.25 s per optimiser step and a 2 s budget, exactly 8 steps at the old formula's rates."""
+    import math
+
     import ric.experiments.common as common
     monkeypatch.setattr(common, "lpips", lambda a, b: (None, "unavailable: skipped in this test"))
     g = torch.Generator().manual_seed(0)
@@ -87,9 +91,23 @@ def test_budgeted_trainer_and_evaluation_on_synthetic_data(toy_classifier, monke
     bank = {"noise": torch.rand(8, 3, 16, 16, generator=g), "n_adv": torch.rand(8, 3, 16, 16, generator=g),
             "labels": torch.arange(4).repeat(2), "success": torch.ones(8, dtype=torch.uint8)}
     assert draw(bank, torch.tensor([3, 3, 0]), g).shape == (3, 3, 16, 16)
-    model = create_ric_model("tiny", width=4)
-    tr = train_hider(model, x, y_hat, bank, 0.2, loss="ric", classifier=toy_classifier, batch=4, show=False)
-    assert tr["steps"] >= 1  # stops once the budget is spent (a step may overrun it)
+    rates, real_step = [], torch.optim.Adam.step
+
+    def counted(opt, *a, **k):
+        rates.append(opt.param_groups[0]["lr"])
+        return real_step(opt, *a, **k)
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
+    runs = []
+    for _ in range(2):
+        rates.clear()
+        torch.manual_seed(0)
+        model = create_ric_model("tiny", width=4)
+        tr = train_hider(model, x, y_hat, bank, 2.0, loss="ric", classifier=toy_classifier, batch=4, show=False,
+                         lr=1e-3, clock=lambda: 0.25 * len(rates))
+        runs.append(model.state_dict())
+    assert tr["steps"] == 8 and tr["train_wall_s"] == 2.0
+    assert rates == [1e-3 * 0.5 * (1 + math.cos(math.pi * min(1.0, 0.25 * k / 2.0))) for k in range(8)]
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])     # seeded batches, NAEs and Q noise
     ev = evaluate_hider(model, toy_classifier, bank, (x[:8], y_hat[:8]), (x[8:], y_hat[8:]), "cpu")
     assert ev["n"] == 8 and 0 <= ev["ACC_e"] <= 100 and ev["PSNR"] > 0
     assert isinstance(ev["LPIPS"], (float, str))
@@ -129,25 +147,26 @@ def test_resume_skips_finished_parts(tmp_path, monkeypatch):
 
 def test_nae_bank_build_resumes_after_an_interruption(toy_classifier, tmp_path, monkeypatch):
     import ric.experiments.common as common
+    import ric.training.banks as banks
     from ric.nae import PhiConfig
     phi = PhiConfig(lr=0.2, max_steps=5, margin=0.5, chunk=2)
     path = str(tmp_path / "bank.safetensors")
     full = common.nae_bank(toy_classifier, [0, 1, 2], 3, (3, 16, 16), path, phi, show=False, block=4)
     os.remove(path)
-    real, calls = common.generate_nae, []
+    real, calls = banks.generate_nae, []
 
     def stop_after_one_block(*a, **k):
         if calls:
             raise KeyboardInterrupt
         calls.append(1)
         return real(*a, **k)
-    monkeypatch.setattr(common, "generate_nae", stop_after_one_block)
+    monkeypatch.setattr(banks, "generate_nae", stop_after_one_block)
     with pytest.raises(KeyboardInterrupt):
         common.nae_bank(toy_classifier, [0, 1, 2], 3, (3, 16, 16), path, phi, show=False, block=4)
     assert not os.path.exists(path) and os.path.isfile(path + ".partial")
-    monkeypatch.setattr(common, "generate_nae", real)
+    monkeypatch.setattr(banks, "generate_nae", real)
     seen = []
-    monkeypatch.setattr(common, "generate_nae", lambda c, n, *a, **k: seen.append(len(n)) or real(c, n, *a, **k))
+    monkeypatch.setattr(banks, "generate_nae", lambda c, n, *a, **k: seen.append(len(n)) or real(c, n, *a, **k))
     resumed = common.nae_bank(toy_classifier, [0, 1, 2], 3, (3, 16, 16), path, phi, show=False, block=4)
     assert seen == [4, 1]   # the first block of 4 rows was not computed again
     assert not os.path.exists(path + ".partial")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_stream import toy_files  # noqa: F401  (module-scoped fixture: tiny RIC model + toy classifier files)
 
 import ric.schemes.paper.codec
 from ric.cli import main
@@ -41,7 +40,7 @@ def _png(chunks):
 
 
 @pytest.fixture
-def enc(tmp_path, toy_files, monkeypatch):  # noqa: F811
+def enc(tmp_path, toy_args, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     rng = np.random.default_rng(1)
@@ -50,8 +49,8 @@ def enc(tmp_path, toy_files, monkeypatch):  # noqa: F811
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(f"plain/im{i}.png")
     assert main(["keygen", "k.key"]) == 0
     files = [f"plain/im{i}.png" for i in range(3)]
-    assert main(["encrypt", "--key", "k.key", "--out", "fast", "--fast-decrypt", *toy_files, *files]) == 0
-    return toy_files
+    assert main(["encrypt", "--key", "k.key", "--out", "fast", "--fast-decrypt", *toy_args, *files]) == 0
+    return toy_args
 
 
 def _dec(models, out, *files, extra=()):
@@ -112,34 +111,38 @@ def test_info_and_classify_ignore_the_chunk(enc, capsys):
     assert Image.open("fast/im0.png").size == (16, 16)
 
 
-def test_pipelined_fast_decryption_matches_one_batch_in_memory(tmp_path, toy_files, key):  # noqa: F811
+def test_pipelined_fast_decryption_matches_one_batch_in_memory(tmp_path, toy_args, key):
     """The file path runs D in batches of FAST_D_BATCH while I/O threads read and write: the recovered pixels are
     those of one in-memory D over all images, and of regenerating decryption; a bad file among them changes nothing."""
     from ric import hub
-    from ric.files import engine
+    from ric.files.engine import FileEngine
     from ric.io import container
     from ric.schemes.paper import header as paper_header
+    from ric.schemes.paper import scheme as paper_scheme
     from ric.schemes.paper.codec import unpack_nadv
-    model, clf = hub.load_ric_model(toy_files[1]), hub.load_classifier(toy_files[3])
+    model, clf = hub.load_ric_model(toy_args[1]), hub.load_classifier(toy_args[3])
     rng = np.random.default_rng(2)
     paths = []
-    for i in range(engine.FAST_D_BATCH * 2 + 3):
+    for i in range(paper_scheme.FAST_D_BATCH * 2 + 3):
         paths.append(str(tmp_path / f"p{i:02d}.png"))
         Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(paths[-1])
-    eng = engine.Engine(model, clf, show_progress=False)
-    ciphers = [r.out for r in eng.encrypt_files(key, paths, str(tmp_path / "enc"), fast_decrypt=True)]
+    eng = FileEngine(show_progress=False)
+    scheme = paper_scheme.PaperScheme(model, clf, fast_decrypt=True)
+    ciphers = [r.out for r in eng.encrypt(scheme, key, paths, str(tmp_path / "enc"))]
     assert all(ciphers)
     with open(tmp_path / "junk.png", "wb") as f:
         f.write(b"not a png")
     mixed = ciphers[:5] + [str(tmp_path / "junk.png")] + ciphers[5:]
-    fast = eng.decrypt_files(key, mixed, str(tmp_path / "fast"))
+    fast = list(eng.decrypt(scheme, key, mixed, str(tmp_path / "fast")))
     assert fast[5].error is not None and [r.error for r in fast[:5] + fast[6:]] == [None] * len(ciphers)
     assert all(r.info["fast"] for r in fast[:5] + fast[6:])
     eng.io_threads = 1
-    slow = eng.decrypt_files(key, ciphers, str(tmp_path / "slow"), regenerate=True)
+    scheme.regenerate = True
+    slow = list(eng.decrypt(scheme, key, ciphers, str(tmp_path / "slow")))
     parsed = [container.read_ciphertext(c) for c in ciphers]
-    nadv = torch.stack([unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), (3, 12, 12)) for _, hd in parsed])
-    ref = eng.codec.decode(torch.from_numpy(np.stack([p for p, _ in parsed])), nadv, key,
+    nadv = torch.stack([unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), (3, 12, 12))
+                        for _, hd in parsed])
+    ref = scheme.codec.decode(torch.from_numpy(np.stack([p for p, _ in parsed])), nadv, key,
                            [hd.nonce for _, hd in parsed]).numpy()
     got = np.stack([np.asarray(Image.open(r.out)) for r in fast[:5] + fast[6:]])
     assert np.array_equal(got, ref)

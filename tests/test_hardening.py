@@ -1,5 +1,6 @@
 """Hardened inputs: a corpus of bad inputs, generated here, each refused by the CLI with its own one-line
 `ric: error: ...`, the right non-zero exit code, no traceback, no output written and no existing file touched."""
+import contextlib
 import functools
 import io
 import json
@@ -9,11 +10,9 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, PngImagePlugin
 from png_support import SIG, chunk, chunks_of, rebuild
 
-from ric.classifiers import create_classifier
 from ric.cli import main
 from ric.errors import (
     ContainerError,
@@ -25,8 +24,6 @@ from ric.errors import (
     TamperedPixelsError,
     WrongKeyError,
 )
-from ric.nets import create_ric_model
-from ric.training.checkpoint import save_weights
 
 
 def raw_png(w, h, depth=8, color=2, rows=None, extra=b"") -> bytes:
@@ -44,47 +41,27 @@ def itxt(text: str, compressed=False) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hmodels")
-    torch.manual_seed(0)
-    clf = create_classifier("small_resnet", num_classes=3, width=4)
-    with torch.no_grad():
-        clf.head.weight.mul_(200)
-    save_weights(str(d / "clf.safetensors"), clf, {"arch": "small_resnet", "arch_kwargs": json.dumps({"width": 4}),
-                                                   "num_classes": 3, "classes": json.dumps(["a", "b", "c"])})
-    for name, seed in (("ric", 0), ("other", 1)):
-        torch.manual_seed(seed)
-        save_weights(str(d / f"{name}.safetensors"), create_ric_model("tiny"), {"ric_config": json.dumps({"base": "tiny"})})
-    return {"model": str(d / "ric.safetensors"), "other": str(d / "other.safetensors"),
-            "classifier": str(d / "clf.safetensors")}
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory, models):
+def made(tmp_path_factory, toy_pair):
     """One good plaintext, its ciphertext and a key (made once)."""
     d = tmp_path_factory.mktemp("hmade")
-    old = os.getcwd()
-    os.chdir(d)
-    try:
+    with contextlib.chdir(d):
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save("good.png")
         assert main(["keygen", "k.key"]) == 0
         assert main(["keygen", "k2.key"]) == 0
-        assert main(["encrypt", "--key", "k.key", "--out", "enc", "--model", models["model"], "--classifier",
-                     models["classifier"], "-q", "good.png"]) == 0
-    finally:
-        os.chdir(old)
+        assert main(["encrypt", "--key", "k.key", "--out", "enc", "--model", toy_pair["model"], "--classifier",
+                     toy_pair["classifier"], "-q", "good.png"]) == 0
     return {"dir": d, "plain": (d / "good.png").read_bytes(), "cipher": (d / "enc" / "good.png").read_bytes(),
             "key": (d / "k.key").read_text(), "key2": (d / "k2.key").read_text()}
 
 
 @pytest.fixture
-def work(tmp_path, made, models):
-    os.chdir(tmp_path)
+def work(tmp_path, made, toy_pair, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     for name in ("key", "key2"):
         fn = "k.key" if name == "key" else "k2.key"
         with open(os.open(fn, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(made[name])
-    return {**made, **models}
+    return {**made, **toy_pair}
 
 
 def _m(w, other=False):

@@ -1,3 +1,4 @@
+"""Image-quality metrics (PSNR, SSIM, LPIPS) and the affine leakage measure."""
 import torch
 
 from ric.evaluate import affine_leakage

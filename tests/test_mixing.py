@@ -3,7 +3,24 @@ import pytest
 import torch
 
 from ric.keys import Key
-from ric.schemes.paper.mixing import NONE, SCRAMBLE, batch_maps, check_mix, keyed_maps, scramble, unscramble
+from ric.nets.ric import quantize, srl_blend, srl_subtract
+from ric.schemes.paper.mixing import (
+    MASK,
+    MASK_DELTA,
+    NONE,
+    SCRAMBLE,
+    batch_maps,
+    batch_uniform,
+    check_mask_margin,
+    check_mix,
+    keyed_maps,
+    keyed_uniform,
+    mask,
+    max_rounding_error,
+    scramble,
+    unmask,
+    unscramble,
+)
 
 KEY = Key(bytes(range(32)))
 
@@ -51,17 +68,6 @@ def test_check_mix_rejects_unknown():
 
 
 # -- format ric/3: the uniform mask ---------------------------------------------------------------------------
-from ric.nets.ric import quantize, srl_blend, srl_subtract  # noqa: E402
-from ric.schemes.paper.mixing import (
-    MASK,
-    MASK_DELTA,
-    batch_uniform,
-    check_mask_margin,
-    keyed_uniform,
-    mask,
-    max_rounding_error,
-    unmask,
-)
 
 
 def test_keyed_uniform_is_deterministic_on_a_24_bit_grid():

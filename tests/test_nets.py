@@ -1,3 +1,4 @@
+"""RIC networks: configurations, shapes, the SRL blend and subtraction, and the quantiser Q."""
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ def test_paper_configuration_parameter_count():
 
 def test_registry_lists_configs():
     assert {"paper", "small", "small_skip", "tiny"} <= set(list_ric_models())
-    with pytest.raises(KeyError, match="unknown RIC configuration"):
+    with pytest.raises(KeyError, match="unknown RIC model architecture"):
         create_ric_model("nope")
 
 
@@ -54,6 +55,22 @@ def test_quantize_training_noise_is_bounded_and_differentiable():
     assert err.abs().max() <= 0.5 and err.std() > 0.2
     q.sum().backward()
     assert torch.all(x.grad == 1)
+
+
+def test_quantize_training_noise_comes_from_the_given_generator_like_rand_like():
+    """With a generator the noise is what torch.rand_like(x) draws from a generator in the same state, in x's own
+    memory layout (a channels-last tensor gets its draws in memory order), and the global state is not used."""
+    x = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    for t in (x, x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)):      # NCHW and channels-last
+        torch.manual_seed(11)
+        ref = torch.clamp(255 * t + (torch.rand_like(t) - 0.5), 0, 255) / 255
+        state = torch.get_rng_state()
+        got = quantize(t, training=True, generator=torch.Generator().manual_seed(11))
+        assert torch.equal(got, ref) and torch.equal(torch.get_rng_state(), state)
+        torch.manual_seed(11)
+        assert torch.equal(quantize(t, training=True), ref)                    # None: the global generator
+    other = quantize(x, training=True, generator=torch.Generator().manual_seed(12))
+    assert not torch.equal(other, quantize(x, training=True, generator=torch.Generator().manual_seed(11)))
 
 
 def test_lambda_range():

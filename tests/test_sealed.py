@@ -182,19 +182,21 @@ def test_not_a_sealed_ciphertext():
 
 
 def test_sealed_config_reads_classifier_metadata_then_margin():
-    from ric.files.engine import sealed_config
+    from ric.errors import ModelLoadError
     from ric.hub import Loaded
+    from ric.schemes.sealed.scheme import sealed_config
     plain = Loaded(ToyClassifier(), "toy")
     assert sealed_config(plain) == SealedConfig()
     assert sealed_config(plain, margin=2).margin == 2.0
     tuned = Loaded(ToyClassifier(), "toy", meta={"sealed_encrypt": '{"margin": 1.5, "lr": 0.3, "max_steps": 80, '
-                                                                      '"payload_samples": 2, "unknown": 1}'})
+                                                                      '"payload_samples": 2}'})
     cfg = sealed_config(tuned)
     assert (cfg.margin, cfg.lr, cfg.max_steps, cfg.payload_samples) == (1.5, 0.3, 80, 2)
     assert isinstance(cfg.max_steps, int) and cfg.max_retries == SealedConfig().max_retries
     assert sealed_config(tuned, margin=4).margin == 4.0                     # an explicit --margin wins
-    garbled = Loaded(ToyClassifier(), "toy", meta={"sealed_encrypt": "{not json"})
-    assert sealed_config(garbled) == SealedConfig()
+    for bad in ("{not json", '{"margin": 1.5, "unknown": 1}', '{"margin": "high"}'):   # never silently ignored
+        with pytest.raises(ModelLoadError, match="sealed_encrypt"):
+            sealed_config(Loaded(ToyClassifier(), "toy", meta={"sealed_encrypt": bad}))
 
 
 @pytest.mark.parametrize("codec_id", [sealed.CODEC_WEBP, sealed.CODEC_PNG])
@@ -205,8 +207,17 @@ def test_decompress_each_codec_exactly(codec_id):
         sealed.decompress(9, sealed_payload._encode(img, codec_id))
 
 
+def _decrypt_pixels(key, pix: dict, out_dir: str, workers: int = 2):
+    """Write sealed ciphertext pixels as files and decrypt them through the file engine."""
+    from ric.files.engine import FileEngine
+    from ric.schemes.sealed.scheme import SealedScheme
+    for path, c in pix.items():
+        with open(path, "wb") as f:
+            f.write(sealed_png.encode_sealed_png(c))
+    return list(FileEngine(show_progress=False, io_threads=workers).decrypt(SealedScheme(), key, list(pix), out_dir))
+
+
 def test_decrypt_files_batch_bit_exact_and_per_file_errors(codec, tmp_path):
-    from ric.files.engine import sealed_decrypt_files
     key = fixed_key()
     imgs = smooth_images(3)
     res = codec.encrypt(imgs, key)
@@ -214,12 +225,12 @@ def test_decrypt_files_batch_bit_exact_and_per_file_errors(codec, tmp_path):
     bad = res.cipher[2].copy()
     bad.reshape(-1)[400] ^= 1                         # a payload digit changes: authentication fails
     pix[str(tmp_path / "c2.png")] = bad
-    out = sealed_decrypt_files(key, pix, str(tmp_path / "dec"))
+    out = _decrypt_pixels(key, pix, str(tmp_path / "dec"))
     assert [type(r.error).__name__ if r.error else None for r in out] == [None, None, "TamperedPixelsError"]
     for r, img in zip(out[:2], imgs):
         assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)
     assert not (tmp_path / "dec" / "c2.png").exists()
-    again = sealed_decrypt_files(key, pix, str(tmp_path / "dec"))   # never overwrites
+    again = _decrypt_pixels(key, pix, str(tmp_path / "dec"))   # never overwrites
     assert all(r.error is not None for r in again)
 
 
@@ -235,7 +246,6 @@ def test_out_of_range_payload_block_is_tampering_not_a_foreign_image(codec):
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, monkeypatch, workers):
-    from ric.files.engine import sealed_decrypt_files
     codec = make_codec(3)
     key = fixed_key()
     imgs = smooth_images(4, seed=3)
@@ -247,7 +257,7 @@ def test_decrypt_files_png_payload_written_as_is_and_webp_reencoded(tmp_path, mo
     monkeypatch.setattr(sealed_stream, "compress", orig)
     assert [i["codec"] for i in res.info + res2.info] == [sealed.CODEC_PNG] * 2 + [sealed.CODEC_WEBP] * 2
     pix = {str(tmp_path / f"c{i}.png"): c for i, c in enumerate(res.cipher + res2.cipher)}
-    out = sealed_decrypt_files(key, pix, str(tmp_path / "dec"), workers=workers)
+    out = _decrypt_pixels(key, pix, str(tmp_path / "dec"), workers)
     assert all(r.error is None for r in out)
     for r, img in zip(out, imgs):
         assert np.array_equal(np.asarray(Image.open(r.out).convert("RGB")), img)   # bit-exact either way

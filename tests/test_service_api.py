@@ -53,6 +53,18 @@ def test_health_and_openapi(api):
     assert any(s.get("scheme") == "bearer" for s in doc["components"]["securitySchemes"].values())
 
 
+def test_gallery_page_keeps_thumbnails_in_proportion_and_has_an_inline_favicon(api):
+    """Without a browser (tests/test_service_browser.py renders it): the page declares its favicon inline, so no
+    browser asks for a /favicon.ico the service does not have, and thumbnails are fitted, never stretched."""
+    client, _ = api
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    head = r.text.split("</head>")[0]
+    assert '<link rel="icon" href="data:,">' in head
+    rule = head.split("figure img {")[1].split("}")[0]
+    assert "object-fit: contain" in rule and "width: 96px" in rule and "height: 96px" in rule
+
+
 def test_token_required_and_stored_hashed(api, ct):
     client, store = api
     token = client.headers.pop("Authorization").split()[1]

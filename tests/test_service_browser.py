@@ -1,11 +1,16 @@
 """The gallery page end to end in a real headless browser: Debian's chromium driven by Selenium through
 Debian's chromedriver (nothing downloads a browser). A token is entered, ciphertexts are uploaded through
 the form, and the page shows them grouped by the class the service gave them; a non-ciphertext is refused
-with the server's message. Skipped, with the reason, where chromium, chromedriver or selenium is absent."""
+with the server's message; thumbnails keep their aspect ratio and the page asks for no favicon. Skipped, with
+the reason, where chromium, chromedriver or selenium is absent."""
+import io
+import os
 
 import httpx
+import numpy as np
 import pytest
-from service_support import Server, chromium_paths, toy_set
+from PIL import Image
+from service_support import Server, chromium_paths, encrypt, toy_set
 
 from ric.service.store import open_store
 
@@ -37,7 +42,7 @@ def site(tmp_path_factory):
     store = open_store(db)
     token = store.create_token("browser")
     store.close()
-    server = Server(db, toy_set()["models"]["classifier"], str(d / "server.log"))
+    server = Server(db, toy_set()["models"]["classifier"], str(d / "server.log"), "--log-level", "info")
     yield server.url, token, d
     server.stop()
 
@@ -88,3 +93,53 @@ def test_gallery_uploads_and_groups_by_class(browser, site):
     left = httpx.get(url + "/api/images", headers={"Authorization": f"Bearer {token}"}).json()["items"]
     assert len(left) == 5 and int(gone) not in [x["id"] for x in left]
     browser.save_screenshot(str(d / "gallery.png"))
+
+
+BACKGROUND = (238, 238, 238)      # #eee, the thumbnail box behind a letterboxed image
+
+
+def test_thumbnails_keep_their_aspect_ratio_and_no_favicon_is_requested(browser, site):
+    """A 32x16 ciphertext fills the 96x96 box's width and 48 rows of its middle (the bands above and below are the
+    box's background), a square one fills the box; the page's favicon is inline, so the server is never asked for
+    /favicon.ico (its access log, on at --log-level info, shows the page and no favicon)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    url, _, d = site
+    ct = toy_set()
+    store = open_store(f"sqlite:///{d}/store.db")
+    token = store.create_token("thumbnails")
+    store.close()
+    os.makedirs(d / "wide", exist_ok=True)
+    noise = np.random.default_rng(3).integers(0, 256, (16, 32, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(d / "wide" / "wide.png")
+    (wide,) = encrypt([str(d / "wide" / "wide.png")], str(d / "wide-enc"), ct["key"], ct["models"])
+    files = [("files", (os.path.basename(p), open(p, "rb").read(), "image/png")) for p in (wide, ct["enc"][0])]
+    up = httpx.post(url + "/api/images", files=files, headers={"Authorization": f"Bearer {token}"})
+    assert up.status_code == 201, up.text
+
+    browser.get(url + "/")
+    box = browser.find_element(By.ID, "token")
+    box.clear()
+    box.send_keys(token)
+    browser.find_element(By.ID, "use-token").click()
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "figure")) == 2)
+    wait.until(lambda b: b.execute_script("return [...document.images].every(i => i.complete && i.naturalWidth)"))
+    shots = {}
+    for fig in browser.find_elements(By.CSS_SELECTOR, "figure"):
+        img = fig.find_element(By.TAG_NAME, "img")
+        name = fig.find_element(By.TAG_NAME, "figcaption").text
+        shots[name] = np.asarray(Image.open(io.BytesIO(img.screenshot_as_png)).convert("RGB"))
+    w = shots.pop("wide.png")
+    h, width = w.shape[:2]
+    assert (h, width) == (96, 96), w.shape
+    band = (h - h * 16 // 32) // 2          # 24 rows above and below a 96x48 image
+    is_bg = (w == BACKGROUND).all(axis=2)
+    assert is_bg[:band - 1].all() and is_bg[h - band + 1:].all()
+    assert not is_bg[band + 1:h - band - 1].all(axis=1).any()     # every row of the image itself shows it
+    (square,) = shots.values()
+    assert not (square == BACKGROUND).all(axis=2).all(axis=1).any()   # no background band: it fills the box
+
+    log = open(d / "server.log").read()
+    assert '"GET / HTTP/1.1" 200' in log
+    assert "favicon" not in log

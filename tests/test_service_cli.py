@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import sys
 
 import httpx
 import numpy as np
@@ -128,16 +129,70 @@ def test_serve_refuses_a_busy_port_a_bad_classifier_and_a_bad_database(served, c
     _one_line_error(err, "no database driver")
 
 
+@pytest.mark.parametrize("argv, module", [
+    (["serve", "--db", "store.db"], "fastapi"),
+    (["serve", "--db", "store.db"], "uvicorn"),
+    (["serve", "--db", "store.db"], "python_multipart"),
+    (["token", "create", "--db", "store.db"], "sqlalchemy"),
+    (["upload", "--server", "http://127.0.0.1:9", "--token", "t", "x.png"], "httpx"),
+    (["download", "--server", "http://127.0.0.1:9", "--token", "t", "--out", "d"], "httpx"),
+])
+def test_a_missing_service_extra_is_one_line_naming_it(argv, module, monkeypatch, tmp_path, capsys):
+    """Without the `service` extra a service command stops at once (exit 16), before it touches anything, with
+    one line that names the extra and the module it lacks, not an ImportError traceback."""
+    monkeypatch.setitem(sys.modules, module, None)         # what an interpreter without the package sees
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 16
+    out, err = capsys.readouterr()
+    assert out == ""
+    _one_line_error(err, f"ric {argv[0]} needs the service extra ({module} is not installed): "
+                         "pip install 'ric[service]'")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name, module", [("ric.client", "httpx"), ("ric.service.store", "sqlalchemy"),
+                                          ("ric.service.app", "fastapi")])
+def test_importing_a_service_module_without_the_extra_names_it(name, module, monkeypatch):
+    """For library use: the module's import fails with MissingExtraError, a RICError and an ImportError."""
+    import importlib
+
+    from ric.errors import MissingExtraError, RICError
+    monkeypatch.setitem(sys.modules, module, None)
+    for loaded in [m for m in sys.modules if m == name or m.startswith(("ric.service.app", "ric.service.store",
+                                                                         "ric.client"))]:
+        parent, child = loaded.rsplit(".", 1)               # imported afresh below; monkeypatch puts the
+        monkeypatch.setattr(sys.modules[parent], child, sys.modules[loaded])    # originals back afterwards
+        monkeypatch.delitem(sys.modules, loaded)
+    with pytest.raises(MissingExtraError) as e:
+        importlib.import_module(name)
+    assert isinstance(e.value, RICError) and isinstance(e.value, ImportError) and e.value.exit_code == 16
+    assert str(e.value).startswith(f"{name} needs the service extra") and module in str(e.value)
+
+
+def test_serve_help_shows_every_limit_default(capsys):
+    from ric.service.settings import Settings
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, value in (("--max-side", Settings.max_side), ("--max-file-bytes", Settings.max_file_bytes),
+                        ("--max-files", Settings.max_files), ("--max-request-bytes", Settings.max_request_bytes),
+                        ("--max-batch", Settings.max_batch), ("--max-batch-pixels", Settings.max_batch_pixels),
+                        ("--rate-limit", f"{Settings.rate_limit:g}"), ("--rate-burst", Settings.rate_burst),
+                        ("--log-level", "warning")):
+        assert re.search(rf"{flag} \S+ ((?!--).)*\(default {value}\b", text), (flag, text)
+
+
 def _psnr(a, b):
     x = np.asarray(Image.open(a).convert("RGB"), dtype=np.float64)
     y = np.asarray(Image.open(b).convert("RGB"), dtype=np.float64)
     return 10 * np.log10(255 ** 2 / max(((x - y) ** 2).mean(), 1e-12))
 
 
-def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys):
+def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys, monkeypatch):
     """keygen -> encrypt -> token -> serve -> upload -> download each class -> decrypt: nothing lost, the
     service's labels equal `ric classify` on the ciphertexts, and decryption recovers the plaintexts."""
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     plain = sorted(glob.glob(os.path.join(SAMPLES, "*.png")))[:2]
     assert main(["keygen", "k.key"]) == 0
     assert main(["encrypt", "-q", "--cpu", "--key", "k.key", "--out", "enc", *plain]) == 0
@@ -149,7 +204,8 @@ def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys):
     classified = {os.path.basename(r["file"]): r["label"] for r in json.loads(capsys.readouterr().out)}
     server = Server(db, "cifar10", str(tmp_path / "server.log"))
     try:
-        assert main(["upload", "--server", server.url, "--token", token, "--json", *sorted(glob.glob("enc/*.png"))]) == 0
+        enc = sorted(glob.glob("enc/*.png"))
+        assert main(["upload", "--server", server.url, "--token", token, "--json", *enc]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert {os.path.basename(r["file"]): r["label"] for r in rows} == classified
         for label in sorted({r["label"] for r in rows}):

@@ -1,4 +1,4 @@
-"""Crash consistency of `ric serve` (slow): scripts/bench_service.py --kill-at SIGKILLs the server in the middle
+"""Crash consistency of `ric serve` (slow): `ric bench service --kill-at` SIGKILLs the server in the middle
 of concurrent uploads, restarts it on the same store and audits it: every acknowledged upload is stored intact
 (SHA-256 of the bytes sent), nothing is stored twice, every request is all-or-none, and no row is half
 written. On SQLite, and on PostgreSQL where Debian's server is installed (skipped with the reason otherwise).
@@ -19,7 +19,7 @@ def _crash_run(tmp_path, db: str) -> dict:
     ct = toy_set()
     out = tmp_path / "crash.json"
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench_service.py"), "--n", "160",
+    r = subprocess.run([sys.executable, "-m", "ric.bench", "service", "--n", "160",
                         "--concurrency", "12", "--files-per-request", "2", "--kill-at", "40",
                         "--classifier", ct["models"]["classifier"], "--pool", os.path.dirname(ct["enc"][0]),
                         "--db", db, "--json", str(out)], capture_output=True, text=True, env=env, timeout=300)

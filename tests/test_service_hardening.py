@@ -62,6 +62,11 @@ def ihdr(w, h):
     return (b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
 
 
+def header_only_png(w, h) -> bytes:
+    """A PNG whose IHDR declares w x h, with an empty IDAT: enough for the chunk walk, never decoded."""
+    return rebuild([ihdr(w, h), (b"IDAT", zlib.compress(b"")), (b"IEND", b"")])
+
+
 # -- 1. PNG chunk headers, before any decoding ----------------------------------------------------------
 def _png_case(c: bytes, case: str) -> bytes:
     chs = chunks_of(c)
@@ -72,11 +77,12 @@ def _png_case(c: bytes, case: str) -> bytes:
         "two-ihdr-after-idat": lambda: rebuild(chs[:-1] + [ihdr(16, 16)] + chs[-1:]),
         "ihdr-not-first-huge": lambda: rebuild([(b"tEXt", b"a\x00b"), ihdr(2048, 2048)] + rest),
         "ihdr-side-over-limit": lambda: rebuild([ihdr(2000, 8)] + rest),
+        "ihdr-area-over-limit": lambda: rebuild([ihdr(2048, 2048)] + rest),
     }[case]()
 
 
 @pytest.mark.parametrize("case", ["two-ihdr-same", "two-ihdr-second-huge", "two-ihdr-after-idat",
-                                  "ihdr-not-first-huge", "ihdr-side-over-limit"])
+                                  "ihdr-side-over-limit", "ihdr-area-over-limit"])
 def test_png_headers_are_refused_with_413_before_decoding(api, ct, monkeypatch, case):
     client, store = api
     decoded = []
@@ -84,8 +90,45 @@ def test_png_headers_are_refused_with_413_before_decoding(api, ct, monkeypatch, 
     data = _png_case(_bytes(ct["enc"][0]), case)
     msg = _err(_post(client, ("x.png", data)), 413, "image_too_large")
     assert msg.startswith("x.png: ")
-    assert ("IHDR" in msg) if case.startswith("two") else ("1024 pixels" in msg)
+    assert ("2 IHDR chunks" in msg) if case.startswith("two") else ("1024 pixels" in msg)
     assert decoded == [] and store.count() == 0
+
+
+@pytest.mark.parametrize("case, why", [("ihdr-not-first-huge", "IHDR is not the first chunk"),
+                                       ("bad-crc-before-huge-ihdr", "bad CRC"),
+                                       ("truncated", "truncated PNG file"),
+                                       ("not-a-png", "not a PNG file")])
+def test_a_malformed_chunk_list_is_a_422_before_decoding(api, ct, monkeypatch, case, why):
+    """The service walks the chunks with ric.io.png.walk_png, the walker `ric info` and `ric decrypt` use: a
+    malformed chunk list is not a PNG (422, with walk_png's reason) whatever size an IHDR later in it declares."""
+    client, store = api
+    monkeypatch.setattr(uploads, "sniff", lambda *a, **k: pytest.fail("decoded"))
+    c = _bytes(ct["enc"][0])
+    data = {"ihdr-not-first-huge": lambda: _png_case(c, case),
+            "bad-crc-before-huge-ihdr": lambda: c[:8] + c[8:16] + bytes([c[16] ^ 1]) + c[17:],
+            "truncated": lambda: c[:len(c) // 2],
+            "not-a-png": lambda: b"GIF89a" + c[6:]}[case]()
+    msg = _err(_post(client, ("x.png", data)), 422, "not_a_ciphertext")
+    assert msg.startswith("x.png: not a valid RIC ciphertext: ") and why in msg, msg
+    assert store.count() == 0
+
+
+def test_the_service_uses_the_container_chunk_walker(monkeypatch):
+    """One chunk walker (ric.io.png.walk_png) for the container and the service: its size errors are typed."""
+    from ric.errors import ContainerError, ImageSizeError
+    from ric.io import png
+    walked = []
+    monkeypatch.setattr(uploads, "walk_png", lambda data, max_pixels: walked.append(max_pixels) or png.walk_png(
+        data, max_pixels))
+    settings = dataclasses.replace(uploads.Settings(), max_side=64)
+    with pytest.raises(uploads.Rejected) as e:
+        uploads.check_png_headers("y.png", header_only_png(65, 65), settings)
+    assert (e.value.status, walked) == (413, [64 * 64]) and "65x65" in e.value.message
+    with pytest.raises(ImageSizeError) as e:
+        png.walk_png(header_only_png(65, 65), max_pixels=64 * 64)
+    assert (e.value.width, e.value.height, e.value.ambiguous, e.value.exit_code) == (65, 65, False, 5)
+    assert isinstance(e.value, ContainerError) and str(e.value) == "image is too large (65x65)"
+    assert uploads.check_png_headers("z.png", header_only_png(64, 8), settings).width == 64
 
 
 def test_a_good_ciphertext_still_passes_the_header_walk(api, ct):

@@ -7,8 +7,10 @@ from conftest import data_file
 from PIL import Image
 
 from ric import hub
-from ric.files.engine import Engine, classify_files, model_phi
+from ric.files.classify import classify_files
+from ric.files.engine import decrypt_files, encrypt_files
 from ric.keys import Key
+from ric.schemes.paper.scheme import PaperScheme, model_phi
 
 pytestmark = pytest.mark.data
 
@@ -28,13 +30,13 @@ def test_shipped_pair_roundtrip(tmp_path, shared_data, name, npz, n, min_psnr):
         Image.fromarray(d["x_test"][i]).save(p)  # MNIST: a greyscale (mode L) PNG, converted to RGB on input
         paths.append(str(p))
     model, clf = hub.load_ric_model(name), hub.load_classifier(name)
-    eng = Engine(model, clf, show_progress=False)
+    eng = PaperScheme(model, clf)
     key = Key.generate()
-    enc = eng.encrypt_files(key, paths, str(tmp_path / "enc"))
+    enc = encrypt_files(eng, key, paths, str(tmp_path / "enc"))
     assert all(r.error is None for r in enc), [str(r.error) for r in enc]
     ciphers = [r.out for r in enc]
     assert [r.label for r in classify_files(clf, ciphers)] == [r.label for r in classify_files(clf, paths)]
-    dec = eng.decrypt_files(key, ciphers, str(tmp_path / "dec"))
+    dec = decrypt_files(eng, key, ciphers, str(tmp_path / "dec"))
     assert all(r.error is None for r in dec)
     x = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) for p in paths])
     z = np.stack([np.asarray(Image.open(r.out), dtype=np.float64) for r in dec])

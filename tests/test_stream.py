@@ -4,34 +4,17 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from ric.classifiers import create_classifier
 from ric.cli import main
 from ric.errors import OutputExistsError
 from ric.files import stream
-from ric.nets import create_ric_model
-from ric.training.checkpoint import save_weights
 
 N = 7
 
 
-@pytest.fixture(scope="module")
-def toy_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    clf = create_classifier("small_resnet", num_classes=3, width=4)
-    with torch.no_grad():
-        clf.head.weight.mul_(200)
-    save_weights(str(d / "clf.safetensors"), clf, {"arch": "small_resnet", "arch_kwargs": json.dumps({"width": 4}),
-                                                   "num_classes": 3, "classes": json.dumps(["a", "b", "c"])})
-    save_weights(str(d / "ric.safetensors"), create_ric_model("tiny"), {"ric_config": json.dumps({"base": "tiny"})})
-    return ["--model", str(d / "ric.safetensors"), "--classifier", str(d / "clf.safetensors"), "-q"]
-
-
 @pytest.fixture
-def work(tmp_path, toy_files, monkeypatch):
+def work(tmp_path, toy_args, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -43,7 +26,7 @@ def work(tmp_path, toy_files, monkeypatch):
         f.write("not an image")
     assert main(["keygen", "k.key"]) == 0
     assert main(["keygen", "k2.key"]) == 0
-    return toy_files
+    return toy_args
 
 
 def _names(d):
@@ -67,17 +50,20 @@ def test_folder_roundtrip_in_small_windows(work, capsys):
 
 
 def test_engine_only_ever_sees_one_window(work, monkeypatch):
+    from ric.errors import RICError
+    from ric.files.engine import FileEngine
+    from ric.schemes.base import Outcome
     seen = []
 
-    class FakeEngine:
-        show_progress = True
+    class FakeScheme:
+        name, classes, stats = "fake", [], {}
 
-        def encrypt_files(self, key, paths, *a):
-            seen.append(len(paths))
-            return []
+        def encrypt(self, images, key, progress=None):
+            seen.append(len(images))
+            return [Outcome(error=RICError("not written")) for _ in images]
 
-    list(stream.stream_encrypt(FakeEngine(), None, ["plain"], "enc", window=3, show_progress=False))
-    assert seen == [3, 3, 1]
+    res = list(FileEngine(window=3, show_progress=False).encrypt(FakeScheme(), None, ["plain"], "enc"))
+    assert seen == [3, 3, 1] and len(res) == 7 and all(r.error is not None for r in res)
     assert isinstance(stream.iter_folder("plain"), type(x for x in ()))   # lazy listing, not a list
 
 

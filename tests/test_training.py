@@ -1,5 +1,9 @@
+"""Training: the classifier and RIC trainers (config, checkpoints, resume, budget), and what they share: the one
+loop, the learning-rate schedules and the scoped seeding."""
 import json
+import math
 import os
+import types
 
 import numpy as np
 import pytest
@@ -45,8 +49,10 @@ def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file)
     cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
            "bank_per_class": 2, "lr": 1e-3, "eval_images": 4, "checkpoint_every": 3,
            "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4}}
+    rng = torch.get_rng_state()
     res = train_ric(out, cfg)
     assert res["history"] and res["history"][-1]["step"] == 6
+    assert torch.equal(torch.get_rng_state(), rng)      # seeded inside, the caller's random state left as it was
     # a finished/started run is never silently overwritten
     with pytest.raises(FileExistsError, match="--resume"):
         train_ric(out, cfg)
@@ -60,7 +66,7 @@ def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file)
 
 
 def test_ric_training_records_phi_encrypt_for_ric_encrypt(tmp_path, toy_npz, toy_classifier_file):
-    from ric.files.engine import model_phi
+    from ric.schemes.paper.scheme import model_phi
     out = str(tmp_path / "ric_pe")
     cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
            "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000,
@@ -76,10 +82,17 @@ def test_unknown_config_key_is_refused():
         merge_config({"a": 1}, {"b": 2})
 
 
-def test_ric_training_time_budget_fixes_run_length(tmp_path, toy_npz, toy_classifier_file):
+def test_ric_training_time_budget_fixes_run_length(tmp_path, toy_npz, toy_classifier_file, monkeypatch):
+    import ric.training.ric as ric_train
+    ticks = [0]
+
+    def clock():            # 0.1 s a reading: the run length does not depend on this machine's speed
+        ticks[0] += 1
+        return ticks[0] * 0.1
+    monkeypatch.setattr(ric_train, "time", types.SimpleNamespace(time=clock))
     out = str(tmp_path / "ric_budget")
     cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 500, "batch_size": 8,
-           "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000, "time_budget_s": 1.0,
+           "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000, "time_budget_s": 0.6,
            "phi": {"lr": 0.1, "max_steps": 300, "margin": 1.0, "chunk": 4}}
     res = train_ric(out, cfg)
     last = res["history"][-1]["step"]
@@ -143,13 +156,106 @@ def test_ric_training_for_the_mask_trains_d_on_clipped_u_en_and_records_it(tmp_p
 
 def test_mask_train_step_clip_penalty_counts_only_values_outside_the_unit_range():
     from ric.nets import create_ric_model
-    from ric.training.ric import _TrainStep
+    from ric.training.loop import HidingStep
     torch.manual_seed(0)
     model = create_ric_model("tiny")
-    step = _TrainStep(model, "mask")
+    step = HidingStep(model, "mask", torch.Generator().manual_seed(0))
     model.encoder_output = lambda x, n: x                      # u_en = x: inside [0, 1], nothing to penalise
     xq, rec, pen = step(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
     assert xq is None and rec.shape == (2, 3, 8, 8) and float(pen) == 0.0
     model.encoder_output = lambda x, n: torch.full_like(x, 1.5)  # 0.5 over on each of 3·8·8 values: 192 · 0.25
     _, _, pen = step(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
     assert float(pen) == pytest.approx(48.0)
+
+
+def _old_cosine_lr(base, step, total, warmup=0):
+    """training/common.py's hand-written schedule before torch's LambdaLR stepped it (the reference)."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+@pytest.mark.parametrize("base, total, warmup", [(1e-3, 37, 0), (0.1, 120, 13), (0.05, 64, 16), (3e-4, 5, 0)])
+def test_scheduler_gives_the_old_formula_bit_for_bit_also_when_resumed(base, total, warmup):
+    from ric.training.schedule import scheduler, warmup_cosine
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    sched = scheduler(opt, lambda s: warmup_cosine(base, s, total, warmup))
+    seen = []
+    for _ in range(total):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == [_old_cosine_lr(base, s, total, warmup) for s in range(total)]     # ==, not approx
+    resumed = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    scheduler(resumed, lambda s: warmup_cosine(base, s, total, warmup), start_step=total // 2)
+    assert resumed.param_groups[0]["lr"] == _old_cosine_lr(base, total // 2, total, warmup)
+
+
+def test_optimise_sets_each_steps_rate_first_skips_none_and_keeps_the_last_rate():
+    from ric.training.loop import optimise
+    from ric.training.schedule import scheduler
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=1.0)
+    sched = scheduler(opt, lambda s: 1.0 / (s + 1))
+    pos, rates, seen = [0], [], []
+
+    def step():
+        s = pos[0]
+        pos[0] += 1
+        rates.append(opt.param_groups[0]["lr"])
+        return None if s == 2 else (((w - 1) ** 2).sum(), s)   # step 2 is skipped: no update
+
+    n = optimise(opt, sched, step, lambda: pos[0] >= 5, lambda: pos[0], seen.append)
+    assert n == 4 and seen == [0, 1, 3, 4]
+    assert rates == [1.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5]
+    assert opt.param_groups[0]["lr"] == 1 / 5          # the last step's rate (as the checkpoint records it)
+
+
+def test_seeded_init_builds_as_manual_seed_did_and_restores_the_callers_state():
+    from ric.nets import create_ric_model
+    from ric.training.scoped import continue_stream, seeded_init
+    torch.manual_seed(3)
+    ref = create_ric_model("tiny").state_dict()
+    ref_next = torch.rand(4)                            # the draws that followed the construction
+    torch.manual_seed(99)
+    before = torch.get_rng_state()
+    with seeded_init(3):
+        got = create_ric_model("tiny").state_dict()
+        nxt = continue_stream()
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+    assert torch.equal(torch.rand(4, generator=nxt), ref_next)
+    with seeded_init(4):
+        other = create_ric_model("tiny").state_dict()
+    assert not torch.equal(other["F.branches.0.0.weight"], ref["F.branches.0.0.weight"])
+
+
+def test_torch_threads_is_scoped():
+    from ric.training.scoped import torch_threads
+    n = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == n
+    with torch_threads(0):
+        assert torch.get_num_threads() == n
+
+
+def test_checkpoint_leaves_out_the_schedulers_initial_lr_and_resumes_without_it(tmp_path):
+    from ric.training.checkpoint import load_checkpoint, save_checkpoint
+    from ric.training.schedule import scheduler, warmup_cosine
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    sched = scheduler(opt, lambda s: warmup_cosine(1e-3, s, 10))
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sched.step()
+    save_checkpoint(str(tmp_path / "c.safetensors"), {"m": net}, opt, {"step": 1})
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "c.safetensors"), "pt") as f:
+        groups = json.loads(f.metadata()["optimizer"])["param_groups"]
+    assert "initial_lr" not in groups[0] and groups[0]["lr"] == warmup_cosine(1e-3, 1, 10)
+    opt2 = torch.optim.Adam(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    load_checkpoint(str(tmp_path / "c.safetensors"), {"m": torch.nn.Linear(2, 1)}, opt2)
+    scheduler(opt2, lambda s: warmup_cosine(1e-3, s, 10), start_step=1)
+    assert opt2.param_groups[0]["lr"] == warmup_cosine(1e-3, 1, 10)

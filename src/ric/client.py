@@ -17,13 +17,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-import httpx
-
-from .errors import ContainerError, OutputExistsError, RICError
+from .errors import ContainerError, MissingExtraError, OutputExistsError, RICError
 from .io.atomic import write_atomic
 from .io.container import sniff
 from .service.errors import AuthError, RequestRefused, ServiceError
 from .service.uploads import safe_filename
+
+try:
+    import httpx
+except ModuleNotFoundError as e:      # the service extra is not installed
+    raise MissingExtraError("ric.client", "service", e.name) from None
 
 
 @dataclass

@@ -5,12 +5,12 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
-from . import hub
+from . import hub, plots
 from .errors import OutputExistsError
-from .files.engine import Engine, classify_files
+from .files.classify import classify_files
+from .files.engine import decrypt_files, encrypt_files
 from .keys import Key
 from .metrics import psnr_per_image, ssim
 
@@ -30,13 +30,15 @@ def _prepare(out: str) -> None:
                 os.remove(os.path.join(d, f))
 
 
-def _load(paths):
+def _load(paths) -> torch.Tensor:
     from .io.images import load_image
-    return torch.from_numpy(np.stack([load_image(p) for p in paths])).permute(0, 3, 1, 2).float() / 255
+    from .io.tensors import to_float
+    return to_float([load_image(p) for p in paths])
 
 
 def run_demo(out: str = "ric-demo", device="cpu") -> int:
     t0 = time.time()
+    plots.require("ric demo")   # before a minute of work, not after it
     _prepare(out)
     key_path = os.path.join(out, "demo.key")
     if os.path.exists(key_path):
@@ -45,10 +47,11 @@ def run_demo(out: str = "ric-demo", device="cpu") -> int:
     key = Key.load(key_path)
     samples = sorted(os.path.join(SAMPLES, f) for f in os.listdir(SAMPLES) if f.endswith(".png"))
     model, clf = hub.load_ric_model(hub.DEFAULT, device), hub.load_classifier(hub.DEFAULT, device)
-    eng = Engine(model, clf, device)
-    enc = eng.encrypt_files(key, samples, os.path.join(out, "cipher"))
+    from .schemes import Resolver
+    from .schemes.paper.scheme import PaperScheme
+    enc = encrypt_files(PaperScheme(model, clf, device), key, samples, os.path.join(out, "cipher"))
     ciphers = [r.out for r in enc if r.out]
-    dec = eng.decrypt_files(key, ciphers, os.path.join(out, "recovered"))
+    dec = decrypt_files(Resolver(device), key, ciphers, os.path.join(out, "recovered"))
     errors = [r for r in enc + dec if r.error is not None]
     for r in errors:
         print(f"ric: error: {r.error}", file=sys.stderr)
@@ -74,21 +77,6 @@ def run_demo(out: str = "ric-demo", device="cpu") -> int:
 
 
 def save_figure(x, c, z, titles, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    n = len(x)
-    fig, axes = plt.subplots(3, n, figsize=(1.2 * n, 4))
-    for j in range(n):
-        for i, (img, row) in enumerate(((x, "plaintext"), (c, "ciphertext"), (z, "recovered"))):
-            ax = axes[i, j] if n > 1 else axes[i]
-            ax.imshow(img[j].permute(1, 2, 0).numpy(), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(row, fontsize=8)
-            if i == 0:
-                ax.set_title(titles[j], fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    """plaintext | ciphertext | recovered, one column per image."""
+    fig = plots.image_grid({"plaintext": x, "ciphertext": c, "recovered": z}, col_titles=titles, what="ric demo")
+    plots.save(fig, path, dpi=120)

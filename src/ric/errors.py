@@ -19,6 +19,15 @@ class ContainerError(RICError):
     exit_code = 5
 
 
+class ImageSizeError(ContainerError):
+    """A PNG whose declared size is over a limit, or ambiguous (a second IHDR chunk), found by the chunk walk
+    before anything is decoded. `width`, `height`: the first IHDR's; `ambiguous`: True for a second IHDR."""
+
+    def __init__(self, message: str, width: int = 0, height: int = 0, ambiguous: bool = False):
+        super().__init__(message)
+        self.width, self.height, self.ambiguous = width, height, ambiguous
+
+
 class WrongKeyError(RICError):
     exit_code = 6
 
@@ -60,3 +69,46 @@ class CapacityError(RICError):
 class NotSealedError(RICError):
     """No sealed pixel header: not a sealed ciphertext (or its first values were destroyed)."""
     exit_code = 5
+
+
+class MissingExtraError(RICError, ImportError):
+    """A command or module needs an optional dependency group (an extra: service, plots, ...) that is not
+    installed; the message names the extra and how to install it. Also an ImportError, so `except ImportError`
+    around an optional import still catches it."""
+    exit_code = 16
+
+    def __init__(self, what: str, extra: str, module: str | None = None):
+        why = f" ({module} is not installed)" if module else ""
+        super().__init__(f"{what} needs the {extra} extra{why}: pip install 'ric[{extra}]'", name=module)
+        self.what, self.extra, self.module = what, extra, module
+
+
+def require_extra(what: str, extra: str, *modules: str) -> None:
+    """Raise MissingExtraError naming `extra` unless every top-level module in `modules` is installed (looked up
+    with importlib.util.find_spec: nothing is imported)."""
+    from importlib.util import find_spec
+    for m in modules:
+        if find_spec(m) is None:
+            raise MissingExtraError(what, extra, m)
+
+
+class DatasetError(RICError, ValueError):
+    """A dataset spec or file that cannot be loaded (also a ValueError, as it used to be)."""
+    exit_code = 2
+
+
+class ConfigError(RICError, ValueError):
+    """A training or benchmark configuration that is malformed (also a ValueError, as it used to be)."""
+    exit_code = 2
+
+
+class UnknownConfigKey(ConfigError, KeyError):
+    """A configuration key the defaults do not have."""
+
+    def __str__(self) -> str:          # KeyError quotes its message; a user error reads as plain text
+        return str(self.args[0]) if self.args else ""
+
+
+class OutOfMemory(RICError):
+    """The machine (or GPU) ran out of memory; the message says what to try."""
+    exit_code = 15

@@ -16,7 +16,6 @@ numbers are what a user gets. Definitions:
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import tempfile
@@ -27,8 +26,10 @@ import torch
 import torch.nn.functional as Fn
 
 from .datasets import load_dataset
-from .files.engine import Engine, classify_files
+from .files.classify import classify_files
+from .files.engine import decrypt_files, encrypt_files
 from .hub import Loaded
+from .io.tensors import to_float
 from .keys import Key
 from .metrics import lpips, psnr_per_image, ssim
 from .schemes.paper.mixing import DEFAULT
@@ -50,8 +51,7 @@ def affine_leakage(x: torch.Tensor, cipher: torch.Tensor, k: int = 5) -> tuple[f
 
 def _load_dir(paths) -> torch.Tensor:
     from PIL import Image
-    return torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])).permute(
-        0, 3, 1, 2).float() / 255
+    return to_float([np.asarray(Image.open(p).convert("RGB")) for p in paths])
 
 
 def _fit_rate(ds) -> float:
@@ -77,102 +77,108 @@ def _payload_robustness(classifier, cipher: torch.Tensor, labels, draws: int = 2
     coarse = torch.round(cipher * 255).long() // BASE
     hits = 0
     for _ in range(draws):
-        b = torch.randint(0, BASE, coarse.shape, generator=g)
+        b = torch.randint(0, BASE, coarse.shape, generator=g).to(coarse.device)   # draws on the CPU: any device
         hits += (classifier((BASE * coarse + b).float() / 255).argmax(1).cpu() == torch.tensor(labels)).sum().item()
     return hits / (draws * len(cipher))
+
+
+def _write_plaintexts(ds, idx, folder: str) -> list[str]:
+    from PIL import Image
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in idx:
+        paths.append(os.path.join(folder, f"{i:05d}.png"))
+        Image.fromarray(ds.x[i]).save(paths[-1])
+    return paths
+
+
+def _timed(fn, *a, **kw):
+    t = time.perf_counter()
+    out = fn(*a, **kw)
+    return out, time.perf_counter() - t
+
+
+def _run_files(sch, key, classifier, plain, tmp, device, batch_size, show_progress) -> dict:
+    """Everything through the real file path: encrypt, classify plaintexts and ciphertexts, decrypt, reload."""
+    r = {}
+    r["enc"], r["t_enc"] = _timed(encrypt_files, sch, key, plain, os.path.join(tmp, "enc"), show_progress=show_progress)
+    ciphers = [e.out for e in r["enc"] if e.out]
+    r["lab_p"], r["t_cls_p"] = _timed(classify_files, classifier, plain, device, batch_size)
+    r["lab_c"], r["t_cls_c"] = _timed(classify_files, classifier, ciphers, device, batch_size)
+    r["dec"], r["t_dec"] = _timed(decrypt_files, sch, key, ciphers, os.path.join(tmp, "dec"),
+                                  show_progress=show_progress)
+    r["ciphers"], r["x"], r["xc"] = ciphers, _load_dir(plain), _load_dir(ciphers)
+    r["z"] = _load_dir([d.out for d in r["dec"] if d.out])
+    r["steps"] = np.array([e.info.get("steps", -1) for e in r["enc"] if e.out])
+    r["file_bytes"] = float(np.mean([os.path.getsize(p) for p in ciphers]))
+    return r
 
 
 def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
              batch_size: int = 64, show_progress: bool = True, scheme: str = "paper",
              margin: float | None = None, mix: str | None = None) -> dict:
-    """`mix`: the paper scheme's keyed mixing of u_en (ric.schemes.paper.mixing; default the keyed scramble)."""
-    from PIL import Image
-
-    from .files.engine import model_phi, sealed_config, sealed_decrypt_files, sealed_encrypt_files
-    from .io.container import sniff
+    """`mix`: the paper scheme's keyed mixing of u_en (ric.schemes.paper.mixing; default the uniform mask)."""
+    from .schemes.paper.scheme import PaperScheme
+    from .schemes.sealed.scheme import SealedScheme
     ds = load_dataset(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
-    n_requested, n = n, len(idx)   # the test split may hold fewer than asked: shares and timings are per image used
-    key = Key.generate()
-    stats = {"nae_retries": 0, "label_retries": 0}
+    if scheme == "paper":
+        sch = PaperScheme(model, classifier, device, margin=margin, mix=mix or DEFAULT, batch_size=batch_size)
+    else:
+        sch = SealedScheme(classifier, device, margin=margin, batch_size=batch_size)
     with tempfile.TemporaryDirectory() as tmp:
-        plain = []
-        for i in idx:
-            p = os.path.join(tmp, "plain", f"{i:05d}.png")
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            Image.fromarray(ds.x[i]).save(p)
-            plain.append(p)
-        t = time.perf_counter()
-        if scheme == "paper":
-            phi = model_phi(model)
-            if margin is not None:
-                phi = dataclasses.replace(phi, margin=margin)
-            eng = Engine(model, classifier, device, phi, batch_size=batch_size, show_progress=show_progress,
-                         mix=mix or DEFAULT)
-            enc = eng.encrypt_files(key, plain, os.path.join(tmp, "enc"))
-            stats = eng.codec_stats
-        else:
-            enc, st = sealed_encrypt_files(classifier, key, plain, os.path.join(tmp, "enc"), device=device,
-                                           batch_size=batch_size, show_progress=show_progress, margin=margin)
-            stats = {"nae_retries": 0, "label_retries": st["retries"]}
-        t_enc = time.perf_counter() - t
-        errs = [r for r in enc if r.error]
-        ciphers = [r.out for r in enc if r.out]
-        t = time.perf_counter()
-        lab_p = classify_files(classifier, plain, device, batch_size)
-        t_cls_p = time.perf_counter() - t
-        t = time.perf_counter()
-        lab_c = classify_files(classifier, ciphers, device, batch_size)
-        t_cls_c = time.perf_counter() - t
-        t = time.perf_counter()
-        if scheme == "paper":
-            dec = eng.decrypt_files(key, ciphers, os.path.join(tmp, "dec"))
-        else:
-            dec = sealed_decrypt_files(key, {p: sniff(p)[1] for p in ciphers}, os.path.join(tmp, "dec"))
-        t_dec = time.perf_counter() - t
-        x = _load_dir(plain)
-        ok = [j for j, r in enumerate(enc) if r.out]
-        xc = _load_dir(ciphers)
-        z = _load_dir([r.out for r in dec if r.out])
-        steps = np.array([r.info.get("steps", -1) for r in enc if r.out])
-        file_bytes = float(np.mean([os.path.getsize(p) for p in ciphers]))
-    y = ds.y[idx]
-    # ACC_p and ACC_e over the same images: those that were encrypted (a refused image is counted in `failed`)
+        plain = _write_plaintexts(ds, idx, os.path.join(tmp, "plain"))
+        r = _run_files(sch, Key.generate(), classifier, plain, tmp, device, batch_size, show_progress)
+    stats = sch.stats if scheme == "paper" else {"nae_retries": 0, "label_retries": sch.stats["retries"]}
+    out = _measures(r, ds.y[idx], stats, n=len(idx))
+    head = {"scheme": scheme, "mix": (mix or DEFAULT) if scheme == "paper" else None,
+            "data": os.path.basename(data), "n": len(idx), "n_requested": int(n),
+            "model": model.identity if (model is not None and scheme == "paper") else None,
+            "classifier": classifier.identity, "margin_g1": _margin(sch, margin)}
+    out = {**head, **out, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+                                     f"{torch.__version__}, {torch.get_num_threads()} threads, device {device}"}
+    return out | _scheme_measures(sch, r, ds, classifier, device)
+
+
+def _margin(sch, margin):
+    if margin is not None:
+        return margin
+    return sch.codec.phi.margin if sch.name == "paper" else sch.codec.cfg.margin
+
+
+def _measures(r: dict, y, stats: dict, n: int) -> dict:
+    """ACC_p, ACC_e (over the images that were encrypted: a refused one is counted in `failed`), ADP, fidelity,
+    NAE success, timings, leakage."""
+    enc, lab_p, lab_c, x, z = r["enc"], r["lab_p"], r["lab_c"], r["x"], r["z"]
+    ok = [j for j, e in enumerate(enc) if e.out]
     acc_p = float(np.mean([lab_p[j].label == y[j] for j in ok]))
-    acc_e = float(np.mean([r.label == t for r, t in zip(lab_c, y[ok])]))
+    acc_e = float(np.mean([c.label == t for c, t in zip(lab_c, y[ok])]))
     agree = float(np.mean([a.label == b.label for a, b in zip([lab_p[j] for j in ok], lab_c)]))
     p = psnr_per_image(z, x[ok])
     exact = float(torch.all((z * 255).round() == (x[ok] * 255).round(), dim=(1, 2, 3)).float().mean())
-    leak_fit, leak_const = affine_leakage(x[ok], xc)
+    leak_fit, leak_const = affine_leakage(x[ok], r["xc"])
     lp, why_no_lpips = lpips(z, x[ok])
-    out = {
-        "scheme": scheme, "mix": (mix or DEFAULT) if scheme == "paper" else None,
-        "data": os.path.basename(data), "n": n, "n_requested": int(n_requested),
-        "model": model.identity if (model is not None and scheme == "paper") else None,
-        "classifier": classifier.identity,
-        "margin_g1": margin if margin is not None else (model_phi(model).margin if scheme == "paper"
-                                                        else sealed_config(classifier).margin),
+    n_c = max(1, len(r["ciphers"]))
+    return {
         "ACC_p": acc_p, "ACC_e": acc_e, "ADP_points": 100 * (acc_p - acc_e), "label_agreement": agree,
         "PSNR_dB": p.mean().item(), "PSNR_min_dB": p.min().item(), "SSIM": ssim(z, x[ok]).item(),
         "bit_exact_share": exact,
         "LPIPS": lp if lp is not None else why_no_lpips,
         # share of all n images whose first nonce gave a usable ciphertext (NAE at the margin, label kept)
-        "NAE_first_try_success": sum(1 for r in enc if r.out and (r.info or {}).get("attempts") == 1) / max(1, n),
+        "NAE_first_try_success": sum(1 for e in enc if e.out and (e.info or {}).get("attempts") == 1) / max(1, n),
         "nae_retries": stats["nae_retries"], "label_retries": stats["label_retries"],
-        "failed": len(errs),
-        "encrypt_s_per_image": t_enc / n, "decrypt_s_per_image": t_dec / max(1, len(ciphers)),
-        "classify_plain_s_per_image": t_cls_p / n, "classify_cipher_s_per_image": t_cls_c / max(1, len(ciphers)),
-        "ciphertext_file_bytes_mean": file_bytes,
+        "failed": sum(1 for e in enc if e.error),
+        "encrypt_s_per_image": r["t_enc"] / n, "decrypt_s_per_image": r["t_dec"] / n_c,
+        "classify_plain_s_per_image": r["t_cls_p"] / n, "classify_cipher_s_per_image": r["t_cls_c"] / n_c,
+        "ciphertext_file_bytes_mean": r["file_bytes"],
         "leakage_lowpass_affine_PSNR_dB": leak_fit, "leakage_mean_colour_baseline_PSNR_dB": leak_const,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-                   f"{torch.__version__}, {torch.get_num_threads()} threads, device {device}",
     }
-    if scheme == "paper":
-        out["phi_steps_median"] = float(np.median(steps))
-        out["phi_steps_max"] = int(steps.max())
-    else:
-        out["capacity_fit_rate_full_test_split"] = _fit_rate(ds)
-        out["payload_robustness_20_random_payloads"] = _payload_robustness(
-            classifier.module, xc.to(device), [lab_c[j].label for j in range(len(ciphers))])
-        out["failed_reasons"] = sorted({type(r.error).__name__ for r in errs})
-    return out
+
+
+def _scheme_measures(sch, r: dict, ds, classifier, device) -> dict:
+    if sch.name == "paper":
+        return {"phi_steps_median": float(np.median(r["steps"])), "phi_steps_max": int(r["steps"].max())}
+    return {"capacity_fit_rate_full_test_split": _fit_rate(ds),
+            "payload_robustness_20_random_payloads": _payload_robustness(
+                classifier.module, r["xc"].to(device), [c.label for c in r["lab_c"]]),
+            "failed_reasons": sorted({type(e.error).__name__ for e in r["enc"] if e.error})}

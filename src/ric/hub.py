@@ -13,6 +13,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from safetensors import safe_open
@@ -82,8 +83,9 @@ class Loaded:
     classes: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def identity(self) -> str:
+        """`name@digest` of the weights, computed once (hashing a large model's weights takes a while)."""
         return f"{self.name}@{module_digest(self.module)}"
 
 

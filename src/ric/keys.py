@@ -54,20 +54,10 @@ class Key:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
 
-    @classmethod
-    def load(cls, path: str, check_permissions: bool = True) -> "Key":
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise KeyFileError(f"key file not found: {path}") from None
-        except OSError as e:
-            raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyFileError(f"key file {path} is not a regular file")
-        if check_permissions and os.name == "posix" and st.st_mode & 0o077:
-            raise KeyFileError(f"key file {path} is readable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
-                               f"run: chmod 600 {path}")
-        if st.st_size > 4096:
+    @staticmethod
+    def _parse(path: str, size: int) -> bytes:
+        """The secret of a key file's single `ric-key <hex>` line; KeyFileError for anything else."""
+        if size > 4096:
             raise KeyFileError(f"{path} is not a RIC key file (too large)")
         try:
             with open(path, encoding="ascii") as f:
@@ -85,6 +75,23 @@ class Key:
             raise KeyFileError(f"key in {path} is not hexadecimal") from None
         if len(secret) != KEY_BYTES:
             raise KeyFileError(f"key in {path} has {len(secret) * 8} bits; a RIC key has {KEY_BYTES * 8}")
+        return secret
+
+    @classmethod
+    def load(cls, path: str, check_permissions: bool = True) -> "Key":
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise KeyFileError(f"key file not found: {path}") from None
+        except OSError as e:
+            raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyFileError(f"key file {path} is not a regular file")
+        secret = cls._parse(path, st.st_size)
+        # the permission advice only for a real key file (a PNG passed as --key is not told to chmod 600)
+        if check_permissions and os.name == "posix" and st.st_mode & 0o077:
+            raise KeyFileError(f"key file {path} is readable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
+                               f"run: chmod 600 {path}")
         return cls(secret)
 
 
@@ -101,3 +108,16 @@ def seeded_nonces(seed: int, size: int = NONCE_BYTES):
     def nonce() -> bytes:
         return hashlib.sha256(f"ric-test-nonce/{seed}/{next(counter)}".encode()).digest()[:size]
     return nonce
+
+
+def seeded_token_bytes(seed: bytes):
+    """A reproducible stand-in for secrets.token_bytes (tests monkeypatch it in, so that keys, nonces and tokens
+    are the same on every run; NOT for real use): SHA-256(seed, counter) blocks for counter = 0, 1, 2, ..."""
+    counter = iter(range(1 << 62))
+
+    def token_bytes(nbytes: int | None = None) -> bytes:
+        n, out = 32 if nbytes is None else nbytes, b""
+        while len(out) < n:
+            out += hashlib.sha256(seed + next(counter).to_bytes(8, "big")).digest()
+        return out[:n]
+    return token_bytes

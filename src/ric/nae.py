@@ -31,7 +31,7 @@ class PhiConfig:
     chunk: int = 8           # fixed batch shape of the attack (determinism; stored in the metadata)
     schedule: str = "refill"  # "refill" or "chunk": same bits, different speed (not stored: it does not matter)
     view: float = 1.0        # C sees view·n + (1 - view)·0.5: 1 = the paper's Φ on n itself; λ = the expected
-    #                          ciphertext when u_en is mixed under the key (ric.schemes.paper.mixing: its values average 0.5)
+    #                          ciphertext when u_en is mixed under the key (schemes.paper.mixing: values average 0.5)
 
     def to_dict(self) -> dict:
         """What decides the bits of n_adv (stored in the ciphertext's metadata); the schedule does not. `view` is

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict
 
+from .errors import UnknownConfigKey
+
 
 class Registry:
     def __init__(self, kind: str):
@@ -22,5 +24,5 @@ class Registry:
 
     def create(self, name: str, **kwargs):
         if name not in self._fns:
-            raise KeyError(f"unknown {self.kind} architecture {name!r}; known: {', '.join(self.names())}")
+            raise UnknownConfigKey(f"unknown {self.kind} architecture {name!r}; known: {', '.join(self.names())}")
         return self._fns[name](**kwargs)

@@ -43,48 +43,14 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
     enc = encrypt(codec, x, key, batch, "encrypt (victim key)", show)
     x = x[enc["keep"]]
     n = len(x)
-    u8, cipher = enc["cipher_u8"], enc["cipher"]
-    files = []
-    for j in range(n):
-        pix = u8[j].numpy()
-        hd = paper_header.make_header(key, pix, enc["nonces"][j], enc["labels"][j], 0, model=model.identity,
-                            classifier=classifier.identity, lam=codec.lam, phi=enc["phis"][j].to_dict(),
-                            fingerprint=b"\0" * 8, mix=codec.mix)
-        files.append(paper_header.encode_png(pix, hd))
-    rec, _ = codec.decrypt(u8, key, enc["nonces"], enc["labels"], phi=enc["phis"])
+    cipher = enc["cipher"]
+    files = [_container(enc, j, key, model, classifier, codec) for j in range(n)]
+    rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"], phi=enc["phis"])
     rec = to_float(rec, "cpu")
     with torch.inference_mode():
         seen = torch.cat([classifier.module(cipher[s:s + batch].to(device)).argmax(1).cpu()
                           for s in range(0, n, batch)]).tolist()
-    rejected = other_errors = accepted = 0
-    ps_x, ps_r, ss_x, ss_r = (np.zeros((n_keys, n)) for _ in range(4))
-    examples, lp_vals, lp_why = [], [], ""
-    with tqdm(total=n_keys, desc="wrong keys", unit="key", disable=not show, leave=False) as bar:
-        for m in range(n_keys):
-            wk = _key(seed, f"wrong/{m}")
-            for data in files:
-                try:
-                    paper_header.authenticate(wk, *container.read_ciphertext(data))
-                    accepted += 1
-                except WrongKeyError:
-                    rejected += 1
-                except RICError:
-                    other_errors += 1
-            out = []
-            for s in range(0, n, batch):
-                r, _ = codec.decrypt(u8[s:s + batch], wk, enc["nonces"][s:s + batch], seen[s:s + batch],
-                                     phi=enc["phis"][s:s + batch])
-                out.append(to_float(r, "cpu"))
-            xw = torch.cat(out)
-            ps_x[m], ps_r[m] = psnr_per_image(xw, x).numpy(), psnr_per_image(xw, rec).numpy()
-            ss_x[m], ss_r[m] = ssim_per_image(xw, x).numpy(), ssim_per_image(xw, rec).numpy()
-            if not lp_why:   # LPIPS where torchvision and its backbone weights exist; else the reason, once
-                v, lp_why = lpips(xw, x)
-                if v is not None:
-                    lp_vals.append(v)
-            if m < 3:
-                examples.append(xw)
-            bar.update(1)
+    t = _wrong_keys(codec, enc, files, seen, x, rec, n_keys, seed, batch, show)
 
     def summ(a):
         return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
@@ -92,26 +58,71 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
     correct = quality(rec, x)
     res = {
         "attack": "brute-force", "images": n, "wrong_keys": n_keys, "attempts": n * n_keys,
-        "container_rejected": rejected, "container_rejected_share": rejected / (n * n_keys),
-        "container_other_errors": other_errors, "container_accepted": accepted,
-        "bypass_PSNR_vs_plaintext": summ(ps_x), "bypass_PSNR_vs_correct_recovery": summ(ps_r),
-        "bypass_SSIM_vs_plaintext": summ(ss_x), "bypass_SSIM_vs_correct_recovery": summ(ss_r),
+        "container_rejected": t["rejected"], "container_rejected_share": t["rejected"] / (n * n_keys),
+        "container_other_errors": t["other_errors"], "container_accepted": t["accepted"],
+        "bypass_PSNR_vs_plaintext": summ(t["ps_x"]), "bypass_PSNR_vs_correct_recovery": summ(t["ps_r"]),
+        "bypass_SSIM_vs_plaintext": summ(t["ss_x"]), "bypass_SSIM_vs_correct_recovery": summ(t["ss_r"]),
         "correct_key_PSNR": correct["PSNR_mean"], "correct_key_SSIM": correct["SSIM_mean"],
-        "LPIPS": (summ(np.array(lp_vals)) if lp_vals and not lp_why else (lp_why or LPIPS_NOTE)),
+        "LPIPS": (summ(np.array(t["lp_vals"])) if t["lp_vals"] and not t["lp_why"] else (t["lp_why"] or LPIPS_NOTE)),
         "label_used_by_attacker": "argmax C(ciphertext) (the sealed label needs the key)",
         "attacker_label_agreement": float(np.mean(np.array(seen) == np.array(enc["labels"]))),
     }
-    arrays = {"x": x, "cipher": cipher, "rec": rec, "examples": examples,
-              "per_key_psnr": ps_x.mean(1), "per_key_ssim": ss_x.mean(1), "correct_psnr": correct["PSNR_mean"],
-              "correct_ssim": correct["SSIM_mean"]}
+    arrays = {"x": x, "cipher": cipher, "rec": rec, "examples": t["examples"],
+              "per_key_psnr": t["ps_x"].mean(1), "per_key_ssim": t["ss_x"].mean(1),
+              "correct_psnr": correct["PSNR_mean"], "correct_ssim": correct["SSIM_mean"]}
     return res, arrays
 
 
+def _container(enc: dict, j: int, key: Key, model, classifier, codec: RICCodec) -> bytes:
+    """The ciphertext file of image j, as `ric encrypt` writes it (its header carries the key check)."""
+    pix = enc["cipher_u8"][j].numpy()
+    hd = paper_header.make_header(key, pix, enc["nonces"][j], enc["labels"][j], 0, model=model.identity,
+                                  classifier=classifier.identity, lam=codec.lam, phi=enc["phis"][j].to_dict(),
+                                  fingerprint=b"\0" * 8, mix=codec.mix)
+    return paper_header.encode_png(pix, hd)
+
+
+def _wrong_keys(codec: RICCodec, enc: dict, files: list, seen: list, x, rec, n_keys: int, seed, batch: int,
+                show: bool) -> dict:
+    """Both measurements for every wrong key: the container's verdicts, and the quality of the bypass
+    decryption per (key, image) against the plaintext and the correct-key recovery (plus LPIPS where it can be
+    computed, and the first three keys' decryptions as examples)."""
+    n, u8 = len(x), enc["cipher_u8"]
+    t = {"rejected": 0, "other_errors": 0, "accepted": 0, "examples": [], "lp_vals": [], "lp_why": ""}
+    t.update({k: np.zeros((n_keys, n)) for k in ("ps_x", "ps_r", "ss_x", "ss_r")})
+    with tqdm(total=n_keys, desc="wrong keys", unit="key", disable=not show, leave=False) as bar:
+        for m in range(n_keys):
+            wk = _key(seed, f"wrong/{m}")
+            for data in files:
+                try:
+                    paper_header.authenticate(wk, *container.read_ciphertext(data))
+                    t["accepted"] += 1
+                except WrongKeyError:
+                    t["rejected"] += 1
+                except RICError:
+                    t["other_errors"] += 1
+            out = []
+            for s in range(0, n, batch):
+                r, _ = codec.decrypt(u8[s:s + batch], wk, enc["nonces"][s:s + batch], seen[s:s + batch],
+                                     phi=enc["phis"][s:s + batch])
+                out.append(to_float(r, "cpu"))
+            xw = torch.cat(out)
+            t["ps_x"][m], t["ps_r"][m] = psnr_per_image(xw, x).numpy(), psnr_per_image(xw, rec).numpy()
+            t["ss_x"][m], t["ss_r"][m] = ssim_per_image(xw, x).numpy(), ssim_per_image(xw, rec).numpy()
+            if not t["lp_why"]:   # LPIPS where torchvision and its backbone weights exist; else the reason, once
+                v, t["lp_why"] = lpips(xw, x)
+                if v is not None:
+                    t["lp_vals"].append(v)
+            if m < 3:
+                t["examples"].append(xw)
+            bar.update(1)
+    return t
+
+
 def figure(path: str, arrays: dict) -> None:
-    """Fig. 8 style: mean PSNR/SSIM over the images for each key, the correct key in the middle; plus examples."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Fig. 8 style: mean PSNR/SSIM over the images for each key, the correct key in the middle; plus examples
+    (ric.plots: no pyplot, no global state)."""
+    from .. import plots
     pk, sk = list(arrays["per_key_psnr"]), list(arrays["per_key_ssim"])
     mid = len(pk) // 2
     pk.insert(mid, arrays["correct_psnr"])
@@ -119,7 +130,7 @@ def figure(path: str, arrays: dict) -> None:
     rows = [("plaintext", arrays["x"]), ("ciphertext", arrays["cipher"]), ("correct key", arrays["rec"])] + [
         (f"wrong key {i + 1}", e) for i, e in enumerate(arrays["examples"])]
     k = min(8, len(arrays["x"]))
-    fig = plt.figure(figsize=(9, 4 + 0.9 * len(rows)))
+    fig = plots.figure("the brute-force figure", figsize=(9, 4 + 0.9 * len(rows)))
     gs = fig.add_gridspec(2 + len(rows), 8, height_ratios=[3, 3] + [1] * len(rows))
     for row, (vals, name) in enumerate(((pk, "PSNR (dB)"), (sk, "SSIM"))):
         ax = fig.add_subplot(gs[row, :])
@@ -140,6 +151,4 @@ def figure(path: str, arrays: dict) -> None:
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.save(fig, path, dpi=110)

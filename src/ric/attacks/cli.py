@@ -137,18 +137,13 @@ def _print_table(res: dict) -> None:
 
 
 def run_attack(args) -> int:
-    from ..errors import OutputExistsError
+    from ..errors import RICError
     name = args.attack
     for opt in ("n", "keys", "n_test", "n_real", "pairs", "epochs", "width", "attacker_images", "trials"):
         v = getattr(args, opt, None)
         if v is not None and v < 1:
-            raise ValueError(f"--{opt.replace('_', '-')} must be at least 1")
-    os.makedirs(args.out, exist_ok=True)
-    paths = {ext: os.path.join(args.out, f"{name}.{ext}") for ext in ("json", "png")}
-    for p in paths.values():
-        if os.path.exists(p) and not args.force:
-            raise OutputExistsError(f"{p} already exists; refusing to overwrite (use --force or another --out)")
-
+            raise RICError(f"--{opt.replace('_', '-')} must be at least 1")
+    paths = _result_paths(args)
     if name == "linkage":
         from .linkage import resolve_names
         args.data, args.model, args.classifier = resolve_names(args.data, args.model, args.classifier)
@@ -157,66 +152,21 @@ def run_attack(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from .. import hub
-    from .common import default_data, load_split, pick, strip_figure
+    from .common import default_data, load_split
     device = _device(args)
-    show = not args.quiet
     data = args.data or default_data()
     sealed = getattr(args, "scheme", "paper") == "sealed"
     model = None if sealed else hub.load_ric_model(args.model, device)
     clf = hub.load_classifier(args.classifier or (args.model if args.model in hub.shipped_names("classifier")
                                                     else hub.DEFAULT), device)
     from ..schemes.paper.mixing import CLI_NAMES
-    mix = CLI_NAMES[args.mix]
     t0 = time.perf_counter()
-    test = load_split(data, "test")
-    if name == "brute-force":
-        from .bruteforce import brute_force, figure
-        x = test.tensors(pick(len(test), args.n, args.seed))[0]
-        res, arr = brute_force(model, clf, x, args.keys, device, args.batch_size, show, mix=mix, seed=args.seed)
-        figure(paths["png"], arr)
-    elif name == "known-plaintext":
-        from .learned import known_plaintext
-        x = test.tensors(pick(len(test), args.n + args.n_test, args.seed))[0]
-        x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))]
-        res, arr = known_plaintext(model, clf, x, args.n, args.epochs, args.width, device, args.batch_size,
-                                   show=show, seed=args.seed, mix=mix)
-        strip_figure(paths["png"], arr, title="known-plaintext attack (one key): test ciphertexts")
-    elif name == "inversion":
-        from .learned import inversion
-        train = load_split(data, "train")
-        xt = train.tensors(pick(len(train), args.n, args.seed))[0]
-        xv = test.tensors(pick(len(test), args.n_test, args.seed))[0]
-        from ..files.engine import sealed_config
-        res, arr = inversion(model, clf, xt, xv, args.keys, args.epochs, args.width, device, args.batch_size,
-                             show=show, seed=args.seed, scheme=args.scheme, sealed_cfg=sealed_config(clf), mix=mix)
-        strip_figure(paths["png"], arr, title=f"inversion attack ({args.scheme} scheme): ciphertexts under a key the "
-                     "attacker never saw")
-    elif name == "cloud":
-        from .cloud import cloud
-        train = load_split(data, "train")
-        ic = pick(len(train), args.n, args.seed)
-        ir = pick(len(train), args.n_real, args.seed + 1, exclude=ic)
-        res, arr = cloud(model, clf, train.tensors(ic)[0], train.tensors(ir)[0],
-                         test.tensors(pick(len(test), args.n_test, args.seed))[0], args.epochs, args.eta1,
-                         args.eta2, device=device, batch=args.batch_size, show=show, seed=args.seed, mix=mix)
-        strip_figure(paths["png"], arr, title="cloud attack (App. B), discriminator trained on real images here")
-    elif name == "linkage":
-        from ..files.engine import model_phi, sealed_config
-        from .linkage import figure, linkage
-        res, arr = linkage(model, clf, load_split(data, "train"), test, scheme=args.scheme, mix=mix,
-                           n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
-                           epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size, show=show,
-                           phi=model_phi(model) if model else None, sealed_cfg=sealed_config(clf))
-        figure(paths["png"], arr, f"linkage game ({args.scheme} scheme{'' if sealed else ', mix ' + args.mix}): "
-               f"{res['trials']} trials, {res['attacker_images']} attacker images")
-    else:
-        from .nonce import nonce_reuse
-        x = test.tensors(pick(len(test), args.n, args.seed))[0]
-        res, arr = nonce_reuse(model, clf, x, args.pairs, device, show, mix=mix)
-        strip_figure(paths["png"], arr, title="shared key+nonce: x'1 - x'2 cancels the NAE")
+    run = {"brute-force": _brute_force, "known-plaintext": _known_plaintext, "inversion": _inversion,
+           "cloud": _cloud, "linkage": _linkage, "nonce-reuse": _nonce_reuse}[name]
+    res = run(args, model, clf, data, load_split(data, "test"), device, CLI_NAMES[args.mix], paths["png"])
     wall = time.perf_counter() - t0
-    res = {**res, "mix": mix if model else None, "command": _command_line(args), "data": os.path.abspath(data),
-           "model": model.identity if model else None,
+    res = {**res, "mix": CLI_NAMES[args.mix] if model else None, "command": _command_line(args),
+           "data": os.path.abspath(data), "model": model.identity if model else None,
            "classifier": clf.identity, "wall_s": wall, "device": device,
            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                       f"{torch.get_num_threads()} threads", "figure": paths["png"]}
@@ -230,3 +180,92 @@ def run_attack(args) -> int:
     if not args.quiet:
         print(f"ric: wrote {paths['json']} and {paths['png']}", file=sys.stderr)
     return 0
+
+
+def _result_paths(args) -> dict:
+    """DIR/<attack>.json and .png, refusing to overwrite either without --force."""
+    from ..errors import OutputExistsError
+    os.makedirs(args.out, exist_ok=True)
+    paths = {ext: os.path.join(args.out, f"{args.attack}.{ext}") for ext in ("json", "png")}
+    for p in paths.values():
+        if os.path.exists(p) and not args.force:
+            raise OutputExistsError(f"{p} already exists; refusing to overwrite (use --force or another --out)")
+    return paths
+
+
+# One function per attack: (args, RIC model or None, classifier, data path, test split, device, mix, figure path)
+# -> the attack's result dict; each draws its figure.
+
+def _brute_force(args, model, clf, data, test, device, mix, png) -> dict:
+    from .bruteforce import brute_force, figure
+    from .common import pick
+    x = test.tensors(pick(len(test), args.n, args.seed))[0]
+    res, arr = brute_force(model, clf, x, args.keys, device, args.batch_size, not args.quiet, mix=mix,
+                           seed=args.seed)
+    figure(png, arr)
+    return res
+
+
+def _known_plaintext(args, model, clf, data, test, device, mix, png) -> dict:
+    import torch
+
+    from .common import pick, strip_figure
+    from .learned import known_plaintext
+    x = test.tensors(pick(len(test), args.n + args.n_test, args.seed))[0]
+    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))]
+    res, arr = known_plaintext(model, clf, x, args.n, args.epochs, args.width, device, args.batch_size,
+                               show=not args.quiet, seed=args.seed, mix=mix)
+    strip_figure(png, arr, title="known-plaintext attack (one key): test ciphertexts")
+    return res
+
+
+def _inversion(args, model, clf, data, test, device, mix, png) -> dict:
+    from ..schemes.sealed.scheme import sealed_config
+    from .common import load_split, pick, strip_figure
+    from .learned import inversion
+    train = load_split(data, "train")
+    xt = train.tensors(pick(len(train), args.n, args.seed))[0]
+    xv = test.tensors(pick(len(test), args.n_test, args.seed))[0]
+    res, arr = inversion(model, clf, xt, xv, args.keys, args.epochs, args.width, device, args.batch_size,
+                         show=not args.quiet, seed=args.seed, scheme=args.scheme, sealed_cfg=sealed_config(clf),
+                         mix=mix)
+    strip_figure(png, arr, title=f"inversion attack ({args.scheme} scheme): ciphertexts under a key the "
+                 "attacker never saw")
+    return res
+
+
+def _cloud(args, model, clf, data, test, device, mix, png) -> dict:
+    from .cloud import cloud
+    from .common import load_split, pick, strip_figure
+    train = load_split(data, "train")
+    ic = pick(len(train), args.n, args.seed)
+    ir = pick(len(train), args.n_real, args.seed + 1, exclude=ic)
+    res, arr = cloud(model, clf, train.tensors(ic)[0], train.tensors(ir)[0],
+                     test.tensors(pick(len(test), args.n_test, args.seed))[0], args.epochs, args.eta1,
+                     args.eta2, device=device, batch=args.batch_size, show=not args.quiet, seed=args.seed, mix=mix)
+    strip_figure(png, arr, title="cloud attack (App. B), discriminator trained on real images here")
+    return res
+
+
+def _linkage(args, model, clf, data, test, device, mix, png) -> dict:
+    from ..schemes.paper.scheme import model_phi
+    from ..schemes.sealed.scheme import sealed_config
+    from .common import load_split
+    from .linkage import figure, linkage
+    res, arr = linkage(model, clf, load_split(data, "train"), test, scheme=args.scheme, mix=mix,
+                       n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
+                       epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
+                       show=not args.quiet, phi=model_phi(model) if model else None, sealed_cfg=sealed_config(clf))
+    sealed = args.scheme == "sealed"
+    figure(png, arr, f"linkage game ({args.scheme} scheme{'' if sealed else ', mix ' + args.mix}): "
+           f"{res['trials']} trials, {res['attacker_images']} attacker images")
+    return res
+
+
+def _nonce_reuse(args, model, clf, data, test, device, mix, png) -> dict:
+    from .common import pick, strip_figure
+    from .nonce import nonce_reuse
+    x = test.tensors(pick(len(test), args.n, args.seed))[0]
+    res, arr = nonce_reuse(model, clf, x, args.pairs, device, not args.quiet, mix=mix)
+    strip_figure(png, arr, title="shared key+nonce: x'1 - x'2 cancels the NAE")
+    return res

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ..keys import Key
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
+from ..training.scoped import seeded_init
 from .common import encrypt, mean_image_baseline, predict, quality
 
 
@@ -75,7 +76,8 @@ def cloud(model, classifier, x_cipher_src: torch.Tensor, x_real: torch.Tensor, x
           eta1: float = 1.0, eta2: float = 0.1, w_dim: int = 128, device="cpu", batch: int = 64, lr: float = 2e-4,
           show: bool = True, seed: int = 0, mix: str = DEFAULT):
     """x_cipher_src: plaintexts whose ciphertexts the cloud holds (it never sees them); x_real: public real images
-    for the discriminator; x_test: plaintexts of the test ciphertexts."""
+    for the discriminator; x_test: plaintexts of the test ciphertexts. The networks' initial weights and the
+    batches are drawn from `seed`."""
     codec = RICCodec(model.module, classifier.module, device=device, mix=mix)
     key = Key.generate()
     hist_c = encrypt(codec, x_cipher_src, key, batch, "encrypt (historical ciphertexts)", show)["cipher"]
@@ -84,13 +86,34 @@ def cloud(model, classifier, x_cipher_src: torch.Tensor, x_real: torch.Tensor, x
     clf = classifier.module.to(device).eval()
     for p in clf.parameters():
         p.requires_grad_(False)
-    with torch.no_grad():
-        y_hist = torch.cat([clf(hist_c[s:s + 256].to(device)).argmax(1).cpu() for s in range(0, len(hist_c), 256)])
-        y_te = torch.cat([clf(c_te[s:s + 256].to(device)).argmax(1).cpu() for s in range(0, len(c_te), 256)])
+    y_hist, y_te = _labels(clf, hist_c, device), _labels(clf, c_te, device)
     size = x_test.shape[-1]
-    torch.manual_seed(seed)
-    net = _CloudNet(LatentEncoder(w_dim, size), Generator(w_dim, size)).to(device)
-    disc = Discriminator(size).to(device)
+    with seeded_init(seed):
+        net = _CloudNet(LatentEncoder(w_dim, size), Generator(w_dim, size)).to(device)
+        disc = Discriminator(size).to(device)
+    log = _train(net, disc, clf, hist_c, y_hist, x_real, epochs, eta1, eta2, batch, lr, seed, device, show)
+    pred = predict(net, c_te, device=device)
+    lab = _labels(clf, pred, device)
+    q = {"cloud attack G(E(x'))": quality(pred, x_te), "mean image": mean_image_baseline(x_real, x_te),
+         "ciphertext itself": quality(c_te, x_te)}
+    gain = q["cloud attack G(E(x'))"]["PSNR_mean"] - q["mean image"]["PSNR_mean"]
+    res = {"attack": "cloud", "historical_ciphertexts": len(hist_c), "real_images_for_D": len(x_real),
+           "test_images": len(c_te), "epochs": epochs, "eta1": eta1, "eta2": eta2, "w_dim": w_dim,
+           "discriminator": "trained here on real images of the same dataset (no pretrained StyleALAE offline)",
+           "label_agreement_C(x_hat)_vs_C(ciphertext)": float((lab == y_te).float().mean()),
+           "final_losses": log[-1] if log else {}, "results_vs_plaintext": q,
+           "PSNR_gain_over_mean_image_dB": gain}
+    arrays = {"plaintext": x_te, "ciphertext": c_te, "cloud attack": pred}
+    return res, arrays
+
+
+def _labels(clf, x: torch.Tensor, device) -> torch.Tensor:
+    """C's labels, 256 images at a time."""
+    return predict(clf, x, 256, device).argmax(1)
+
+
+def _train(net, disc, clf, hist_c, y_hist, x_real, epochs, eta1, eta2, batch, lr, seed, device, show) -> list:
+    """Alternate D (real images against G's outputs) and E, G (eq. 25); returns the mean losses per epoch."""
     opt_g = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
     g = torch.Generator().manual_seed(seed)
@@ -124,17 +147,4 @@ def cloud(model, classifier, x_cipher_src: torch.Tensor, x_real: torch.Tensor, x
             log.append({k: v / len(perm) for k, v in tot.items()})
             bar.update(1)
             bar.set_postfix(ce=f"{log[-1]['ce']:.2f}", d=f"{log[-1]['d']:.2f}")
-    pred = predict(net, c_te, device=device)
-    with torch.no_grad():
-        lab = torch.cat([clf(pred[s:s + 256].to(device)).argmax(1).cpu() for s in range(0, len(pred), 256)])
-    q = {"cloud attack G(E(x'))": quality(pred, x_te), "mean image": mean_image_baseline(x_real, x_te),
-         "ciphertext itself": quality(c_te, x_te)}
-    gain = q["cloud attack G(E(x'))"]["PSNR_mean"] - q["mean image"]["PSNR_mean"]
-    res = {"attack": "cloud", "historical_ciphertexts": len(hist_c), "real_images_for_D": len(x_real),
-           "test_images": len(c_te), "epochs": epochs, "eta1": eta1, "eta2": eta2, "w_dim": w_dim,
-           "discriminator": "trained here on real images of the same dataset (no pretrained StyleALAE offline)",
-           "label_agreement_C(x_hat)_vs_C(ciphertext)": float((lab == y_te).float().mean()),
-           "final_losses": log[-1] if log else {}, "results_vs_plaintext": q,
-           "PSNR_gain_over_mean_image_dB": gain}
-    arrays = {"plaintext": x_te, "ciphertext": c_te, "cloud attack": pred}
-    return res, arrays
+    return log

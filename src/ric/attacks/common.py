@@ -11,7 +11,8 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from tqdm import tqdm
 
 from ..datasets.arrays import load_npz, shared_data_dir
-from ..io.tensors import to_float
+from ..errors import RICError
+from ..io.tensors import to_float, to_uint8
 from ..keys import Key
 from ..metrics import psnr_per_image
 from ..schemes.paper.codec import RICCodec
@@ -26,7 +27,7 @@ def default_data(name: str = "cifar10.npz") -> str | None:
 
 def load_split(path: str, split: str):
     if not path or not os.path.isfile(path):
-        raise FileNotFoundError(f"dataset file not found: {path} (pass --data PATH.npz)")
+        raise RICError(f"dataset file not found: {path} (pass --data PATH.npz)")
     return load_npz(path, split)
 
 
@@ -36,7 +37,7 @@ def pick(n_total: int, n: int, seed: int, exclude: np.ndarray | None = None) -> 
     if exclude is not None:
         perm = perm[~np.isin(perm, exclude)]
     if n > len(perm):
-        raise ValueError(f"asked for {n} images but only {len(perm)} are available")
+        raise RICError(f"asked for {n} images but only {len(perm)} are available")
     return np.sort(perm[:n])
 
 
@@ -73,7 +74,7 @@ def encrypt_sealed(classifier, x: torch.Tensor, key: Key, batch: int = 64, desc:
     --scheme sealed` writes. Images that do not fit losslessly or whose attack failed are dropped (not in "keep")."""
     from ..schemes.sealed import SealedCodec, SealedConfig
     codec = SealedCodec(classifier, cfg or SealedConfig(), device)
-    u8 = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    u8 = to_uint8(x).numpy()
     ciphers, labels, keep = [], [], []
     with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
         for s in range(0, len(x), batch):
@@ -205,22 +206,9 @@ QUALITY_HEADER = ("recovery", "PSNR mean", "min", "max", "SSIM mean", "min", "ma
 
 
 def strip_figure(path: str, columns: dict[str, torch.Tensor], n: int = 8, title: str = "") -> None:
-    """A grid: one row per named image set (plaintext, ciphertext, attack outputs...), n examples each."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    n = min(n, min(len(v) for v in columns.values()))
-    fig, axes = plt.subplots(len(columns), n, figsize=(1.3 * n + 1.2, 1.35 * len(columns) + 0.4), squeeze=False)
-    for r, (name, imgs) in enumerate(columns.items()):
-        for c in range(n):
-            ax = axes[r][c]
-            ax.imshow(imgs[c].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """A grid: one row per named image set (plaintext, ciphertext, attack outputs...), n examples each
+    (ric.plots: no pyplot, no global state)."""
+    from .. import plots
+    fig = plots.image_grid(columns, n=n, title=title, cell=(1.3, 1.35), pad=(1.2, 0.4), label_rotation=0,
+                           what="the attack figure")
+    plots.save(fig, path, dpi=110)

@@ -19,6 +19,7 @@ from ..io.tensors import to_float
 from ..keys import Key
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
+from ..training.scoped import seeded_init
 from .common import (
     LowPassAttack,
     encrypt,
@@ -42,8 +43,8 @@ def _verdict(q: dict) -> dict:
 
 def _fit_and_score(cipher_tr, target_tr, cipher_te, x_te, mean_src, epochs, width, batch, lr, device, show, seed,
                    labels_src, labels_te):
-    torch.manual_seed(seed)
-    net = UNet(width)
+    with seeded_init(seed):
+        net = UNet(width)
     hist = train_regressor(net, cipher_tr, target_tr, epochs, batch, lr, device, "train U-Net", show, seed)
     pred = predict(net, cipher_te, device=device)
     lp = LowPassAttack().fit(cipher_tr, target_tr)
@@ -101,7 +102,8 @@ def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_
     x_te, c_te = x_test[victim["keep"]], victim["cipher"]
     q, pred, low, hist = _fit_and_score(c_tr, x_tr, c_te, x_te, x_tr, epochs, width, 32, lr, device, show, seed,
                                         ys, list(victim["labels"]))
-    res = {"attack": "inversion", "scheme": scheme, "train_pairs": len(c_tr), "attacker_keys": len(groups), "test_images": len(c_te),
+    res = {"attack": "inversion", "scheme": scheme, "train_pairs": len(c_tr), "attacker_keys": len(groups),
+           "test_images": len(c_te),
            "test_key": "a fresh key the attacker never saw", "epochs": epochs, "unet_width": width,
            "final_train_mse": hist[-1], "results_vs_plaintext": q, **_verdict(q)}
     arrays = {"plaintext": x_te, "ciphertext": c_te, "U-Net (inversion)": pred, "low-pass + affine": low}

@@ -40,7 +40,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..io.tensors import to_uint8
 from ..keys import Key, seeded_nonces
+from ..training.scoped import seeded_init
 from .common import encrypt, encrypt_sealed, pick
 
 DATASETS = {"cifar10": "cifar10.npz", "celeba64": "celeba_faces_64.npz", "celeba160": "celeba_faces_160.npz",
@@ -233,7 +235,6 @@ class DeepSetsAttacker:
         """Trains on 4/5 of the pairs (seeded split); the best epoch on the other fifth is kept and gives
         resid_sd. Pixel subsets are redrawn every epoch (a free augmentation: the net ignores pixel order)."""
         gen = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)
         n = len(cipher)
         perm = torch.randperm(n, generator=gen)
         n_val = max(2, n // 5)
@@ -241,7 +242,8 @@ class DeepSetsAttacker:
         self.sy = Standard(targets[tr])
         y = self.sy(targets).float()
         self.pixels = pixels
-        self.net = SetNet(targets.shape[1], width)
+        with seeded_init(seed):   # the initial weights: what torch.manual_seed(seed) gave them
+            self.net = SetNet(targets.shape[1], width)
         opt = torch.optim.Adam(self.net.parameters(), lr=lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
         cval = _pixels(cipher[val].float(), 4 * pixels, torch.Generator().manual_seed(seed + 1))
@@ -366,7 +368,7 @@ def fits_sealed(x: torch.Tensor) -> np.ndarray:
     """Which images the sealed scheme can hold losslessly (the others would be refused, not encrypted)."""
     from ..errors import RICError
     from ..schemes.sealed import HEADER_BYTES, TAG_BYTES, capacity_bytes, compress
-    u8 = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    u8 = to_uint8(x).numpy()
     room = capacity_bytes(*u8.shape[1:3]) - HEADER_BYTES - TAG_BYTES - 4
     ok = []
     for im in u8:
@@ -472,7 +474,8 @@ def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, 
     victim = enc(x_test[chosen], derived_key("victim", seed), 1_000_003 * seed, "encrypt (victim key)")
     keep = torch.from_numpy(victim["keep"]).long()
     p0, p1 = torch.from_numpy(pairs[:, 0])[keep], torch.from_numpy(pairs[:, 1])[keep]
-    return {"cipher": victim["cipher"], "labels": victim["labels"], "coin": coin[keep], "x0": x_test[p0], "x1": x_test[p1],
+    return {"cipher": victim["cipher"], "labels": victim["labels"], "coin": coin[keep], "x0": x_test[p0],
+            "x1": x_test[p1],
             "x_chosen": x_test[chosen[keep]], "failed": len(pairs) - len(keep),
             "same_dataset_label": float((y_test[p0] == y_test[p1]).double().mean())}
 
@@ -522,13 +525,11 @@ def resolve_names(data: str | None, model: str | None, classifier: str | None) -
 
 def figure(path: str, arrays: dict, title: str) -> None:
     """Predicted vs true contrast for each attacker that predicts it, and every attacker's accuracy with its 95%
-    interval. Uses its own Figure and Agg canvas (no pyplot, no global matplotlib state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    interval (ric.plots: no pyplot, no global matplotlib state)."""
+    from .. import plots
     names = list(arrays["scores"])
     scatter = [n for n in names if arrays["preds"][n] is not None]
-    fig = Figure(figsize=(4.2 * (len(scatter) + 1), 4))
-    FigureCanvasAgg(fig)
+    fig = plots.figure("the linkage figure", figsize=(4.2 * (len(scatter) + 1), 4))
     truth = arrays["truth"].numpy()
     colours = ("tab:red", "tab:green", "tab:blue")
     for j, name in enumerate(scatter):
@@ -552,8 +553,7 @@ def figure(path: str, arrays: dict, title: str) -> None:
     ax.set_title("which of two same-label images?", fontsize=9)
     ax.tick_params(labelsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    plots.save(fig, path, dpi=110)
 
 
 def table(results: dict) -> str:

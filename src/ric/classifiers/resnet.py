@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from . import CLASSIFIERS
 from .cnn import Normalize
 
@@ -62,7 +63,7 @@ class ResNet(nn.Module):
     def __init__(self, block, depths, num_classes=1000, stem="imagenet", width=64, mean=None, std=None):
         super().__init__()
         if stem not in ("imagenet", "cifar"):
-            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+            raise ConfigError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
         if mean is None:
             mean, std = (CIFAR_MEAN, CIFAR_STD) if stem == "cifar" else (IMAGENET_MEAN, IMAGENET_STD)
         self.norm = Normalize(mean, std)

@@ -18,6 +18,7 @@ import os
 from urllib.parse import parse_qsl
 
 from ..datasets.arrays import ArrayDataset, load_npz
+from ..errors import DatasetError
 from .fetch import DOWNLOADS, download
 
 KINDS = ("npz", "cifar10", "mnist", "svhn", "folder")
@@ -30,25 +31,25 @@ __all__ = ["ArrayDataset", "DOWNLOADS", "KINDS", "download", "load_dataset", "pa
 def parse_spec(spec: str) -> tuple[str, str, dict]:
     """(kind, expanded path, options) of a dataset spec; ValueError with the accepted forms otherwise."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"empty dataset spec; {SPEC_HELP}")
+        raise DatasetError(f"empty dataset spec; {SPEC_HELP}")
     kind, path = None, spec
     head, sep, rest = spec.partition(":")
     if sep and head.lower() in KINDS:
         kind, path = head.lower(), rest
     elif sep and len(head) > 1 and os.sep not in head and not os.path.exists(spec):
-        raise ValueError(f"unknown dataset kind {head!r} in {spec!r}; {SPEC_HELP}")
+        raise DatasetError(f"unknown dataset kind {head!r} in {spec!r}; {SPEC_HELP}")
     path, _, query = path.partition("?")
     try:
         opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError:
-        raise ValueError(f"bad dataset options {query!r} in {spec!r}; expected e.g. ?size=160x160") from None
+        raise DatasetError(f"bad dataset options {query!r} in {spec!r}; expected e.g. ?size=160x160") from None
     unknown = set(opts) - {"size", "test_fraction"}
     if unknown:
-        raise ValueError(f"unknown dataset option(s) {', '.join(sorted(unknown))} in {spec!r}; "
+        raise DatasetError(f"unknown dataset option(s) {', '.join(sorted(unknown))} in {spec!r}; "
                          f"known: size, test_fraction")
     path = os.path.expanduser(path)
     if not path:
-        raise ValueError(f"no path in dataset spec {spec!r}; {SPEC_HELP}")
+        raise DatasetError(f"no path in dataset spec {spec!r}; {SPEC_HELP}")
     if not os.path.exists(path):
         raise FileNotFoundError(f"dataset not found: {path} (from spec {spec!r})")
     if kind is None:
@@ -60,7 +61,7 @@ def _detect(path: str) -> str:
     if os.path.isfile(path):
         if path.endswith(".npz"):
             return "npz"
-        raise ValueError(f"{path}: a dataset file must be an .npz; for other formats pass a folder, {SPEC_HELP}")
+        raise DatasetError(f"{path}: a dataset file must be an .npz; for other formats pass a folder, {SPEC_HELP}")
     names = set(os.listdir(path))
     if "cifar-10-batches-py" in names or "data_batch_1" in names:
         return "cifar10"
@@ -77,20 +78,20 @@ def _parse_size(s: str | None):
     try:
         h, w = (int(v) for v in s.lower().split("x"))
         if h < 1 or w < 1:
-            raise ValueError
+            raise DatasetError
         return h, w
     except ValueError:
-        raise ValueError(f"size must be HxW, e.g. 160x160, got {s!r}") from None
+        raise DatasetError(f"size must be HxW, e.g. 160x160, got {s!r}") from None
 
 
 def load_dataset(spec: str, split: str = "train") -> ArrayDataset:
     """Load one split ("train" or "test") of the dataset a spec names."""
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     kind, path, opts = parse_spec(spec)
     size = _parse_size(opts.get("size"))
     if size is not None and kind != "folder":
-        raise ValueError(f"size= applies to folder datasets only (got kind {kind})")
+        raise DatasetError(f"size= applies to folder datasets only (got kind {kind})")
     if kind == "npz":
         return load_npz(path, split)
     if kind == "cifar10":
@@ -106,5 +107,5 @@ def load_dataset(spec: str, split: str = "train") -> ArrayDataset:
     try:
         frac = float(opts.get("test_fraction", 0.2))
     except ValueError:
-        raise ValueError(f"test_fraction must be a number, got {opts['test_fraction']!r}") from None
+        raise DatasetError(f"test_fraction must be a number, got {opts['test_fraction']!r}") from None
     return load_folder(path, split, size=size, test_fraction=frac)

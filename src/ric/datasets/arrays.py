@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import DatasetError
+
 
 @dataclass
 class ArrayDataset:
@@ -36,12 +38,12 @@ def _to_rgb(x: np.ndarray) -> np.ndarray:
         return np.repeat(x, 3, axis=-1)
     if x.ndim == 4 and x.shape[-1] == 3:
         return x
-    raise ValueError(f"expected images shaped (N,H,W) or (N,H,W,1|3), got {x.shape}")
+    raise DatasetError(f"expected images shaped (N,H,W) or (N,H,W,1|3), got {x.shape}")
 
 
 def load_npz(path: str | os.PathLike, split: str = "train") -> ArrayDataset:
     if split not in ("train", "test"):
-        raise ValueError("split must be 'train' or 'test'")
+        raise DatasetError("split must be 'train' or 'test'")
     if not os.path.exists(path):
         raise FileNotFoundError(f"dataset file not found: {path}")
     with np.load(path, allow_pickle=False) as d:
@@ -49,7 +51,7 @@ def load_npz(path: str | os.PathLike, split: str = "train") -> ArrayDataset:
         y = d[f"y_{split}"].astype(np.int64)
         classes = [str(c) for c in d["classes"]] if "classes" in d.files else [str(i) for i in range(int(y.max()) + 1)]
     if x.dtype != np.uint8:
-        raise ValueError(f"{path}: expected uint8 images, got {x.dtype}")
+        raise DatasetError(f"{path}: expected uint8 images, got {x.dtype}")
     return ArrayDataset(x, y, classes)
 
 

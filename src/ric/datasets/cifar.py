@@ -14,6 +14,7 @@ import pickle
 import numpy as np
 
 from ..datasets.arrays import ArrayDataset
+from ..errors import DatasetError
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -58,9 +59,9 @@ def safe_unpickle(path: str):
         with open(path, "rb") as f:
             obj = _NumpyOnlyUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise ValueError(f"{path}: not a CIFAR python batch ({e})") from None
+        raise DatasetError(f"{path}: not a CIFAR python batch ({e})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: not a CIFAR python batch (holds a {type(obj).__name__}, not a dict)")
+        raise DatasetError(f"{path}: not a CIFAR python batch (holds a {type(obj).__name__}, not a dict)")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
@@ -82,9 +83,9 @@ def load_cifar10(path: str, split: str = "train") -> ArrayDataset:
             x = np.asarray(b["data"])
             y = np.asarray(b["labels"], dtype=np.int64)
         except KeyError as e:
-            raise ValueError(f"{f}: CIFAR batch without {e.args[0]!r}") from None
+            raise DatasetError(f"{f}: CIFAR batch without {e.args[0]!r}") from None
         if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or len(x) != len(y):
-            raise ValueError(f"{f}: expected uint8 data of shape (N, 3072) and N labels, got {x.dtype} {x.shape} "
+            raise DatasetError(f"{f}: expected uint8 data of shape (N, 3072) and N labels, got {x.dtype} {x.shape} "
                              f"and {len(y)} labels")
         xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         ys.append(y)
@@ -96,5 +97,5 @@ def load_cifar10(path: str, split: str = "train") -> ArrayDataset:
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     y = np.concatenate(ys)
     if y.min() < 0 or y.max() >= len(classes):
-        raise ValueError(f"{d}: labels outside 0..{len(classes) - 1}")
+        raise DatasetError(f"{d}: labels outside 0..{len(classes) - 1}")
     return ArrayDataset(np.ascontiguousarray(np.concatenate(xs)), y, classes)

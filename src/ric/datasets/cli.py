@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 
+from ..errors import DatasetError
+
 
 def run_data(args) -> int:
     from . import download, load_dataset
     if args.action == "download":
         if not args.out:
-            raise ValueError("ric data download needs --out DIR")
+            raise DatasetError("ric data download needs --out DIR")
         spec = download(args.name, args.out)
         print(f"ready: use --data {spec}")
         return 0

@@ -14,6 +14,8 @@ import shutil
 import tarfile
 import urllib.request
 
+from ..errors import DatasetError
+
 MNIST_URLS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
 
 # name -> list of (file name, [urls], md5)
@@ -65,14 +67,14 @@ def _extract_cifar(archive: str, out: str) -> None:
     with tarfile.open(archive, "r:gz") as tar:
         members = [m for m in tar.getmembers() if m.name.startswith("cifar-10-batches-py/") and m.isfile()]
         if not members:
-            raise ValueError(f"{archive}: no cifar-10-batches-py/ inside")
+            raise DatasetError(f"{archive}: no cifar-10-batches-py/ inside")
         tar.extractall(out, members=members, filter="data")
 
 
 def download(name: str, out: str, quiet: bool = False) -> str:
     """Fetch dataset `name` into folder `out`; returns the dataset spec to load it (e.g. "cifar10:OUT")."""
     if name not in DOWNLOADS:
-        raise ValueError(f"no download for {name!r}; available: {', '.join(sorted(DOWNLOADS))}")
+        raise DatasetError(f"no download for {name!r}; available: {', '.join(sorted(DOWNLOADS))}")
     os.makedirs(out, exist_ok=True)
     for fname, urls, md5 in DOWNLOADS[name]:
         dest = os.path.join(out, fname)

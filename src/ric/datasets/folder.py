@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from ..datasets.arrays import ArrayDataset
+from ..errors import DatasetError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm")
 
@@ -32,12 +33,12 @@ def _files(root: str, split: str, test_fraction: float):
         base = tr if split == "train" else te
         extra = sorted(set(_classes(te)) - set(classes))
         if extra:
-            raise ValueError(f"{te} has classes missing from {tr}: {', '.join(extra[:5])}")
+            raise DatasetError(f"{te} has classes missing from {tr}: {', '.join(extra[:5])}")
         out = [(os.path.join(base, c, f), i) for i, c in enumerate(classes)
                if os.path.isdir(os.path.join(base, c)) for f in _images(os.path.join(base, c))]
         return out, classes
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        raise DatasetError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     k = max(2, round(1 / test_fraction))
     classes = _classes(root)
     out = []
@@ -51,12 +52,12 @@ def _files(root: str, split: str, test_fraction: float):
 def load_folder(root: str, split: str = "train", size=None, test_fraction: float = 0.2) -> ArrayDataset:
     from PIL import Image
     if not os.path.isdir(root):
-        raise ValueError(f"{root}: an image-folder dataset must be a directory of class folders")
+        raise DatasetError(f"{root}: an image-folder dataset must be a directory of class folders")
     files, classes = _files(root, split, test_fraction)
     if not classes:
-        raise ValueError(f"{root}: no class folders (expected ROOT/<class>/*.jpg|png or ROOT/train and ROOT/test)")
+        raise DatasetError(f"{root}: no class folders (expected ROOT/<class>/*.jpg|png or ROOT/train and ROOT/test)")
     if not files:
-        raise ValueError(f"{root}: no {split} images with extensions {', '.join(EXTENSIONS)}")
+        raise DatasetError(f"{root}: no {split} images with extensions {', '.join(EXTENSIONS)}")
     xs, first = [], None
     for path, _ in files:
         try:
@@ -66,11 +67,11 @@ def load_folder(root: str, split: str = "train", size=None, test_fraction: float
                     im = im.resize((size[1], size[0]), Image.Resampling.BICUBIC)
                 a = np.asarray(im, dtype=np.uint8)
         except OSError as e:
-            raise ValueError(f"{path}: unreadable image ({e})") from None
+            raise DatasetError(f"{path}: unreadable image ({e})") from None
         if first is None:
             first = (path, a.shape)
         elif a.shape != first[1]:
-            raise ValueError(f"images differ in size ({first[0]}: {first[1][1]}x{first[1][0]}, {path}: "
+            raise DatasetError(f"images differ in size ({first[0]}: {first[1][1]}x{first[1][0]}, {path}: "
                              f"{a.shape[1]}x{a.shape[0]}); add ?size=HxW to the spec, e.g. folder:{root}?size=160x160")
         xs.append(a)
     y = np.array([c for _, c in files], dtype=np.int64)

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from ..datasets.arrays import ArrayDataset, _to_rgb
+from ..errors import DatasetError
 
 _PREFIX = {"train": "train", "test": "t10k"}
 
@@ -29,14 +30,14 @@ def read_idx(path: str) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: unreadable idx file ({e})") from None
+        raise DatasetError(f"{path}: unreadable idx file ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
-        raise ValueError(f"{path}: not an unsigned-byte idx file (bad magic number)")
+        raise DatasetError(f"{path}: not an unsigned-byte idx file (bad magic number)")
     nd = raw[3]
     dims = tuple(int(v) for v in np.frombuffer(raw, ">u4", nd, 4))
     body = raw[4 + 4 * nd:]
     if len(body) != int(np.prod(dims)):
-        raise ValueError(f"{path}: idx header says {dims} = {int(np.prod(dims))} bytes, file holds {len(body)}")
+        raise DatasetError(f"{path}: idx header says {dims} = {int(np.prod(dims))} bytes, file holds {len(body)}")
     return np.frombuffer(body, np.uint8).reshape(dims).copy()
 
 
@@ -45,7 +46,7 @@ def load_mnist(path: str, split: str = "train") -> ArrayDataset:
     x = read_idx(_find(path, stem, "images-idx3"))
     y = read_idx(_find(path, stem, "labels-idx1")).astype(np.int64)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"{path}: MNIST {split} images {x.shape} and labels {y.shape} do not match")
+        raise DatasetError(f"{path}: MNIST {split} images {x.shape} and labels {y.shape} do not match")
     if y.size and y.max() > 9:
-        raise ValueError(f"{path}: MNIST labels must be 0..9, found {int(y.max())}")
+        raise DatasetError(f"{path}: MNIST labels must be 0..9, found {int(y.max())}")
     return ArrayDataset(_to_rgb(x), y, [str(i) for i in range(10)])

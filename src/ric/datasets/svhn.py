@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..datasets.arrays import ArrayDataset
+from ..errors import DatasetError
 
 
 class MissingDependencyError(ImportError, ValueError):
@@ -18,11 +19,12 @@ def _loadmat(path):
     try:
         from scipy.io import loadmat
     except ImportError:
-        raise MissingDependencyError("reading SVHN .mat files needs scipy: pip install scipy (or pip install 'ric[svhn]')") from None
+        raise MissingDependencyError("reading SVHN .mat files needs scipy: pip install scipy "
+                                     "(or pip install 'ric[svhn]')") from None
     try:
         return loadmat(path)
     except Exception as e:  # scipy raises several types for a bad file
-        raise ValueError(f"{path}: not a readable MATLAB file ({type(e).__name__})") from None
+        raise DatasetError(f"{path}: not a readable MATLAB file ({type(e).__name__})") from None
 
 
 def load_svhn(path: str, split: str = "train") -> ArrayDataset:
@@ -32,12 +34,12 @@ def load_svhn(path: str, split: str = "train") -> ArrayDataset:
                                 f"(`ric data download svhn --out DIR` fetches it)")
     m = _loadmat(f)
     if "X" not in m or "y" not in m:
-        raise ValueError(f"{f}: expected variables X and y (SVHN format 2)")
+        raise DatasetError(f"{f}: expected variables X and y (SVHN format 2)")
     x, y = np.asarray(m["X"]), np.asarray(m["y"]).reshape(-1).astype(np.int64)
     if x.ndim != 4 or x.shape[2] != 3 or x.shape[3] != len(y) or x.dtype != np.uint8:
-        raise ValueError(f"{f}: expected uint8 X of shape (32, 32, 3, N) with N = {len(y)} labels, got "
+        raise DatasetError(f"{f}: expected uint8 X of shape (32, 32, 3, N) with N = {len(y)} labels, got "
                          f"{x.dtype} {x.shape}")
     y[y == 10] = 0
     if y.size and (y.min() < 0 or y.max() > 9):
-        raise ValueError(f"{f}: SVHN labels must be 1..10")
+        raise DatasetError(f"{f}: SVHN labels must be 1..10")
     return ArrayDataset(np.ascontiguousarray(x.transpose(3, 0, 1, 2)), y, [str(i) for i in range(10)])

@@ -17,6 +17,8 @@ EXPERIMENTS = {
 
 
 def get(name: str):
+    """The module of experiment `name` (RICError, a one-line user error, for an unknown name)."""
+    from ..errors import RICError
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+        raise RICError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
     return importlib.import_module(f".{EXPERIMENTS[name][0]}", __name__)

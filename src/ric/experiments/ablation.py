@@ -17,6 +17,7 @@ import os
 from safetensors.torch import save_file
 
 from ..nets.ric import RIC_CONFIGS, create_ric_model
+from ..training.scoped import seeded_init
 from .common import Context, evaluate_hider, load_task, machine, md_table, train_hider
 from .hiding import RICNoSRL
 
@@ -49,7 +50,8 @@ def run(ctx: Context) -> dict:
             res = ctx.cached(part, ctx.budget)
             if res is None:
                 task = task or load_task(ctx, spec)
-                model = build(srl).to(ctx.device)
+                with seeded_init(ctx.seed):
+                    model = build(srl).to(ctx.device)
                 tr = train_hider(model, *task["train"], task["bank"], ctx.budget, loss="ric",
                                  classifier=task["clf"].module, which=which, seed=ctx.seed, device=ctx.device,
                                  show=ctx.show, desc=f"{task['short']} {name}")

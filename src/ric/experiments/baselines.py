@@ -19,6 +19,7 @@ import os
 from safetensors.torch import save_file
 
 from ..hub import load_ric_model
+from ..training.scoped import seeded_init
 from .common import Context, evaluate_hider, load_task, machine, md_table, train_hider
 from .hiding import DDHStyle, HiNetStyle, IICNetStyle, LSBHider
 
@@ -44,7 +45,7 @@ def run(ctx: Context) -> dict:
     results = {}
     for spec in ctx.data or ["cifar10"]:
         short = os.path.splitext(os.path.basename(spec))[0]
-        task = None
+        task = []   # loaded on the first part that needs it
         jobs = [("LSB (4-bit) w/ NAE", "lsb4", lambda: LSBHider(4), False),
                 ("LSB (4-bit, midpoint reveal) w/ NAE", "lsb4_mid", lambda: LSBHider(4, True), False)]
         jobs += [(name, name.split("-")[0].lower(), cls, True) for name, cls in LEARNED.items()]
@@ -58,29 +59,39 @@ def run(ctx: Context) -> dict:
                 continue
             res = ctx.cached(part, ctx.budget if learned else None)
             if res is None:
-                task = task or load_task(ctx, spec)
-                tr = {"steps": 0, "train_wall_s": 0.0}
-                if tag == "ric_shipped":
-                    model = load_ric_model(task["short"], ctx.device).module
-                else:
-                    model = make().to(ctx.device)
-                if learned:
-                    tr = train_hider(model, *task["train"], task["bank"], ctx.budget, loss="steg", alpha=1.0,
-                                     seed=ctx.seed, device=ctx.device, show=ctx.show, desc=f"{short} {name}")
-                    os.makedirs(ctx.part_dir, exist_ok=True)
-                    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                              os.path.join(ctx.part_dir, f"{part}.safetensors"))
-                ev = evaluate_hider(model, task["clf"].module, task["bank"], task["test"], task["obs_train"],
-                                    ctx.device, seed=ctx.seed)
-                res = ctx.save_part(part, {"data": task["short"], "method": name,
-                                           "budget_s": ctx.budget if learned else 0, **tr, **ev,
-                                           "machine": machine(ctx.device)})
+                task = task or [load_task(ctx, spec)]
+                res = _measure(ctx, task[0], part, name, tag, make, learned)
             results[part] = res
         abl = os.path.join(ctx.out, "ablation", f"{short}__nae_w__srl__ric.json")
         if os.path.isfile(abl):
             with open(abl) as f:
                 r = json.load(f)
             results[f"{short}__ric_budget"] = {**r, "method": f"RIC (ablation run, {r['budget_s']:.0f} s budget)"}
+    _table(ctx, results)
+    return results
+
+
+def _measure(ctx: Context, task: dict, part: str, name: str, tag: str, make, learned: bool) -> dict:
+    """Train (learned methods, weights drawn from --seed) and evaluate one method; saves the part."""
+    tr = {"steps": 0, "train_wall_s": 0.0}
+    if tag == "ric_shipped":
+        model = load_ric_model(task["short"], ctx.device).module
+    else:
+        with seeded_init(ctx.seed):
+            model = make().to(ctx.device)
+    if learned:
+        tr = train_hider(model, *task["train"], task["bank"], ctx.budget, loss="steg", alpha=1.0,
+                         seed=ctx.seed, device=ctx.device, show=ctx.show, desc=f"{task['short']} {name}")
+        os.makedirs(ctx.part_dir, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  os.path.join(ctx.part_dir, f"{part}.safetensors"))
+    ev = evaluate_hider(model, task["clf"].module, task["bank"], task["test"], task["obs_train"], ctx.device,
+                        seed=ctx.seed)
+    return ctx.save_part(part, {"data": task["short"], "method": name, "budget_s": ctx.budget if learned else 0,
+                                **tr, **ev, "machine": machine(ctx.device)})
+
+
+def _table(ctx: Context, results: dict) -> None:
     header = ["data", "method", "PSNR dB", "SSIM", "LPIPS", "ADP % (raw)", "privacy gain dB", "budget s",
               "steps", "paper: PSNR / SSIM / LPIPS"]
     rows = [[r["data"], r["method"], r["PSNR"], r["SSIM"],
@@ -93,4 +104,3 @@ def run(ctx: Context) -> dict:
           "try per image. Privacy gain: low-pass observer over mean image (dB). "
           + (f"Machine: {any_r['machine']}." if any_r else ""))
     ctx.write({"parts": results}, md)
-    return results

@@ -30,21 +30,22 @@ def add_parsers(sub) -> None:
 
 
 def run_experiment(args) -> int:
+    from ..errors import RICError
     from . import get
     mod = get(args.name)
     if args.budget <= 0:
-        raise ValueError("--budget must be positive")
+        raise RICError("--budget must be positive")
     if args.n_eval < 1:
-        raise ValueError("--n-eval must be at least 1")
+        raise RICError("--n-eval must be at least 1")
     only = [t for t in args.only.split(",") if t]
     parts = getattr(mod, "PARTS", None)
     if only and parts is None:
-        raise ValueError(f"--only is not supported by experiment {args.name!r}")
+        raise RICError(f"--only is not supported by experiment {args.name!r}")
     unknown = [t for t in only if t not in (parts or ())]
     if unknown:
-        raise ValueError(f"unknown part(s) for --only: {', '.join(unknown)} (known: {', '.join(parts)})")
+        raise RICError(f"unknown part(s) for --only: {', '.join(unknown)} (known: {', '.join(parts)})")
     if args.bank_per_class < 1:
-        raise ValueError("--bank-per-class must be at least 1")
+        raise RICError("--bank-per-class must be at least 1")
     import torch
     torch.set_num_threads(max(1, args.threads))
     from .common import Context

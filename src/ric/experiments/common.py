@@ -1,11 +1,12 @@
-"""Shared machinery of `ric experiment`: result parts (resumable), NAE banks, a budgeted trainer for
-"hiding" models (RIC variants and the steganography baselines) and one in-process evaluation.
+"""The shared machinery of `ric experiment`: context and resumable parts, tasks and their NAE banks, the budgeted
+trainer of "hiding" models (RIC variants and the steganography baselines) and one in-process evaluation.
 
 Conventions (used by every experiment module):
   * a part is one measured unit (one trained model, one evaluated pair); its result is `OUT/NAME/PART.json`
     and `--resume` skips a part whose JSON exists;
   * `--budget` is the wall-clock training time of ONE model in seconds (the learning rate follows a cosine in
-    elapsed time, so the schedule always completes within the budget);
+    elapsed time, so the schedule always completes within the budget); models are trained by the loop of
+    `ric train` (training.loop) and start from weights drawn from --seed;
   * ADP is reported as the paper defines it (eq. 14, relative, in %) and also in points (ACC_p - ACC_e);
     it is measured in-process from one try per image (no retries, no label check), unlike `ric evaluate`,
     whose codec retries until the ciphertext keeps its label;
@@ -25,17 +26,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..attacks.common import LowPassAttack, mean_image_baseline, quality
 from ..datasets.arrays import load_npz, shared_data_dir
-from ..hub import safetensors_meta
 from ..keys import Key
 from ..metrics import lpips
-from ..nae import PhiConfig, generate_nae, margin_of
+from ..nae import PhiConfig
 from ..nets.ric import quantize
-from ..noise import noise_image
+from ..training import banks
+from ..training.banks import draw
+from ..training.loop import HidingStep, Objective, optimise
+from ..training.schedule import cosine, scheduler
 
 DATASETS = {"cifar10": "cifar10.npz", "mnist": "mnist.npz", "celeba64": "celeba_faces_64.npz"}
 # Φ for the banks: the shipped models' encryption settings are lr 0.2 and up to 1,000 steps; a bank keeps the
@@ -147,109 +149,59 @@ def predict(classifier, x: torch.Tensor, device, batch: int = 250) -> torch.Tens
 
 def nae_bank(classifier, labels: list[int], per_class: int, shape, path: str, phi: PhiConfig = BANK_PHI,
              device="cpu", show=True, block: int = 256) -> dict:
-    """Keyed random noise images n and their NAEs n_adv = Φ(C, n, label) for `per_class` draws of each label,
-    cached in `path` (safetensors). Returns {"noise", "n_adv", "labels", "success"} (all rows kept; the
-    sampler prefers rows whose Φ reached the margin). Built in blocks of `block` rows, each saved to
-    `path`.partial, so an interrupted build resumes where it stopped (row i's noise depends only on path and i,
-    and Φ's result does not depend on its neighbours: same bank either way)."""
-    if os.path.isfile(path):
-        return load_file(path)
+    """The experiments' bank (`training.banks`) of `per_class` rows for each label, cached in `path` and resumable
+    (blocks of `block` rows): keyed noise from one fixed experiments key, row i's nonce from `path` and i. All
+    rows are kept; `draw` prefers those whose Φ reached the margin."""
     key = Key(hashlib.sha256(b"ric-experiments-bank").digest())
-    lab = torch.tensor(sorted(set(int(c) for c in labels))).repeat_interleave(per_class)
-    partial = path + ".partial"
-    done = load_file(partial) if os.path.isfile(partial) else {}
-    if done and json.loads(safetensors_meta(partial).get("phi", "{}")) != phi.to_dict():
-        done = {}   # built with another Φ: start again
-    start = len(done.get("labels", ()))
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with tqdm(total=len(lab), initial=start, desc=f"NAE bank {os.path.basename(path)}", leave=False,
-              disable=not show) as bar:
-        for lo in range(start, len(lab), block):
-            hi = min(lo + block, len(lab))
-            noise = torch.stack([noise_image(key, hashlib.sha256(f"{path}/{i}".encode()).digest()[:16], shape)
-                                 for i in range(lo, hi)])
-            res = generate_nae(classifier, noise.to(device), lab[lo:hi].to(device), phi, progress=bar.update)
-            part = {"noise": noise, "n_adv": res.n_adv.cpu(), "labels": lab[lo:hi],
-                    "success": res.success.cpu().to(torch.uint8)}
-            done = {k: torch.cat([done[k], v]) if done else v for k, v in part.items()}
-            if hi < len(lab):
-                save_file({k: v.contiguous() for k, v in done.items()}, partial,
-                          metadata={"phi": json.dumps(phi.to_dict())})
-    bank = {k: v.contiguous() for k, v in done.items()}
-    save_file(bank, path, metadata={"phi": json.dumps(phi.to_dict())})
-    if os.path.isfile(partial):
-        os.remove(partial)
-    return bank
-
-
-def draw(bank: dict, targets: torch.Tensor, gen: torch.Generator, which: str = "n_adv") -> torch.Tensor:
-    """For each target label a random bank row of that label (successful NAEs first); `which` picks the NAE
-    ("n_adv") or its random noise image before Φ ("noise", the RNI of the ablation)."""
-    idx = torch.empty(len(targets), dtype=torch.long)
-    ok = bank["success"].bool()
-    for c in targets.unique().tolist():
-        pool = ((bank["labels"] == c) & ok).nonzero().squeeze(1)
-        if len(pool) == 0:
-            pool = (bank["labels"] == c).nonzero().squeeze(1)
-        if len(pool) == 0:
-            raise ValueError(f"the NAE bank has no entry for label {c}")
-        sel = targets == c
-        idx[sel] = pool[torch.randint(len(pool), (int(sel.sum()),), generator=gen)]
-    return bank[which][idx]
+    return banks.cached(path, classifier, labels, per_class, shape, phi, key,
+                        lambda i: hashlib.sha256(f"{path}/{i}".encode()).digest()[:16], device=device, show=show,
+                        block=block)
 
 
 # ------------------------------------------------------------------------------------------- train / evaluate
 
 def train_hider(model, x_train, y_train_hat, bank, budget_s: float, *, loss: str = "ric", classifier=None,
                 which: str = "n_adv", beta: float = 10.0, g2: float = 5.0, alpha: float = 1.0, lr: float = 1e-3,
-                batch: int = 16, seed: int = 0, device="cpu", show=True, desc="train") -> dict:
-    """Train `model` (encode(x, c) -> x' before Q, decode(x'_q, c) -> x̃) for `budget_s` seconds of wall time.
-
-    loss "ric":  β·||x - x̃||² + max(max_{i≠ŷ} C(x'_q)_i - C(x'_q)_ŷ, -g2)      (paper eqs. 11-13)
-    loss "steg": β·||x - x̃||² + α·||x'_q - c||²   (hiding: the stego image should look like the container c)
-    Squared norms are per-image sums averaged over the batch; Q is simulated with U(-0.5, 0.5)/255 noise.
-    The learning rate follows a cosine over the elapsed fraction of the budget."""
-    torch.manual_seed(seed)
+                batch: int = 16, seed: int = 0, device="cpu", show=True, desc="train", clock=time.time) -> dict:
+    """Train `model` (encode(x, c) -> x' before Q, decode(x'_q, c) -> x̃) for `budget_s` seconds of wall time with
+    the step, loss and loop of `ric train` (training.loop): loss "ric" is its β·L_rec + L_adv (paper eqs. 11-13),
+    loss "steg" β·L_rec + α·||x'_q − c||² (hiding: the stego image should look like the container c). Batches
+    (with replacement) and containers are drawn from a generator seeded with `seed`, Q's noise from another; the
+    learning rate follows a cosine over the elapsed fraction of the budget (torch's LambdaLR), time read from
+    `clock` (seconds)."""
     gen = torch.Generator().manual_seed(seed)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    t0 = time.time()
-    steps, hist = 0, []
+    step_model = HidingStep(model, "none", torch.Generator(device).manual_seed(seed))
+    objective = Objective(beta, loss, classifier, g2, alpha)
+    t0 = clock()
+    spent = lambda: clock() - t0
+    sched = scheduler(opt, lambda _: cosine(lr, spent() / budget_s))
+    hist, done = [], [0, 0]   # history; (steps, whole seconds shown on the bar)
     bar = tqdm(total=int(budget_s), desc=desc, unit="s", leave=False, disable=not show)
-    shown = 0
-    while True:
-        spent = time.time() - t0
-        if spent >= budget_s:
-            break
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(1.0, spent / budget_s)))
+
+    def step():
         i = torch.randint(len(x_train), (batch,), generator=gen)
         x, yh = x_train[i].to(device), y_train_hat[i]
         c = draw(bank, yh, gen, which).to(device)
-        xq = quantize(model.encode(x, c), training=True)
-        rec = model.decode(xq, c)
-        l_rec = ((rec - x) ** 2).flatten(1).sum(1).mean()
-        if loss == "ric":
-            l_aux = torch.clamp(-margin_of(classifier(xq), yh.to(device)), min=-g2).mean()
-        else:
-            l_aux = alpha * ((xq - c) ** 2).flatten(1).sum(1).mean()
-        total = beta * l_rec + l_aux
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        steps += 1
-        if steps % 25 == 0:
-            mse = l_rec.item() / x[0].numel()
-            hist.append({"step": steps, "elapsed_s": round(time.time() - t0, 1), "train_psnr":
-                         -10 * math.log10(max(mse, 1e-12)), "aux": l_aux.item()})
-            bar.set_postfix(steps=steps, psnr=f"{hist[-1]['train_psnr']:.1f}")
-        now = int(time.time() - t0)
-        bar.update(max(0, min(now, int(budget_s)) - shown))
-        shown = max(shown, min(now, int(budget_s)))
+        total, mse, aux = objective(step_model(x, c), x, yh, c)
+        return total, (mse, aux)
+
+    def after(losses):
+        mse, aux = losses
+        done[0] += 1
+        if done[0] % 25 == 0:
+            hist.append({"step": done[0], "elapsed_s": round(spent(), 1), "train_psnr":
+                         -10 * math.log10(max(mse.item(), 1e-12)), "aux": aux.item()})
+            bar.set_postfix(steps=done[0], psnr=f"{hist[-1]['train_psnr']:.1f}")
+        now = min(int(spent()), int(budget_s))
+        bar.update(max(0, now - done[1]))
+        done[1] = max(done[1], now)
+
+    optimise(opt, sched, step, lambda: spent() >= budget_s, lambda: done[0], after)
     bar.close()
     model.eval()
-    return {"steps": steps, "train_wall_s": round(time.time() - t0, 1), "batch": batch, "lr": lr,
-            "history": hist[-5:]}
+    return {"steps": done[0], "train_wall_s": round(spent(), 1), "batch": batch, "lr": lr, "history": hist[-5:]}
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..io.tensors import to_float, to_uint8
 from ..nets.blocks import MultiScale
 from ..nets.ric import RICNet
 
@@ -80,7 +81,8 @@ class AffineCoupling(nn.Module):
 
     def __init__(self, ch_h: int, ch_s: int, width: int = 32, clamp: float = 1.0):
         super().__init__()
-        self.phi, self.rho, self.eta = _subnet(ch_s, ch_h, width), _subnet(ch_h, ch_s, width), _subnet(ch_h, ch_s, width)
+        self.phi = _subnet(ch_s, ch_h, width)
+        self.rho, self.eta = _subnet(ch_h, ch_s, width), _subnet(ch_h, ch_s, width)
         self.clamp = clamp
 
     def _scale(self, h):
@@ -197,12 +199,9 @@ class LSBHider(nn.Module):
         super().__init__()
         self.bits, self.midpoint = bits, midpoint
 
-    @staticmethod
-    def _u8(t):
-        return torch.round(t.clamp(0, 1) * 255).to(torch.uint8)
-
+    # through the 8-bit pixels (ric.io.tensors), back as contiguous (N, C, H, W) like every model's output
     def encode(self, x, c):
-        return lsb_embed(self._u8(c), self._u8(x), self.bits).float() / 255
+        return to_float(lsb_embed(to_uint8(c), to_uint8(x), self.bits), x.device).contiguous()
 
     def decode(self, xq, c=None):
-        return lsb_extract(self._u8(xq), self.bits, self.midpoint).float() / 255
+        return to_float(lsb_extract(to_uint8(xq), self.bits, self.midpoint), xq.device).contiguous()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from ..training.scoped import seeded_init
 from .ablation import build
 from .common import Context, evaluate_hider, load_task, machine, md_table, train_hider
 
@@ -15,11 +16,10 @@ LAMBDAS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 def figure(path: str, rows: list[dict], title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """ACC_e, recovery PSNR and the privacy score against λ (ric.plots: no pyplot, no global state)."""
+    from .. import plots
     lam = [r["lam"] for r in rows]
-    fig, ax = plt.subplots(1, 3, figsize=(11, 3.2))
+    fig, ax = plots.subplots(1, 3, figsize=(11, 3.2), what="the λ-sweep figure")
     for a, key, lab in zip(ax, ("ACC_e", "PSNR", "privacy_gain_dB"),
                            ("ACC_e (%)", "recovery PSNR (dB)", "low-pass observer gain over mean image (dB)")):
         a.plot(lam, [r[key] for r in rows], "o-")
@@ -29,9 +29,7 @@ def figure(path: str, rows: list[dict], title: str) -> None:
     ax[0].plot(lam, [r["ACC_p"] for r in rows], "--", color="grey", label="ACC_p")
     ax[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.save(fig, path, dpi=110)
 
 
 def run(ctx: Context) -> dict:
@@ -43,7 +41,8 @@ def run(ctx: Context) -> dict:
         res = ctx.cached(part, ctx.budget)
         if res is None:
             task = task or load_task(ctx, spec)
-            model = build(True, lam).to(ctx.device)
+            with seeded_init(ctx.seed):
+                model = build(True, lam).to(ctx.device)
             tr = train_hider(model, *task["train"], task["bank"], ctx.budget, loss="ric",
                              classifier=task["clf"].module, seed=ctx.seed, device=ctx.device, show=ctx.show,
                              desc=f"λ={lam:.1f}")

@@ -13,7 +13,8 @@ from .common import Context, adp, machine, md_table, resolve_data
 
 # (method, {dataset: (ACC_p, ACC_e, ADP)}) — the paper's Table 1; None where the paper prints "-".
 PAPER_TABLE1 = [
-    ("RIC (paper)", {"ImageNet": (77.80, 77.80, 0.00), "CIFAR-10": (97.09, 97.09, 0.00), "MNIST": (99.75, 99.75, 0.00)}),
+    ("RIC (paper)", {"ImageNet": (77.80, 77.80, 0.00), "CIFAR-10": (97.09, 97.09, 0.00),
+                     "MNIST": (99.75, 99.75, 0.00)}),
     ("InstaHide", {"ImageNet": (77.80, 72.90, 6.30), "CIFAR-10": (97.09, 91.46, 5.80), "MNIST": (99.75, 98.35, 1.40)}),
     ("Cloak", {"ImageNet": (77.80, 23.19, 70.19), "CIFAR-10": (97.09, 60.58, 37.58), "MNIST": (99.75, 85.42, 14.37)}),
     ("TAPAS", {"ImageNet": (77.80, 7.84, 89.92), "CIFAR-10": (97.09, 61.27, 36.89), "MNIST": (99.75, 97.97, 0.78)}),

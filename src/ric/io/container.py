@@ -1,6 +1,8 @@
 """The container: which scheme a ciphertext PNG belongs to, and its parsed parts (the schemes read their own)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ContainerError, TamperedMetadataError
@@ -8,6 +10,23 @@ from ..schemes.paper.header import Header, header_from_metadata
 from ..schemes.sealed.png import SEALED_CHUNK
 from ..schemes.sealed.stream import is_sealed
 from .png import _decode_pixels, _parse_text_chunk, _read_bytes, load_metadata_json, walk_png
+
+
+@dataclass
+class Parsed:
+    """A ciphertext file read and recognised: its scheme, pixels (uint8 H, W, 3), the paper header (None for sealed)
+    and where it came from."""
+    scheme: str
+    pixels: np.ndarray
+    header: Header | None
+    src: str = ""
+
+
+def read(src) -> Parsed:
+    """Read a ciphertext (a path or bytes) and recognise its scheme (`sniff`); ContainerError and friends if it is
+    none."""
+    scheme, pixels, header = sniff(src)
+    return Parsed(scheme, pixels, header, src if isinstance(src, str) else "")
 
 
 def _ric_chunks(data: bytes, nadv: list | None = None) -> list[bytes]:

@@ -37,8 +37,12 @@ def _deep_rawmode(im) -> bool:
     return False
 
 
-def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
-    """uint8 (H, W, 3) RGB array of an image file, converted per the policy above."""
+KEPT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")   # modes a lossless scheme can give back exactly
+
+
+def open_image(path: str) -> Image.Image:
+    """The decoded image file in its own mode, checked per the policy above (sides, bit depth, decompression
+    bombs); InputImageError otherwise."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -55,27 +59,58 @@ def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
-        w, h = im.size
-        if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
-            raise InputImageError(f"{path} is {w}x{h}; RIC takes sides from {MIN_SIDE} to {MAX_SIDE} pixels")
-        if _deep_rawmode(im):
-            raise InputImageError(f"{path} has 16-bit samples; convert it to 8-bit first")
-        if im.mode in _REFUSED_MODES:
-            raise InputImageError(f"{path} has {im.mode} pixels (16-bit or float); convert it to 8-bit first")
+        _check_decodable(path, im)
         im.load()
     except InputImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputImageError(f"{path} has too many pixels to decode safely (decompression-bomb guard; RIC takes "
                               f"sides up to {MAX_SIDE} pixels)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InputImageError(f"{path} is not a readable image ({type(e).__name__})") from None
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        warnings.warn(f"{path}: alpha channel dropped (RIC encrypts RGB)", stacklevel=2)
+    return im
+
+
+def _check_decodable(path: str, im: Image.Image) -> None:
+    w, h = im.size
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise InputImageError(f"{path} is {w}x{h}; RIC takes sides from {MIN_SIDE} to {MAX_SIDE} pixels")
+    if _deep_rawmode(im):
+        raise InputImageError(f"{path} has 16-bit samples; convert it to 8-bit first")
+    if im.mode in _REFUSED_MODES:
+        raise InputImageError(f"{path} has {im.mode} pixels (16-bit or float); convert it to 8-bit first")
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+
+
+def to_rgb(im: Image.Image, resize: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) RGB pixels of a decoded image, resized to `resize` (H, W) when given."""
     im = im.convert("RGB")
     if resize is not None and im.size != (resize[1], resize[0]):
         im = im.resize((resize[1], resize[0]), Image.BICUBIC)
     return np.asarray(im, dtype=np.uint8).copy()
+
+
+def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) RGB array of an image file, converted per the policy above."""
+    im = open_image(path)
+    if _has_alpha(im):
+        warnings.warn(f"{path}: alpha channel dropped (RIC encrypts RGB)", stacklevel=2)
+    return to_rgb(im, resize)
+
+
+def load_picture(path: str, resize: tuple[int, int] | None = None, keep_mode: bool = False):
+    """(RGB pixels as load_image gives them, the decoded file in its own mode or None). The original is kept for a
+    lossless scheme (`keep_mode`) when its mode is one it can give back (KEPT_MODES) and no resize is asked."""
+    if not keep_mode:
+        return load_image(path, resize), None
+    im = open_image(path)
+    original = im if resize is None and im.mode in KEPT_MODES else None
+    if original is None and _has_alpha(im):
+        warnings.warn(f"{path}: alpha channel dropped (RIC encrypts RGB)", stacklevel=2)
+    return to_rgb(im, resize), original
 
 
 def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:

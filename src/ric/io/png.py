@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..errors import ContainerError
+from ..errors import ContainerError, ImageSizeError
 
 CHUNK_KEYWORD = "ric"
 
@@ -34,7 +34,8 @@ class PngLayout:
 
 def walk_png(data: bytes, max_pixels: int = MAX_PIXELS) -> PngLayout:
     """Walk the PNG chunks (CRC-checked) without decoding any pixel: exactly one IHDR, first; its size at most
-    `max_pixels`; an IEND; no chunk longer than the file. Returns the layout; raises ContainerError."""
+    `max_pixels`; an IEND; no chunk longer than the file. Returns the layout; raises ContainerError, or its
+    subclass ImageSizeError for a second IHDR or a size over `max_pixels` (the service answers those with 413)."""
     if not data.startswith(_PNG_SIG):
         raise ContainerError("not a PNG file")
     pos, layout, n_ihdr = len(_PNG_SIG), PngLayout(0, 0, [], []), 0
@@ -51,12 +52,14 @@ def walk_png(data: bytes, max_pixels: int = MAX_PIXELS) -> PngLayout:
         if ctype == b"IHDR":
             n_ihdr += 1
             if n_ihdr > 1:
-                raise ContainerError("malformed PNG file (two IHDR chunks)")
+                raise ImageSizeError("malformed PNG file (two IHDR chunks)", layout.width, layout.height,
+                                     ambiguous=True)
             if pos != len(_PNG_SIG) or length != 13:
                 raise ContainerError("malformed PNG file (IHDR is not the first chunk or has the wrong length)")
             layout.width, layout.height = struct.unpack(">II", body[:8])
             if layout.width * layout.height > max_pixels:
-                raise ContainerError(f"image is too large ({layout.width}x{layout.height})")
+                raise ImageSizeError(f"image is too large ({layout.width}x{layout.height})", layout.width,
+                                     layout.height)
         elif n_ihdr == 0:
             raise ContainerError("malformed PNG file (IHDR is not the first chunk)")
         elif ctype in (b"tEXt", b"iTXt", b"zTXt") and body.split(b"\x00", 1)[0] == CHUNK_KEYWORD.encode():

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 def _pad(k: int, i: int) -> int:
     # 3x3 -> 1, 5x5 -> 2; 4x4 alternates 1 and 2 so every pair of layers keeps the spatial size
@@ -12,7 +14,7 @@ def _pad(k: int, i: int) -> int:
 
 def conv_stack(cin: int, cout: int, k: int, depth: int) -> nn.Sequential:
     if k % 2 == 0 and depth % 2:
-        raise ValueError(f"a {k}x{k} branch needs an even depth to keep the image size (got {depth})")
+        raise ConfigError(f"a {k}x{k} branch needs an even depth to keep the image size (got {depth})")
     layers = []
     for i in range(depth):
         layers += [nn.Conv2d(cin if i == 0 else cout, cout, k, padding=_pad(k, i)), nn.ReLU(inplace=True)]

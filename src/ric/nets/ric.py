@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+from ..registry import Registry
 from .blocks import MultiScale
 
 RIC_CONFIGS: dict[str, dict] = {
@@ -32,10 +34,13 @@ def srl_subtract(xq: torch.Tensor, n_adv: torch.Tensor, lam: float) -> torch.Ten
     return (xq - lam * n_adv) / (1 - lam)
 
 
-def quantize(x: torch.Tensor, training: bool) -> torch.Tensor:
-    """Q (eq. 6): training adds U(-0.5, 0.5) on the 0..255 scale and clips; inference rounds to 8 bits."""
+def quantize(x: torch.Tensor, training: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Q (eq. 6): training adds U(-0.5, 0.5) on the 0..255 scale and clips; inference rounds to 8 bits.
+
+    The training noise is drawn from `generator` (one on x's device; None: torch's global generator), in x's
+    memory layout, as torch.rand_like(x) draws it."""
     if training:
-        u = torch.rand_like(x) - 0.5
+        u = torch.empty_like(x).uniform_(0, 1, generator=generator) - 0.5
         return torch.clamp(255 * x + u, 0, 255) / 255
     return torch.round(torch.clamp(x, 0, 1) * 255) / 255
 
@@ -45,7 +50,7 @@ class RICNet(nn.Module):
                  encoder_skip=False, channels=3):
         super().__init__()
         if not 0 < lam < 1:
-            raise ValueError("λ must lie in (0, 1)")
+            raise ConfigError("λ must lie in (0, 1)")
         self.lam = float(lam)
         self.shortcut = shortcut
         self.decoder_residual = decoder_residual
@@ -79,11 +84,14 @@ class RICNet(nn.Module):
         return self.decoder_output(srl_subtract(xq, n_adv, self.lam))
 
 
+RIC_MODELS = Registry("RIC model")
+for _name, _cfg in RIC_CONFIGS.items():      # each named configuration is a constructor (overrides as keywords)
+    RIC_MODELS.register(_name)(lambda _cfg=_cfg, **overrides: RICNet(**{**_cfg, **overrides}))
+
+
 def create_ric_model(name: str = "small", **overrides) -> RICNet:
-    if name not in RIC_CONFIGS:
-        raise KeyError(f"unknown RIC configuration {name!r}; known: {', '.join(sorted(RIC_CONFIGS))}")
-    return RICNet(**{**RIC_CONFIGS[name], **overrides})
+    return RIC_MODELS.create(name, **overrides)
 
 
 def list_ric_models() -> list[str]:
-    return sorted(RIC_CONFIGS)
+    return RIC_MODELS.names()

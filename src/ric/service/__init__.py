@@ -7,8 +7,8 @@ It holds no key and never accepts one. Modules, one job each:
   store.py     SQLAlchemy tables and the Store (SQLite file by default, PostgreSQL by URL); images are owned
                by the token that uploaded them; per-token upload quotas (images, bytes); schema upgrades
                of older stores
-  uploads.py   checks one uploaded file: size, PNG chunk headers, RIC container (ric.io.container.sniff),
-               sealed claims against the pixels, plain identities
+  uploads.py   checks one uploaded file: size, PNG chunk walk (ric.io.png.walk_png), RIC container
+               (ric.io.container.sniff), sealed claims against the pixels, plain identities
   batcher.py   the classifier, loaded once; concurrent requests are labelled in batches bounded in pixels
   limits.py    ASGI middleware refusing request bodies over the limit before they are read; the per-token
                request rate limit (token buckets, injectable clock)

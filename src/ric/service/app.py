@@ -20,26 +20,32 @@ status with its body, the bearer scheme, and links from an upload to the operati
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
+from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, File, Header, Path, Query, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
+from ..errors import MissingExtraError
 from ..hub import Loaded
 from .batcher import Batcher
 from .limits import BodyLimit, RateLimiter
 from .settings import Settings
 from .store import NewImage, Principal, QuotaExceeded, Store, quota_problem
 from .uploads import Rejected, check_upload
+
+try:
+    from fastapi import Depends, FastAPI, File, Header, Path, Query, UploadFile
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ModuleNotFoundError as e:      # the service extra is not installed
+    raise MissingExtraError("ric.service.app", "service", e.name) from None
 
 MAX_ID = 2 ** 63 - 1          # ids are positive 63-bit integers (what every database's BIGINT holds)
 MAX_LABEL = 2 ** 31 - 1
@@ -189,41 +195,32 @@ class HeadAsGet:
         await self.app(dict(scope, method="GET"), receive, send_headers_only)
 
 
-def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None) -> FastAPI:
-    """The application. clock: the rate limiter's time source (seconds, monotonic; default time.monotonic)."""
-    settings.check()
-    identity = classifier.identity
-    classes = list(classifier.classes)
-    batcher = Batcher(classifier, settings.device, settings.max_batch, settings.max_wait_ms,
-                      settings.max_batch_pixels)
-    limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
+_CONTENT_HEADERS = {
+    "ETag": {"description": 'the SHA-256 of the bytes in quotes (an image never changes)',
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "private, no-cache: keep it, revalidate with If-None-Match",
+                      "schema": {"type": "string"}}}
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app):
-        batcher.start()
-        yield
-        await batcher.stop()
 
-    app = FastAPI(title="RIC encrypted-image store", version="1",
-                  description="Stores RIC ciphertexts (noise-like PNGs) and labels them with a plaintext "
-                              "classifier. The service holds no key and accepts none. Every error is JSON "
-                              '`{"error": code, "message": one line}`. HEAD is answered wherever GET is (same '
-                              "status and headers, no body); any other method not listed here is 405 with an "
-                              "`Allow` header. Each token may make up to `rate_burst` requests at once and "
-                              "`rate_limit` per second after that (429 with Retry-After), and may have a quota of "
-                              "images and bytes (413 quota_exceeded); GET /api/usage shows both.",
-                  lifespan=lifespan)
-    app.state.store, app.state.batcher, app.state.settings, app.state.limiter = store, batcher, settings, limiter
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(HeadAsGet)
-    bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth",
-                        description="an upload token from `ric token create` (ric_ and 43 more characters)")
+@dataclasses.dataclass(frozen=True)
+class _Ctx:
+    """What the route handlers share: the settings, store, batcher, rate limiter, classifier and bearer check."""
+    settings: Settings
+    store: Store
+    batcher: Batcher
+    limiter: RateLimiter
+    identity: str
+    classes: list[str]
+    require_token: Callable
 
-    def with_class(rec: dict) -> dict:
+    def with_class(self, rec: dict) -> dict:
+        """The record with its label's class name (None when the label has none)."""
         lab = rec["label"]
-        return {**rec, "class": classes[lab] if 0 <= lab < len(classes) else None}
+        return {**rec, "class": self.classes[lab] if 0 <= lab < len(self.classes) else None}
 
-    def resolve_label(label: str | None) -> int | None:
+    def resolve_label(self, label: str | None) -> int | None:
+        """A ?label= value (a number or a class name) as a label number; None when not given."""
+        classes = self.classes
         if label is None:
             return None
         if _DIGITS.fullmatch(label) and int(label) <= MAX_LABEL:
@@ -233,6 +230,52 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
         raise ApiError(422, "unknown_label", f"label {label!r} is neither a number from 0 to {MAX_LABEL} nor one "
                                              f"of this classifier's classes ({', '.join(classes) or 'none named'})")
 
+
+def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None) -> FastAPI:
+    """The application. clock: the rate limiter's time source (seconds, monotonic; default time.monotonic)."""
+    settings.check()
+    batcher = Batcher(classifier, settings.device, settings.max_batch, settings.max_wait_ms,
+                      settings.max_batch_pixels)
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
+    app = FastAPI(title="RIC encrypted-image store", version="1",
+                  description="Stores RIC ciphertexts (noise-like PNGs) and labels them with a plaintext "
+                              "classifier. The service holds no key and accepts none. Every error is JSON "
+                              '`{"error": code, "message": one line}`. HEAD is answered wherever GET is (same '
+                              "status and headers, no body); any other method not listed here is 405 with an "
+                              "`Allow` header. Each token may make up to `rate_burst` requests at once and "
+                              "`rate_limit` per second after that (429 with Retry-After), and may have a quota of "
+                              "images and bytes (413 quota_exceeded); GET /api/usage shows both.",
+                  lifespan=_lifespan(batcher))
+    app.state.store, app.state.batcher, app.state.settings, app.state.limiter = store, batcher, settings, limiter
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(HeadAsGet)
+    bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth",
+                        description="an upload token from `ric token create` (ric_ and 43 more characters)")
+    ctx = _Ctx(settings, store, batcher, limiter, classifier.identity, list(classifier.classes),
+               _token_dependency(store, limiter, bearer))
+    _add_error_handlers(app)
+    _add_service_routes(app, ctx)
+    _add_upload_and_read_routes(app, ctx)
+    _add_content_and_delete_routes(app, ctx)
+    _add_class_routes(app, ctx)
+    _add_gallery(app)
+    app.openapi = _exact_openapi(app, ctx.classes)
+    return app
+
+
+def _lifespan(batcher: Batcher):
+    """The app's lifespan: the batcher runs while the app does."""
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    return lifespan
+
+
+def _token_dependency(store: Store, limiter: RateLimiter, bearer: HTTPBearer) -> Callable:
+    """The dependency every /api route takes: a valid, unrevoked bearer token within its rate limit."""
     async def require_token(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
         if cred is None:
             raise ApiError(401, "unauthorized", "missing upload token (send Authorization: Bearer <token>)")
@@ -246,18 +289,24 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
                            {"Retry-After": str(wait)})
         return who
 
-    def allowed_methods(path: str) -> list[str]:
-        methods = set()
-        for route in app.router.routes:
-            regex, ms = getattr(route, "path_regex", None), getattr(route, "methods", None)
-            if regex is not None and ms and regex.match(path):
-                methods |= set(ms)
-        if "GET" in methods:
-            methods.add("HEAD")
-        order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-        return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+    return require_token
 
-    # -- errors -------------------------------------------------------------------------------------
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the app's routes take at this path (HEAD wherever GET), in the usual order, for `Allow`."""
+    methods = set()
+    for route in app.router.routes:
+        regex, ms = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and ms and regex.match(path):
+            methods |= set(ms)
+    if "GET" in methods:
+        methods.add("HEAD")
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into JSON `{"error": code, "message": one line}`."""
     @app.exception_handler(ApiError)
     @app.exception_handler(Rejected)
     async def _api_error(_req, e):
@@ -271,7 +320,7 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
         headers = dict(getattr(e, "headers", None) or {})
         message = str(e.detail)
         if e.status_code == 405:
-            allow = allowed_methods(req.url.path)
+            allow = _allowed_methods(app, req.url.path)
             headers["Allow"] = ", ".join(allow)
             message = f"{req.method} is not allowed here; this resource takes {', '.join(allow)}"
         return JSONResponse({"error": code, "message": message}, e.status_code, headers=headers or None)
@@ -286,7 +335,12 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
     async def _internal(_req, e):
         return JSONResponse({"error": "internal", "message": f"internal server error ({type(e).__name__})"}, 500)
 
-    # -- routes -------------------------------------------------------------------------------------
+
+def _add_service_routes(app: FastAPI, ctx: _Ctx) -> None:
+    """Register GET /healthz, /api/stats and /api/usage."""
+    store, batcher, limiter, identity, require_token = ctx.store, ctx.batcher, ctx.limiter, ctx.identity, \
+        ctx.require_token
+
     @app.get("/healthz", response_model=HealthOut, responses=errors(500, 503), tags=["service"],
              operation_id="healthz")
     async def healthz():
@@ -316,6 +370,12 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
                 "max_bytes": who.max_bytes, "rate_limit": limiter.rate if limiter.enabled else 0.0,
                 "rate_burst": limiter.burst}
 
+
+def _add_upload_and_read_routes(app: FastAPI, ctx: _Ctx) -> None:
+    """Register POST /api/images (upload), GET /api/images (list) and GET /api/images/{id} (one record)."""
+    settings, store, batcher, identity, require_token = ctx.settings, ctx.store, ctx.batcher, ctx.identity, \
+        ctx.require_token
+
     @app.post("/api/images", status_code=201, response_model=UploadOut, responses=errors(400, 411, 413, 422, *AUTHED),
               tags=["images"], operation_id="upload_images")
     async def upload(files: list[UploadFile] = File(..., min_length=1,
@@ -340,7 +400,7 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
             recs = await run_in_threadpool(store.add_images, new, who.id, who)
         except QuotaExceeded as e:
             raise ApiError(413, "quota_exceeded", e.message) from None
-        return {"images": [with_class(r) for r in recs]}
+        return {"images": [ctx.with_class(r) for r in recs]}
 
     @app.get("/api/images", response_model=PageOut, responses=errors(422, *AUTHED), tags=["images"],
              operation_id="list_images")
@@ -350,9 +410,10 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
                           who: Principal = Depends(require_token)):
         """The token's images ordered by id, a page at a time (an upload between pages joins the end)."""
         after = decode_cursor(cursor) if cursor is not None else 0
-        lab = resolve_label(label)
+        lab = ctx.resolve_label(label)
         items, last = await run_in_threadpool(store.list_images, lab, after, limit, who.owner)
-        return {"items": [with_class(r) for r in items], "next_cursor": None if last is None else encode_cursor(last)}
+        return {"items": [ctx.with_class(r) for r in items],
+                "next_cursor": None if last is None else encode_cursor(last)}
 
     @app.get("/api/images/{image_id}", response_model=ImageOut, responses=errors(404, 422, *AUTHED), tags=["images"],
              operation_id="get_image")
@@ -361,22 +422,22 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
         rec = await run_in_threadpool(store.get_image, image_id, who.owner)
         if rec is None:
             raise ApiError(404, "not_found", f"no image with id {image_id}")
-        return with_class(rec)
+        return ctx.with_class(rec)
 
-    content_headers = {
-        "ETag": {"description": 'the SHA-256 of the bytes in quotes (an image never changes)',
-                 "schema": {"type": "string"}},
-        "Cache-Control": {"description": "private, no-cache: keep it, revalidate with If-None-Match",
-                          "schema": {"type": "string"}}}
 
-    @app.get("/api/images/{image_id}/content", tags=["images"], response_class=Response, operation_id="get_image_content",
+def _add_content_and_delete_routes(app: FastAPI, ctx: _Ctx) -> None:
+    """Register GET /api/images/{id}/content (the ciphertext bytes) and DELETE /api/images/{id}."""
+    store, require_token = ctx.store, ctx.require_token
+
+    @app.get("/api/images/{image_id}/content", tags=["images"], response_class=Response,
+             operation_id="get_image_content",
              responses={200: {"description": "The ciphertext PNG, byte for byte as uploaded",
                               "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-                              "headers": {**content_headers, "Content-Disposition": {
+                              "headers": {**_CONTENT_HEADERS, "Content-Disposition": {
                                   "description": "attachment; filename*=UTF-8''<the original name>",
                                   "schema": {"type": "string"}}}},
                         304: {"description": "Not modified: If-None-Match names this image's ETag",
-                              "headers": content_headers},
+                              "headers": _CONTENT_HEADERS},
                         **errors(404, 422, *AUTHED)})
     async def get_content(image_id: ImageId, who: Principal = Depends(require_token),
                           if_none_match: str | None = Header(None, alias="If-None-Match",
@@ -405,9 +466,14 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
             raise ApiError(404, "not_found", f"no image with id {image_id}")
         return Response(status_code=204)
 
+
+def _add_class_routes(app: FastAPI, ctx: _Ctx) -> None:
+    """Register GET /api/classes."""
+    store, identity, classes = ctx.store, ctx.identity, ctx.classes
+
     @app.get("/api/classes", response_model=ClassesOut, responses=errors(*AUTHED), tags=["images"],
              operation_id="list_classes")
-    async def list_classes(who: Principal = Depends(require_token)):
+    async def list_classes(who: Principal = Depends(ctx.require_token)):
         """The classifier's classes and how many of the token's images each holds."""
         counts = await run_in_threadpool(store.label_counts, who.owner)
         labels = sorted(set(range(len(classes))) | set(counts))
@@ -415,12 +481,18 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
                 "classes": [{"label": i, "class": classes[i] if 0 <= i < len(classes) else None,
                              "count": counts.get(i, 0)} for i in labels]}
 
+
+def _add_gallery(app: FastAPI) -> None:
+    """Register GET /, the gallery page (not in the OpenAPI document)."""
     page = resources.files(__package__).joinpath("gallery.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def gallery():
         return page
 
+
+def _exact_openapi(app: FastAPI, classes: list[str]) -> Callable[[], dict]:
+    """The app's `openapi` method: FastAPI's document made exact (see its docstring)."""
     def openapi() -> dict:
         """FastAPI's document, made exact where FastAPI cannot say it: the label parameter (a number or one of
         this classifier's class names) and links from an upload to the operations that take its ids."""
@@ -443,5 +515,4 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
             app.openapi_schema = doc
         return app.openapi_schema
 
-    app.openapi = openapi
-    return app
+    return openapi

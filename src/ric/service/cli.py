@@ -1,5 +1,6 @@
 """`ric serve`, `ric token`, `ric upload`, `ric download`. ric.cli registers these with add_parsers() and
-dispatches with handle(); nothing heavy is imported until a command runs."""
+dispatches with handle(); nothing heavy is imported until a command runs, and a command whose part of the
+`service` extra is not installed stops with one line naming the extra (MissingExtraError)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,20 @@ from .settings import Settings, default_db
 
 COMMANDS = ("serve", "token", "upload", "download")
 
+# the modules of the `service` extra each command imports (python-multipart: FastAPI's form parser)
+NEEDS = {"serve": ("fastapi", "uvicorn", "python_multipart", "sqlalchemy"), "token": ("sqlalchemy",),
+         "upload": ("httpx",), "download": ("httpx",)}
+
 
 def add_parsers(sub) -> None:
+    """Register `ric serve`, `ric token`, `ric upload` and `ric download` on ric's subparsers."""
+    _add_serve_parser(sub)
+    _add_token_parser(sub)
+    _add_client_parsers(sub)
+
+
+def _add_serve_parser(sub) -> None:
+    """Register `ric serve` and its options (the service's limits default to Settings')."""
     p = sub.add_parser("serve", help="run the cloud service: store, classify and serve ciphertexts (no key)")
     p.add_argument("--db", default=None, metavar="URL", help="database: a SQLite file path or sqlite:///FILE, or "
                    "postgresql://user:pw@host/db (default: $RIC_DB or sqlite:///ric-store.db)")
@@ -22,12 +35,16 @@ def add_parsers(sub) -> None:
                    "path (default: cifar10)")
     p.add_argument("--cpu", action="store_true", help="run the classifier on the CPU even when a GPU is present")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda:1 (default: cuda if available)")
-    p.add_argument("--max-side", type=int, default=Settings.max_side, help="largest image side accepted (pixels)")
-    p.add_argument("--max-file-bytes", type=int, default=Settings.max_file_bytes, help="largest file accepted")
-    p.add_argument("--max-files", type=int, default=Settings.max_files, help="most files in one upload request")
+    p.add_argument("--max-side", type=int, default=Settings.max_side,
+                   help="largest image side accepted, in pixels (default %(default)s)")
+    p.add_argument("--max-file-bytes", type=int, default=Settings.max_file_bytes,
+                   help="largest file accepted, in bytes (default %(default)s)")
+    p.add_argument("--max-files", type=int, default=Settings.max_files,
+                   help="most files in one upload request (default %(default)s)")
     p.add_argument("--max-request-bytes", type=int, default=Settings.max_request_bytes,
-                   help="largest request body (all files of one upload)")
-    p.add_argument("--max-batch", type=int, default=Settings.max_batch, help="most images in one forward pass")
+                   help="largest request body, all files of one upload, in bytes (default %(default)s)")
+    p.add_argument("--max-batch", type=int, default=Settings.max_batch,
+                   help="most images in one forward pass (default %(default)s)")
     p.add_argument("--max-batch-pixels", type=int, default=Settings.max_batch_pixels,
                    help="most pixels (images x height x width) in one forward pass, which bounds its memory "
                         f"(default {Settings.max_batch_pixels}: 2 images of 1024x1024); at least --max-side squared")
@@ -36,8 +53,12 @@ def add_parsers(sub) -> None:
                         "beyond it: 429 with Retry-After")
     p.add_argument("--rate-burst", type=int, default=Settings.rate_burst, metavar="B",
                    help=f"requests a token may make at once before the rate applies (default {Settings.rate_burst})")
-    p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
+                   help="uvicorn's log level (default %(default)s; info and debug also log every request)")
 
+
+def _add_token_parser(sub) -> None:
+    """Register `ric token` with its actions create, list, set-quota and revoke."""
     p = sub.add_parser("token", help="manage upload tokens (stored hashed)")
     tsub = p.add_subparsers(dest="token_cmd", required=True, metavar="ACTION")
     t = tsub.add_parser("create", help="print one new upload token on stdout")
@@ -60,6 +81,9 @@ def add_parsers(sub) -> None:
                    "or the token itself")
     t.add_argument("--db", default=None, metavar="URL")
 
+
+def _add_client_parsers(sub) -> None:
+    """Register the client commands `ric upload` and `ric download` (a --server and a --token each)."""
     for name, help_ in (("upload", "upload ciphertexts to a `ric serve` service; prints file, id, label"),
                         ("download", "download stored ciphertexts (optionally one class) under their file names")):
         p = sub.add_parser(name, help=help_)
@@ -111,6 +135,8 @@ def handle(args) -> int | None:
     """Run one of this module's commands; None when args.cmd is not one of them."""
     if args.cmd not in COMMANDS:
         return None
+    from ..errors import require_extra
+    require_extra(f"ric {args.cmd}", "service", *NEEDS[args.cmd])
     return {"serve": _serve, "token": _token, "upload": _upload, "download": _download}[args.cmd](args)
 
 

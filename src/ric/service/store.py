@@ -19,31 +19,35 @@ import json
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    create_engine,
-    delete,
-    event,
-    false,
-    func,
-    inspect,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
-
+from ..errors import MissingExtraError
 from .errors import StoreError
 from .settings import normalize_db_url
 from .tokens import PREFIX, display_prefix, hash_token, new_token
+
+try:
+    from sqlalchemy import (
+        BigInteger,
+        Boolean,
+        DateTime,
+        Index,
+        Integer,
+        LargeBinary,
+        String,
+        Text,
+        create_engine,
+        delete,
+        event,
+        false,
+        func,
+        inspect,
+        select,
+        text,
+        update,
+    )
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
+except ModuleNotFoundError as e:      # the service extra is not installed
+    raise MissingExtraError("ric.service.store", "service", e.name) from None
 
 
 class Base(DeclarativeBase):
@@ -278,7 +282,8 @@ class Store:
 
     # -- images -------------------------------------------------------------------------------------
     # `owner`: None means every image (an admin), else only the images of that token id.
-    def add_images(self, images: list[NewImage], owner: int | None = None, quota: Principal | None = None) -> list[dict]:
+    def add_images(self, images: list[NewImage], owner: int | None = None,
+                   quota: Principal | None = None) -> list[dict]:
         """Store all images in one transaction (all or none) and return their public records.
 
         quota: the uploading token, when it has a quota; the usage is read and the images added in one

@@ -1,25 +1,24 @@
-"""Checks on one uploaded file, cheapest first: size; the PNG chunk headers (walked without decoding or even
-reading chunk bodies: exactly one IHDR, first, its declared size within --max-side); then the RIC container
-itself (ric.io.container.sniff: CRCs, metadata, scheme); a claimed sealed ciphertext is verified from its pixels
-(ric.schemes.sealed.is_sealed), never trusted from its metadata; the identities a paper ciphertext names must be plain
-names, and it must have been made for the classifier this service runs. No key is involved."""
+"""Checks on one uploaded file, cheapest first: size; the PNG chunk walk (ric.io.png.walk_png: CRCs, exactly one
+IHDR, first, its declared sides within --max-side; nothing decoded); then the RIC container itself
+(ric.io.container.sniff: metadata, scheme, pixels); a claimed sealed ciphertext is verified from its pixels
+(ric.schemes.sealed.is_sealed), never trusted from its metadata; the identities a paper ciphertext names must be
+plain names, and it must have been made for the classifier this service runs. No key is involved."""
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ContainerError, TamperedMetadataError
+from ..errors import ContainerError, ImageSizeError, TamperedMetadataError
 from ..io.container import sniff
+from ..io.png import MAX_PIXELS, PngLayout, walk_png
 from ..schemes.sealed import is_sealed
 from ..schemes.sealed import png as sealed_png
 from .settings import Settings
 
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\\"]")
 MAX_IDENTITY = 200       # characters of a model or classifier identity `name@digest`
 _ILLEGAL_IN_IDENTITY = re.compile(r"[\x00-\x1f\x7f/\\:]")
@@ -71,39 +70,27 @@ def _digest(identity: str) -> str:
     return identity.rsplit("@", 1)[-1]
 
 
-def check_png_headers(fname: str, data: bytes, settings: Settings) -> None:
-    """Walk the chunk headers (length and type only; no body is read, no CRC computed, nothing decoded) and
-    refuse, with 413, a PNG with more than one IHDR (its decoded size would be ambiguous) or whose IHDR declares
-    a side over the limit. An IHDR that is not the first chunk, or a malformed or truncated chunk list, is a 422.
-    Data that is not a PNG at all is left to the container check (it names the problem)."""
-    if not data.startswith(_PNG_SIG):
-        return
-    pos, end, ihdrs = len(_PNG_SIG), len(data), []
-    while True:
-        if pos + 12 > end:
-            raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: truncated PNG file")
-        length, ctype = struct.unpack_from(">I4s", data, pos)
-        if length > 0x7FFFFFFF or pos + 12 + length > end:
-            raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: truncated PNG file "
-                                                    f"(a chunk runs past the end)")
-        if ctype == b"IHDR":
-            if length != 13:
-                raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: malformed IHDR")
-            ihdrs.append((pos, struct.unpack_from(">II", data, pos + 8)))
-            if len(ihdrs) > 1:
-                raise Rejected(413, "image_too_large", f"{fname}: the PNG has {len(ihdrs)} IHDR chunks, so its "
-                                                       f"decoded size is ambiguous; refused without decoding")
-        pos += 12 + length
-        if ctype == b"IEND":
-            break
-    if not ihdrs:
-        raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: the PNG has no IHDR chunk")
-    at, (w, h) = ihdrs[0]
-    if max(w, h) > settings.max_side:
-        raise Rejected(413, "image_too_large", f"{fname}: the image is {w}x{h}; this service takes sides up "
-                                               f"to {settings.max_side} pixels")
-    if at != len(_PNG_SIG):
-        raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: IHDR is not the first chunk")
+def check_png_headers(fname: str, data: bytes, settings: Settings) -> PngLayout:
+    """The PNG's chunk walk (ric.io.png.walk_png: CRC-checked, nothing decoded), refusing with 413 a PNG with a
+    second IHDR (its decoded size would be ambiguous) or whose IHDR declares a side over the limit; any other
+    flaw of the chunk list (not a PNG, truncated, bad CRC, IHDR not first) is a 422."""
+    try:
+        layout = walk_png(data, max_pixels=min(MAX_PIXELS, settings.max_side ** 2))
+    except ImageSizeError as e:
+        if e.ambiguous:
+            raise Rejected(413, "image_too_large", f"{fname}: the PNG has 2 IHDR chunks, so its decoded size is "
+                                                   f"ambiguous; refused without decoding") from None
+        raise _side_over_limit(fname, e.width, e.height, settings) from None
+    except ContainerError as e:
+        raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: {e}") from None
+    if max(layout.width, layout.height) > settings.max_side:
+        raise _side_over_limit(fname, layout.width, layout.height, settings)
+    return layout
+
+
+def _side_over_limit(fname: str, w: int, h: int, settings: Settings) -> Rejected:
+    return Rejected(413, "image_too_large", f"{fname}: the image is {w}x{h}; this service takes sides up to "
+                                           f"{settings.max_side} pixels")
 
 
 def check_upload(name: str | None, data: bytes, settings: Settings, classifier_identity: str) -> Checked:

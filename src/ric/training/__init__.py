@@ -1,1 +1,1 @@
-"""Training loops (classifier and RIC model), configs as data, safetensors checkpoints with resume."""
+"""The trainers (`ric train`, `ric train-classifier`) and what they share: one loop, schedules, banks, checkpoints."""

@@ -8,6 +8,8 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from ..errors import UnknownConfigKey
+
 
 def save_config(cfg: dict, path: str) -> None:
     with open(path, "w") as f:
@@ -23,7 +25,7 @@ def merge_config(defaults: dict, overrides: dict | None) -> dict:
     out = dict(defaults)
     for k, v in (overrides or {}).items():
         if k not in defaults:
-            raise KeyError(f"unknown config key {k!r}; known: {', '.join(sorted(defaults))}")
+            raise UnknownConfigKey(f"unknown config key {k!r}; known: {', '.join(sorted(defaults))}")
         out[k] = v
     return out
 
@@ -37,7 +39,9 @@ def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
                 tensors[f"opt.{pid}.{k}"] = v.detach().cpu().contiguous()
             else:
                 scalars[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    # initial_lr is the LR scheduler's (training.schedule), rebuilt from the config on resume: not stored
+    groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
 
 
 def _unflatten_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:

@@ -1,20 +1,12 @@
-"""Shared pieces of the training loops: seeding, lr schedule, augmentation, output folder handling."""
+"""Shared pieces of the trainers: image augmentation and the run folder (config, refusal to overwrite, resume)."""
 from __future__ import annotations
 
-import math
 import os
 
 import torch
 
 from .checkpoint import load_config, merge_config, save_config
 from .distributed import barrier, setup
-
-
-def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -45,15 +37,14 @@ def intensity_jitter(x: torch.Tensor, gen: torch.Generator, low: float, p: float
 
 def start_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bool, device):
     """Join the torchrun group if any, then prepare the run folder (rank 0 writes it, the others read the same
-    config after it) and set the thread count: returns (rank info, this rank's device, config)."""
+    config after it): returns (rank info, this rank's device, config). The trainer applies the config's
+    `threads` for its run (`scoped.torch_threads`)."""
     info, device = setup(device)
     if info.is_main:
         cfg = prepare_run(out_dir, defaults, overrides, resume)
     barrier(info)
     if not info.is_main:
         cfg = prepare_run(out_dir, defaults, overrides, resume, write=False)
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
     return info, device, cfg
 
 
@@ -73,7 +64,8 @@ def prepare_run(out_dir: str, defaults: dict, overrides: dict | None, resume: bo
             cfg = merge_config(cfg, overrides)
     else:
         if write and os.path.exists(last):
-            raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+            raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another "
+                                  "--out")
         cfg = merge_config(defaults, overrides)
     if write:  # under torchrun only rank 0 writes
         os.makedirs(out_dir, exist_ok=True)

@@ -1,7 +1,7 @@
 """The RIC codec: batched encrypt/decrypt of image tensors with a key (paper section 4, DESIGN §1-§3, §5).
 
     encrypt: ŷ = argmax C(x); per image a fresh nonce -> keyed noise n -> Φ -> n_adv;
-             u_en = E(F(x) ‖ n_adv), mixed under the key (ric.schemes.paper.mixing: the uniform mask of format ric/3 by default,
+             u_en = E(F(x) ‖ n_adv), mixed under the key (mixing: the uniform mask of format ric/3 by default,
              the keyed scramble of ric/2, or `mix="none"`, the paper's exact scheme);
              x'_q = Q((1 - λ) u_en + λ n_adv); the ciphertext itself must classify as ŷ, otherwise the image is
              retried with a new nonce (never returned silently).
@@ -93,7 +93,7 @@ def fit_chunk(phi: PhiConfig, n_images: int) -> PhiConfig:
 
 
 class RICCodec:
-    """`mix`: how u_en is mixed under the key before the blend (ric.schemes.paper.mixing.MIXES; default the uniform mask, ric/3).
+    """`mix`: how u_en is mixed under the key before the blend (mixing.MIXES; default the uniform mask, ric/3).
 
     With a keyed mix the encoder can no longer carry the plaintext's look into the ciphertext, so what the
     classifier sees is λ·n_adv plus (1 - λ)·(values that average 0.5): Φ then aims at that expected ciphertext

@@ -5,7 +5,8 @@ model and classifier identities, λ, image size, Φ settings, the keyed fingerpr
 mixed under the key (ric.schemes.paper.mixing). The format follows the mixing: ric/3 is the uniform mask (the default),
 ric/2 the keyed scramble or no mixing (written on request, for comparison); ric/1 (no `mix` field: u_en
 unmixed, the paper's exact scheme) is still read, so older ciphertexts keep decrypting.
-`sealed` (the JSON key; `Header.private` here, not the sealed scheme): ChaCha20-Poly1305 of {label, steps} under a key-derived subkey, with the public fields as
+`sealed` (the JSON key; `Header.private` here, not the sealed scheme): ChaCha20-Poly1305 of {label, steps}
+under a key-derived subkey, with the public fields as
 associated data (so any change to them fails authentication). `tag`: HMAC-SHA256 over the pixels and
 all metadata. Checks run in this order, each with its own error: not a PNG / no or garbled metadata
 (ContainerError) -> key check (WrongKeyError) -> AEAD (TamperedMetadataError) -> pixel tag
@@ -79,6 +80,7 @@ class Header:
     format: str = FORMAT
     nadv: bytes = b""        # encrypted n_adv for fast decryption (its own PNG chunk; empty when absent)
     mix: str = DEFAULT       # ric.schemes.paper.mixing mode of u_en; ric/1 ciphertexts are "none"
+    torch: str = ""          # the torch version that ran Φ at encryption (absent in older ciphertexts)
 
     def public(self) -> dict:
         d = {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
@@ -87,6 +89,8 @@ class Header:
              "fingerprint": _b64(self.fingerprint)}
         if self.format != FORMAT_V1:
             d["mix"] = self.mix
+        if self.torch:
+            d["torch"] = self.torch
         return d
 
     def canonical(self) -> bytes:
@@ -116,8 +120,9 @@ def _pixel_tag(key: Key, header: Header, pixels: np.ndarray) -> bytes:
 
 
 def make_header(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: int, *, model: str, classifier: str,
-         lam: float, phi: dict, fingerprint: bytes, mix: str = DEFAULT, format: str | None = None) -> Header:
-    """The format follows the mixing (ric.schemes.paper.mixing.FORMAT_OF); `format=FORMAT_V1` (mix "none" only) exists to
+         lam: float, phi: dict, fingerprint: bytes, mix: str = DEFAULT, format: str | None = None,
+                torch: str = "") -> Header:
+    """The format follows the mixing (mixing.FORMAT_OF); `format=FORMAT_V1` (mix "none" only) exists to
     test that old ciphertexts still decrypt."""
     format = format or FORMAT_OF[check_mix(mix)]
     if format not in FORMATS or (format == FORMAT_V1 and mix != NONE) or (
@@ -126,7 +131,7 @@ def make_header(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: i
     h, w = pixels.shape[:2]
     hd = Header(nonce=nonce, keycheck=_keycheck(key, nonce), model=model, classifier=classifier, lam=float(lam),
                 height=int(h), width=int(w), phi=dict(phi), fingerprint=fingerprint, mix=check_mix(mix),
-                format=format)
+                format=format, torch=str(torch))
     payload = json.dumps({"label": int(label), "steps": int(steps)}).encode()
     hd.private = ChaCha20Poly1305(key.derive("seal", nonce)).encrypt(nonce[:12], payload, hd.canonical())
     hd.tag = _pixel_tag(key, hd, pixels)
@@ -207,7 +212,8 @@ def header_from_metadata(d: dict) -> Header:
                     model=str(d["model"]), classifier=str(d["classifier"]), lam=float(d["lam"]),
                     height=int(d["height"]), width=int(d["width"]), phi=dict(d["phi"]),
                     fingerprint=_unb64(d["fingerprint"], "fingerprint"), private=_unb64(d["sealed"], "sealed"),
-                    tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]), mix=mix)
+                    tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]), mix=mix,
+                    torch=str(d.get("torch", "")))
     except (TypeError, ValueError, OverflowError) as e:
         if isinstance(e, ContainerError):
             raise

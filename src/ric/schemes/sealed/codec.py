@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ...errors import NAEFailure, RICError
+from ...io.tensors import to_float
 from ...keys import Key
 from ...noise import noise_image
 from .coarse import SealedConfig, coarse_attack
@@ -50,12 +51,15 @@ class SealedCodec:
     def _labels(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(x.to(self.device)).argmax(1).cpu()
 
-    def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False) -> SealedResult:
-        """Encrypt same-sized uint8 (H, W, 3) images."""
+    def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False,
+                originals: list | None = None) -> SealedResult:
+        """Encrypt same-sized uint8 (H, W, 3) images. `originals` (optional, one per image, None allowed): the
+        decoded files in their own mode (PIL images: L, LA, P, RGB, RGBA), which the payload then keeps exactly;
+        the classifier sees `images`."""
         res = SealedResult(cipher=[None] * len(images), labels=[None] * len(images), info=[{}] * len(images))
         if not images:
             return res
-        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+        x = to_float(images)
         labels = self._labels(x)
         todo = list(range(len(images)))
         gen = self._gen if self._gen is not None else torch.Generator().manual_seed(secrets.randbits(63))
@@ -63,19 +67,20 @@ class SealedCodec:
         for p in self.classifier.parameters():
             p.requires_grad_(False)
         try:
-            self._attempts(images, key, lossy_fallback, labels, todo, res, gen)
+            self._attempts(images, originals, key, lossy_fallback, labels, todo, res, gen)
         finally:
             for p, r in zip(self.classifier.parameters(), req):
                 p.requires_grad_(r)
         return res
 
-    def _attempts(self, images, key, lossy_fallback, labels, todo, res, gen) -> None:
+    def _attempts(self, images, originals, key, lossy_fallback, labels, todo, res, gen) -> None:
         for attempt in range(self.cfg.max_retries + 1):
             pends, fines, inits, keep, infos = [], [], [], [], []
             for i in todo:
                 nonce = self._nonce()
                 try:
-                    pend, info = seal_body(key, images[i], nonce, lossy_fallback)
+                    source = originals[i] if originals is not None and originals[i] is not None else images[i]
+                    pend, info = seal_body(key, source, nonce, lossy_fallback)
                 except RICError as e:       # does not fit: final, no retry
                     res.errors[i] = e
                     continue
@@ -94,7 +99,7 @@ class SealedCodec:
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
-            got = self._labels(torch.from_numpy(np.stack(cipher)).permute(0, 3, 1, 2).float() / 255)
+            got = self._labels(to_float(cipher))
             for j, i in enumerate(keep):
                 if got[j] == labels[i]:
                     res.cipher[i] = cipher[j]

@@ -11,10 +11,21 @@ from ...errors import CapacityError, TamperedPixelsError
 CODEC_WEBP, CODEC_PNG, CODEC_WEBP_LOSSY = 1, 2, 3
 
 
-# -- payload (compressed image) -------------------------------------------------------------------
-def _encode(pixels: np.ndarray, codec: int, quality: int = 100) -> bytes:
-    buf = io.BytesIO()
-    im = Image.fromarray(pixels, "RGB")
+LOSSLESS_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")     # kept exactly: PNG holds each of them
+WEBP_MODES = ("RGB", "RGBA")                                    # WebP lossless holds these only
+
+
+def as_image(pixels) -> Image.Image:
+    """The image to compress: a PIL image in its own mode (kept exactly), or uint8 (H, W, 3) RGB pixels."""
+    if isinstance(pixels, Image.Image):
+        if pixels.mode not in LOSSLESS_MODES:
+            raise ValueError(f"the sealed payload keeps modes {', '.join(LOSSLESS_MODES)}; got {pixels.mode}")
+        return pixels
+    return Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB")
+
+
+def _encode(im, codec: int, quality: int = 100) -> bytes:
+    im, buf = as_image(im), io.BytesIO()
     if codec == CODEC_WEBP:
         im.save(buf, format="WEBP", lossless=True, quality=100, method=6)
     elif codec == CODEC_PNG:
@@ -24,25 +35,33 @@ def _encode(pixels: np.ndarray, codec: int, quality: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def compress(pixels: np.ndarray, room: int, lossy_fallback: bool = False) -> tuple[int, bytes, float | None]:
-    """(codec, bytes, PSNR or None when lossless): PNG when it fits (the decryptor then writes the payload as the
-    output file, with no decoding and re-encoding), else WebP lossless when it fits; with lossy_fallback the
-    highest WebP quality that fits when no lossless encoding does. Raises CapacityError otherwise. The choice
-    leaks nothing: the payload is padded to the full capacity before it is encrypted."""
-    png = _encode(pixels, CODEC_PNG)
+def compress(pixels, room: int, lossy_fallback: bool = False) -> tuple[int, bytes, float | None]:
+    """(codec, bytes, PSNR or None when lossless) for `pixels` (uint8 RGB, or a PIL image whose mode is kept: L,
+    LA, P, RGB, RGBA...): PNG when it fits (the decryptor then writes the payload as the output file, with no
+    decoding and re-encoding), else WebP lossless when it fits (RGB and RGBA only); with lossy_fallback the
+    highest WebP quality that fits when no lossless encoding does (RGB). Raises CapacityError otherwise. The
+    choice leaks nothing: the payload is padded to the full capacity before it is encrypted."""
+    im = as_image(pixels)
+    png = _encode(im, CODEC_PNG)
     if len(png) <= room:
         return CODEC_PNG, png, None
-    best = min(((CODEC_WEBP, _encode(pixels, CODEC_WEBP)), (CODEC_PNG, png)), key=lambda t: len(t[1]))
+    candidates = [(CODEC_PNG, png)] + ([(CODEC_WEBP, _encode(im, CODEC_WEBP))] if im.mode in WEBP_MODES else [])
+    best = min(candidates, key=lambda t: len(t[1]))
     if len(best[1]) <= room:
         return best[0], best[1], None
     if not lossy_fallback:
-        h, w = pixels.shape[:2]
+        w, h = im.size
         raise CapacityError(f"the image ({w}x{h}) compresses losslessly to {len(best[1])} bytes but a {w}x{h} "
                             f"sealed ciphertext carries {room}; use --lossy-fallback or the paper scheme")
+    return _lossy(im.convert("RGB"), room)
+
+
+def _lossy(im: Image.Image, room: int) -> tuple[int, bytes, float]:
+    """The highest WebP quality that fits `room` bytes, and its PSNR against `im`."""
     lo, hi, fit = 0, 100, None
     while lo <= hi:
         q = (lo + hi) // 2
-        data = _encode(pixels, CODEC_WEBP_LOSSY, q)
+        data = _encode(im, CODEC_WEBP_LOSSY, q)
         if len(data) <= room:
             fit, lo = (q, data), q + 1
         else:
@@ -50,17 +69,34 @@ def compress(pixels: np.ndarray, room: int, lossy_fallback: bool = False) -> tup
     if fit is None:
         raise CapacityError(f"the image does not fit even as WebP quality 0 ({room} bytes available)")
     dec = np.asarray(Image.open(io.BytesIO(fit[1])).convert("RGB"), dtype=np.float64)
-    mse = ((dec - pixels.astype(np.float64)) ** 2).mean()
+    mse = ((dec - np.asarray(im, dtype=np.float64)) ** 2).mean()
     return CODEC_WEBP_LOSSY, fit[1], float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+
 
 _CODEC_FORMAT = {CODEC_WEBP: "WEBP", CODEC_PNG: "PNG", CODEC_WEBP_LOSSY: "WEBP"}
 
 
-def decompress(codec: int, data: bytes) -> np.ndarray:
+def decode_image(codec: int, data: bytes) -> Image.Image:
+    """The payload as a PIL image in the mode it was stored in (exactly the encrypted file's pixels)."""
     if codec not in _CODEC_FORMAT:
         raise TamperedPixelsError(f"unknown payload codec {codec}")
     # the codec byte names the format, so Pillow need not probe its other plugins (half the decode time at 32x32)
     im = Image.open(io.BytesIO(data), formats=[_CODEC_FORMAT[codec]])
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    return np.array(im, dtype=np.uint8)
+    im.load()
+    return im
+
+
+def decompress(codec: int, data: bytes) -> np.ndarray:
+    """The payload as uint8 (H, W, 3) RGB pixels (what a classifier sees; decode_image keeps the mode)."""
+    im = decode_image(codec, data)
+    return np.array(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
+
+
+def to_png(codec: int, data: bytes) -> bytes:
+    """The recovered file: a PNG payload as it is (the encryptor's own PNG), any other decoded into a PNG of its
+    mode."""
+    if codec == CODEC_PNG:
+        return data
+    buf = io.BytesIO()
+    decode_image(codec, data).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

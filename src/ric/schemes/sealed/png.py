@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-SEALED_FORMAT = "ric/1"   # the sealed scheme's chunk text, unchanged; its pixel layout has its own version (ric.schemes.sealed)
+SEALED_FORMAT = "ric/1"   # the sealed scheme's chunk text, unchanged; its pixel layout has its own version (stream)
 
 # the sealed encryptor's `ric` chunk (an iTXt body), byte for byte: a sealed ciphertext's chunk, if present, is this
 SEALED_CHUNK = b"ric\x00\x00\x00\x00\x00" + json.dumps({"format": SEALED_FORMAT, "scheme": "sealed"}).encode()

@@ -1,4 +1,4 @@
-"""The sealed byte stream in the fine digits: header, AEAD ciphertext of the padded payload, tag over the coarse plane."""
+"""The sealed byte stream in the fine digits: header, AEAD of the padded payload, a tag over the coarse plane."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +14,7 @@ from ...errors import CapacityError, NotSealedError, TamperedPixelsError, WrongK
 from ...keys import Key
 from ...noise import keystream
 from .digits import BASE, BLOCK_BYTES, BLOCK_DIGITS, LEVELS, bytes_to_digits, capacity_bytes, digits_to_bytes
-from .payload import _CODEC_FORMAT, compress, decompress
+from .payload import _CODEC_FORMAT, as_image, compress, decompress
 
 MAGIC, VERSION = b"R", 2  # VERSION: the pixel layout written; VERSIONS: those read
 
@@ -126,8 +126,9 @@ class PendingSeal:
 
 
 def seal_body(key: Key, pixels: np.ndarray, nonce: bytes, lossy_fallback=False) -> tuple[PendingSeal, dict]:
-    """Compress, pad and encrypt an image (uint8 H, W, 3) under `nonce` (12 bytes): everything but the tag."""
-    h, w = pixels.shape[:2]
+    """Compress, pad and encrypt an image under `nonce` (12 bytes): everything but the tag. `pixels`: uint8 (H, W, 3)
+    RGB, or a PIL image whose mode the payload keeps (payload.compress)."""
+    w, h = as_image(pixels).size
     cap = capacity_bytes(h, w)
     room = cap - HEADER_BYTES - TAG_BYTES - 4
     if room <= 0:
@@ -179,6 +180,21 @@ def sealed_version(pixels: np.ndarray) -> int | None:
 def is_sealed(pixels: np.ndarray) -> bool:
     """Cheap test of the pixel header (magic and a known version), without the key."""
     return sealed_version(pixels) is not None
+
+
+def keycheck_matches(key: Key, pixels: np.ndarray) -> bool:
+    """True when the pixel header is intact and its key check matches `key` (no authentication of the rest)."""
+    version = sealed_version(pixels)
+    head = pixels.reshape(-1)[:3 * BLOCK_DIGITS]
+    first = digits_to_bytes(head % BASE, 3) if head.size == 3 * BLOCK_DIGITS else None
+    if version is None or first is None:
+        return False
+    header, nonce = first[:HEADER_BYTES], first[2:2 + NONCE_BYTES]
+    if version == VERSION_1:
+        return hmac.compare_digest(header[2 + NONCE_BYTES:], _keycheck(key, nonce))
+    head = header[:HEADER_BYTES - HCHECK_BYTES]
+    return (hmac.compare_digest(header[-HCHECK_BYTES:], _header_check(head))
+            and hmac.compare_digest(head[2 + NONCE_BYTES:], _keycheck_v2(key, nonce)))
 
 
 def open_sealed_pixels(key: Key, pixels: np.ndarray) -> np.ndarray:

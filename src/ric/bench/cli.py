@@ -1,0 +1,207 @@
+"""`ric bench NAME`: the parsers of the benchmarks and their dispatch (torch loads only when one runs).
+
+Each benchmark prints Markdown tables with the machine it ran on (CPUs, torch version, threads, load average
+before and after). Times are wall-clock: run on an otherwise idle machine, under `nice` when it is shared.
+`python -m ric.bench NAME ...` runs the same commands without the main CLI.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import tempfile
+
+MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
+           "phi-reach": "phi_reach", "sealed-attack": "sealed_attack"}
+SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk")   # ric.bench.speed.SKIPPABLE
+DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
+               "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
+               "otherwise idle machine, under `nice` when it is shared.")
+
+
+def at_least(lo: int):
+    """argparse type: a whole number >= lo."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        return v
+    parse.__name__ = f"whole number >= {lo}"
+    return parse
+
+
+def skip_list(text: str) -> list[str]:
+    """argparse type: comma list of the optional parts of `ric bench speed`."""
+    parts = [p for p in text.split(",") if p]
+    bad = [p for p in parts if p not in SPEED_SKIPPABLE]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(bad)}; the parts are "
+                                         f"{','.join(SPEED_SKIPPABLE)}")
+    return parts
+
+
+def workers_list(text: str) -> list[int]:
+    """argparse type: comma list of thread counts (0: the decryption's default)."""
+    try:
+        ws = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if any(w < 0 for w in ws):
+        raise argparse.ArgumentTypeError(f"thread counts are at least 0, got {text!r}")
+    return ws
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object."""
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e.msg}): {text!r}") from None
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"lr\": 0.05}}', got {text!r}")
+    return v
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """argparse type: FIELD=VALUE."""
+    k, sep, v = text.partition("=")
+    if not sep or not k:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    return k, v
+
+
+POSITIVE, NONNEG = at_least(1), at_least(0)
+
+
+def _speed(bsub) -> None:
+    p = bsub.add_parser("speed", help="paper scheme speed: throughput, stages, Φ steps, peak memory, the authors' "
+                        "Φ, fast decryption, classification overhead (formerly scripts/bench_speed.py)")
+    p.add_argument("--size", type=int, choices=(32, 64, 160), required=True,
+                   help="32: shipped cifar10 pair; 64: shipped celeba64 pair; 160: untrained models on CelebA-160")
+    p.add_argument("--n", type=POSITIVE, default=None, help="images (default 128 at 32x32, 32 at 64x64, 8 at 160x160)")
+    p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--repeat", type=POSITIVE, default=3, help="timed runs, the best kept (default 3)")
+    p.add_argument("--data", default="../shared/data", help="folder with the datasets (default ../shared/data)")
+    p.add_argument("--stages-only", action="store_true", help="each stage alone, Φ for --phi-steps steps")
+    p.add_argument("--phi-steps", type=POSITIVE, default=3, help="Φ steps with --stages-only (default 3)")
+    p.add_argument("--model", default=None, help="RIC model (name or path) instead of the default for --size")
+    p.add_argument("--classifier", default=None, help="classifier (name or path), with --model")
+    p.add_argument("--phi", type=json_object, default=None,
+                   help="JSON overriding Φ settings (lr, margin, max_steps, chunk)")
+    p.add_argument("--max-retries", type=NONNEG, default=8, help="new nonces per image after a Φ or label miss")
+    p.add_argument("--no-warmup", action="store_true", help="no untimed warm-up encryption (slow sizes)")
+    p.add_argument("--skip", type=skip_list, default=[],
+                   help=f"comma list of optional parts to skip: {','.join(SPEED_SKIPPABLE)}")
+
+
+def _schemes(bsub) -> None:
+    p = bsub.add_parser("schemes", help="paper vs sealed scheme, encrypt and decrypt, in memory and through files "
+                        "(formerly scripts/bench_schemes.py)")
+    p.add_argument("--data", default="../shared/data/cifar10.npz", help="CIFAR-10 .npz (default "
+                   "../shared/data/cifar10.npz)")
+    p.add_argument("--n", type=POSITIVE, default=200, help="seeded test images (default 200)")
+    p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--files-only", action="store_true", help="skip the in-memory rows")
+    p.add_argument("--repeat", type=POSITIVE, default=1, help="time each decryption R times, keep the fastest")
+    p.add_argument("--workers", type=workers_list, default=[0], help="sealed file decryption threads, "
+                   "comma-separated to compare (0: its default)")
+
+
+def _classify(bsub) -> None:
+    p = bsub.add_parser("classify", help="classification throughput of a classifier on test images "
+                        "(formerly scripts/bench_classify.py)")
+    p.add_argument("--classifier", required=True, help="classifier name or .safetensors path")
+    p.add_argument("--data", required=True, help="an .npz in --root with x_test")
+    p.add_argument("--root", default="../shared/data", help="folder of --data (default ../shared/data)")
+    p.add_argument("--n", type=POSITIVE, default=100, help="test images (default 100)")
+    p.add_argument("--batch", type=POSITIVE, default=25, help="batch size (default 25)")
+    p.add_argument("--repeat", type=POSITIVE, default=3, help="timed passes, the best kept (default 3)")
+    p.add_argument("--threads", type=POSITIVE, default=1, help="torch CPU threads (default 1)")
+
+
+def _service(bsub) -> None:
+    p = bsub.add_parser("service", help="load benchmark of `ric serve` on loopback, with an audit of the store; "
+                        "--kill-at for crash consistency, --worst-request for peak memory "
+                        "(formerly scripts/bench_service.py)")
+    p.add_argument("--n", type=POSITIVE, default=2000, help="uploads (files; default 2000)")
+    p.add_argument("--files-per-request", type=POSITIVE, default=1, help="files in each request (default 1)")
+    p.add_argument("--concurrency", type=POSITIVE, default=16, help="requests in flight at most (default 16)")
+    p.add_argument("--classifier", default="cifar10")
+    p.add_argument("--db", default=None, help="database URL (default: a SQLite file in a temp folder)")
+    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "ric-bench-pool"),
+                   help="folder for the pool of ciphertexts (kept between runs)")
+    p.add_argument("--pool", metavar="DIR", help="use the ciphertexts in DIR (made for --classifier) as the pool")
+    p.add_argument("--kill-at", type=POSITIVE, default=None, metavar="K",
+                   help="SIGKILL the server after K acknowledged requests, restart it, go on, then audit")
+    p.add_argument("--worst-request", action="store_true",
+                   help="send one request of --max-files images of --max-side squared; report peak memory")
+    p.add_argument("--max-files", type=POSITIVE, default=64, help="for --worst-request (the server's default: 64)")
+    p.add_argument("--max-side", type=POSITIVE, default=1024, help="for --worst-request (the server's default: 1024)")
+    p.add_argument("--max-images", type=NONNEG, default=None, metavar="N",
+                   help="give the bench token an upload quota of N images (ric token create --max-images)")
+    p.add_argument("--server-args", default="", help="extra `ric serve` options, e.g. \"--max-batch-pixels N\"")
+    p.add_argument("--max-seconds", type=float, default=900, help="stop sending after this long (default 900)")
+    p.add_argument("--json", metavar="FILE", help="also write the results here")
+
+
+def _phi_reach(bsub) -> None:
+    p = bsub.add_parser("phi-reach", help="can Φ reach every target label from keyed noise, how fast, and does the "
+                        "classifier keep labels at reduced contrast (formerly scripts/diag_phi_reach.py)")
+    p.add_argument("model", help="RIC model (shipped name or path) whose encryption Φ settings are used")
+    p.add_argument("n", type=POSITIVE, help="noise images; targets cycle through the classes")
+    p.add_argument("--classifier", help="classifier name or .safetensors path (default: MODEL's)")
+    p.add_argument("--view", type=float, default=0.8, help="the contrast Φ aims at (default 0.8)")
+    p.add_argument("--target", type=NONNEG, help="one target label for every noise image")
+    p.add_argument("--data", help="an .npz: also how many test images keep their label at contrast 1/0.9/0.8")
+    p.add_argument("--set", type=key_value, action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a PhiConfig field, e.g. --set lr=0.05 --set max_steps=2000")
+    p.add_argument("--threads", type=POSITIVE, default=1, help="torch CPU threads (default 1)")
+
+
+def _sealed_attack(bsub) -> None:
+    p = bsub.add_parser("sealed-attack", help="the sealed scheme's coarse 5-level attack on real images per "
+                        "SealedConfig: success, steps, time (formerly scripts/profile_sealed.py)")
+    p.add_argument("--data", required=True, help="dataset .npz (e.g. ../shared/data/celeba_faces_64.npz)")
+    p.add_argument("--classifier", default="cifar10", help="classifier name or path (default cifar10)")
+    p.add_argument("--n", type=POSITIVE, default=8, help="seeded images (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="which images and the attack's generator (default 0)")
+    p.add_argument("--split", default="train", choices=("train", "test"),
+                   help="tune on train images; measure on test (default train)")
+    p.add_argument("--threads", type=POSITIVE, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--cfg", action="append", default=[], metavar="K=V,K=V",
+                   help="one SealedConfig per --cfg, e.g. lr=0.1,margin=5,payload_samples=4,max_steps=300")
+
+
+def add_parsers(sub) -> None:
+    bp = sub.add_parser("bench", help="benchmarks behind docs/results.md: speed, schemes, classify, service, "
+                        "phi-reach, sealed-attack", description=DESCRIPTION)
+    bsub = bp.add_subparsers(dest="bench", required=True, metavar="NAME")
+    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack):
+        add(bsub)
+
+
+def run_bench(args) -> int:
+    """Run the benchmark `args.bench`; its exit status. RICError / FileNotFoundError for bad inputs."""
+    if args.bench == "service":
+        from ..errors import require_extra
+        require_extra("ric bench service", "service", "httpx", "fastapi", "uvicorn")
+    module = importlib.import_module(f"{__package__}.{MODULES[args.bench]}")
+    return module.run(args)
+
+
+def main(argv=None) -> int:
+    """`python -m ric.bench NAME ...`."""
+    ap = argparse.ArgumentParser(prog="ric", description=DESCRIPTION)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add_parsers(sub)
+    args = ap.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run_bench(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"ric bench {args.bench}: error: {e}", file=sys.stderr)
+        return 2

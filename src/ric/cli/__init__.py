@@ -1,0 +1,71 @@
+"""The `ric` command: a table of sub-commands, each registered by its own module; errors as one line.
+
+A user error (ric.errors.RICError, an OSError such as a full disk, running out of memory) is one line
+`ric: error: ...` on stderr and its exit code; a programming error (KeyError, TypeError, ...) keeps its traceback.
+Nothing heavy is imported before a command runs: `ric --help` does not import torch.
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+from importlib import import_module
+
+# module (under ric.) whose add()/add_parsers() registers the commands, and the function that runs them
+COMMANDS = (
+    ("cli.inspect", "add", None),                       # keygen, classify, info, models, demo
+    ("cli.crypt", "add", None),                         # encrypt, decrypt
+    ("cli.research", "add", None),                      # evaluate, train, train-classifier, data
+    ("service.cli", "add_parsers", "handle"),           # serve, token, upload, download
+    ("attacks.cli", "add_parsers", "run_attack"),       # attack NAME
+    ("experiments.cli", "add_parsers", "run_experiment"),   # experiment NAME
+    ("bench.cli", "add_parsers", "run_bench"),          # bench NAME
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ric", description="Recoverable privacy-preserving image classification: "
+                                 "encrypt images into noise-like PNGs that ordinary classifiers still label "
+                                 "correctly, and recover them with the key.")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for module, add, run in COMMANDS:
+        try:
+            mod = import_module(f"ric.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"ric.{module}":
+                raise
+            continue                     # a package part not installed (e.g. bench in a trimmed build)
+        before = set(sub.choices)
+        getattr(mod, add)(sub)
+        if run is not None:
+            for name in set(sub.choices) - before:
+                sub.choices[name].set_defaults(run=getattr(mod, run))
+    return ap
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or (
+        isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+
+
+def main(argv=None) -> int:
+    from .report import fail
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"ric: warning: {msg}\n"
+    from ..errors import RICError
+    try:
+        return args.run(args)
+    except RICError as e:
+        return fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except OSError as e:
+        if e.errno is None:              # raised by us with a message (a dataset or run folder not found)
+            return fail(str(e), 2)
+        return fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "), 1)
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        from ..errors import OutOfMemory
+        return fail("out of memory; try a smaller --batch-size or --window, or smaller images (--resize)",
+                    OutOfMemory.exit_code)
+

@@ -1,0 +1,92 @@
+"""`ric keygen`, `ric classify`, `ric info`, `ric models`, `ric demo`: the small commands."""
+from __future__ import annotations
+
+import json
+
+from . import options as opt
+from .report import Reporter, fail
+
+
+def add(sub) -> None:
+    p = sub.add_parser("keygen", help="write a new 256-bit secret key file (mode 0600)")
+    p.add_argument("keyfile")
+    p.add_argument("--force", action="store_true", help="overwrite an existing key file (its images become "
+                   "undecryptable)")
+    p.set_defaults(run=run_keygen)
+
+    p = sub.add_parser("classify", help="label images (plaintexts or ciphertexts alike) with a plaintext classifier",
+                       epilog="Any 8-bit image Pillow reads is converted to RGB and labelled at its own size; the "
+                              "classifier is the cloud's, unmodified: a ciphertext gets its plaintext's label.")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {file, label, class}")
+    opt.model_options(p, ric_model=False)
+    opt.run_options(p)
+    p.set_defaults(run=run_classify)
+
+    p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
+    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT")
+    p.set_defaults(run=run_info)
+
+    p = sub.add_parser("models", help="list shipped models and architectures")
+    p.set_defaults(run=run_models)
+
+    p = sub.add_parser("demo", help="encrypt, classify and decrypt the bundled sample images; print a table "
+                       "and write a figure")
+    p.add_argument("--out", default="ric-demo", metavar="DIR", help="folder for the demo's files (default ric-demo)")
+    opt.device_options(p)
+    p.set_defaults(run=run_demo)
+
+
+def run_keygen(args) -> int:
+    from ..keys import Key
+    Key.generate().save(args.keyfile, force=args.force)
+    print(f"wrote a new 256-bit key to {args.keyfile} (mode 600); keep it private and backed up")
+    return 0
+
+
+def run_classify(args) -> int:
+    from ..files.classify import classify_files
+    device = opt.device_of(args)
+    clf = opt.load_classifier(args, device)
+    rep = Reporter(args.json, stream=False, fields=("file", "label", "class"))
+    for r in classify_files(clf, args.images, device, args.batch_size):
+        rep.add(r)
+    return rep.close()
+
+
+def info_of(parsed) -> dict:
+    """The public metadata of a parsed ciphertext, and whether it carries its n_adv (fast decryption)."""
+    if parsed.header is None:
+        h, w = parsed.pixels.shape[:2]
+        from ..schemes.sealed.stream import sealed_version
+        return {"scheme": "sealed", "version": sealed_version(parsed.pixels), "height": h, "width": w,
+                "fast_decrypt": False}
+    return {**parsed.header.public(), "fast_decrypt": bool(parsed.header.nadv)}
+
+
+def run_info(args) -> int:
+    from ..errors import RICError
+    from ..io.container import read
+    code = 0
+    for path in args.ciphertexts:
+        try:
+            print(json.dumps({"file": path, **info_of(read(path))}))
+        except RICError as e:
+            code = code or fail(f"{path}: {e}", e.exit_code)
+    return code
+
+
+def run_models(args) -> int:
+    from .. import hub
+    from ..classifiers import list_classifiers
+    from ..nets import list_ric_models
+    print("shipped RIC models (--model):", ", ".join(hub.shipped_names("ric")) or "none")
+    print("shipped classifiers (--classifier):", ", ".join(hub.shipped_names("classifier")) or "none")
+    print("RIC architectures:", ", ".join(list_ric_models()))
+    print("classifier architectures:", ", ".join(list_classifiers()))
+    return 0
+
+
+def run_demo(args) -> int:
+    from ..demo import run_demo as demo
+    return demo(args.out, opt.device_of(args))

@@ -1,0 +1,118 @@
+"""Option groups shared by the commands, and resolving them (device, threads, models) — written once."""
+from __future__ import annotations
+
+import os
+
+EPILOG_IMAGES = ("Input images: any 8-bit image Pillow reads is CONVERTED to RGB for the classifier (greyscale, "
+                 "palette, CMYK; the paper scheme drops an alpha channel with a warning; the sealed scheme gives "
+                 "L, LA, P, RGB and RGBA files back in their own mode); 16-bit and floating-point images are "
+                 "REFUSED; sides must be 8..4096 pixels. Images are encrypted at their own size (the networks are "
+                 "fully convolutional) unless --resize gives a size; the shipped cifar10 classifier was trained on "
+                 "32x32 images and labels other sizes less accurately.")
+
+EPILOG_STREAM = ("Folders are streamed (constant memory, one progress bar); sub-folders are not entered (each one "
+                 "is named in a warning). With a folder, --resume or torchrun, results are printed as they finish "
+                 "and --json prints one JSON object per line. --resume skips outputs that are already complete and "
+                 "never overwrites anything else. Under torchrun (e.g. `torchrun --standalone --nproc-per-node 4 -m "
+                 "ric.cli {cmd} ...`) each process takes its own disjoint share of the files.")
+
+MIX_CHOICES = ("mask", "scramble", "none")          # ric.schemes.paper.mixing.CLI_NAMES
+DEFAULT_MODEL = "cifar10"                           # ric.hub.DEFAULT (not imported: `ric --help` stays light)
+
+
+def device_options(p) -> None:
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
+    p.add_argument("--device", default=None, help="torch device, e.g. cuda:1 (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+
+
+def model_options(p, ric_model: bool = True, decrypt: bool = False) -> None:
+    named = "; decrypt: the one named in each ciphertext" if decrypt else ""
+    if ric_model:
+        p.add_argument("--model", default=None, help=f"shipped RIC model name or .safetensors path (default: "
+                       f"{DEFAULT_MODEL}{named})")
+    p.add_argument("--classifier", default=None, help="shipped classifier name, .safetensors or TorchScript path "
+                   f"(default: {DEFAULT_MODEL}{' or the --model name' if ric_model and not decrypt else ''}{named})")
+
+
+def run_options(p) -> None:
+    """Device, threads, batch size and progress: every command that runs networks."""
+    device_options(p)
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="images per network call (default 64; lower it when memory is short)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no summary line")
+
+
+def stream_options(p) -> None:
+    p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists and is complete "
+                   "(a ciphertext of this scheme under this key / a readable image); anything else there is an "
+                   "error, never overwritten")
+    p.add_argument("--window", type=int, default=256, metavar="N",
+                   help="images held in memory at once when streaming (default 256)")
+
+
+def key_option(p) -> None:
+    p.add_argument("--key", required=True, metavar="KEYFILE", help="the secret key file (from `ric keygen`)")
+
+
+def out_options(p) -> None:
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs are DIR/<name>.png")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+
+def mix_option(p) -> None:
+    p.add_argument("--mix", choices=MIX_CHOICES, default="mask",
+                   help="paper scheme: mask (default, format ric/3) adds a keyed uniform mask to the encoder's "
+                        "output so the ciphertext reveals nothing but its label; scramble (format ric/2) only "
+                        "permutes and sign-flips it, which leaks per-image statistics such as contrast; none is the "
+                        "paper's exact scheme, which leaks the image (docs/results.md, Security)")
+
+
+def margin_option(p) -> None:
+    p.add_argument("--margin", type=float, default=None, metavar="G1",
+                   help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
+                        "classifier's own sealed settings if it has them, else 5). A weak classifier with small "
+                        "logit gaps may need less (the shipped celeba64 classifier carries 2)")
+
+
+def device_of(args) -> str:
+    """The torch device the options name (--cpu, --device, else cuda when available); sets --threads."""
+    import torch
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    if getattr(args, "cpu", False):
+        return "cpu"
+    if getattr(args, "device", None):
+        return args.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_classifier(args, device):
+    from ..hub import load_classifier as load
+    return load(args.classifier or getattr(args, "model", None) or DEFAULT_MODEL, device)
+
+
+def load_ric_model(args, device):
+    from ..hub import load_ric_model as load
+    return load(args.model or DEFAULT_MODEL, device)
+
+
+def mix_of(name: str) -> str:
+    from ..schemes.paper.mixing import CLI_NAMES
+    return CLI_NAMES[name]
+
+
+def parse_hw(s: str | None):
+    if s is None:
+        return None
+    try:
+        h, w = (int(v) for v in s.lower().split("x"))
+        return h, w
+    except ValueError:
+        from ..errors import RICError
+        raise RICError(f"--resize expects HxW, e.g. 32x32, got {s!r}") from None
+
+
+def streaming(args, inputs) -> bool:
+    """Results are printed as they finish (JSON lines) for folders, --resume and torchrun."""
+    return args.resume or int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 or any(os.path.isdir(p) for p in inputs)

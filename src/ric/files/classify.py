@@ -1,0 +1,33 @@
+"""Labelling image files with a plaintext classifier (plaintexts or ciphertexts alike: the cloud's forward pass)."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from ..errors import InputImageError
+from ..io.images import load_image
+from ..io.tensors import to_float
+from .plan import FileResult
+
+
+def classify_files(classifier, paths: list[str], device="cpu", batch_size: int = 64) -> list[FileResult]:
+    """A FileResult per path with its label and class name (`classifier`: a hub.Loaded); unreadable files get
+    their InputImageError."""
+    results = [FileResult(p) for p in paths]
+    images, groups = {}, defaultdict(list)
+    for i, p in enumerate(paths):
+        try:
+            images[i] = load_image(p)
+            groups[images[i].shape].append(i)
+        except InputImageError as e:
+            results[i].error = e
+    with torch.inference_mode():
+        for idx in groups.values():
+            for s in range(0, len(idx), batch_size):
+                batch = idx[s:s + batch_size]
+                pred = classifier.module(to_float([images[i] for i in batch], device)).argmax(1).cpu().tolist()
+                for i, lab in zip(batch, pred):
+                    results[i].label = lab
+                    results[i].cls = classifier.classes[lab] if lab < len(classifier.classes) else str(lab)
+    return results

@@ -1,0 +1,178 @@
+"""PaperScheme: the paper's RIC behind the Scheme interface (codec + header + n_adv chunk)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ...errors import ModelLoadError, ModelMismatchError, NAEFailure, RegenerationError, TamperedMetadataError
+from ...hub import Loaded, is_plain_name, weights_for
+from ...io.images import encode_png as encode_image_png
+from ...io.tensors import to_float
+from ...keys import Key, new_nonce
+from ...nae import PhiConfig
+from . import header as paper_header
+from .codec import RICCodec, pack_nadv, unpack_nadv
+from .mixing import DEFAULT
+
+# fast decryption runs D in batches of FAST_D_BATCH (its bits do not depend on the batch), so that writing one batch
+# overlaps D of the next; recovered PNGs use zlib level 1 (same pixels, slightly larger files)
+FAST_D_BATCH = 16
+RECOVERED_PNG_LEVEL = 1
+
+
+def model_phi(model: Loaded) -> PhiConfig:
+    """Φ for encrypting with a trained RIC model: the `phi_encrypt` settings in its metadata when it has them,
+    else the margin g1 and step size it was trained with (a weak classifier may need a lower margin, see the
+    celeba64 model card), the default step limit and chunk shape. Malformed metadata is ModelLoadError."""
+    base = PhiConfig()
+    try:
+        if model.meta.get("phi_encrypt"):  # set explicitly for this model (see its model card)
+            return PhiConfig.from_dict(json.loads(model.meta["phi_encrypt"]))
+        trained = json.loads(model.meta.get("phi", "{}"))
+        return PhiConfig(lr=float(trained.get("lr", base.lr)), max_steps=base.max_steps,
+                         margin=float(trained.get("margin", base.margin)), chunk=base.chunk)
+    except (ValueError, TypeError, AttributeError, KeyError) as e:
+        raise ModelLoadError(f"RIC model {model.name}: its Φ settings in the weights metadata are malformed "
+                             f"({type(e).__name__})") from None
+
+
+def _digest(identity: str) -> str:
+    """The weights part of `name@digest`: the same weights loaded by name or by path are the same model."""
+    return identity.rsplit("@", 1)[-1]
+
+
+def _suggest(identity: str, kind: str) -> str:
+    """What to pass as --model/--classifier for weights recorded as `identity` (a retired file when shipped)."""
+    name = identity.rsplit("@", 1)[0]
+    return weights_for(identity, kind) or (name if is_plain_name(name) else f"a model file ({name[:40]!r} is no "
+                                                                          "plain model name)")
+
+
+def _regeneration_failed(hd) -> str:
+    """Why a regenerated n_adv can differ, naming the torch versions when the ciphertext records its own."""
+    if hd.torch and hd.torch != torch.__version__:
+        why = f"it was made with torch {hd.torch}, this is torch {torch.__version__}; decrypt with torch {hd.torch}"
+    else:
+        why = "different platform or library version"
+    return f"the adversarial noise regenerated here differs from the encryptor's ({why}); nothing written"
+
+
+@dataclass
+class Prepared:
+    """A paper ciphertext checked for decryption: pixels, header, its decrypted label/steps, n_adv if carried."""
+    pixels: np.ndarray
+    header: paper_header.Header
+    private: paper_header.Private
+    nadv: torch.Tensor | None
+
+
+class PaperScheme:
+    """`phi`: Φ settings (default: the model's, model_phi); `margin` overrides their margin. `mix`: how u_en is
+    mixed under the key (ric/3's mask by default). `fast_decrypt`: also store n_adv, encrypted, in the ciphertext
+    (chunk rcNa) so that decryption skips Φ; `regenerate`: decrypt by re-running Φ even where it is stored."""
+    name = "paper"
+
+    def __init__(self, model: Loaded, classifier: Loaded, device="cpu", *, phi: PhiConfig | None = None,
+                 margin: float | None = None, mix: str = DEFAULT, fast_decrypt: bool = False,
+                 regenerate: bool = False, batch_size: int = 64, nonce_source=new_nonce):
+        phi = phi or model_phi(model)
+        if margin is not None:
+            phi = dataclasses.replace(phi, margin=float(margin))
+        self.model, self.classifier = model, classifier
+        self.device = torch.device(device)
+        self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source)
+        self.fast_decrypt, self.regenerate, self.batch_size = fast_decrypt, regenerate, batch_size
+        self.classes = classifier.classes
+        self.stats = {"nae_retries": 0, "label_retries": 0}
+
+    # -- encrypt ------------------------------------------------------------------------------------
+    def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list:
+        from ..base import Outcome
+        out = []
+        for s in range(0, len(images), self.batch_size):
+            enc = self.codec.encrypt(to_float(images[s:s + self.batch_size], self.device), key, progress)
+            self.stats["nae_retries"] += enc.nae_retries
+            self.stats["label_retries"] += enc.label_retries
+            for j in range(len(enc.nonces)):
+                if j in enc.failed:
+                    out.append(Outcome(error=NAEFailure(f"no adversarial noise reached the margin after "
+                                                        f"{self.codec.max_retries + 1} nonces; nothing written")))
+                    continue
+                out.append(Outcome(self._png(key, enc, j), enc.labels[j],
+                                   {"steps": enc.steps[j], "attempts": enc.attempts[j]}))
+        return out
+
+    def _png(self, key: Key, enc, j: int) -> bytes:
+        pix = enc.cipher[j].numpy()
+        hd = paper_header.make_header(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j],
+                                      model=self.model.identity, classifier=self.classifier.identity,
+                                      lam=self.codec.lam, phi=enc.phis[j].to_dict(), fingerprint=enc.fingerprints[j],
+                                      mix=self.codec.mix, torch=torch.__version__)
+        if self.fast_decrypt:
+            hd.nadv = paper_header.encrypt_nadv(key, hd, pack_nadv(key, enc.nonces[j], enc.n_adv[j]))
+        return paper_header.encode_png(pix, hd)
+
+    # -- decrypt ------------------------------------------------------------------------------------
+    def owns(self, key: Key, parsed) -> bool:
+        return parsed.scheme == self.name and paper_header.keycheck_matches(key, parsed.header)
+
+    def prepare(self, key: Key, parsed) -> Prepared:
+        """Authenticate, check that this scheme's models made it, and open its n_adv chunk (fast decryption)."""
+        pix, hd = parsed.pixels, parsed.header
+        private = paper_header.authenticate(key, pix, hd)
+        self._check_models(hd)
+        nadv = None
+        if hd.nadv and not self.regenerate:
+            try:
+                nadv = unpack_nadv(key, hd.nonce, paper_header.decrypt_nadv(key, hd), (3, *pix.shape[:2]))
+            except ValueError:
+                raise TamperedMetadataError("the n_adv chunk does not fit this image") from None
+        return Prepared(pix, hd, private, nadv)
+
+    def _check_models(self, hd) -> None:
+        if _digest(hd.model) != _digest(self.model.identity):
+            raise ModelMismatchError(f"made with RIC model {hd.model}, but the loaded model is "
+                                     f"{self.model.identity} (pass --model {_suggest(hd.model, 'ric')})")
+        if _digest(hd.classifier) != _digest(self.classifier.identity):
+            raise ModelMismatchError(f"made with classifier {hd.classifier}, but the loaded classifier is "
+                                     f"{self.classifier.identity} (pass --classifier "
+                                     f"{_suggest(hd.classifier, 'classifier')})")
+        if abs(hd.lam - self.codec.lam) > 1e-9:
+            raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
+
+    def batch_key(self, p: Prepared):
+        """Ciphertexts that one codec call can decrypt together."""
+        return p.pixels.shape, tuple(sorted(p.header.phi.items())), p.nadv is not None, p.header.mix
+
+    def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, object]]:
+        groups = defaultdict(list)
+        for i, p in enumerate(prepared):
+            groups[self.batch_key(p)].append(i)
+        for (_, phi_items, fast, mix), idx in groups.items():
+            phi = PhiConfig.from_dict(dict(phi_items))
+            size = min(self.batch_size, FAST_D_BATCH) if fast else self.batch_size
+            for s in range(0, len(idx), size):
+                yield from self._decrypt_batch(key, [prepared[i] for i in idx[s:s + size]], idx[s:s + size], phi,
+                                               fast, mix, progress)
+
+    def _decrypt_batch(self, key, items: list[Prepared], idx: list[int], phi, fast: bool, mix: str, progress):
+        from ..base import Outcome
+        cipher = torch.from_numpy(np.stack([p.pixels for p in items]))
+        nadv = torch.stack([p.nadv for p in items]) if fast else None
+        rec, ok = self.codec.decrypt(cipher, key, [p.header.nonce for p in items], [p.private.label for p in items],
+                                     [p.header.fingerprint for p in items], phi, progress, n_adv=nadv, mix=mix)
+        for j, i in enumerate(idx):
+            if not ok[j]:
+                err = (TamperedMetadataError("the n_adv chunk does not match the ciphertext's fingerprint; nothing "
+                                             "written") if fast else
+                       RegenerationError(_regeneration_failed(items[j].header)))
+                yield i, Outcome(error=err)
+                continue
+            yield i, Outcome(encode_image_png(rec[j].numpy(), RECOVERED_PNG_LEVEL), items[j].private.label,
+                             {"fast": fast}, plaintext=True)

@@ -1,0 +1,93 @@
+"""SealedScheme: the lossless, authenticated scheme behind the Scheme interface (no RIC model; the key decrypts)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ...errors import ModelLoadError
+from ...hub import Loaded
+from ...keys import Key
+from .coarse import SealedConfig
+from .codec import SealedCodec
+from .payload import to_png
+from .png import encode_sealed_png
+from .stream import keycheck_matches, open_sealed_payload
+
+
+def sealed_config(classifier: Loaded | None, margin: float | None = None) -> SealedConfig:
+    """The attack's settings for a classifier: SealedConfig's defaults, overridden by the `sealed_encrypt` entry of
+    the classifier's metadata when it has one (a weak classifier's logit gaps may not reach the default margin; see
+    the celeba64 model card), then by an explicit `margin`. A malformed entry is ModelLoadError, never ignored."""
+    cfg = SealedConfig()
+    raw = classifier.meta.get("sealed_encrypt") if classifier is not None and classifier.meta else None
+    if raw:
+        known = {f.name: type(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+        try:
+            extra = json.loads(raw)
+            unknown = sorted(set(extra) - set(known))
+            if unknown:
+                raise KeyError(", ".join(unknown))
+            cfg = dataclasses.replace(cfg, **{k: known[k](v) for k, v in extra.items()})
+        except (ValueError, TypeError, AttributeError, KeyError) as e:
+            raise ModelLoadError(f"classifier {classifier.name}: its `sealed_encrypt` settings in the weights "
+                                 f"metadata are malformed ({type(e).__name__}: {e})") from None
+    return cfg if margin is None else dataclasses.replace(cfg, margin=float(margin))
+
+
+@dataclass
+class Prepared:
+    codec: int          # payload codec byte (PNG, WebP lossless, WebP lossy)
+    data: bytes         # the compressed plaintext, authenticated and decrypted
+
+
+class SealedScheme:
+    """`classifier`: what the coarse part is made for (encryption only; None to decrypt). `nonce_source`, `seed`:
+    see SealedCodec (tests make encryption reproducible with them). The payload keeps each file's own mode (L, LA,
+    P, RGB, RGBA) when the engine passes the decoded originals (`keeps_mode`)."""
+    name = "sealed"
+    keeps_mode = True
+
+    def __init__(self, classifier: Loaded | None = None, device="cpu", *, margin: float | None = None,
+                 lossy_fallback: bool = False, batch_size: int = 64, nonce_source=None, seed: int | None = None):
+        self.classifier = classifier
+        self.classes = classifier.classes if classifier is not None else []
+        self.lossy_fallback, self.batch_size = lossy_fallback, batch_size
+        self.codec = None if classifier is None else SealedCodec(classifier.module, sealed_config(classifier, margin),
+                                                                 device, nonce_source=nonce_source, seed=seed)
+        self.stats = {"retries": 0}
+
+    def encrypt(self, images: list[np.ndarray], key: Key, progress=None, originals: list | None = None) -> list:
+        from ..base import Outcome
+        if self.codec is None:
+            raise ValueError("SealedScheme needs a classifier to encrypt")
+        out = []
+        for s in range(0, len(images), self.batch_size):
+            batch = images[s:s + self.batch_size]
+            res = self.codec.encrypt(batch, key, self.lossy_fallback,
+                                     None if originals is None else originals[s:s + self.batch_size])
+            self.stats["retries"] += res.retries
+            for j in range(len(batch)):
+                out.append(Outcome(error=res.errors[j]) if j in res.errors else
+                           Outcome(encode_sealed_png(res.cipher[j]), res.labels[j], res.info[j]))
+            if progress is not None:
+                progress(len(batch))
+        return out
+
+    def owns(self, key: Key, parsed) -> bool:
+        return parsed.scheme == self.name and keycheck_matches(key, parsed.pixels)
+
+    def prepare(self, key: Key, parsed) -> Prepared:
+        return Prepared(*open_sealed_payload(key, parsed.pixels))
+
+    def batch_key(self, prepared: Prepared):
+        return None
+
+    def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, object]]:
+        """The sealed scheme stores no label (it would need the classifier to say which one): label None."""
+        from ..base import Outcome
+        for i, p in enumerate(prepared):
+            yield i, Outcome(to_png(p.codec, p.data), None, {"codec": p.codec}, plaintext=True)
