@@ -56,9 +56,9 @@ def _load_dir(paths) -> torch.Tensor:
 
 def _fit_rate(ds) -> float:
     """Share of all test images whose lossless encoding fits a sealed ciphertext of their size."""
-    from .schemes.sealed import HEADER_BYTES, TAG_BYTES, CapacityError, capacity_bytes, compress
+    from .schemes.sealed import CapacityError, compress, payload_room
     h, w = ds.x.shape[1:3]
-    room = capacity_bytes(h, w) - HEADER_BYTES - TAG_BYTES - 4
+    room = payload_room(h, w)
     fits = 0
     for a in ds.x:
         try:

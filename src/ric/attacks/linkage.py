@@ -367,9 +367,9 @@ def predicted_labels(clf, x: torch.Tensor, device, batch: int = 256, show: bool 
 def fits_sealed(x: torch.Tensor) -> np.ndarray:
     """Which images the sealed scheme can hold losslessly (the others would be refused, not encrypted)."""
     from ..errors import RICError
-    from ..schemes.sealed import HEADER_BYTES, TAG_BYTES, capacity_bytes, compress
+    from ..schemes.sealed import compress, payload_room
     u8 = to_uint8(x).numpy()
-    room = capacity_bytes(*u8.shape[1:3]) - HEADER_BYTES - TAG_BYTES - 4
+    room = payload_room(*u8.shape[1:3])
     ok = []
     for im in u8:
         try:

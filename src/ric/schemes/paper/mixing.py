@@ -14,8 +14,8 @@ u_p is uniform on [0, 1) whatever u_en is (r is uniform and independent of it), 
 only on the key, the nonce, the label and the classifier — the ciphertext's distribution does not depend on x.
 No wrap-around can happen at decryption: 8-bit rounding moves u' by at most 0.5 / (255·(1 − λ)) = 2.5/255 at
 λ = 0.8, less than δ, so v + error stays inside (0, 1) and the modulo gives it back exactly (MAX_ROUNDING_ERROR;
-tests/test_mixing.py checks every pixel of many images). The sealed scheme is the same construction with an
-AEAD byte payload instead of the masked u_en (ric.schemes.sealed).
+tests/schemes/paper/test_mixing.py checks every pixel of many images). The sealed scheme is the same
+construction with an AEAD byte payload instead of the masked u_en (ric.schemes.sealed).
 
 ric/2, the keyed scramble (SCRAMBLE). It does NOT hide per-image value statistics (contrast, histogram): P and M
 keep the multiset of |u_en − 0.5| per channel, and `ric attack linkage` tells same-label images apart from it

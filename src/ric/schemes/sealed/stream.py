@@ -125,19 +125,29 @@ class PendingSeal:
         return (BASE * coarse.astype(np.int16) + fine).astype(np.uint8)
 
 
+LENGTH_BYTES = 3                    # the payload's length, big-endian, after its codec byte
+PREFIX_BYTES = 1 + LENGTH_BYTES     # codec byte + length: what the AEAD plaintext holds before the payload
+
+
+def payload_room(h: int, w: int) -> int:
+    """Bytes of compressed image an h×w sealed ciphertext holds: its capacity less the header, the AEAD tag and
+    the payload's codec and length prefix (the rest is zero padding, encrypted like the payload)."""
+    return capacity_bytes(h, w) - HEADER_BYTES - TAG_BYTES - PREFIX_BYTES
+
+
 def seal_body(key: Key, pixels: np.ndarray, nonce: bytes, lossy_fallback=False) -> tuple[PendingSeal, dict]:
     """Compress, pad and encrypt an image under `nonce` (12 bytes): everything but the tag. `pixels`: uint8 (H, W, 3)
     RGB, or a PIL image whose mode the payload keeps (payload.compress)."""
     w, h = as_image(pixels).size
     cap = capacity_bytes(h, w)
-    room = cap - HEADER_BYTES - TAG_BYTES - 4
+    room = payload_room(h, w)
     if room <= 0:
         raise CapacityError(f"a {w}x{h} image is too small for the sealed scheme")
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"a sealed nonce is {NONCE_BYTES} bytes")
     codec, data, psnr = compress(pixels, room, lossy_fallback)
-    plain = bytes([codec]) + len(data).to_bytes(3, "big") + data
-    plain += bytes(room + 4 - len(plain))
+    plain = bytes([codec]) + len(data).to_bytes(LENGTH_BYTES, "big") + data
+    plain += bytes(room + PREFIX_BYTES - len(plain))
     header = _header_v2(key, nonce)
     body = _aead_v2(key, nonce).encrypt(nonce, plain, b"")[:-TAG_BYTES]
     assert len(header) + len(body) + TAG_BYTES == cap
@@ -243,9 +253,9 @@ def open_sealed_payload(key: Key, pixels: np.ndarray) -> tuple[int, bytes]:
         plain = aead.decrypt(nonce, stream[HEADER_BYTES:], aad)
     except InvalidTag:
         raise TamperedPixelsError("the ciphertext's pixels were altered (authentication failed)") from None
-    n = int.from_bytes(plain[1:4], "big")
+    n = int.from_bytes(plain[1:PREFIX_BYTES], "big")
     if plain[0] not in _CODEC_FORMAT:
         raise TamperedPixelsError(f"unknown payload codec {plain[0]}")
-    if n > len(plain) - 4:
+    if n > len(plain) - PREFIX_BYTES:
         raise TamperedPixelsError("the sealed payload length exceeds the capacity")
-    return plain[0], plain[4:4 + n]
+    return plain[0], plain[PREFIX_BYTES:PREFIX_BYTES + n]

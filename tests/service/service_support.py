@@ -27,7 +27,7 @@ from ric.cli import main
 from ric.nets import create_ric_model
 from ric.training.checkpoint import save_weights
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
 
 
 def make_toy_models(d) -> dict:

@@ -16,10 +16,11 @@ import pytest
 from PIL import Image
 from service_support import Server, ric_cmd, toy_set
 
+import ric
 from ric.cli import main
 from ric.service.store import open_store
 
-SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "ric", "samples")
+SAMPLES = os.path.join(os.path.dirname(ric.__file__), "samples")
 
 
 @pytest.fixture(scope="module")

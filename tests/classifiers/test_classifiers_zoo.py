@@ -15,7 +15,7 @@ from ric.hub import load_classifier
 from ric.training.checkpoint import load_config, merge_config, save_weights
 from ric.training.classifier import DEFAULTS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 @pytest.fixture(autouse=True)
 def one_thread():

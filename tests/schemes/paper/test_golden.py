@@ -1,6 +1,6 @@
-"""Golden ciphertexts of the formats this version no longer writes by default (ric/1 and ric/2), made by the code of
-commit 8a64723 (the last writer of ric/2 as its default; tests/fixtures/golden/paper/manifest.json) and committed:
-today's code must still decrypt them, to the pixels that code recovered. They carry the sealed n_adv chunk
+"""Golden ciphertexts of every paper format, committed: ric/1 and ric/2 made by the code of commit 8a64723 (the last
+writer of ric/2 as its default), ric/3 by commit ddaa7c7 (tests/fixtures/golden/paper/manifest.json). Today's code
+must decrypt them, to the pixels that code recovered. They carry the n_adv chunk
 (fast decryption), so the check does not depend on Φ regenerating the same bits on this CPU."""
 import json
 import os
@@ -13,9 +13,9 @@ from PIL import Image
 from ric.cli import main
 from ric.io import container
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "fixtures", "golden", "paper")
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "golden", "paper")
 MANIFEST = json.load(open(os.path.join(GOLDEN, "manifest.json")))
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "src", "ric", "samples")
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "src", "ric", "samples")
 
 
 def _psnr(a, b):

@@ -34,7 +34,7 @@ from ric.schemes.sealed import payload as sealed_payload
 from ric.schemes.sealed import png as sealed_png
 from ric.schemes.sealed import stream as sealed_stream
 
-GOLDEN_V1 = os.path.join(os.path.dirname(__file__), "fixtures", "golden", "sealed_v1")
+GOLDEN_V1 = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "golden", "sealed_v1")
 SAMPLES = os.path.join(os.path.dirname(ric.__file__), "samples")
 
 
@@ -149,7 +149,7 @@ def test_capacity_edge_and_lossy_fallback(codec):
 
 def test_exact_fit_boundary(monkeypatch):
     """A payload of exactly the room fits; one byte more does not."""
-    room = capacity_bytes(16, 16) - sealed.HEADER_BYTES - sealed.TAG_BYTES - 4
+    room = sealed.payload_room(16, 16)
     for size, fits in ((room, True), (room + 1, False)):
         monkeypatch.setattr(sealed_payload, "_encode", lambda px, codec, q=100, n=size: b"\x00" * n)
         if fits:
@@ -499,6 +499,30 @@ def test_golden_v1_ciphertexts_decrypt_bit_exactly():
         assert np.array_equal(back, np.asarray(Image.open(os.path.join(SAMPLES, f["plaintext"])).convert("RGB")))
         with pytest.raises(WrongKeyError):
             open_sealed_pixels(fixed_key(), pix)
+
+
+GOLDEN_V2 = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "golden", "sealed_v2")
+
+
+def test_golden_v2_ciphertexts_decrypt_bit_exactly():
+    """Version 2 (what `ric encrypt --scheme sealed` writes) as committed by commit ddaa7c7: decrypts to the
+    plaintext's pixels with the key, refuses another key, and any change of its coarse plane is refused."""
+    with open(os.path.join(GOLDEN_V2, "manifest.json")) as f:
+        man = json.load(f)
+    key = Key.load(os.path.join(GOLDEN_V2, man["key"]), check_permissions=False)
+    assert len(man["files"]) >= 2
+    for f in man["files"]:
+        scheme, pix, hd = container.sniff(os.path.join(GOLDEN_V2, f["ciphertext"]))
+        assert scheme == "sealed" and hd is None and sealed.sealed_version(pix) == 2
+        back = open_sealed_pixels(key, pix)
+        assert hashlib.sha256(back.tobytes()).hexdigest() == f["plaintext_sha256"]
+        with pytest.raises(WrongKeyError):
+            open_sealed_pixels(fixed_key(), pix)
+        bad = pix.copy()
+        flat = bad.reshape(-1)
+        flat[900] = flat[900] + 51 if flat[900] <= 203 else flat[900] - 51      # N changes, B does not
+        with pytest.raises(TamperedPixelsError):
+            open_sealed_pixels(key, bad)
 
 
 def test_golden_v1_does_not_authenticate_coarse_plane_or_filler():
