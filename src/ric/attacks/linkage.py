@@ -464,13 +464,35 @@ def attacker_pairs(enc, train, n_attacker: int, n_keys: int, seed: int, sealed: 
     return torch.cat(cs), torch.cat(xs), len(groups), labels
 
 
-def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, sealed: bool) -> dict:
+def decoys(pairs: np.ndarray, labels: np.ndarray, coin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The null control: for each pair, the coin's image of the NEXT pair of the same label (pairs of a label in
+    a cycle), so the victim ciphertext is of neither candidate; pairs whose label has one pair only are dropped.
+    Returns (kept pair indices, the image each kept pair's ciphertext is made of)."""
+    keep, src = [], []
+    for lab in np.unique(labels):
+        idx = np.flatnonzero(labels == lab)
+        if len(idx) < 2:
+            continue
+        keep.extend(idx)
+        src.extend(pairs[np.roll(idx, -1), coin[np.roll(idx, -1)]])
+    order = np.argsort(keep, kind="stable")
+    return np.asarray(keep)[order], np.asarray(src)[order]
+
+
+def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, sealed: bool,
+                  null: bool = False) -> dict:
     """Pairs, seeded coins and the victim ciphertext of x_coin per pair (one victim key the attacker never saw).
-    Trials whose encryption failed are dropped."""
+    Trials whose encryption failed are dropped. `null`: the ciphertext is of a third image of the same label
+    (decoys): no attacker can do better than chance, whatever the scheme — a check of the instrument itself."""
     x_test, y_test = test.tensors()
     pairs = draw_pairs(clf, x_test, n_trials, seed, device, show, sealed)
     coin = torch.from_numpy(np.random.default_rng([seed, 7]).integers(0, 2, len(pairs)))
     chosen = torch.from_numpy(pairs[np.arange(len(pairs)), coin.numpy()])
+    if null:
+        with torch.inference_mode():
+            labels = predicted_labels(clf, x_test[torch.from_numpy(pairs[:, 0])], device, show=show)
+        kept, src = decoys(pairs, labels, coin.numpy())
+        pairs, coin, chosen = pairs[kept], coin[torch.from_numpy(kept)], torch.from_numpy(src)
     victim = enc(x_test[chosen], derived_key("victim", seed), 1_000_003 * seed, "encrypt (victim key)")
     keep = torch.from_numpy(victim["keep"]).long()
     p0, p1 = torch.from_numpy(pairs[:, 0])[keep], torch.from_numpy(pairs[:, 1])[keep]
@@ -482,18 +504,19 @@ def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, 
 
 def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attacker: int = 600,
             n_trials: int = 2000, n_keys: int = 10, epochs: int = 60, seed: int = 0, device="cpu", batch: int = 64,
-            show: bool = True, phi=None, sealed_cfg=None) -> tuple[dict, dict]:
+            show: bool = True, phi=None, sealed_cfg=None, null: bool = False) -> tuple[dict, dict]:
     """The whole game. Returns (result dict, arrays for the figure)."""
     sealed = scheme == "sealed"
     enc = make_encryptor(scheme, model, clf, phi, device, mix, batch, show, sealed_cfg)
     c_att, x_att, n_groups, labels_att = attacker_pairs(enc, train, n_attacker, n_keys, seed, sealed)
     attackers, info = fit_attackers(c_att, x_att, seed, show, epochs)
-    v = victim_trials(enc, clf, test, n_trials, seed, device, show, sealed)
+    v = victim_trials(enc, clf, test, n_trials, seed, device, show, sealed, null)
     truth = channel_contrast(v["x_chosen"])
     scores, preds = play(attackers, v["cipher"], batched(stats, v["x0"]), batched(stats, v["x1"]), v["coin"], truth)
     res = {"attack": "linkage", "scheme": scheme, "attacker_images": len(c_att), "attacker_keys": n_groups,
            "trials_requested": n_trials, "trials": len(v["coin"]), "victim_encryption_failed": v["failed"],
            "pairs": "disjoint TEST pairs with equal classifier label ŷ (the label a ciphertext reveals)",
+           "null_control": null,
            "pairs_same_dataset_label": v["same_dataset_label"], "victim_ciphertexts_reused": False,
            "victim_key": "one key the attacker never saw, nonce per image",
            "keys_and_nonces": "keys and nonces derived from --seed (keys.seeded_nonces), attacker and victim apart"
