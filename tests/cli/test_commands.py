@@ -12,7 +12,7 @@ from ric.cli import main
 from ric.cli.report import Reporter
 from ric.errors import InputImageError, KeyFileError
 from ric.files.plan import FileResult
-from ric.io import container
+from ric.schemes import container
 
 SAMPLES = os.path.join(os.path.dirname(ric.__file__), "samples")
 

@@ -257,8 +257,8 @@ def test_wrong_key_and_other_model(work, capsys):
 
 def test_ciphertext_of_another_classifier(work, capsys):
     """Pixels and metadata of a genuine ciphertext, re-sealed (right key) as if made with another classifier."""
-    from ric.io import container
     from ric.keys import Key
+    from ric.schemes import container
     from ric.schemes.paper import header as paper_header
     pix, hd = container.read_ciphertext(work["cipher"])
     key = Key.load("k.key")

@@ -7,8 +7,8 @@ from PIL import Image
 
 from ric.files.engine import decrypt_files, encrypt_files
 from ric.hub import Loaded
-from ric.io import container
 from ric.nae import PhiConfig
+from ric.schemes import container
 from ric.schemes.paper.scheme import PaperScheme
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from ric.cli import main
 from ric.errors import ContainerError
-from ric.io import container
+from ric.schemes import container
 
 N = 5
 SCHEMES = ("paper", "sealed")

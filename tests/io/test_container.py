@@ -15,8 +15,9 @@ from ric.errors import (
     TamperedPixelsError,
     WrongKeyError,
 )
-from ric.io import atomic, container
+from ric.io import atomic
 from ric.keys import Key
+from ric.schemes import container
 from ric.schemes.paper import header as paper_header
 
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ric.errors import ContainerError, RICError
-from ric.io import container, png
+from ric.io import png
 from ric.keys import Key
+from ric.schemes import container
 from ric.schemes.paper import header as paper_header
 
 KEY = Key(bytes(range(32)))

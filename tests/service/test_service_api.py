@@ -235,7 +235,7 @@ def test_store_persists_across_restarts(ct, tmp_path):
 
 
 def test_batcher_merges_concurrent_requests_and_labels_like_classify(ct):
-    from ric.io.container import sniff
+    from ric.schemes.container import sniff
     from ric.service.batcher import Batcher
     clf = load_classifier(ct["models"]["classifier"])
     pix = [sniff(p)[1] for p in ct["enc"]] * 4

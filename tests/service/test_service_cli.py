@@ -151,7 +151,7 @@ def test_a_missing_service_extra_is_one_line_naming_it(argv, module, monkeypatch
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("name, module", [("ric.client", "httpx"), ("ric.service.store", "sqlalchemy"),
+@pytest.mark.parametrize("name, module", [("ric.service.client", "httpx"), ("ric.service.store", "sqlalchemy"),
                                           ("ric.service.app", "fastapi")])
 def test_importing_a_service_module_without_the_extra_names_it(name, module, monkeypatch):
     """For library use: the module's import fails with MissingExtraError, a RICError and an ImportError."""
@@ -160,7 +160,7 @@ def test_importing_a_service_module_without_the_extra_names_it(name, module, mon
     from ric.errors import MissingExtraError, RICError
     monkeypatch.setitem(sys.modules, module, None)
     for loaded in [m for m in sys.modules if m == name or m.startswith(("ric.service.app", "ric.service.store",
-                                                                         "ric.client"))]:
+                                                                         "ric.service.client"))]:
         parent, child = loaded.rsplit(".", 1)               # imported afresh below; monkeypatch puts the
         monkeypatch.setattr(sys.modules[parent], child, sys.modules[loaded])    # originals back afterwards
         monkeypatch.delitem(sys.modules, loaded)

@@ -1,4 +1,4 @@
-"""ric.client without a server: download names (path parts stripped, duplicates kept apart), the SHA-256
+"""ric.service.client without a server: download names (path parts stripped, duplicates kept apart), the SHA-256
 check, no overwrites; and the upload fallback that resends a refused batch one file at a time."""
 import hashlib
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 from service_support import toy_set
 
-from ric.client import download_files, upload_files
 from ric.errors import ContainerError, OutputExistsError
+from ric.service.client import download_files, upload_files
 from ric.service.errors import RequestRefused, ServiceError
 from ric.service.uploads import safe_filename
 

@@ -215,7 +215,7 @@ def test_rate_limit_zero_is_off(ct, tmp_path):
 
 
 def test_the_client_waits_out_a_429(ct, tmp_path):
-    from ric.client import Client
+    from ric.service.client import Client
     clock = Clock()
     with served(tmp_path, ct, clock=clock, rate_limit=1, rate_burst=1) as (tc, _, token):
         waited = []

@@ -19,7 +19,7 @@ from service_support import app_client, served, toy_set
 
 from ric.cli import main
 from ric.hub import load_classifier
-from ric.io import container
+from ric.schemes import container
 from ric.schemes.paper import header as paper_header
 from ric.schemes.sealed import png as sealed_png
 from ric.service import uploads

@@ -16,10 +16,10 @@ import torch
 from tqdm import tqdm
 
 from ..errors import RICError, WrongKeyError
-from ..io import container
 from ..io.tensors import to_float
 from ..keys import Key, seeded_nonces
 from ..metrics import lpips, psnr_per_image
+from ..schemes import container
 from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT

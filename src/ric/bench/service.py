@@ -277,7 +277,7 @@ class Driver:
 
 def _record_ok(c: httpx.Client, rec: dict, sent: bytes, want: set) -> bool:
     """The record's bytes, fetched back, are what was sent, its size and SHA-256 match, and it parses."""
-    from ..io.container import sniff
+    from ..schemes.container import sniff
     r = get_retrying(c, f"/api/images/{rec['id']}/content")
     digest = hashlib.sha256(r.content).hexdigest()
     ok = (r.status_code == 200 and r.content == sent and len(r.content) == rec["size"]
@@ -331,7 +331,7 @@ def worst_request(server: ServerProc, token: str, pool: list[bytes], max_files: 
     """One request of max_files crafted side x side paper ciphertexts; the server's peak RSS while it runs."""
     import numpy as np
 
-    from ..io import container
+    from ..schemes import container
     from ..schemes.paper import header as paper_header
     _, header = container.read_ciphertext(pool[0])
     files = []

@@ -30,13 +30,13 @@ from .. import hub
 from ..classifiers import create_classifier
 from ..errors import ConfigError
 from ..hub import Loaded
-from ..io import container
 from ..io.tensors import to_uint8
 from ..keys import Key, new_nonce
 from ..nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
 from ..nets import create_ric_model
 from ..nets.ric import quantize
 from ..noise import noise_image
+from ..schemes import container
 from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec, pack_nadv, unpack_nadv
 from . import _engine

@@ -66,7 +66,7 @@ def info_of(parsed) -> dict:
 
 def run_info(args) -> int:
     from ..errors import RICError
-    from ..io.container import read
+    from ..schemes.container import read
     code = 0
     for path in args.ciphertexts:
         try:

@@ -16,9 +16,9 @@ from typing import Iterator
 from tqdm import tqdm
 
 from ..errors import ContainerError, InputImageError, RICError
-from ..io import container
 from ..io.atomic import write_atomic
 from ..io.images import load_picture
+from ..schemes import container
 from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
 from .stream import iter_inputs, shard, windows
 

@@ -67,7 +67,7 @@ def plan_outputs(paths: list[str], out_dir: str, force: bool, resume: bool = Fal
 
 def ciphertext_of(scheme, key):
     """For resume: an existing encrypt output counts as done when it is a ciphertext of `scheme` under `key`."""
-    from ..io.container import read
+    from ..schemes.container import read
 
     def check(out: str) -> bool:
         try:

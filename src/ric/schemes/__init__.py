@@ -23,7 +23,7 @@ def __getattr__(name):     # PEP 562: importing ric.schemes does not import torc
 
 
 class Resolver:
-    """Which scheme instance decrypts a parsed ciphertext (ric.io.container.Parsed): one SealedScheme for every
+    """Which scheme instance decrypts a parsed ciphertext (ric.schemes.container.Parsed): one SealedScheme for every
     sealed ciphertext; for paper ciphertexts a PaperScheme per (model, classifier) pair that their headers name
     (or `model` / `classifier` when given), each loaded once."""
 

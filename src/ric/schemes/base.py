@@ -26,7 +26,7 @@ class Scheme(Protocol):
 
     Encryption: `encrypt(images, key)` for uint8 (H, W, 3) images of one size, one Outcome each (in order).
     Decryption, in two steps so that the engine can run the first in I/O threads: `prepare(key, parsed)` checks
-    one parsed ciphertext (ric.io.container.Parsed: key, authentication, models) and returns what `decrypt` needs,
+    one parsed ciphertext (ric.schemes.container.Parsed: key, authentication, models) and returns what `decrypt` needs,
     or raises its RICError; `decrypt(key, prepared)` yields (index into `prepared`, Outcome) as images finish.
     `owns(key, parsed)` tells `--resume` whether an existing output is a ciphertext of this scheme under `key`."""
     name: str                       # "paper" | "sealed": the `--scheme` value and Parsed.scheme

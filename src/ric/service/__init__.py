@@ -8,13 +8,14 @@ It holds no key and never accepts one. Modules, one job each:
                by the token that uploaded them; per-token upload quotas (images, bytes); schema upgrades
                of older stores
   uploads.py   checks one uploaded file: size, PNG chunk walk (ric.io.png.walk_png), RIC container
-               (ric.io.container.sniff), sealed claims against the pixels, plain identities
+               (ric.schemes.container.sniff), sealed claims against the pixels, plain identities
   batcher.py   the classifier, loaded once; concurrent requests are labelled in batches bounded in pixels
   limits.py    ASGI middleware refusing request bodies over the limit before they are read; the per-token
                request rate limit (token buckets, injectable clock)
   app.py       the FastAPI application: API, JSON errors, the exact OpenAPI document, HEAD, 405 + Allow,
                ETags, quotas and rate limits applied, the gallery page
   gallery.html the web page (gallery grouped by predicted class, upload form)
+  client.py    the client: `ric upload` and `ric download` against a running service (httpx)
   cli.py       `ric serve`, `ric token create|list|set-quota|revoke`, `ric upload`, `ric download`
 Importing this package imports nothing heavy; app.py needs FastAPI, store.py SQLAlchemy.
 """

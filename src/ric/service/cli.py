@@ -256,7 +256,7 @@ def _serve(args) -> int:
 
 
 def _client(args):
-    from ..client import Client
+    from .client import Client
     from .errors import RequestRefused
     if not args.server:
         raise RequestRefused("--server URL is required (or set $RIC_SERVER)")
@@ -285,7 +285,7 @@ def _finish(results, as_json: bool, fields) -> int:
 
 
 def _upload(args) -> int:
-    from ..client import anonymous_names, save_mapping, upload_files
+    from .client import anonymous_names, save_mapping, upload_files
     from .errors import RequestRefused
     if args.mapping and not args.anonymous_names:
         raise RequestRefused("--mapping records the random names of --anonymous-names; add --anonymous-names")
@@ -300,7 +300,7 @@ def _upload(args) -> int:
 
 
 def _download(args) -> int:
-    from ..client import download_files, load_mapping
+    from .client import download_files, load_mapping
     names = load_mapping(args.mapping) if args.mapping else None
     with _client(args) as c:
         res = download_files(c, args.out, args.label, args.force, names=names)

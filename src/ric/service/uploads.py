@@ -1,6 +1,6 @@
 """Checks on one uploaded file, cheapest first: size; the PNG chunk walk (ric.io.png.walk_png: CRCs, exactly one
 IHDR, first, its declared sides within --max-side; nothing decoded); then the RIC container itself
-(ric.io.container.sniff: metadata, scheme, pixels); a claimed sealed ciphertext is verified from its pixels
+(ric.schemes.container.sniff: metadata, scheme, pixels); a claimed sealed ciphertext is verified from its pixels
 (ric.schemes.sealed.is_sealed), never trusted from its metadata; the identities a paper ciphertext names must be
 plain names, and it must have been made for the classifier this service runs. No key is involved."""
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ContainerError, ImageSizeError, TamperedMetadataError
-from ..io.container import sniff
 from ..io.png import MAX_PIXELS, PngLayout, walk_png
+from ..schemes.container import sniff
 from ..schemes.sealed import is_sealed
 from ..schemes.sealed import png as sealed_png
 from .settings import Settings

@@ -116,7 +116,7 @@ def test_pipelined_fast_decryption_matches_one_batch_in_memory(tmp_path, toy_arg
     those of one in-memory D over all images, and of regenerating decryption; a bad file among them changes nothing."""
     from ric import hub
     from ric.files.engine import FileEngine
-    from ric.io import container
+    from ric.schemes import container
     from ric.schemes.paper import header as paper_header
     from ric.schemes.paper import scheme as paper_scheme
     from ric.schemes.paper.codec import unpack_nadv

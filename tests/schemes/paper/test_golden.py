@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ric.cli import main
-from ric.io import container
+from ric.schemes import container
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "golden", "paper")
 MANIFEST = json.load(open(os.path.join(GOLDEN, "manifest.json")))

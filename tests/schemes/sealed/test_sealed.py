@@ -13,9 +13,8 @@ from PIL import Image
 
 import ric
 from ric.errors import TamperedMetadataError, TamperedPixelsError, WrongKeyError
-from ric.io import container
 from ric.keys import Key, seeded_nonces
-from ric.schemes import sealed
+from ric.schemes import container, sealed
 from ric.schemes.sealed import (
     BASE,
     BLOCK_BYTES,

@@ -34,7 +34,7 @@ def test_mode_and_pixels_come_back_exactly(toy_classifier, mode):
     scheme = SealedScheme(Loaded(toy_classifier, "toy"), margin=0.5, nonce_source=seeded_nonces(1), seed=1)
     (o,) = scheme.encrypt([rgb], key, originals=[im])
     assert o.error is None
-    from ric.io.container import read
+    from ric.schemes.container import read
     back = decode_image(*open_sealed_payload(key, read(o.data).pixels))
     assert back.mode == im.mode and np.array_equal(np.asarray(back), np.asarray(im))
     if mode == "P":

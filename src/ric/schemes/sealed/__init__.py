@@ -28,7 +28,7 @@ B ∈ {0..50} (the fine part, which carries data). Pixel layout version 2 is wri
   changed value is TamperedPixelsError, a wrong key WrongKeyError; a change to the first 10 values that
   destroys the magic or the version byte leaves no sealed header (NotSealedError). Nothing is needed from the
   PNG metadata, so stripped ciphertexts still decrypt; a `ric` chunk that is present must be exactly the one
-  the encryptor writes (ric.io.container.sniff: TamperedMetadataError otherwise).
+  the encryptor writes (ric.schemes.container.sniff: TamperedMetadataError otherwise).
 
 Version 1 ([magic | 0x01 | nonce | 4-byte key check | AEAD ciphertext | tag], associated data = header ‖
 height ‖ width, random padding and filler) still decrypts, bit-exactly, but its tag covers B only: its

@@ -1,6 +1,6 @@
 """The client side of `ric serve`: upload ciphertexts, list them by class, download them. No key is sent.
 
-Files are checked locally first (ric.io.container.sniff: a file that is not a RIC ciphertext is reported and
+Files are checked locally first (ric.schemes.container.sniff: a file that is not a RIC ciphertext is reported and
 not sent). Valid files go up in batches; the server stores a batch all-or-none, so when it refuses one,
 that batch's files are resent one at a time and only the refused ones fail. With anonymous names each file
 is sent as `<16 random hex>.png` and a local JSON mapping {uploaded name: original path} takes them back.
@@ -17,16 +17,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from .errors import ContainerError, MissingExtraError, OutputExistsError, RICError
-from .io.atomic import write_atomic
-from .io.container import sniff
-from .service.errors import AuthError, RequestRefused, ServiceError
-from .service.uploads import safe_filename
+from ..errors import ContainerError, MissingExtraError, OutputExistsError, RICError
+from ..io.atomic import write_atomic
+from ..schemes.container import sniff
+from .errors import AuthError, RequestRefused, ServiceError
+from .uploads import safe_filename
 
 try:
     import httpx
 except ModuleNotFoundError as e:      # the service extra is not installed
-    raise MissingExtraError("ric.client", "service", e.name) from None
+    raise MissingExtraError("ric.service.client", "service", e.name) from None
 
 
 @dataclass

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ContainerError, TamperedMetadataError
-from ..schemes.paper.header import Header, header_from_metadata
-from ..schemes.sealed.png import SEALED_CHUNK
-from ..schemes.sealed.stream import is_sealed
-from .png import _decode_pixels, _parse_text_chunk, _read_bytes, load_metadata_json, walk_png
+from ..io.png import _decode_pixels, _parse_text_chunk, _read_bytes, load_metadata_json, walk_png
+from .paper.header import Header, header_from_metadata
+from .sealed.png import SEALED_CHUNK
+from .sealed.stream import is_sealed
 
 
 @dataclass
