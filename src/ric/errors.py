@@ -112,3 +112,24 @@ class UnknownConfigKey(ConfigError, KeyError):
 class OutOfMemory(RICError):
     """The machine (or GPU) ran out of memory; the message says what to try."""
     exit_code = 15
+
+
+# -- the service and its client ---------------------------------------------------------------------------
+class ServiceError(RICError):
+    """The server could not be reached, or answered with a server error or something that is not JSON."""
+    exit_code = 20
+
+
+class AuthError(RICError):
+    """The server refused the upload token."""
+    exit_code = 21
+
+
+class RequestRefused(RICError):
+    """The server refused a request (4xx other than authentication): too large, not a ciphertext, not found."""
+    exit_code = 22
+
+
+class StoreError(RICError):
+    """The database URL is malformed, its driver is missing, or the database cannot be reached."""
+    exit_code = 23

@@ -6,9 +6,8 @@ import os
 import pytest
 from service_support import toy_set
 
-from ric.errors import ContainerError, OutputExistsError
+from ric.errors import ContainerError, OutputExistsError, RequestRefused, ServiceError
 from ric.service.client import download_files, upload_files
-from ric.service.errors import RequestRefused, ServiceError
 from ric.service.uploads import safe_filename
 
 

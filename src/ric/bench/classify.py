@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import hub
+from ..io.tensors import to_float
 from .common import machine_line, table
 
 
@@ -35,7 +36,7 @@ def run(a) -> int:
         raise FileNotFoundError(f"{path}: no such dataset (--data is an .npz in --root, which is {a.root})")
     torch.set_num_threads(a.threads)
     c = hub.load_classifier(a.classifier).module.eval()
-    x = torch.from_numpy(np.load(path)["x_test"][:a.n]).permute(0, 3, 1, 2).float() / 255
+    x = to_float(np.load(path)["x_test"][:a.n])
     load0 = os.getloadavg()[0]
     best = measure(c, x, a.batch, a.repeat)
     load1 = os.getloadavg()[0]

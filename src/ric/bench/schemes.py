@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from .. import hub
+from ..io.tensors import to_float
 from ..keys import Key
 from ..schemes.paper.codec import RICCodec
 from ..schemes.sealed import SealedCodec, open_sealed_pixels
@@ -85,7 +86,7 @@ def report(a, timer: Timer, rows: dict, sizes: dict, load0: float) -> None:
 
 
 def in_memory(a, timer: Timer, x, model, clf, key, rows) -> None:
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+    xt = to_float(x)
     paper = RICCodec(model.module, clf.module)
     enc = None
 

@@ -20,6 +20,7 @@ import torch
 
 from .. import hub
 from ..errors import ConfigError
+from ..io.tensors import to_float
 from ..keys import Key
 from ..nae import margin_of
 from ..noise import noise_image
@@ -48,7 +49,7 @@ def load_images(a):
     idx = np.sort(np.random.default_rng(a.seed).permutation(len(ds))[:a.n])
     imgs = [ds.x[i] for i in idx]
     key = Key.generate()
-    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255
+    x = to_float(imgs)
     with torch.no_grad():
         logits = clf(x)
     top2 = logits.topk(2, 1).values

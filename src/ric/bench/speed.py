@@ -30,7 +30,7 @@ from .. import hub
 from ..classifiers import create_classifier
 from ..errors import ConfigError
 from ..hub import Loaded
-from ..io.tensors import to_uint8
+from ..io.tensors import to_float, to_uint8
 from ..keys import Key, new_nonce
 from ..nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
 from ..nets import create_ric_model
@@ -148,7 +148,7 @@ def run(a) -> int:
     t_start = now()
     model, clf, x, what = load_setup(a.data, a.size, n, model_spec=a.model, clf_spec=a.classifier)
     key = Key.generate()
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+    xt = to_float(x)
     phi = _engine.model_phi(model) if (a.model or a.size in (32, 64)) else PhiConfig()   # a trained pair's own
     if a.phi:   # e.g. '{"lr": 0.05, "margin": 1, "max_steps": 100}': Φ settings for this run (stored in ciphertexts)
         phi = PhiConfig.from_dict({**phi.to_dict(), **a.phi})
@@ -177,7 +177,7 @@ def encrypt_and_classify(r: Run, res: dict) -> None:
     enc_t, enc = timed(lambda: codec.encrypt(xt, r.key), a.repeat)
     res["encrypt_failed"] = len(enc.failed)
     res["retries"] = {"nae": enc.nae_retries, "label": enc.label_retries}
-    ct = enc.cipher.permute(0, 3, 1, 2).float() / 255
+    ct = to_float(enc.cipher)
     fw = {"plain": [], "cipher": []}
     with torch.inference_mode():
         C(xt[:BS])   # warm-up

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import DatasetError
+from ..io.tensors import to_float
 
 
 @dataclass
@@ -27,7 +28,7 @@ class ArrayDataset:
         """Images as float (n, 3, H, W) in [0, 1] and labels as int64."""
         x = self.x if idx is None else self.x[idx]
         y = self.y if idx is None else self.y[idx]
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).float().div_(255)
+        xt = to_float(x, device)
         return xt, torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
 
 

@@ -2,7 +2,6 @@
 
 It holds no key and never accepts one. Modules, one job each:
   settings.py  limits and configuration (a dataclass), database URL normalisation
-  errors.py    service and client errors (one-line messages, exit codes for the CLI)
   tokens.py    upload tokens: generation and hashing (only hashes and a short display prefix are stored)
   store.py     SQLAlchemy tables and the Store (SQLite file by default, PostgreSQL by URL); images are owned
                by the token that uploaded them; per-token upload quotas (images, bytes); schema upgrades

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..hub import Loaded
+from ..io.tensors import to_float
 
 
 def predict(classifier: Loaded, images: list[np.ndarray], device) -> list[int]:
@@ -24,7 +25,7 @@ def predict(classifier: Loaded, images: list[np.ndarray], device) -> list[int]:
         groups[im.shape].append(i)
     with torch.inference_mode():
         for idx in groups.values():
-            x = torch.from_numpy(np.stack([images[i] for i in idx])).permute(0, 3, 1, 2).float().div(255)
+            x = to_float([images[i] for i in idx])
             for i, lab in zip(idx, classifier.module(x.to(device)).argmax(1).cpu().tolist()):
                 out[i] = int(lab)
     return out

@@ -152,7 +152,7 @@ def _migration_notice(store) -> None:
 
 
 def _token(args) -> int:
-    from .errors import RequestRefused
+    from ..errors import RequestRefused
     from .store import open_store
     store = open_store(args.db or default_db())
     try:
@@ -165,7 +165,7 @@ def _token(args) -> int:
 
 
 def _token_action(args, store) -> int:
-    from .errors import AuthError, RequestRefused
+    from ..errors import AuthError, RequestRefused
     if args.token_cmd == "create":
         quota = {k: v for k, v in (("max_images", args.max_images), ("max_bytes", args.max_bytes)) if v is not _KEEP}
         print(store.create_token(args.name, admin=args.admin, **quota))
@@ -206,7 +206,7 @@ def _token_action(args, store) -> int:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    from .errors import ServiceError
+    from ..errors import ServiceError
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -222,9 +222,9 @@ def _serve(args) -> int:
     import torch
     import uvicorn
 
+    from ..errors import ServiceError
     from ..hub import load_classifier
     from .app import create_app
-    from .errors import ServiceError
     from .store import open_store
     device = "cpu" if args.cpu else (args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     settings = Settings(db_url=args.db or default_db(), classifier=args.classifier, device=device,
@@ -256,8 +256,8 @@ def _serve(args) -> int:
 
 
 def _client(args):
+    from ..errors import RequestRefused
     from .client import Client
-    from .errors import RequestRefused
     if not args.server:
         raise RequestRefused("--server URL is required (or set $RIC_SERVER)")
     return Client(args.server, args.token or "")
@@ -285,8 +285,8 @@ def _finish(results, as_json: bool, fields) -> int:
 
 
 def _upload(args) -> int:
+    from ..errors import RequestRefused
     from .client import anonymous_names, save_mapping, upload_files
-    from .errors import RequestRefused
     if args.mapping and not args.anonymous_names:
         raise RequestRefused("--mapping records the random names of --anonymous-names; add --anonymous-names")
     names = anonymous_names(len(args.files)) if args.anonymous_names else None

@@ -17,10 +17,17 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from ..errors import ContainerError, MissingExtraError, OutputExistsError, RICError
+from ..errors import (
+    AuthError,
+    ContainerError,
+    MissingExtraError,
+    OutputExistsError,
+    RequestRefused,
+    RICError,
+    ServiceError,
+)
 from ..io.atomic import write_atomic
 from ..schemes.container import sniff
-from .errors import AuthError, RequestRefused, ServiceError
 from .uploads import safe_filename
 
 try:

@@ -19,8 +19,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from ..errors import MissingExtraError
-from .errors import StoreError
+from ..errors import MissingExtraError, StoreError
 from .settings import normalize_db_url
 from .tokens import PREFIX, display_prefix, hash_token, new_token
 
