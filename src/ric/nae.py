@@ -116,6 +116,23 @@ def _to_w(n0: torch.Tensor) -> torch.Tensor:
     return torch.atanh((n0 * 2 - 1).clamp(-1 + eps, 1 - eps))
 
 
+@torch.no_grad()
+def _adam_rows(w, exp_avg, exp_avg_sq, grad, rows: list[int], steps: list[int], lr: float) -> None:
+    """One Adam step on the slots `rows` (each at its own step count), in place, with the operations of
+    torch.optim.Adam's single-tensor path."""
+    dev, view = w.device, (-1, *[1] * (w.dim() - 1))
+    idx = torch.tensor(rows, device=dev)
+    st = torch.tensor([float(s) for s in steps], dtype=torch.float64)
+    step_size = (lr / (1 - _BETA1 ** st)).to(torch.float32).view(view)
+    bc2_sqrt = ((1 - _BETA2 ** st) ** 0.5).to(torch.float32).view(view)
+    g = grad[idx]
+    ea = exp_avg[idx].lerp_(g, 1 - _BETA1)
+    eas = exp_avg_sq[idx].mul_(_BETA2).addcmul_(g, g, value=1 - _BETA2)
+    denom = (eas.sqrt() / bc2_sqrt.to(dev)).add_(_EPS)
+    w[idx] = w[idx] + (-step_size.to(dev)) * ea / denom
+    exp_avg[idx], exp_avg_sq[idx] = ea, eas
+
+
 def _attack_refill(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: PhiConfig, progress=None):
     """The "refill" schedule. Adam is written out with the same tensor operations as torch.optim.Adam's
     single-tensor path (lerp, addcmul, sqrt, /, +eps, addcdiv as (a*b)/c), with the step count per slot."""
@@ -167,19 +184,9 @@ def _attack_refill(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: P
             mask[cont] = 1.0
             loss = (torch.clamp(-m, min=-cfg.margin) * mask).sum()
             (grad,) = torch.autograd.grad(loss, wr)
-            with torch.no_grad():
-                rows = torch.tensor(cont, device=dev)
-                for s in cont:
-                    t[s] += 1
-                steps = torch.tensor([float(t[s]) for s in cont], dtype=torch.float64)
-                step_size = (cfg.lr / (1 - _BETA1 ** steps)).to(torch.float32).view(-1, *[1] * len(shape))
-                bc2_sqrt = ((1 - _BETA2 ** steps) ** 0.5).to(torch.float32).view(-1, *[1] * len(shape))
-                g = grad[rows]
-                ea = exp_avg[rows].lerp_(g, 1 - _BETA1)
-                eas = exp_avg_sq[rows].mul_(_BETA2).addcmul_(g, g, value=1 - _BETA2)
-                denom = (eas.sqrt() / bc2_sqrt.to(dev)).add_(_EPS)
-                w[rows] = w[rows] + (-step_size.to(dev)) * ea / denom
-                exp_avg[rows], exp_avg_sq[rows] = ea, eas
+            for s in cont:
+                t[s] += 1
+            _adam_rows(w, exp_avg, exp_avg_sq, grad, cont, [t[s] for s in cont], cfg.lr)
         for s in finished:
             fill(s)
         if progress is not None and finished:
