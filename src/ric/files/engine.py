@@ -19,6 +19,7 @@ from ..errors import ContainerError, InputImageError, RICError
 from ..io.atomic import write_atomic
 from ..io.images import load_picture
 from ..schemes import container
+from .memory import available_bytes, images_that_fit, too_large
 from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
 from .stream import iter_inputs, shard, windows
 
@@ -43,11 +44,12 @@ class FileEngine:
     collects the sub-folders that were not entered (folders are not walked recursively)."""
 
     def __init__(self, *, window: int = 256, show_progress: bool = True, rank: int = 0, world: int = 1,
-                 io_threads: int = IO_THREADS):
+                 io_threads: int = IO_THREADS, memory_limit: int | None = None):
         if window < 1:
             raise RICError("--window must be at least 1")
         self.window, self.show_progress, self.rank, self.world = window, show_progress, rank, world
         self.io_threads = io_threads
+        self.memory_limit = memory_limit        # bytes encryption may use; None: what the machine has free
         self.skipped_folders: list[str] = []
 
     def _inputs(self, inputs, exts=None):
@@ -89,14 +91,28 @@ class FileEngine:
                 groups[images[i][0].shape].append(i)
             except InputImageError as e:
                 results[i].error = e
-        for idx in groups.values():
-            rgb = [images[i][0] for i in idx]
-            extra = {"originals": [images[i][1] for i in idx]} if keep_mode else {}
-            for i, o in zip(idx, scheme.encrypt(rgb, key, progress, **extra)):
-                self._finish(results[i], outs[i], o, scheme.classes, force)
-            for i in idx:
-                del images[i]
+        for (h, w, _), idx in groups.items():
+            for batch in self._fitting(scheme, h, w, idx, results):
+                rgb = [images[i][0] for i in batch]
+                extra = {"originals": [images[i][1] for i in batch]} if keep_mode else {}
+                for i, o in zip(batch, scheme.encrypt(rgb, key, progress, **extra)):
+                    self._finish(results[i], outs[i], o, scheme.classes, force)
+                for i in batch:
+                    del images[i]
         return results
+
+    def _fitting(self, scheme, h: int, w: int, idx: list[int], results):
+        """`idx` in batches whose estimated memory fits; an image too large on its own gets OutOfMemory (per file,
+        before anything runs)."""
+        limit = self.memory_limit if self.memory_limit is not None else available_bytes(
+            getattr(scheme, "device", "cpu"))
+        n = images_that_fit(scheme, h, w, len(idx), limit)
+        if n == 0:
+            for i in idx:
+                results[i].error = too_large(scheme, h, w, limit)
+            return
+        for s in range(0, len(idx), n):
+            yield idx[s:s + n]
 
     @staticmethod
     def _finish(r: FileResult, out: str, o, classes, force: bool) -> None:
@@ -188,5 +204,5 @@ def decrypt_files(resolver, key, paths: list[str], out_dir: str, **kw) -> list[F
 
 def _engine(kw: dict) -> FileEngine:
     opts = {"show_progress": False} | {k: kw.pop(k) for k in ("window", "show_progress", "rank", "world",
-                                                              "io_threads") if k in kw}
+                                                              "io_threads", "memory_limit") if k in kw}
     return FileEngine(**opts)

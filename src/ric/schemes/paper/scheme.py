@@ -24,6 +24,9 @@ from .mixing import DEFAULT
 # overlaps D of the next; recovered PNGs use zlib level 1 (same pixels, slightly larger files)
 FAST_D_BATCH = 16
 RECOVERED_PNG_LEVEL = 1
+# peak memory of encryption, measured with /usr/bin/time on one CPU thread (docs/results.md, "Memory by image
+# size"): about 300 MiB of models and buffers plus 1.8 KiB per pixel for each image Φ holds at once (its slots)
+BASE_BYTES, BYTES_PER_PIXEL = 300 << 20, 1843
 
 
 def model_phi(model: Loaded) -> PhiConfig:
@@ -92,6 +95,10 @@ class PaperScheme:
         self.stats = {"nae_retries": 0, "label_retries": 0}
 
     # -- encrypt ------------------------------------------------------------------------------------
+    def peak_bytes(self, h: int, w: int, n: int) -> int:
+        """Estimated peak memory of encrypting n images of h×w at once (Φ runs min(n, chunk) of them together)."""
+        return BASE_BYTES + BYTES_PER_PIXEL * h * w * min(n, self.codec.phi.chunk)
+
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list:
         from ..base import Outcome
         out = []

@@ -38,6 +38,12 @@ def sealed_config(classifier: Loaded | None, margin: float | None = None) -> Sea
     return cfg if margin is None else dataclasses.replace(cfg, margin=float(margin))
 
 
+# peak memory of encryption, measured with /usr/bin/time on one CPU thread (docs/results.md, "Memory by image
+# size"): about 450 MiB plus 5.9 KiB per pixel of every image in the batch (the coarse attack holds the real and
+# the random payloads of all of them)
+BASE_BYTES, BYTES_PER_PIXEL = 450 << 20, 6042
+
+
 @dataclass
 class Prepared:
     codec: int          # payload codec byte (PNG, WebP lossless, WebP lossy)
@@ -53,12 +59,16 @@ class SealedScheme:
 
     def __init__(self, classifier: Loaded | None = None, device="cpu", *, margin: float | None = None,
                  lossy_fallback: bool = False, batch_size: int = 64, nonce_source=None, seed: int | None = None):
-        self.classifier = classifier
+        self.classifier, self.device = classifier, device
         self.classes = classifier.classes if classifier is not None else []
         self.lossy_fallback, self.batch_size = lossy_fallback, batch_size
         self.codec = None if classifier is None else SealedCodec(classifier.module, sealed_config(classifier, margin),
                                                                  device, nonce_source=nonce_source, seed=seed)
         self.stats = {"retries": 0}
+
+    def peak_bytes(self, h: int, w: int, n: int) -> int:
+        """Estimated peak memory of encrypting n images of h×w in one batch."""
+        return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
 
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None, originals: list | None = None) -> list:
         from ..base import Outcome
