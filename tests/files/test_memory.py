@@ -56,3 +56,16 @@ def test_the_cli_refuses_a_photo_too_large_for_this_machine(tmp_path, monkeypatc
     assert code == OutOfMemory.exit_code and len(err.splitlines()) == 1
     assert err.startswith("ric: error: photo.png: a 1024x1024 image needs about") and "GiB" in err
     assert not (tmp_path / "enc" / "photo.png").exists()
+
+
+def test_a_regenerating_decryption_too_large_for_this_machine_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save("photo.png")
+    assert main(["keygen", "k.key"]) == 0
+    assert main(["encrypt", "--key", "k.key", "--out", "enc", "photo.png", "-q", "--cpu"]) == 0
+    assert main(["encrypt", "--key", "k.key", "--out", "fast", "photo.png", "--fast-decrypt", "-q", "--cpu"]) == 0
+    monkeypatch.setattr(engine_mod, "available_bytes", lambda device="cpu": 305 << 20)  # less than Φ at 64x64 needs
+    capsys.readouterr()
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc/photo.png", "-q", "--cpu"]) == 15
+    assert "needs about" in capsys.readouterr().err and not (tmp_path / "dec" / "photo.png").exists()
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "fast/photo.png", "-q", "--cpu"]) == 0  # no Φ: fits

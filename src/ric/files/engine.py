@@ -15,7 +15,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from ..errors import ContainerError, InputImageError, RICError
+from ..errors import ContainerError, InputImageError, OutOfMemory, RICError
 from ..io.atomic import write_atomic
 from ..io.images import load_picture
 from ..schemes import container
@@ -101,11 +101,15 @@ class FileEngine:
                     del images[i]
         return results
 
+    def _limit(self, scheme) -> int | None:
+        if self.memory_limit is not None:
+            return self.memory_limit
+        return available_bytes(getattr(scheme, "device", "cpu"))
+
     def _fitting(self, scheme, h: int, w: int, idx: list[int], results):
         """`idx` in batches whose estimated memory fits; an image too large on its own gets OutOfMemory (per file,
         before anything runs)."""
-        limit = self.memory_limit if self.memory_limit is not None else available_bytes(
-            getattr(scheme, "device", "cpu"))
+        limit = self._limit(scheme)
         n = images_that_fit(scheme, h, w, len(idx), limit)
         if n == 0:
             for i in idx:
@@ -154,7 +158,13 @@ class FileEngine:
 
     def _decrypt_group(self, scheme, key, items, results, outs, force, pool, progress) -> None:
         idx, prepared = [], []
-        for (i, _), got in zip(items, pool.map(lambda it: _prepare(scheme, key, it[1]), items)):
+        limit = self._limit(scheme)
+        need = getattr(scheme, "decrypt_peak_bytes", None)
+        for (i, parsed), got in zip(items, pool.map(lambda it: _prepare(scheme, key, it[1]), items)):
+            if not isinstance(got, RICError) and need is not None and limit is not None and need(got) > limit:
+                h, w = parsed.pixels.shape[:2]
+                got = OutOfMemory(f"decrypting this {w}x{h} ciphertext needs about {need(got) / 2**30:.1f} GiB (it "
+                                  f"regenerates Φ), and {limit / 2**30:.1f} GiB is available; nothing written")
             if isinstance(got, RICError):
                 results[i].error = got
             else:

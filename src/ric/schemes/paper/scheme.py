@@ -153,6 +153,11 @@ class PaperScheme:
         if abs(hd.lam - self.codec.lam) > 1e-9:
             raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
 
+    def decrypt_peak_bytes(self, p: Prepared) -> int:
+        """Estimated peak memory of decrypting one prepared ciphertext: Φ's when it must regenerate n_adv."""
+        h, w = p.pixels.shape[:2]
+        return self.peak_bytes(h, w, 1) if p.nadv is None else BASE_BYTES
+
     def batch_key(self, p: Prepared):
         """Ciphertexts that one codec call can decrypt together."""
         return p.pixels.shape, tuple(sorted(p.header.phi.items())), p.nadv is not None, p.header.mix
