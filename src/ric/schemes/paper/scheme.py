@@ -16,6 +16,7 @@ from ...io.images import encode_png as encode_image_png
 from ...io.tensors import to_float
 from ...keys import Key, new_nonce
 from ...nae import PhiConfig
+from ..base import Outcome
 from . import header as paper_header
 from .codec import RICCodec, pack_nadv, unpack_nadv
 from .mixing import DEFAULT
@@ -99,8 +100,7 @@ class PaperScheme:
         """Estimated peak memory of encrypting n images of h×w at once (Φ runs min(n, chunk) of them together)."""
         return BASE_BYTES + BYTES_PER_PIXEL * h * w * min(n, self.codec.phi.chunk)
 
-    def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list:
-        from ..base import Outcome
+    def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list[Outcome]:
         out = []
         for s in range(0, len(images), self.batch_size):
             enc = self.codec.encrypt(to_float(images[s:s + self.batch_size], self.device), key, progress)
@@ -162,7 +162,7 @@ class PaperScheme:
         """Ciphertexts that one codec call can decrypt together."""
         return p.pixels.shape, tuple(sorted(p.header.phi.items())), p.nadv is not None, p.header.mix
 
-    def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, object]]:
+    def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, Outcome]]:
         groups = defaultdict(list)
         for i, p in enumerate(prepared):
             groups[self.batch_key(p)].append(i)
@@ -174,7 +174,6 @@ class PaperScheme:
                                                fast, mix, progress)
 
     def _decrypt_batch(self, key, items: list[Prepared], idx: list[int], phi, fast: bool, mix: str, progress):
-        from ..base import Outcome
         cipher = torch.from_numpy(np.stack([p.pixels for p in items]))
         nadv = torch.stack([p.nadv for p in items]) if fast else None
         rec, ok = self.codec.decrypt(cipher, key, [p.header.nonce for p in items], [p.private.label for p in items],

@@ -11,6 +11,7 @@ import numpy as np
 from ...errors import ModelLoadError
 from ...hub import Loaded
 from ...keys import Key
+from ..base import Outcome
 from .coarse import SealedConfig
 from .codec import SealedCodec
 from .payload import to_png
@@ -70,10 +71,10 @@ class SealedScheme:
         """Estimated peak memory of encrypting n images of h×w in one batch."""
         return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
 
-    def encrypt(self, images: list[np.ndarray], key: Key, progress=None, originals: list | None = None) -> list:
-        from ..base import Outcome
+    def encrypt(self, images: list[np.ndarray], key: Key, progress=None,
+                originals: list | None = None) -> list[Outcome]:
         if self.codec is None:
-            raise ValueError("SealedScheme needs a classifier to encrypt")
+            raise TypeError("SealedScheme needs a classifier to encrypt (SealedScheme(None) only decrypts)")
         out = []
         for s in range(0, len(images), self.batch_size):
             batch = images[s:s + self.batch_size]
@@ -96,8 +97,7 @@ class SealedScheme:
     def batch_key(self, prepared: Prepared):
         return None
 
-    def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, object]]:
+    def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, Outcome]]:
         """The sealed scheme stores no label (it would need the classifier to say which one): label None."""
-        from ..base import Outcome
         for i, p in enumerate(prepared):
             yield i, Outcome(to_png(p.codec, p.data), None, {"codec": p.codec}, plaintext=True)
