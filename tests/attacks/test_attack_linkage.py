@@ -180,3 +180,37 @@ def test_linkage_command_sealed_runs(shared_data, tmp_path, capsys):
 def test_linkage_option_errors(tmp_path, capsys):
     assert main(["attack", "linkage", "--trials", "0", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == ["ric: error: --trials must be at least 1"]
+
+
+class _Split:
+    def __init__(self, x):
+        self.x = x
+
+    def tensors(self):
+        return self.x, torch.zeros(len(self.x), dtype=torch.long)
+
+
+def _victims(monkeypatch, **kw):
+    """victim_trials with a fake encryptor (the ciphertext is the image itself) and every test image labelled 0."""
+    x = torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(L, "draw_pairs", lambda clf, xt, n, seed, device, show, sealed: np.arange(12).reshape(6, 2))
+    monkeypatch.setattr(L, "predicted_labels", lambda clf, xs, device, show=True: np.zeros(len(xs), np.int64))
+    enc = lambda xs, key, nonce_seed, desc: {"cipher": xs, "labels": [0] * len(xs), "keep": np.arange(len(xs))}
+    return x, L.victim_trials(enc, None, _Split(x), 6, 1, "cpu", False, False, **kw)
+
+
+def test_both_coins_plays_each_pair_with_each_image(monkeypatch):
+    x, v = _victims(monkeypatch, both_coins=True)
+    assert v["coin"].tolist() == [0] * 6 + [1] * 6
+    want = torch.cat([x[0::2], x[1::2]])             # coin 0: the pair's first image, then coin 1: its second
+    assert torch.equal(v["cipher"], want) and torch.equal(v["x_chosen"], want)
+    assert torch.equal(v["x0"], torch.cat([x[0::2]] * 2)) and torch.equal(v["x1"], torch.cat([x[1::2]] * 2))
+    # an attacker that looks at the candidates only (here: always the brighter one) gets exactly half right
+    guess = (v["x1"].mean((1, 2, 3)) > v["x0"].mean((1, 2, 3))).long()
+    assert int((guess == v["coin"]).sum()) == 6
+
+
+def test_null_control_encrypts_neither_candidate(monkeypatch):
+    x, v = _victims(monkeypatch, null=True)
+    for c, a, b in zip(v["cipher"], v["x0"], v["x1"]):
+        assert not torch.equal(c, a) and not torch.equal(c, b)

@@ -82,6 +82,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--keys", type=int, default=10, help="attacker keys its images are spread over (default 10)")
     p.add_argument("--null", action="store_true", help="control run: each victim ciphertext is of a third image "
                    "of the same label, so every attacker must be at chance (checks the instrument, not the scheme)")
+    p.add_argument("--both-coins", action="store_true", help="play every pair twice, with the ciphertext of each "
+                   "of its images (2 x --trials trials): a choice set by the candidates alone scores exactly 50%%")
     p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
                    help="which ciphertexts to attack (default paper); sealed: images that do not fit losslessly "
                    "are left out of both sides")
@@ -258,7 +260,7 @@ def _linkage(args, model, clf, data, test, device, mix, png) -> dict:
                        n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
                        epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
                        show=not args.quiet, phi=model_phi(model) if model else None, sealed_cfg=sealed_config(clf),
-                       null=args.null)
+                       null=args.null, both_coins=args.both_coins)
     sealed = args.scheme == "sealed"
     figure(png, arr, f"linkage game ({args.scheme} scheme{'' if sealed else ', mix ' + args.mix}): "
            f"{res['trials']} trials, {res['attacker_images']} attacker images")

@@ -480,10 +480,12 @@ def decoys(pairs: np.ndarray, labels: np.ndarray, coin: np.ndarray) -> tuple[np.
 
 
 def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, sealed: bool,
-                  null: bool = False) -> dict:
+                  null: bool = False, both_coins: bool = False) -> dict:
     """Pairs, seeded coins and the victim ciphertext of x_coin per pair (one victim key the attacker never saw).
     Trials whose encryption failed are dropped. `null`: the ciphertext is of a third image of the same label
-    (decoys): no attacker can do better than chance, whatever the scheme — a check of the instrument itself."""
+    (decoys): no attacker can do better than chance, whatever the scheme — a check of the instrument itself.
+    `both_coins`: every pair is played twice, once with the ciphertext of each image (two victim ciphertexts per
+    pair), so an attacker whose choice depends on the candidates only scores exactly 50%."""
     x_test, y_test = test.tensors()
     pairs = draw_pairs(clf, x_test, n_trials, seed, device, show, sealed)
     coin = torch.from_numpy(np.random.default_rng([seed, 7]).integers(0, 2, len(pairs)))
@@ -493,6 +495,10 @@ def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, 
             labels = predicted_labels(clf, x_test[torch.from_numpy(pairs[:, 0])], device, show=show)
         kept, src = decoys(pairs, labels, coin.numpy())
         pairs, coin, chosen = pairs[kept], coin[torch.from_numpy(kept)], torch.from_numpy(src)
+    elif both_coins:
+        n = len(pairs)
+        pairs, coin = np.concatenate([pairs, pairs]), torch.cat([torch.zeros(n), torch.ones(n)]).long()
+        chosen = torch.from_numpy(pairs[np.arange(len(pairs)), coin.numpy()])
     victim = enc(x_test[chosen], derived_key("victim", seed), 1_000_003 * seed, "encrypt (victim key)")
     keep = torch.from_numpy(victim["keep"]).long()
     p0, p1 = torch.from_numpy(pairs[:, 0])[keep], torch.from_numpy(pairs[:, 1])[keep]
@@ -504,19 +510,20 @@ def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, 
 
 def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attacker: int = 600,
             n_trials: int = 2000, n_keys: int = 10, epochs: int = 60, seed: int = 0, device="cpu", batch: int = 64,
-            show: bool = True, phi=None, sealed_cfg=None, null: bool = False) -> tuple[dict, dict]:
+            show: bool = True, phi=None, sealed_cfg=None, null: bool = False,
+            both_coins: bool = False) -> tuple[dict, dict]:
     """The whole game. Returns (result dict, arrays for the figure)."""
     sealed = scheme == "sealed"
     enc = make_encryptor(scheme, model, clf, phi, device, mix, batch, show, sealed_cfg)
     c_att, x_att, n_groups, labels_att = attacker_pairs(enc, train, n_attacker, n_keys, seed, sealed)
     attackers, info = fit_attackers(c_att, x_att, seed, show, epochs)
-    v = victim_trials(enc, clf, test, n_trials, seed, device, show, sealed, null)
+    v = victim_trials(enc, clf, test, n_trials, seed, device, show, sealed, null, both_coins)
     truth = channel_contrast(v["x_chosen"])
     scores, preds = play(attackers, v["cipher"], batched(stats, v["x0"]), batched(stats, v["x1"]), v["coin"], truth)
     res = {"attack": "linkage", "scheme": scheme, "attacker_images": len(c_att), "attacker_keys": n_groups,
            "trials_requested": n_trials, "trials": len(v["coin"]), "victim_encryption_failed": v["failed"],
            "pairs": "disjoint TEST pairs with equal classifier label ŷ (the label a ciphertext reveals)",
-           "null_control": null,
+           "null_control": null, "both_coins": both_coins,
            "pairs_same_dataset_label": v["same_dataset_label"], "victim_ciphertexts_reused": False,
            "victim_key": "one key the attacker never saw, nonce per image",
            "keys_and_nonces": "keys and nonces derived from --seed (keys.seeded_nonces), attacker and victim apart"
