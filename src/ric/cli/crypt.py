@@ -79,7 +79,7 @@ def run_encrypt(args) -> int:
     resize = opt.parse_hw(args.resize)
     scheme = encrypt_scheme(args, device)
     engine = _engine(args)
-    rep = Reporter(args.json, opt.streaming(args, args.images), progress=_bars(args))
+    rep = Reporter(args.json, opt.streaming(args, args.images, engine.world), progress=_bars(args))
     for r in engine.encrypt(scheme, key, args.images, args.out, force=args.force, resize=resize, resume=args.resume):
         rep.add(r)
         if r.info.get("lossy_psnr") is not None:
@@ -117,7 +117,7 @@ def run_decrypt(args) -> int:
     resolver = Resolver(device, model=args.model, classifier=args.classifier, regenerate=args.regenerate,
                         batch_size=args.batch_size)
     engine = _engine(args)
-    rep = Reporter(args.json, opt.streaming(args, args.ciphertexts), progress=_bars(args))
+    rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=_bars(args))
     for r in engine.decrypt(resolver, key, args.ciphertexts, args.out, force=args.force, resume=args.resume):
         rep.add(r)
     _summary(args, "decrypted", rep, engine, quiet=not rep.stream)

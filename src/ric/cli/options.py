@@ -113,6 +113,6 @@ def parse_hw(s: str | None):
         raise RICError(f"--resize expects HxW, e.g. 32x32, got {s!r}") from None
 
 
-def streaming(args, inputs) -> bool:
-    """Results are printed as they finish (JSON lines) for folders, --resume and torchrun."""
-    return args.resume or int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 or any(os.path.isdir(p) for p in inputs)
+def streaming(args, inputs, world: int) -> bool:
+    """Results are printed as they finish (JSON lines) for folders, --resume and torchrun (`world` > 1)."""
+    return args.resume or world > 1 or any(os.path.isdir(p) for p in inputs)

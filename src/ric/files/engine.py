@@ -15,11 +15,11 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from ..errors import ContainerError, InputImageError, OutOfMemory, RICError
+from ..errors import ContainerError, InputImageError, RICError
 from ..io.atomic import write_atomic
 from ..io.images import load_picture
 from ..schemes import container
-from .memory import available_bytes, images_that_fit, too_large
+from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
 from .stream import iter_inputs, shard, windows
 
@@ -162,9 +162,7 @@ class FileEngine:
         need = getattr(scheme, "decrypt_peak_bytes", None)
         for (i, parsed), got in zip(items, pool.map(lambda it: _prepare(scheme, key, it[1]), items)):
             if not isinstance(got, RICError) and need is not None and limit is not None and need(got) > limit:
-                h, w = parsed.pixels.shape[:2]
-                got = OutOfMemory(f"decrypting this {w}x{h} ciphertext needs about {need(got) / 2**30:.1f} GiB (it "
-                                  f"regenerates Φ), and {limit / 2**30:.1f} GiB is available; nothing written")
+                got = too_large_to_decrypt(parsed.pixels.shape, need(got), limit)
             if isinstance(got, RICError):
                 results[i].error = got
             else:

@@ -44,3 +44,9 @@ def too_large(scheme, h: int, w: int, limit: int) -> OutOfMemory:
     return OutOfMemory(f"a {w}x{h} image needs about {need / 2**30:.1f} GiB to encrypt with the {scheme.name} "
                        f"scheme, and {limit / 2**30:.1f} GiB is available; resize it (--resize HxW) or use a "
                        "machine with more memory; nothing written")
+
+
+def too_large_to_decrypt(shape, need: int, limit: int) -> OutOfMemory:
+    h, w = shape[:2]
+    return OutOfMemory(f"decrypting this {w}x{h} ciphertext needs about {need / 2**30:.1f} GiB (it regenerates Φ), "
+                       f"and {limit / 2**30:.1f} GiB is available; nothing written")

@@ -1,13 +1,12 @@
 """Fast decryption: the encryptor seals n_adv (exact float32 bits) in a PNG chunk; decryption then skips Φ."""
 import json
 import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from png_support import chunks_of, rebuild
 
 import ric.schemes.paper.codec
 from ric.cli import main
@@ -23,20 +22,6 @@ def test_pack_unpack_is_bit_exact(key):
     assert torch.equal(back.view(torch.int32), n.view(torch.int32))
     with pytest.raises(ValueError):
         unpack_nadv(key, b"n" * 16, pack_nadv(key, b"n" * 16, n), (3, 9, 8))
-
-
-def _chunks(data):
-    pos, out = 8, []
-    while pos < len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        out.append((ctype, data[pos + 8:pos + 8 + length]))
-        pos += 12 + length
-    return out
-
-
-def _png(chunks):
-    return b"\x89PNG\r\n\x1a\n" + b"".join(struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
-                                            for t, b in chunks)
 
 
 @pytest.fixture
@@ -59,7 +44,7 @@ def _dec(models, out, *files, extra=()):
 
 def test_fast_decrypt_equals_regenerating_decrypt_and_skips_phi(enc, monkeypatch):
     files = [f"fast/im{i}.png" for i in range(3)]
-    assert all(b"rcNa" in [t for t, _ in _chunks(open(f, "rb").read())] for f in files)
+    assert all(b"rcNa" in [t for t, _ in chunks_of(open(f, "rb").read())] for f in files)
     assert _dec(enc, "slow", *files, extra=["--regenerate"]) == 0
 
     def no_phi(*a, **k):
@@ -73,7 +58,7 @@ def test_fast_decrypt_equals_regenerating_decrypt_and_skips_phi(enc, monkeypatch
 def test_ciphertext_without_the_chunk_still_decrypts_by_regeneration(enc):
     data = open("fast/im0.png", "rb").read()
     with open("stripped.png", "wb") as f:
-        f.write(_png([(t, b) for t, b in _chunks(data) if t != b"rcNa"]))
+        f.write(rebuild([(t, b) for t, b in chunks_of(data) if t != b"rcNa"]))
     assert _dec(enc, "a", "stripped.png") == 0
     assert _dec(enc, "b", "fast/im0.png") == 0
     assert open("a/stripped.png", "rb").read() == open("b/im0.png", "rb").read()
@@ -83,7 +68,7 @@ def test_ciphertext_without_the_chunk_still_decrypts_by_regeneration(enc):
                                        ("twice", ContainerError.exit_code),
                                        ("swap", TamperedMetadataError.exit_code)])
 def test_altered_chunk_is_refused_with_one_line_and_nothing_written(enc, capsys, case, code):
-    chunks = _chunks(open("fast/im0.png", "rb").read())
+    chunks = chunks_of(open("fast/im0.png", "rb").read())
     i = next(k for k, (t, _) in enumerate(chunks) if t == b"rcNa")
     if case == "flip":
         body = bytearray(chunks[i][1])
@@ -92,10 +77,10 @@ def test_altered_chunk_is_refused_with_one_line_and_nothing_written(enc, capsys,
     elif case == "twice":
         chunks.insert(i, chunks[i])
     else:  # the sealed n_adv of another ciphertext (same key) is bound to its own metadata and pixels
-        other = next(b for t, b in _chunks(open("fast/im1.png", "rb").read()) if t == b"rcNa")
+        other = next(b for t, b in chunks_of(open("fast/im1.png", "rb").read()) if t == b"rcNa")
         chunks[i] = (b"rcNa", other)
     with open("bad.png", "wb") as f:
-        f.write(_png(chunks))
+        f.write(rebuild(chunks))
     capsys.readouterr()
     assert _dec(enc, "out", "bad.png") == code
     err = capsys.readouterr().err.strip().splitlines()

@@ -138,14 +138,15 @@ def payload_room(h: int, w: int) -> int:
 def seal_body(key: Key, pixels: np.ndarray, nonce: bytes, lossy_fallback=False) -> tuple[PendingSeal, dict]:
     """Compress, pad and encrypt an image under `nonce` (12 bytes): everything but the tag. `pixels`: uint8 (H, W, 3)
     RGB, or a PIL image whose mode the payload keeps (payload.compress)."""
-    w, h = as_image(pixels).size
+    image = as_image(pixels)
+    w, h = image.size
     cap = capacity_bytes(h, w)
     room = payload_room(h, w)
     if room <= 0:
         raise CapacityError(f"a {w}x{h} image is too small for the sealed scheme")
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"a sealed nonce is {NONCE_BYTES} bytes")
-    codec, data, psnr = compress(pixels, room, lossy_fallback)
+    codec, data, psnr = compress(image, room, lossy_fallback)
     plain = bytes([codec]) + len(data).to_bytes(LENGTH_BYTES, "big") + data
     plain += bytes(room + PREFIX_BYTES - len(plain))
     header = _header_v2(key, nonce)
@@ -192,6 +193,22 @@ def is_sealed(pixels: np.ndarray) -> bool:
     return sealed_version(pixels) is not None
 
 
+def _check_header(key: Key, header: bytes, version: int) -> None:
+    """The pixel header's own checks: TamperedPixelsError when version 2's header check fails, WrongKeyError when
+    the key check does."""
+    nonce = header[2:2 + NONCE_BYTES]
+    if version == VERSION_1:
+        if not hmac.compare_digest(header[2 + NONCE_BYTES:], _keycheck(key, nonce)):
+            raise WrongKeyError("the key does not match this ciphertext (wrong key, or its pixel header was "
+                                "altered)")
+        return
+    head = header[:HEADER_BYTES - HCHECK_BYTES]
+    if not hmac.compare_digest(header[-HCHECK_BYTES:], _header_check(head)):
+        raise TamperedPixelsError("the ciphertext's pixels were altered (its pixel header)")
+    if not hmac.compare_digest(head[2 + NONCE_BYTES:], _keycheck_v2(key, nonce)):
+        raise WrongKeyError("the key does not match this ciphertext")
+
+
 def keycheck_matches(key: Key, pixels: np.ndarray) -> bool:
     """True when the pixel header is intact and its key check matches `key` (no authentication of the rest)."""
     version = sealed_version(pixels)
@@ -199,12 +216,11 @@ def keycheck_matches(key: Key, pixels: np.ndarray) -> bool:
     first = digits_to_bytes(head % BASE, 3) if head.size == 3 * BLOCK_DIGITS else None
     if version is None or first is None:
         return False
-    header, nonce = first[:HEADER_BYTES], first[2:2 + NONCE_BYTES]
-    if version == VERSION_1:
-        return hmac.compare_digest(header[2 + NONCE_BYTES:], _keycheck(key, nonce))
-    head = header[:HEADER_BYTES - HCHECK_BYTES]
-    return (hmac.compare_digest(header[-HCHECK_BYTES:], _header_check(head))
-            and hmac.compare_digest(head[2 + NONCE_BYTES:], _keycheck_v2(key, nonce)))
+    try:
+        _check_header(key, first[:HEADER_BYTES], version)
+    except (TamperedPixelsError, WrongKeyError):
+        return False
+    return True
 
 
 def open_sealed_pixels(key: Key, pixels: np.ndarray) -> np.ndarray:
@@ -233,17 +249,10 @@ def open_sealed_payload(key: Key, pixels: np.ndarray) -> tuple[int, bytes]:
         raise TamperedPixelsError("the ciphertext's pixels were altered (a payload block is out of range)")
     nonce = stream[2:2 + NONCE_BYTES]
     header = stream[:HEADER_BYTES]
+    _check_header(key, header, version)
     if version == VERSION_1:
-        if not hmac.compare_digest(header[2 + NONCE_BYTES:], _keycheck(key, nonce)):
-            raise WrongKeyError("the key does not match this ciphertext (wrong key, or its pixel header was "
-                                "altered)")
         aead, aad = ChaCha20Poly1305(key.derive("sealed/aead", nonce)), _aad(header, h, w)
     else:
-        head = header[:HEADER_BYTES - HCHECK_BYTES]
-        if not hmac.compare_digest(header[-HCHECK_BYTES:], _header_check(head)):
-            raise TamperedPixelsError("the ciphertext's pixels were altered (its pixel header)")
-        if not hmac.compare_digest(head[2 + NONCE_BYTES:], _keycheck_v2(key, nonce)):
-            raise WrongKeyError("the key does not match this ciphertext")
         coarse = flat // BASE
         if coarse.max(initial=0) >= LEVELS:
             raise TamperedPixelsError("the ciphertext's pixels were altered (a value above 254)")
