@@ -82,6 +82,7 @@ class Loaded:
     name: str
     classes: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    path: str = ""            # the weights file it was loaded from
 
     @cached_property
     def identity(self) -> str:
@@ -121,7 +122,7 @@ def load_classifier(spec: str = DEFAULT, device="cpu") -> Loaded:
         except Exception as e:
             raise ModelLoadError(f"{path} is neither a safetensors classifier nor a TorchScript file "
                                  f"({type(e).__name__})") from None
-        return Loaded(module.eval(), name, [], {"format": "torchscript"})
+        return Loaded(module.eval(), name, [], {"format": "torchscript"}, path)
     meta = safetensors_meta(path)
     try:
         kwargs = json.loads(meta.get("arch_kwargs", "{}"))
@@ -131,7 +132,7 @@ def load_classifier(spec: str = DEFAULT, device="cpu") -> Loaded:
     except (KeyError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"{path} is not a RIC classifier checkpoint ({type(e).__name__}: "
                              f"{str(e).splitlines()[0][:120]})") from None
-    return Loaded(module.to(device).eval(), name, classes, meta)
+    return Loaded(module.to(device).eval(), name, classes, meta, path)
 
 
 def load_ric_model(spec: str = DEFAULT, device="cpu") -> Loaded:
@@ -145,4 +146,23 @@ def load_ric_model(spec: str = DEFAULT, device="cpu") -> Loaded:
         module.load_state_dict(load_file(path))
     except (KeyError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"{path} is not a RIC model checkpoint ({type(e).__name__})") from None
-    return Loaded(module.to(device).eval(), name, [], meta)
+    return Loaded(module.to(device).eval(), name, [], meta, path)
+
+
+def load_class_starts(classifier: Loaded):
+    """The class starts (ric.starts) stored beside a classifier's weights file, or None when it has none. A file
+    that was fitted for other weights is ModelLoadError (it would make Φ start from the wrong place)."""
+    from .starts import load_starts, starts_path
+    if not classifier.path:
+        return None
+    path = starts_path(classifier.path)
+    if not os.path.isfile(path):
+        return None
+    try:
+        starts = load_starts(path)
+    except ValueError as e:
+        raise ModelLoadError(str(e)) from None
+    if starts.classifier.rsplit("@", 1)[-1] != classifier.identity.rsplit("@", 1)[-1]:
+        raise ModelLoadError(f"{path} was fitted for classifier {starts.classifier}, not for "
+                             f"{classifier.identity} (refit it: ric prepare-classifier)")
+    return starts

@@ -32,20 +32,25 @@ class PhiConfig:
     schedule: str = "refill"  # "refill" or "chunk": same bits, different speed (not stored: it does not matter)
     view: float = 1.0        # C sees view·n + (1 - view)·0.5: 1 = the paper's Φ on n itself; λ = the expected
     #                          ciphertext when u_en is mixed under the key (schemes.paper.mixing: values average 0.5)
+    start: float = 0.0       # α of the class starts Φ begins from (ric.starts): n0 = (1 − α)·n + α·p_y; 0 = from n
+    start_id: str = ""       # digest of those class starts (ClassStarts.digest); "" when start is 0
 
     def to_dict(self) -> dict:
         """What decides the bits of n_adv (stored in the ciphertext's metadata); the schedule does not. `view` is
-        stored only when it is not 1 (ciphertexts from before it existed read as 1)."""
+        stored only when it is not 1 (ciphertexts from before it existed read as 1), the class start only when used."""
         d = asdict(self)
         del d["schedule"]
         if self.view == 1.0:
             del d["view"]
+        if not self.start:
+            del d["start"], d["start_id"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict, schedule: str = "refill") -> "PhiConfig":
         return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]),
-                   schedule=schedule, view=float(d.get("view", 1.0)))
+                   schedule=schedule, view=float(d.get("view", 1.0)), start=float(d.get("start", 0.0)),
+                   start_id=str(d.get("start_id", "")))
 
     def seen(self, n: torch.Tensor) -> torch.Tensor:
         """What the classifier is shown during Φ for the noise image n."""

@@ -37,12 +37,63 @@ def add(sub) -> None:
         opt.device_options(p)
         p.set_defaults(run=run_train)
 
+    p = sub.add_parser("prepare-classifier", help="fit the class starts that make encryption's Φ start close to "
+                       "each label (written beside the classifier's weights)")
+    opt.model_options(p)
+    p.add_argument("--size", required=True, metavar="H[xW]", help="image size to fit them at (the classifier's "
+                   "training size; other sizes get them resized)")
+    p.add_argument("--alpha", type=float, default=0.3, help="blend weight α: Φ starts at (1 − α)·noise + α·p_y "
+                   "(default 0.3; larger is faster and narrows the ciphertext's histogram)")
+    p.add_argument("--steps", type=int, default=150, help="optimisation steps (default 150)")
+    p.add_argument("--per-class", type=int, default=4, help="noise images per label per step (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise batches (default 0)")
+    p.add_argument("--out", default=None, metavar="FILE", help="where to write them (default: beside the "
+                   "classifier's weights, NAME.starts.safetensors; that is where encryption looks)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing starts file")
+    opt.device_options(p)
+    p.set_defaults(run=run_prepare_classifier)
+
     p = sub.add_parser("data", help="download datasets or show what a dataset spec loads")
     p.add_argument("action", choices=("download", "info"))
     p.add_argument("name", metavar="NAME|SPEC", help="download: cifar10, mnist or svhn; info: a dataset spec "
                    "(FILE.npz, cifar10:DIR, mnist:DIR, svhn:DIR, folder:DIR[?size=HxW])")
     p.add_argument("--out", metavar="DIR", help="download: folder for the files")
     p.set_defaults(run=run_data)
+
+
+def run_prepare_classifier(args) -> int:
+    import os
+
+    from tqdm import tqdm
+
+    from ..errors import ConfigError, OutputExistsError
+    from ..schemes.paper.scheme import PaperScheme
+    from ..starts import ClassStarts, fit_starts, save_starts, starts_path
+    if not 0 < args.alpha < 1 or args.steps < 1 or args.per_class < 1:
+        raise ConfigError("--alpha must lie in (0, 1); --steps and --per-class must be positive")
+    device = opt.device_of(args)
+    try:
+        h, w = (int(v) for v in (args.size.lower().split("x") * 2)[:2])
+    except ValueError:
+        raise ConfigError(f"--size expects H or HxW, e.g. 64 or 64x48, got {args.size!r}") from None
+    clf, model = opt.load_classifier(args, device), opt.load_ric_model(args, device)
+    if not clf.path.endswith(".safetensors") and args.out is None:
+        raise ConfigError("pass --out for a classifier that is not a .safetensors file")
+    out = args.out or starts_path(clf.path)
+    if os.path.exists(out) and not args.force:
+        raise OutputExistsError(f"{out} exists (pass --force to replace it; ciphertexts made with it then need "
+                                "the old file to decrypt)")
+    phi = PaperScheme(model, clf, device, starts=None).codec.phi     # the margin and the view encryption uses
+    with tqdm(total=args.steps, desc="class starts", disable=None) as bar:
+        patterns, record = fit_starts(clf.module, (3, h, w), args.alpha, phi.view, phi.margin, args.steps,
+                                      args.per_class, seed=args.seed, device=device,
+                                      progress=lambda s, loss, r: (bar.update(1), bar.set_postfix(reached=r)))
+    record["model"] = model.identity
+    starts = ClassStarts(patterns, float(args.alpha), float(phi.view), clf.identity, record)
+    save_starts(starts, out)
+    print(f"class starts {starts.digest} for {clf.identity} (α {args.alpha}, view {phi.view}, margin {phi.margin}, "
+          f"{h}x{w}): {record['reached_last_batch']:.0%} of the last batch at the margin before Φ; wrote {out}")
+    return 0
 
 
 def run_evaluate(args) -> int:

@@ -40,6 +40,7 @@ from ...schemes.paper.mixing import (
     unmask,
     unscramble,
 )
+from ...starts import ClassStarts
 
 FINGERPRINT_BYTES = 8
 
@@ -100,9 +101,11 @@ class RICCodec:
     (PhiConfig.view = λ) instead of at n_adv alone, unless `phi` sets a view of its own."""
 
     def __init__(self, model: RICNet, classifier: torch.nn.Module, phi: PhiConfig = PhiConfig(),
-                 device="cpu", max_retries: int = 8, mix: str = DEFAULT, nonce_source=new_nonce):
+                 device="cpu", max_retries: int = 8, mix: str = DEFAULT, nonce_source=new_nonce,
+                 starts: ClassStarts | None = None):
         """`nonce_source`: a callable returning a fresh nonce per attempt (default: os.urandom via keys.new_nonce);
-        tests inject a seeded one so that encryption is reproducible."""
+        tests inject a seeded one so that encryption is reproducible. `starts`: class starts of this classifier
+        (ric.starts): encryption's Φ begins from them, and decryption regenerates ciphertexts that record them."""
         self.device = torch.device(device)
         self.nonce_source = nonce_source
         self.mix = check_mix(mix)
@@ -112,8 +115,17 @@ class RICCodec:
             phi = dataclasses.replace(phi, view=float(model.lam))
         self.model = model.to(self.device).eval()
         self.classifier = classifier.to(self.device).eval()
-        self.phi = phi
+        self.phi, self.starts = phi, None
         self.max_retries = max_retries
+        if starts is not None:
+            self.use_starts(starts)
+
+    def use_starts(self, starts: ClassStarts) -> None:
+        """Begin encryption's Φ from these class starts (and regenerate ciphertexts that record them)."""
+        if abs(starts.view - self.phi.view) > 1e-9:
+            raise ValueError(f"class starts fitted for view {starts.view}, but Φ aims at view {self.phi.view}")
+        self.starts = starts
+        self.phi = dataclasses.replace(self.phi, start=starts.alpha, start_id=starts.digest)
 
     @property
     def lam(self) -> float:
@@ -126,6 +138,11 @@ class RICCodec:
     def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
              progress=None) -> NAEResult:
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
+        if phi.start:
+            if self.starts is None or self.starts.digest != phi.start_id or self.starts.alpha != phi.start:
+                have = "none" if self.starts is None else f"{self.starts.digest} (α {self.starts.alpha})"
+                raise ValueError(f"Φ needs class starts {phi.start_id} (α {phi.start}); this codec has {have}")
+            noise = self.starts.blend(noise, labels)
         return generate_nae(self.classifier, noise, labels.to(self.device), phi, progress)
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:

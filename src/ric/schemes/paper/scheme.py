@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ...errors import ModelLoadError, ModelMismatchError, NAEFailure, RegenerationError, TamperedMetadataError
-from ...hub import Loaded, is_plain_name, weights_for
+from ...hub import Loaded, is_plain_name, load_class_starts, weights_for
 from ...io.images import encode_png as encode_image_png
 from ...io.tensors import to_float
 from ...keys import Key, new_nonce
@@ -79,18 +79,26 @@ class Prepared:
 class PaperScheme:
     """`phi`: Φ settings (default: the model's, model_phi); `margin` overrides their margin. `mix`: how u_en is
     mixed under the key (ric/3's mask by default). `fast_decrypt`: also store n_adv, encrypted, in the ciphertext
-    (chunk rcNa) so that decryption skips Φ; `regenerate`: decrypt by re-running Φ even where it is stored."""
+    (chunk rcNa) so that decryption skips Φ; `regenerate`: decrypt by re-running Φ even where it is stored.
+    `starts`: "auto" (the class starts stored beside the classifier, when it has some fitted for the contrast Φ
+    aims at; ric.starts), None (Φ from the keyed noise alone), or a ClassStarts."""
     name = "paper"
 
     def __init__(self, model: Loaded, classifier: Loaded, device="cpu", *, phi: PhiConfig | None = None,
                  margin: float | None = None, mix: str = DEFAULT, fast_decrypt: bool = False,
-                 regenerate: bool = False, batch_size: int = 64, nonce_source=new_nonce):
+                 regenerate: bool = False, batch_size: int = 64, nonce_source=new_nonce, starts="auto"):
         phi = phi or model_phi(model)
         if margin is not None:
             phi = dataclasses.replace(phi, margin=float(margin))
         self.model, self.classifier = model, classifier
         self.device = torch.device(device)
         self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source)
+        if starts == "auto":
+            starts = load_class_starts(classifier)
+            if starts is not None and abs(starts.view - self.codec.phi.view) > 1e-9:
+                starts = None    # fitted for another contrast (e.g. --mix none aims at n_adv itself)
+        if starts is not None:
+            self.codec.use_starts(starts)
         self.fast_decrypt, self.regenerate, self.batch_size = fast_decrypt, regenerate, batch_size
         self.classes = classifier.classes
         self.stats = {"nae_retries": 0, "label_retries": 0}
@@ -152,6 +160,12 @@ class PaperScheme:
                                      f"{_suggest(hd.classifier, 'classifier')})")
         if abs(hd.lam - self.codec.lam) > 1e-9:
             raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
+        need = str(hd.phi.get("start_id", ""))
+        have = self.codec.starts.digest if self.codec.starts is not None else ""
+        if need and need != have:
+            raise ModelMismatchError(f"made with class starts {need} of classifier {hd.classifier}, but "
+                                     + (f"the loaded ones are {have}" if have else "none are loaded")
+                                     + " (they live beside the classifier's weights, NAME.starts.safetensors)")
 
     def decrypt_peak_bytes(self, p: Prepared) -> int:
         """Estimated peak memory of decrypting one prepared ciphertext: Φ's when it must regenerate n_adv."""

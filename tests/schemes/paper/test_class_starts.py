@@ -1,0 +1,100 @@
+"""The paper scheme with class starts: Φ begins from them, the ciphertext records them, decryption needs them."""
+import dataclasses
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST_PHI
+
+from ric import hub
+from ric.errors import ModelLoadError, ModelMismatchError
+from ric.keys import seeded_nonces
+from ric.schemes import container
+from ric.schemes.paper.codec import RICCodec
+from ric.schemes.paper.scheme import PaperScheme
+from ric.starts import ClassStarts, fit_starts, save_starts, starts_path
+
+PHI = dataclasses.replace(FAST_PHI, view=0.8)
+
+
+def _fitted(classifier, identity="toy@0123456789ab", size=16, view=0.8, seed=0):
+    p, rec = fit_starts(classifier, (3, size, size), 0.3, view, PHI.margin, steps=15, per_class=2, seed=seed)
+    return ClassStarts(p, 0.3, view, identity, rec)
+
+
+def test_codec_records_and_uses_the_starts(tiny_model, toy_classifier, key, images):
+    starts = _fitted(toy_classifier)
+    warm = RICCodec(tiny_model, toy_classifier, PHI, nonce_source=seeded_nonces(0), starts=starts)
+    cold = RICCodec(tiny_model, toy_classifier, PHI, nonce_source=seeded_nonces(0))
+    a, b = warm.encrypt(images, key), cold.encrypt(images, key)
+    assert a.failed == [] and a.nonces == b.nonces
+    assert all(p.start == 0.3 and p.start_id == starts.digest for p in a.phis)
+    assert not torch.equal(a.n_adv, b.n_adv)           # Φ began elsewhere
+    rec, ok = warm.decrypt(a, key)
+    assert all(ok)
+    # a codec without the starts cannot regenerate these n_adv: it says so instead of producing other bits
+    with pytest.raises(ValueError, match="class starts"):
+        cold.decrypt(a, key)
+
+
+def test_starts_for_another_view_are_refused(tiny_model, toy_classifier):
+    with pytest.raises(ValueError, match="view"):
+        RICCodec(tiny_model, toy_classifier, PHI, starts=_fitted(toy_classifier, view=1.0))
+
+
+def _pair_copy(toy_pair, tmp_path):
+    """The toy pair's files in a folder of this test (toy_pair is shared by the session: no starts beside it)."""
+    d = {}
+    for k in ("model", "classifier"):
+        d[k] = str(tmp_path / os.path.basename(toy_pair[k]))
+        shutil.copy(toy_pair[k], d[k])
+    return d
+
+
+def _scheme(pair, **kw):
+    return PaperScheme(hub.load_ric_model(pair["model"]), hub.load_classifier(pair["classifier"]),
+                       phi=dataclasses.replace(FAST_PHI, chunk=4), nonce_source=seeded_nonces(1), **kw)
+
+
+def _pictures(n=3):
+    g = np.random.default_rng(0)
+    return [g.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_scheme_finds_the_starts_beside_the_classifier(toy_pair, tmp_path, key):
+    pair = _pair_copy(toy_pair, tmp_path)
+    assert _scheme(pair).codec.starts is None                      # none fitted yet
+    clf = hub.load_classifier(pair["classifier"])
+    starts = _fitted(clf.module, clf.identity)
+    save_starts(starts, starts_path(pair["classifier"]))
+    scheme = _scheme(pair)
+    assert scheme.codec.starts.digest == starts.digest
+    outs = scheme.encrypt(_pictures(), key)
+    assert all(o.error is None for o in outs)
+    parsed = [container.read(o.data) for o in outs]
+    assert all(p.header.phi["start_id"] == starts.digest for p in parsed)
+    got = list(_scheme(pair).decrypt(key, [_scheme(pair).prepare(key, p) for p in parsed]))
+    assert all(o.error is None for _, o in got)
+    # the same classifier without its starts file: refused before Φ runs, naming what is missing
+    os.remove(starts_path(pair["classifier"]))
+    with pytest.raises(ModelMismatchError, match="class starts .* none are loaded"):
+        _scheme(pair).prepare(key, parsed[0])
+    # and with starts fitted for it differently: refused, naming both
+    save_starts(_fitted(clf.module, clf.identity, seed=7), starts_path(pair["classifier"]))
+    with pytest.raises(ModelMismatchError, match="the loaded ones are"):
+        _scheme(pair).prepare(key, parsed[0])
+    # starts=None encrypts from the keyed noise alone (what older ciphertexts are), and those still decrypt
+    plain = _scheme(pair, starts=None).encrypt(_pictures(1), key)[0]
+    p = container.read(plain.data)
+    assert "start" not in p.header.phi
+    assert next(iter(_scheme(pair).decrypt(key, [_scheme(pair).prepare(key, p)])))[1].error is None
+
+
+def test_starts_of_other_weights_are_a_load_error(toy_pair, tmp_path):
+    pair = _pair_copy(toy_pair, tmp_path)
+    clf = hub.load_classifier(pair["classifier"])
+    save_starts(_fitted(clf.module, "someone-else@aaaaaaaaaaaa"), starts_path(pair["classifier"]))
+    with pytest.raises(ModelLoadError, match="fitted for classifier someone-else"):
+        hub.load_class_starts(clf)
