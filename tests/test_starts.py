@@ -5,17 +5,25 @@ import pytest
 import torch
 
 from ric.nae import PhiConfig, generate_nae
-from ric.starts import ClassStarts, fit_starts, histogram_distance, load_starts, save_starts, starts_path
+from ric.starts import (
+    ClassStarts,
+    fit_starts,
+    histogram_distance,
+    load_starts,
+    quantise,
+    save_starts,
+    starts_path,
+)
 
 
-def _starts(value=0.9, alpha=0.5, k=3, size=4, view=0.8):
+def _starts(value=0.900390625, alpha=0.5, k=3, size=4, view=0.8):   # 0.900390625 = 230.5 / 256, a stored level
     return ClassStarts(torch.full((k, 3, size, size), value), alpha, view, "toy@0123456789ab")
 
 
 def test_blend_known_answer():
-    s = _starts(0.9, 0.5)
-    noise = torch.full((2, 3, 4, 4), 0.1)
-    assert torch.allclose(s.blend(noise, torch.tensor([0, 2])), torch.full((2, 3, 4, 4), 0.5))
+    s = _starts(0.900390625, 0.5)
+    noise = torch.full((2, 3, 4, 4), 0.099609375)
+    assert torch.equal(s.blend(noise, torch.tensor([0, 2])), torch.full((2, 3, 4, 4), 0.5))
 
 
 def test_blend_uses_each_label_and_resizes():
@@ -34,7 +42,7 @@ def test_blend_channel_mismatch_is_refused():
 def test_digest_names_patterns_alpha_and_view():
     a = _starts()
     assert a.digest == _starts().digest and len(a.digest) == 12
-    assert _starts(0.8).digest != a.digest
+    assert _starts(0.798828125).digest != a.digest
     assert _starts(alpha=0.3).digest != a.digest
     assert _starts(view=1.0).digest != a.digest
 
@@ -44,6 +52,7 @@ def test_file_round_trip(tmp_path):
     path = str(tmp_path / "c.starts.safetensors")
     save_starts(s, path)
     back = load_starts(path)
+    assert torch.equal(back.patterns, s.patterns)
     assert back.digest == s.digest and back.alpha == 0.5 and back.view == 0.8 and back.classifier == s.classifier
     assert starts_path("/w/cifar10_classifier.safetensors") == "/w/cifar10_classifier.starts.safetensors"
 
@@ -54,10 +63,18 @@ def test_a_file_that_is_not_starts_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not a class-starts file"):
         load_starts(str(bad))
     from safetensors.torch import save_file
-    save_file({"patterns": torch.full((1, 3, 2, 2), 1.5)}, str(bad), metadata={"alpha": "0.3", "view": "0.8",
-                                                                              "classifier": "c@0123456789ab"})
-    with pytest.raises(ValueError, match="outside"):
+    meta = {"alpha": "0.3", "view": "0.8", "classifier": "c@0123456789ab"}
+    save_file({"levels": torch.full((1, 3, 2, 2), 1.5)}, str(bad), metadata=meta)
+    with pytest.raises(ValueError, match="8-bit"):
         load_starts(str(bad))
+    save_file({"levels": torch.zeros((1, 3, 2, 2), dtype=torch.uint8)}, str(bad), metadata={**meta, "alpha": "1.0"})
+    with pytest.raises(ValueError, match="α outside"):
+        load_starts(str(bad))
+
+
+def test_only_stored_levels_can_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="256 levels"):
+        save_starts(_starts(0.9), str(tmp_path / "x.starts.safetensors"))
 
 
 def test_fit_is_deterministic_and_brings_noise_closer(toy_classifier):
@@ -65,7 +82,7 @@ def test_fit_is_deterministic_and_brings_noise_closer(toy_classifier):
     a, rec = fit_starts(toy_classifier, **kw)
     b, _ = fit_starts(toy_classifier, **kw)
     assert torch.equal(a, b) and a.shape == (4, 3, 16, 16)
-    assert bool(((a > 0) & (a < 1)).all())
+    assert bool(((a > 0) & (a < 1)).all()) and torch.equal(a, quantise(a))
     assert rec["steps"] == 20 and 0.0 <= rec["reached_last_batch"] <= 1.0
     # Φ from the starts takes fewer steps in total than Φ from the noise alone, on the same noise
     g = torch.Generator().manual_seed(5)

@@ -53,3 +53,15 @@ def test_bad_options_are_one_line(toy_pair, tmp_path, capsys):
     assert main(base + ["--size", "big"]) == 2
     assert "--size expects" in capsys.readouterr().err
     assert not os.path.exists(starts_path(pair["classifier"]))
+
+
+def test_encrypt_without_class_starts(toy_pair, tmp_path):
+    pair = _pair(toy_pair, tmp_path)
+    assert main(["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--size", "16",
+                 "--steps", "2", "--per-class", "1", "--cpu"]) == 0
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    assert main(["keygen", str(tmp_path / "k.key")]) == 0
+    assert main(["encrypt", "--key", str(tmp_path / "k.key"), "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"),
+                 "--model", pair["model"], "--classifier", pair["classifier"], "-q", "--cpu",
+                 "--no-class-starts"]) == 0
+    assert "start" not in container.read(str(tmp_path / "enc" / "a.png")).header.phi

@@ -87,6 +87,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
                    help="which ciphertexts to attack (default paper); sealed: images that do not fit losslessly "
                    "are left out of both sides")
+    p.add_argument("--no-class-starts", action="store_true", help="Φ from the keyed noise alone, even where the "
+                   "classifier has class starts (which `ric encrypt` uses)")
 
 
 def _device(args) -> str:
@@ -260,7 +262,7 @@ def _linkage(args, model, clf, data, test, device, mix, png) -> dict:
                        n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
                        epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
                        show=not args.quiet, phi=model_phi(model) if model else None, sealed_cfg=sealed_config(clf),
-                       null=args.null, both_coins=args.both_coins)
+                       null=args.null, both_coins=args.both_coins, class_starts=not args.no_class_starts)
     sealed = args.scheme == "sealed"
     figure(png, arr, f"linkage game ({args.scheme} scheme{'' if sealed else ', mix ' + args.mix}): "
            f"{res['trials']} trials, {res['attacker_images']} attacker images")

@@ -342,17 +342,28 @@ def derived_key(*parts) -> Key:
     return Key(hashlib.sha256("/".join(["ric-linkage", *map(str, parts)]).encode()).digest())
 
 
-def make_encryptor(scheme: str, model, clf, phi, device, mix: str, batch: int, show: bool, sealed_cfg=None):
+def make_encryptor(scheme: str, model, clf, phi, device, mix: str, batch: int, show: bool, sealed_cfg=None,
+                   class_starts: bool = True):
     """(x, key, nonce seed, desc) -> the dict of common.encrypt. The paper scheme draws nonces from
     keys.seeded_nonces(nonce seed); the sealed codec draws its own (os.urandom), so sealed runs are not
-    bit-reproducible."""
+    bit-reproducible. `class_starts`: Φ begins from the classifier's class starts where `ric encrypt` would
+    (ric.starts); the encryptor's `starts` attribute names them (None: from the keyed noise alone)."""
     from ..schemes.paper.codec import RICCodec
+    from ..schemes.paper.scheme import auto_starts
+
+    def codec_for(nonce_seed):
+        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, nonce_source=seeded_nonces(nonce_seed))
+        starts = auto_starts(clf, codec.phi) if class_starts else None
+        if starts is not None:
+            codec.use_starts(starts)
+        return codec
 
     def enc(x, key, nonce_seed, desc):
         if scheme == "sealed":
             return encrypt_sealed(clf.module, x, key, batch, desc, show, sealed_cfg, device)
-        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, nonce_source=seeded_nonces(nonce_seed))
-        return encrypt(codec, x, key, batch, desc, show)
+        return encrypt(codec_for(nonce_seed), x, key, batch, desc, show)
+    starts = None if scheme == "sealed" or not class_starts else codec_for(0).starts
+    enc.starts = f"{starts.digest} (α {starts.alpha})" if starts is not None else None
     return enc
 
 
@@ -511,10 +522,10 @@ def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, 
 def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attacker: int = 600,
             n_trials: int = 2000, n_keys: int = 10, epochs: int = 60, seed: int = 0, device="cpu", batch: int = 64,
             show: bool = True, phi=None, sealed_cfg=None, null: bool = False,
-            both_coins: bool = False) -> tuple[dict, dict]:
+            both_coins: bool = False, class_starts: bool = True) -> tuple[dict, dict]:
     """The whole game. Returns (result dict, arrays for the figure)."""
     sealed = scheme == "sealed"
-    enc = make_encryptor(scheme, model, clf, phi, device, mix, batch, show, sealed_cfg)
+    enc = make_encryptor(scheme, model, clf, phi, device, mix, batch, show, sealed_cfg, class_starts)
     c_att, x_att, n_groups, labels_att = attacker_pairs(enc, train, n_attacker, n_keys, seed, sealed)
     attackers, info = fit_attackers(c_att, x_att, seed, show, epochs)
     v = victim_trials(enc, clf, test, n_trials, seed, device, show, sealed, null, both_coins)
@@ -523,7 +534,7 @@ def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attac
     res = {"attack": "linkage", "scheme": scheme, "attacker_images": len(c_att), "attacker_keys": n_groups,
            "trials_requested": n_trials, "trials": len(v["coin"]), "victim_encryption_failed": v["failed"],
            "pairs": "disjoint TEST pairs with equal classifier label ŷ (the label a ciphertext reveals)",
-           "null_control": null, "both_coins": both_coins,
+           "null_control": null, "both_coins": both_coins, "class_starts": enc.starts,
            "pairs_same_dataset_label": v["same_dataset_label"], "victim_ciphertexts_reused": False,
            "victim_key": "one key the attacker never saw, nonce per image",
            "keys_and_nonces": "keys and nonces derived from --seed (keys.seeded_nonces), attacker and victim apart"

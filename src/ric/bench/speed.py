@@ -39,13 +39,15 @@ from ..noise import noise_image
 from ..schemes import container
 from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec, pack_nadv, unpack_nadv
+from ..schemes.paper.scheme import auto_starts
+from ..starts import histogram_distance
 from . import _engine
 from .common import log, machine, now, table, timed
 
 DATASETS = {32: ("cifar10.npz", "CIFAR-10"), 64: ("celeba_faces_64.npz", "CelebA-64"),
             160: ("celeba_faces_160.npz", "CelebA-160")}
 DEFAULT_N = {32: 128, 64: 32, 160: 8}
-SKIPPABLE = ("sweeps", "authors", "threads", "chunk")
+SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold")
 BS = 64   # batch of the forward passes, F+E and D
 
 
@@ -158,8 +160,8 @@ def run(a) -> int:
     if a.stages_only:
         stages_only(r, res)
         return 0
-    for stage in (encrypt_and_classify, phi_schedules, stages, png_io, decrypt_in_memory, files, authors,
-                  variants):
+    for stage in (encrypt_and_classify, phi_schedules, forward_backward, cold, stages, png_io, decrypt_in_memory,
+                  files, authors, variants):
         stage(r, res)
     finish(r, res)
     report(res)
@@ -171,6 +173,10 @@ def encrypt_and_classify(r: Run, res: dict) -> None:
     log("encrypt (ours) + classify")
     a, C, xt, n = r.a, r.clf.module, r.xt, r.n
     codec = RICCodec(r.model.module, C, r.phi, max_retries=a.max_retries)
+    starts = auto_starts(r.clf, codec.phi)   # as `ric encrypt` does: the class starts beside the classifier, if any
+    if starts is not None:
+        codec.use_starts(starts)
+    res["class_starts"] = f"{starts.digest} (α {starts.alpha})" if starts is not None else None
     r.phi = codec.phi   # the codec's Φ (under the default keyed mixing it aims at the expected ciphertext: view λ)
     if not a.no_warmup:
         codec.encrypt(xt[:8], r.key)   # warm-up (first calls allocate; not timed)
@@ -202,18 +208,65 @@ def phi_schedules(r: Run, res: dict) -> None:
     C, n, phi = r.clf.module, r.n, r.phi
     labels = torch.tensor(r.state["enc"].labels)
     noise = torch.stack([noise_image(r.key, new_nonce(), r.shape) for _ in range(n)])
-    t_refill, r_refill = timed(lambda: generate_nae(C, noise, labels, phi))
+    starts = r.state["codec"].starts
+    start = starts.blend(noise, labels) if starts is not None else noise   # where encryption's Φ begins
+    t_refill, r_refill = timed(lambda: generate_nae(C, start, labels, phi))
     if "chunk" not in r.skip:
-        t_chunk, r_chunk = timed(lambda: generate_nae(C, noise, labels, PhiConfig.from_dict(phi.to_dict(), "chunk")))
+        t_chunk, r_chunk = timed(lambda: generate_nae(C, start, labels, PhiConfig.from_dict(phi.to_dict(), "chunk")))
         res["phi_chunk_s"] = t_chunk / n
         res["phi_same_bits_refill_vs_chunk"] = bool(torch.equal(r_refill.n_adv, r_chunk.n_adv))
     steps = r_refill.steps.tolist()
     res["phi_refill_s"] = t_refill / n
     res["phi_success_first_nonce"] = float(r_refill.success.float().mean())
-    res["phi_steps"] = {"mean": statistics.mean(steps), "median": statistics.median(steps), "p90": pct(steps, 90),
-                        "max": max(steps), "hist": np.histogram(steps, bins=[0, 1, 2, 4, 8, 16, 32, 64, 128, 256,
-                                                                              512, 1024, 2049])[0].tolist()}
+    res["phi_steps"] = steps_summary(steps)
     r.state.update(labels=labels, noise=noise, r_refill=r_refill)
+
+
+def steps_summary(steps: list[int]) -> dict:
+    return {"mean": statistics.mean(steps), "median": statistics.median(steps), "p90": pct(steps, 90),
+            "max": max(steps), "hist": np.histogram(steps, bins=[0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
+                                                                 2049])[0].tolist()}
+
+
+def forward_backward(r: Run, res: dict) -> None:
+    """The classifier's forward+backward pass (input gradient, weights frozen) per image, in Φ's slot batches:
+    the unit the issue's targets are measured in."""
+    log("classifier forward+backward")
+    C, xt, k = r.clf.module, r.xt, r.phi.chunk
+    req = [p.requires_grad for p in C.parameters()]
+    for p in C.parameters():
+        p.requires_grad_(False)
+
+    def passes():
+        with torch.enable_grad():
+            for s in range(0, r.n, k):
+                w = xt[s:s + k].clone().requires_grad_(True)
+                C(w).sum().backward()
+    try:
+        passes()   # warm-up
+        t, _ = timed(passes, r.a.repeat)
+    finally:
+        for p, q in zip(C.parameters(), req):
+            p.requires_grad_(q)
+    res["fwd_bwd_s"] = t / r.n
+
+
+def cold(r: Run, res: dict) -> None:
+    """Encryption with Φ from the keyed noise alone (no class starts), same images and key, and how far each
+    ciphertext set's pixel histogram is from the keyed noise alone."""
+    log("encrypt, Φ from noise alone")
+    noise_px = to_float(to_uint8(r.state["noise"]))
+    res["hist_tv_cipher_vs_noise"] = histogram_distance(r.state["ct"], noise_px)
+    if "cold" in r.skip or r.state["codec"].starts is None:
+        return
+    C, n = r.clf.module, r.n
+    plain = dataclasses.replace(r.phi, start=0.0, start_id="")
+    codec = RICCodec(r.model.module, C, plain, max_retries=r.a.max_retries)
+    t, enc = timed(lambda: codec.encrypt(r.xt, r.key), r.a.repeat)
+    res["cold_encrypt_s"], res["cold_encrypt_failed"] = t / n, len(enc.failed)
+    t_phi, rc = timed(lambda: generate_nae(C, r.state["noise"], r.state["labels"], plain))
+    res["cold_phi_s"], res["cold_phi_steps"] = t_phi / n, steps_summary(rc.steps.tolist())
+    res["hist_tv_cold_cipher_vs_noise"] = histogram_distance(to_float(enc.cipher), noise_px)
 
 
 def stages(r: Run, res: dict) -> None:
@@ -453,7 +506,10 @@ def report_stages(res: dict, phi_steps: int) -> None:
 
 
 PATH_ROWS = (("classify, plaintext (forward pass, batches of 64)", "classify_plain_s"),
-             ("classify, ciphertext", "classify_cipher_s"), ("encrypt, in memory (ours)", "encrypt_s"),
+             ("classify, ciphertext", "classify_cipher_s"),
+             ("classifier forward+backward (input gradient, Φ's slot batches)", "fwd_bwd_s"),
+             ("encrypt, in memory (ours)", "encrypt_s"),
+             ("encrypt, in memory, Φ from noise alone (no class starts)", "cold_encrypt_s"),
              ("encrypt, files (ours)", "files_encrypt_s"), ("encrypt, files, --fast-decrypt", "files_encrypt_fast_s"),
              ("encrypt, in memory, authors' Φ (no retries)", "authors_encrypt_s"),
              ("decrypt, in memory, regenerating Φ", "decrypt_regen_s"),
@@ -463,10 +519,30 @@ PATH_ROWS = (("classify, plaintext (forward pass, batches of 64)", "classify_pla
              ("decrypt, files, fast, round-1 settings (1 I/O thread, D batch 64, zlib 6)",
               "files_decrypt_fast_serial_s"))
 STAGE_ROWS = (("Φ ours (refill schedule)", "phi_refill_s"), ("Φ ours, chunk schedule", "phi_chunk_s"),
+              ("Φ ours from noise alone (no class starts)", "cold_phi_s"),
               ("Φ authors (lr 0.01, 100 steps)", "authors_phi_s"), ("F+E+Q", "fe_s"), ("D", "d_s"),
               ("PNG write (encode + metadata)", "png_write_s"), ("PNG read + authenticate", "png_read_auth_s"),
               ("PNG write, with sealed n_adv", "png_write_fast_s"),
               ("PNG read + authenticate + unseal n_adv", "png_read_auth_unseal_fast_s"))
+
+
+def ratios_line(r: dict) -> str:
+    """The issue's targets as measured ratios (one run): encrypt and regenerating decrypt per classifier
+    forward+backward, fast decrypt per D, the authors' Φ per ours, and the ciphertexts' histogram distances."""
+    fb = r["fwd_bwd_s"]
+    parts = [f"class starts {r['class_starts']}", f"encrypt / fwd+bwd {r['encrypt_s'] / fb:.1f}",
+             f"regenerating decrypt / fwd+bwd {r['decrypt_regen_s'] / fb:.1f}",
+             f"fast decrypt (in memory) / D {r['decrypt_fast_s'] / r['d_s']:.2f}"]
+    if "cold_encrypt_s" in r:
+        parts.append(f"encrypt without starts / fwd+bwd {r['cold_encrypt_s'] / fb:.1f} "
+                     f"(Φ steps {r['cold_phi_steps']['median']}/{r['cold_phi_steps']['p90']:.0f}/"
+                     f"{r['cold_phi_steps']['max']} median/p90/max)")
+    if "authors_phi_s" in r:
+        parts.append(f"authors' Φ / ours {r['authors_phi_s'] / r['phi_refill_s']:.1f}")
+    tv = f"histogram TV from the keyed noise: ciphertexts {r['hist_tv_cipher_vs_noise']:.3f}"
+    if "hist_tv_cold_cipher_vs_noise" in r:
+        tv += f", without starts {r['hist_tv_cold_cipher_vs_noise']:.3f}"
+    return "ratios: " + "; ".join(parts) + "\n" + tv
 
 
 def report(r: dict) -> None:
@@ -487,6 +563,7 @@ def report(r: dict) -> None:
               f"{r['authors_encrypt_usable']:.3f}")
         print(f"speed-up of ours over authors: Φ {r['authors_phi_s'] / r['phi_refill_s']:.1f}x, "
               f"encrypt {r['authors_encrypt_s'] / r['encrypt_s']:.1f}x")
+    print(ratios_line(r))
     print(f"decrypt speed-up fast/regenerating: in memory {r['decrypt_regen_s'] / r['decrypt_fast_s']:.0f}x, "
           f"files {r['files_decrypt_regen_s'] / r['files_decrypt_fast_s']:.0f}x (round-1 settings "
           f"{r['files_decrypt_regen_s'] / r['files_decrypt_fast_serial_s']:.0f}x); file size "

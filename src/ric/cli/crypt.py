@@ -28,6 +28,10 @@ def add(sub) -> None:
                    help="paper scheme: also store n_adv in the ciphertext (authenticated-encrypted under the key), "
                         "so decryption does not re-run the attack and is exact across platforms; the file "
                         "grows by about 10 KB per 32x32 image")
+    p.add_argument("--no-class-starts", action="store_true",
+                   help="paper scheme: run Φ from the keyed noise alone, even where the classifier has class "
+                        "starts (NAME.starts.safetensors beside its weights, from `ric prepare-classifier`); "
+                        "slower, and the ciphertext's histogram stays closer to the noise's")
     opt.stream_options(p)
     opt.model_options(p)
     opt.run_options(p)
@@ -57,7 +61,7 @@ def encrypt_scheme(args, device):
     from ..schemes.paper.scheme import PaperScheme
     return PaperScheme(opt.load_ric_model(args, device), opt.load_classifier(args, device), device,
                        margin=args.margin, mix=opt.mix_of(args.mix), fast_decrypt=args.fast_decrypt,
-                       batch_size=args.batch_size)
+                       batch_size=args.batch_size, starts=None if args.no_class_starts else "auto")
 
 
 def _engine(args):

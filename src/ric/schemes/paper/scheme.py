@@ -46,6 +46,13 @@ def model_phi(model: Loaded) -> PhiConfig:
                              f"({type(e).__name__})") from None
 
 
+def auto_starts(classifier: Loaded, phi: PhiConfig):
+    """The class starts beside the classifier's weights when they were fitted for the contrast Φ aims at (`phi.view`;
+    `--mix none` aims at n_adv itself, so starts fitted for λ do not apply), else None."""
+    starts = load_class_starts(classifier)
+    return starts if starts is not None and abs(starts.view - phi.view) <= 1e-9 else None
+
+
 def _digest(identity: str) -> str:
     """The weights part of `name@digest`: the same weights loaded by name or by path are the same model."""
     return identity.rsplit("@", 1)[-1]
@@ -94,9 +101,7 @@ class PaperScheme:
         self.device = torch.device(device)
         self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source)
         if starts == "auto":
-            starts = load_class_starts(classifier)
-            if starts is not None and abs(starts.view - self.codec.phi.view) > 1e-9:
-                starts = None    # fitted for another contrast (e.g. --mix none aims at n_adv itself)
+            starts = auto_starts(classifier, self.codec.phi)
         if starts is not None:
             self.codec.use_starts(starts)
         self.fast_decrypt, self.regenerate, self.batch_size = fast_decrypt, regenerate, batch_size
