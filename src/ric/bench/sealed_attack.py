@@ -42,7 +42,8 @@ def parse_cfg(text: str) -> SealedConfig:
 def load_images(a):
     """(classifier, seeded images of --split, key, fine digits, initial noise, plaintext labels)."""
     from ..datasets import load_dataset
-    clf = hub.load_classifier(a.classifier).module.eval()
+    loaded = hub.load_classifier(a.classifier)
+    clf = loaded.module.eval()
     for p in clf.parameters():
         p.requires_grad_(False)
     ds = load_dataset(a.data, a.split)
@@ -61,10 +62,10 @@ def load_images(a):
         stream, _ = seal_stream(key, im, nonce)
         fines.append(torch.from_numpy(fine_digits(stream, im.shape)).permute(2, 0, 1))
         inits.append(noise_image(key, nonce + bytes(4), (3, *im.shape[:2])))
-    return clf, torch.stack(fines), torch.stack(inits), logits.argmax(1)
+    return loaded, torch.stack(fines), torch.stack(inits), logits.argmax(1)
 
 
-def attack_row(a, clf, fine, init, target, text: str) -> str:
+def attack_row(a, clf, fine, init, target, text: str, note: str = "") -> str:
     cfg = parse_cfg(text)
     gen = torch.Generator().manual_seed(a.seed)
     t = time.perf_counter()
@@ -78,7 +79,7 @@ def attack_row(a, clf, fine, init, target, text: str) -> str:
     m = margin_of(lg, target)
     s = steps[done].float()
     st = f"{s.median():.0f} / {s.max():.0f}" if len(s) else "—"
-    return (f"| {text or 'default'} | {int(done.sum())}/{a.n} | {int(ok.sum())}/{a.n} | {st} | {dt:.2f} | "
+    return (f"| {text or 'default'}{note} | {int(done.sum())}/{a.n} | {int(ok.sum())}/{a.n} | {st} | {dt:.2f} | "
             f"{float(m.median()):.2f} |")
 
 
@@ -86,7 +87,9 @@ def run(a) -> int:
     for text in a.cfg:
         parse_cfg(text)   # every --cfg checked before the first (slow) attack
     torch.set_num_threads(a.threads)
-    clf, fine, init, target = load_images(a)
+    loaded, fine, init, target = load_images(a)
+    clf = loaded.module
+    starts = hub.load_class_starts(loaded)
     print(f"n={a.n} {a.split} images of {os.path.basename(a.data)} (seed {a.seed}), classifier {a.classifier}, "
           f"{a.threads} thread(s), load {os.getloadavg()[0]:.2f}")
     print(f"machine: {machine(a.threads)}")
@@ -94,5 +97,8 @@ def run(a) -> int:
     print("|---|---|---|---|---|---|")
     for text in a.cfg or [""]:
         print(attack_row(a, clf, fine, init, target, text), flush=True)
+        if starts is not None:   # the same attack from the classifier's class starts (what encryption uses)
+            print(attack_row(a, clf, fine, starts.blend(init, target), target, text,
+                             f" + class starts {starts.digest} (α {starts.alpha})"), flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0

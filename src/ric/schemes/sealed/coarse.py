@@ -8,6 +8,10 @@ import torch
 from ...nae import margin_of
 from .digits import BASE
 
+# the ciphertext is (51·N + B) / 255 with N in 0..4 and B roughly uniform in 0..50: the classifier sees the coarse
+# levels N / 4 at contrast 51·4/255 = 0.8 around a grey of about 0.1 — the view class starts are fitted for (λ = 0.8)
+COARSE_VIEW = BASE * 4 / 255
+
 
 # -- the coarse adversarial part -------------------------------------------------------------------
 @dataclass(frozen=True)

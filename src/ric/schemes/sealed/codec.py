@@ -12,7 +12,8 @@ from ...errors import NAEFailure, RICError
 from ...io.tensors import to_float
 from ...keys import Key
 from ...noise import noise_image
-from .coarse import SealedConfig, coarse_attack
+from ...starts import ClassStarts
+from .coarse import COARSE_VIEW, SealedConfig, coarse_attack
 from .stream import NONCE_BYTES, open_sealed_pixels, seal_body
 
 
@@ -29,13 +30,19 @@ class SealedCodec:
     """`nonce_source`: a callable returning a fresh nonce (at least 12 bytes; the first 12 are used) per image and
     attempt, e.g. ric.keys.seeded_nonces(seed) for reproducible tests (never for real encryption: nonces then
     repeat across runs). `seed`: seeds the attack's torch.Generator (random payloads and the tag's placeholder
-    digits); successive encrypt calls continue its stream. With both set, encryption is deterministic."""
+    digits); successive encrypt calls continue its stream. With both set, encryption is deterministic.
+    `starts`: class starts (ric.starts) the coarse attack begins from instead of the keyed noise alone. Nothing to
+    regenerate at decryption (N is in the pixels), so the ciphertext need not record them."""
 
     def __init__(self, classifier: torch.nn.Module, cfg: SealedConfig = SealedConfig(), device="cpu",
-                 nonce_source: Callable[[], bytes] | None = None, seed: int | None = None):
+                 nonce_source: Callable[[], bytes] | None = None, seed: int | None = None,
+                 starts: ClassStarts | None = None):
         self.device = torch.device(device)
         self.classifier = classifier.to(self.device).eval()
         self.cfg = cfg
+        if starts is not None and abs(starts.view - COARSE_VIEW) > 1e-9:
+            raise ValueError(f"class starts fitted for view {starts.view}; the coarse part is seen at {COARSE_VIEW}")
+        self.starts = starts
         self.nonce_source = nonce_source
         self._gen = None if seed is None else torch.Generator().manual_seed(int(seed))
 
@@ -93,9 +100,12 @@ class SealedCodec:
             if not keep:
                 break
             fine = torch.stack(fines).to(self.device)
+            init = torch.stack(inits).to(self.device)
+            if self.starts is not None:
+                init = self.starts.blend(init, labels[keep])
             with torch.enable_grad():
-                lev, _, steps = coarse_attack(self.classifier, fine, labels[keep].to(self.device),
-                                              torch.stack(inits).to(self.device), self.cfg, gen)
+                lev, _, steps = coarse_attack(self.classifier, fine, labels[keep].to(self.device), init, self.cfg,
+                                              gen)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)

@@ -9,10 +9,10 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import ModelLoadError
-from ...hub import Loaded
+from ...hub import Loaded, load_class_starts
 from ...keys import Key
 from ..base import Outcome
-from .coarse import SealedConfig
+from .coarse import COARSE_VIEW, SealedConfig
 from .codec import SealedCodec
 from .payload import to_png
 from .png import encode_sealed_png
@@ -54,17 +54,24 @@ class Prepared:
 class SealedScheme:
     """`classifier`: what the coarse part is made for (encryption only; None to decrypt). `nonce_source`, `seed`:
     see SealedCodec (tests make encryption reproducible with them). The payload keeps each file's own mode (L, LA,
-    P, RGB, RGBA) when the engine passes the decoded originals (`keeps_mode`)."""
+    P, RGB, RGBA) when the engine passes the decoded originals (`keeps_mode`). `starts`: "auto" (the classifier's
+    class starts, when fitted for the coarse part's view), None, or a ClassStarts (ric.starts)."""
     name = "sealed"
     keeps_mode = True
 
     def __init__(self, classifier: Loaded | None = None, device="cpu", *, margin: float | None = None,
-                 lossy_fallback: bool = False, batch_size: int = 64, nonce_source=None, seed: int | None = None):
+                 lossy_fallback: bool = False, batch_size: int = 64, nonce_source=None, seed: int | None = None,
+                 starts="auto"):
         self.classifier, self.device = classifier, device
         self.classes = classifier.classes if classifier is not None else []
         self.lossy_fallback, self.batch_size = lossy_fallback, batch_size
+        if starts == "auto":
+            starts = load_class_starts(classifier) if classifier is not None else None
+            if starts is not None and abs(starts.view - COARSE_VIEW) > 1e-9:
+                starts = None
         self.codec = None if classifier is None else SealedCodec(classifier.module, sealed_config(classifier, margin),
-                                                                 device, nonce_source=nonce_source, seed=seed)
+                                                                 device, nonce_source=nonce_source, seed=seed,
+                                                                 starts=starts)
         self.stats = {"retries": 0}
 
     def peak_bytes(self, h: int, w: int, n: int) -> int:
