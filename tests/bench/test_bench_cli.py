@@ -157,6 +157,11 @@ def test_speed_prints_its_tables_machine_and_json(toy, capsys):
     res = json.loads(out.split("\nJSON ", 1)[1])
     assert (res["size"], res["n"], res["threads"]) == (32, 3, 1)
     assert res["fast_unsealed_exact"] is True and "lr_sweep" not in res and "phi_chunk_s" not in res
+    # the issue's targets as ratios of this run; the toy classifier has no class starts, so no "without" row
+    assert re.search(r"ratios: class starts None; encrypt / fwd\+bwd \d+\.\d; regenerating decrypt / fwd\+bwd "
+                     r"\d+\.\d; fast decrypt \(in memory\) / D \d+\.\d\d\n", out), out
+    assert re.search(r"histogram TV from the keyed noise: ciphertexts 0\.\d{3}\n", out)
+    assert res["fwd_bwd_s"] > 0 and "cold_encrypt_s" not in res
 
 
 def test_speed_stages_only(toy, capsys):
@@ -193,3 +198,15 @@ def test_classify_on_shared_cifar10(shared_data, capsys):
     out = bench(["classify", "--classifier", "cifar10", "--data", "cifar10.npz", "--root", shared_data, "--n", "8",
                  "--batch", "4", "--repeat", "1"], capsys)
     assert re.search(r"\| cifar10 \| 8 \| 32x32 \| 4 \|", out) and MACHINE.search(out)
+
+
+def test_speed_ratios_line_with_and_without_class_starts():
+    from ric.bench.speed import ratios_line
+    r = {"fwd_bwd_s": 0.01, "encrypt_s": 0.06, "decrypt_regen_s": 0.05, "decrypt_fast_s": 0.006, "d_s": 0.004,
+         "class_starts": "34ca3357d95d (α 0.3)", "cold_encrypt_s": 0.14,
+         "cold_phi_steps": {"median": 5, "p90": 20.0, "max": 45}, "authors_phi_s": 1.0, "phi_refill_s": 0.05,
+         "hist_tv_cipher_vs_noise": 0.274, "hist_tv_cold_cipher_vs_noise": 0.13}
+    assert ratios_line(r) == (
+        "ratios: class starts 34ca3357d95d (α 0.3); encrypt / fwd+bwd 6.0; regenerating decrypt / fwd+bwd 5.0; "
+        "fast decrypt (in memory) / D 1.50; encrypt without starts / fwd+bwd 14.0 (Φ steps 5/20/45 median/p90/max); "
+        "authors' Φ / ours 20.0\nhistogram TV from the keyed noise: ciphertexts 0.274, without starts 0.130")
