@@ -191,6 +191,12 @@ def test_phi_reach_prints_its_tables(toy, capsys):
     assert re.search(r"3 NAEs in \d+\.\d s: margin reached \d/3", out)
 
 
+def test_phi_reach_from_class_starts_needs_them(toy):
+    with pytest.raises(ValueError, match="has no class starts"):
+        run_bench(parse(["phi-reach", toy["model"], "2", "--classifier", toy["classifier"], "--data",
+                         os.path.join(toy["dir"], "cifar10.npz"), "--class-starts"]))
+
+
 @pytest.mark.data
 def test_classify_on_shared_cifar10(shared_data, capsys):
     if not os.path.exists(os.path.join(shared_data, "cifar10.npz")):

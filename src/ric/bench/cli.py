@@ -157,6 +157,8 @@ def _phi_reach(bsub) -> None:
     p.add_argument("--classifier", help="classifier name or .safetensors path (default: MODEL's)")
     p.add_argument("--view", type=float, default=0.8, help="the contrast Φ aims at (default 0.8)")
     p.add_argument("--target", type=NONNEG, help="one target label for every noise image")
+    p.add_argument("--class-starts", action="store_true", help="begin Φ from the classifier's class starts, as "
+                   "encryption does (ric prepare-classifier), instead of from the keyed noise alone")
     p.add_argument("--data", help="an .npz: also how many test images keep their label at contrast 1/0.9/0.8")
     p.add_argument("--set", type=key_value, action="append", default=[], metavar="FIELD=VALUE",
                    help="override a PhiConfig field, e.g. --set lr=0.05 --set max_steps=2000")

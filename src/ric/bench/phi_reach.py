@@ -9,6 +9,7 @@ robust to the contrast that Φ aims at (PhiConfig.view)? A diagnosis that prints
   --view      the contrast Φ aims at (default 0.8 = λ, what ric/2 encryption uses)
   --data      an .npz: also print how many real test images keep their label at contrast 1.0 / 0.9 / 0.8
   --set       override a PhiConfig field, e.g. --set lr=0.05 --set max_steps=2000
+  --class-starts  begin Φ from the classifier's class starts (what encryption does), not the noise alone
 
 One thread unless --threads. Prints the steps-to-margin distribution, the targets that missed, and wall time. The
 key and the nonces are fixed (derived from constants), so a run is repeatable. (Formerly
@@ -74,6 +75,12 @@ def run(a) -> int:
     with torch.no_grad():
         ncls = c(noise[:1]).shape[1]
     tgt = torch.full((a.n,), a.target) if a.target is not None else torch.arange(a.n) % ncls
+    if a.class_starts:
+        starts = hub.load_class_starts(clf)
+        if starts is None:
+            raise ConfigError(f"classifier {clf.identity} has no class starts (run ric prepare-classifier)")
+        noise = starts.blend(noise, tgt)
+        print(f"Φ begins from class starts {starts.digest} (α {starts.alpha})")
     t = time.perf_counter()
     r = generate_nae(c, noise, tgt, phi)
     dt = time.perf_counter() - t
