@@ -57,3 +57,18 @@ def test_phi_with_shipped_classifier_is_batch_invariant(pair):
     a = generate_nae(clf.module, noise, target, PhiConfig()).n_adv
     b = torch.cat([generate_nae(clf.module, noise[i:i + 1], target[i:i + 1], PhiConfig()).n_adv for i in range(5)])
     assert torch.equal(a, b)
+
+
+def test_shipped_class_starts_belong_to_their_classifiers():
+    """Every shipped starts file was fitted for the shipped weights beside it (a retrained classifier with a stale
+    file would be a load error at every encryption), for the view encryption uses (λ = 0.8)."""
+    from ric import hub
+    found = []
+    for name in hub.shipped_names("classifier"):
+        clf = hub.load_classifier(name)
+        starts = hub.load_class_starts(clf)
+        if starts is not None:
+            assert starts.view == 0.8 and starts.alpha == 0.3
+            assert starts.patterns.shape[0] == clf.module(starts.patterns[:1]).shape[1]
+            found.append(name)
+    assert {"cifar10", "mnist", "celeba64", "celeba160"} <= set(found)

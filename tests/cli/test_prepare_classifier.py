@@ -65,3 +65,9 @@ def test_encrypt_without_class_starts(toy_pair, tmp_path):
                  "--model", pair["model"], "--classifier", pair["classifier"], "-q", "--cpu",
                  "--no-class-starts"]) == 0
     assert "start" not in container.read(str(tmp_path / "enc" / "a.png")).header.phi
+
+
+def test_models_lists_the_classifiers_with_class_starts(capsys):
+    assert main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("classifiers with class starts"))
+    assert "cifar10" in line and "mnist_cnn" not in line

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from . import options as opt
 from .report import Reporter, fail
@@ -82,6 +83,10 @@ def run_models(args) -> int:
     from ..nets import list_ric_models
     print("shipped RIC models (--model):", ", ".join(hub.shipped_names("ric")) or "none")
     print("shipped classifiers (--classifier):", ", ".join(hub.shipped_names("classifier")) or "none")
+    with_starts = [n for n in hub.shipped_names("classifier") if os.path.isfile(
+        os.path.join(hub.WEIGHTS_DIR, f"{n}_classifier.starts.safetensors"))]
+    print("classifiers with class starts (Φ begins from them; ric prepare-classifier):",
+          ", ".join(with_starts) or "none")
     print("RIC architectures:", ", ".join(list_ric_models()))
     print("classifier architectures:", ", ".join(list_classifiers()))
     return 0
