@@ -97,6 +97,18 @@ def toy_pair(tmp_path_factory):
 
 
 @pytest.fixture
+def toy_pair_copy(toy_pair, tmp_path):
+    """The toy pair's model and classifier files copied into this test's folder: a test that writes beside them
+    (class starts) cannot change the session's shared pair. {"model", "classifier"} paths."""
+    import shutil
+    d = {}
+    for k in ("model", "classifier"):
+        d[k] = str(tmp_path / os.path.basename(toy_pair[k]))
+        shutil.copy(toy_pair[k], d[k])
+    return d
+
+
+@pytest.fixture
 def toy_args(toy_pair):
     """`--model M --classifier C -q` for the toy pair."""
     return ["--model", toy_pair["model"], "--classifier", toy_pair["classifier"], "-q"]

@@ -166,3 +166,10 @@ def load_class_starts(classifier: Loaded):
         raise ModelLoadError(f"{path} was fitted for classifier {starts.classifier}, not for "
                              f"{classifier.identity} (refit it: ric prepare-classifier)")
     return starts
+
+
+def class_starts_for(classifier: Loaded, view: float):
+    """The classifier's class starts (load_class_starts) when they were fitted for the contrast `view` that Φ aims
+    at, else None (`--mix none` aims at n_adv itself, so starts fitted for λ do not apply)."""
+    starts = load_class_starts(classifier)
+    return starts if starts is not None and abs(starts.view - view) <= 1e-9 else None

@@ -1,6 +1,5 @@
 """`ric prepare-classifier`: fits the class starts beside the classifier; `ric encrypt` then begins Φ from them."""
 import os
-import shutil
 
 import numpy as np
 from PIL import Image
@@ -10,16 +9,8 @@ from ric.schemes import container
 from ric.starts import load_starts, starts_path
 
 
-def _pair(toy_pair, tmp_path):
-    d = {}
-    for k in ("model", "classifier"):
-        d[k] = str(tmp_path / os.path.basename(toy_pair[k]))
-        shutil.copy(toy_pair[k], d[k])
-    return d
-
-
-def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair, tmp_path, capsys):
-    pair = _pair(toy_pair, tmp_path)
+def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair_copy, tmp_path, capsys):
+    pair = toy_pair_copy
     args = ["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--size", "16",
             "--steps", "4", "--per-class", "1", "--cpu"]
     assert main(args) == 0
@@ -45,8 +36,8 @@ def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair, tmp_p
     assert os.path.isfile(tmp_path / "dec" / "a.png")
 
 
-def test_bad_options_are_one_line(toy_pair, tmp_path, capsys):
-    pair = _pair(toy_pair, tmp_path)
+def test_bad_options_are_one_line(toy_pair_copy, tmp_path, capsys):
+    pair = toy_pair_copy
     base = ["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--cpu"]
     assert main(base + ["--size", "16", "--alpha", "1.5"]) == 2
     assert "--alpha" in capsys.readouterr().err
@@ -55,8 +46,8 @@ def test_bad_options_are_one_line(toy_pair, tmp_path, capsys):
     assert not os.path.exists(starts_path(pair["classifier"]))
 
 
-def test_encrypt_without_class_starts(toy_pair, tmp_path):
-    pair = _pair(toy_pair, tmp_path)
+def test_encrypt_without_class_starts(toy_pair_copy, tmp_path):
+    pair = toy_pair_copy
     assert main(["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--size", "16",
                  "--steps", "2", "--per-class", "1", "--cpu"]) == 0
     Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(tmp_path / "a.png")

@@ -348,21 +348,18 @@ def make_encryptor(scheme: str, model, clf, phi, device, mix: str, batch: int, s
     keys.seeded_nonces(nonce seed); the sealed codec draws its own (os.urandom), so sealed runs are not
     bit-reproducible. `class_starts`: Φ begins from the classifier's class starts where `ric encrypt` would
     (ric.starts); the encryptor's `starts` attribute names them (None: from the keyed noise alone)."""
+    from ..hub import class_starts_for
     from ..schemes.paper.codec import RICCodec
-    from ..schemes.paper.scheme import auto_starts
-
-    def codec_for(nonce_seed):
-        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, nonce_source=seeded_nonces(nonce_seed))
-        starts = auto_starts(clf, codec.phi) if class_starts else None
-        if starts is not None:
-            codec.use_starts(starts)
-        return codec
+    starts = None
+    if scheme != "sealed" and class_starts:   # loaded once: every encryption call of the game uses them
+        starts = class_starts_for(clf, RICCodec(model.module, clf.module, phi, device, mix=mix).phi.view)
 
     def enc(x, key, nonce_seed, desc):
         if scheme == "sealed":
             return encrypt_sealed(clf.module, x, key, batch, desc, show, sealed_cfg, device)
-        return encrypt(codec_for(nonce_seed), x, key, batch, desc, show)
-    starts = None if scheme == "sealed" or not class_starts else codec_for(0).starts
+        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, nonce_source=seeded_nonces(nonce_seed),
+                         starts=starts)
+        return encrypt(codec, x, key, batch, desc, show)
     enc.starts = f"{starts.digest} (α {starts.alpha})" if starts is not None else None
     return enc
 

@@ -39,7 +39,6 @@ from ..noise import noise_image
 from ..schemes import container
 from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec, pack_nadv, unpack_nadv
-from ..schemes.paper.scheme import auto_starts
 from ..starts import histogram_distance
 from . import _engine
 from .common import log, machine, now, table, timed
@@ -173,7 +172,7 @@ def encrypt_and_classify(r: Run, res: dict) -> None:
     log("encrypt (ours) + classify")
     a, C, xt, n = r.a, r.clf.module, r.xt, r.n
     codec = RICCodec(r.model.module, C, r.phi, max_retries=a.max_retries)
-    starts = auto_starts(r.clf, codec.phi)   # as `ric encrypt` does: the class starts beside the classifier, if any
+    starts = hub.class_starts_for(r.clf, codec.phi.view)   # as `ric encrypt` does
     if starts is not None:
         codec.use_starts(starts)
     res["class_starts"] = f"{starts.digest} (α {starts.alpha})" if starts is not None else None

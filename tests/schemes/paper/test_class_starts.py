@@ -1,7 +1,6 @@
 """The paper scheme with class starts: Φ begins from them, the ciphertext records them, decryption needs them."""
 import dataclasses
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -44,15 +43,6 @@ def test_starts_for_another_view_are_refused(tiny_model, toy_classifier):
         RICCodec(tiny_model, toy_classifier, PHI, starts=_fitted(toy_classifier, view=1.0))
 
 
-def _pair_copy(toy_pair, tmp_path):
-    """The toy pair's files in a folder of this test (toy_pair is shared by the session: no starts beside it)."""
-    d = {}
-    for k in ("model", "classifier"):
-        d[k] = str(tmp_path / os.path.basename(toy_pair[k]))
-        shutil.copy(toy_pair[k], d[k])
-    return d
-
-
 def _scheme(pair, **kw):
     return PaperScheme(hub.load_ric_model(pair["model"]), hub.load_classifier(pair["classifier"]),
                        phi=dataclasses.replace(FAST_PHI, chunk=4), nonce_source=seeded_nonces(1), **kw)
@@ -63,8 +53,8 @@ def _pictures(n=3):
     return [g.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def test_scheme_finds_the_starts_beside_the_classifier(toy_pair, tmp_path, key):
-    pair = _pair_copy(toy_pair, tmp_path)
+def test_scheme_finds_the_starts_beside_the_classifier(toy_pair_copy, key):
+    pair = toy_pair_copy
     assert _scheme(pair).codec.starts is None                      # none fitted yet
     clf = hub.load_classifier(pair["classifier"])
     starts = _fitted(clf.module, clf.identity)
@@ -92,8 +82,8 @@ def test_scheme_finds_the_starts_beside_the_classifier(toy_pair, tmp_path, key):
     assert next(iter(_scheme(pair).decrypt(key, [_scheme(pair).prepare(key, p)])))[1].error is None
 
 
-def test_starts_of_other_weights_are_a_load_error(toy_pair, tmp_path):
-    pair = _pair_copy(toy_pair, tmp_path)
+def test_starts_of_other_weights_are_a_load_error(toy_pair_copy):
+    pair = toy_pair_copy
     clf = hub.load_classifier(pair["classifier"])
     save_starts(_fitted(clf.module, "someone-else@aaaaaaaaaaaa"), starts_path(pair["classifier"]))
     with pytest.raises(ModelLoadError, match="fitted for classifier someone-else"):

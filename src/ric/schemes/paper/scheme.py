@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ...errors import ModelLoadError, ModelMismatchError, NAEFailure, RegenerationError, TamperedMetadataError
-from ...hub import Loaded, is_plain_name, load_class_starts, weights_for
+from ...hub import Loaded, class_starts_for, is_plain_name, weights_for
 from ...io.images import encode_png as encode_image_png
 from ...io.tensors import to_float
 from ...keys import Key, new_nonce
@@ -44,13 +44,6 @@ def model_phi(model: Loaded) -> PhiConfig:
     except (ValueError, TypeError, AttributeError, KeyError) as e:
         raise ModelLoadError(f"RIC model {model.name}: its Φ settings in the weights metadata are malformed "
                              f"({type(e).__name__})") from None
-
-
-def auto_starts(classifier: Loaded, phi: PhiConfig):
-    """The class starts beside the classifier's weights when they were fitted for the contrast Φ aims at (`phi.view`;
-    `--mix none` aims at n_adv itself, so starts fitted for λ do not apply), else None."""
-    starts = load_class_starts(classifier)
-    return starts if starts is not None and abs(starts.view - phi.view) <= 1e-9 else None
 
 
 def _digest(identity: str) -> str:
@@ -101,7 +94,7 @@ class PaperScheme:
         self.device = torch.device(device)
         self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source)
         if starts == "auto":
-            starts = auto_starts(classifier, self.codec.phi)
+            starts = class_starts_for(classifier, self.codec.phi.view)
         if starts is not None:
             self.codec.use_starts(starts)
         self.fast_decrypt, self.regenerate, self.batch_size = fast_decrypt, regenerate, batch_size

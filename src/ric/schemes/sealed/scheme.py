@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import ModelLoadError
-from ...hub import Loaded, load_class_starts
+from ...hub import Loaded, class_starts_for
 from ...keys import Key
 from ..base import Outcome
 from .coarse import COARSE_VIEW, SealedConfig
@@ -66,9 +66,7 @@ class SealedScheme:
         self.classes = classifier.classes if classifier is not None else []
         self.lossy_fallback, self.batch_size = lossy_fallback, batch_size
         if starts == "auto":
-            starts = load_class_starts(classifier) if classifier is not None else None
-            if starts is not None and abs(starts.view - COARSE_VIEW) > 1e-9:
-                starts = None
+            starts = class_starts_for(classifier, COARSE_VIEW) if classifier is not None else None
         self.codec = None if classifier is None else SealedCodec(classifier.module, sealed_config(classifier, margin),
                                                                  device, nonce_source=nonce_source, seed=seed,
                                                                  starts=starts)
