@@ -34,23 +34,27 @@ class PhiConfig:
     #                          ciphertext when u_en is mixed under the key (schemes.paper.mixing: values average 0.5)
     start: float = 0.0       # α of the class starts Φ begins from (ric.starts): n0 = (1 − α)·n + α·p_y; 0 = from n
     start_id: str = ""       # digest of those class starts (ClassStarts.digest); "" when start is 0
+    tile: int = 0            # the classifier is run in tiles of this side (ric.tiles; photo sizes); 0 = whole image
 
     def to_dict(self) -> dict:
         """What decides the bits of n_adv (stored in the ciphertext's metadata); the schedule does not. `view` is
-        stored only when it is not 1 (ciphertexts from before it existed read as 1), the class start only when used."""
+        stored only when it is not 1 (ciphertexts from before it existed read as 1), the class start and the tile
+        side only when used."""
         d = asdict(self)
         del d["schedule"]
         if self.view == 1.0:
             del d["view"]
         if not self.start:
             del d["start"], d["start_id"]
+        if not self.tile:
+            del d["tile"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict, schedule: str = "refill") -> "PhiConfig":
         return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]),
                    schedule=schedule, view=float(d.get("view", 1.0)), start=float(d.get("start", 0.0)),
-                   start_id=str(d.get("start_id", "")))
+                   start_id=str(d.get("start_id", "")), tile=int(d.get("tile", 0)))
 
     def seen(self, n: torch.Tensor) -> torch.Tensor:
         """What the classifier is shown during Φ for the noise image n."""

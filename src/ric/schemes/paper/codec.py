@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...classifiers.tiling import TiledClassifier, tileable
 from ...io.tensors import to_float, to_uint8
 from ...keys import Key, new_nonce
 from ...nae import NAEResult, PhiConfig, generate_nae, margin_of
 from ...nets.ric import RICNet, quantize, srl_blend, srl_subtract
+from ...nets.tiling import TiledRIC
 from ...noise import noise_image
 from ...schemes.paper.mixing import (
     DEFAULT,
@@ -41,6 +43,7 @@ from ...schemes.paper.mixing import (
     unscramble,
 )
 from ...starts import ClassStarts
+from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
 
 FINGERPRINT_BYTES = 8
 
@@ -102,10 +105,14 @@ class RICCodec:
 
     def __init__(self, model: RICNet, classifier: torch.nn.Module, phi: PhiConfig = PhiConfig(),
                  device="cpu", max_retries: int = 8, mix: str = DEFAULT, nonce_source=new_nonce,
-                 starts: ClassStarts | None = None):
+                 starts: ClassStarts | None = None, tile: int = DEFAULT_TILE,
+                 tile_above: int = TILE_ABOVE):
         """`nonce_source`: a callable returning a fresh nonce per attempt (default: os.urandom via keys.new_nonce);
         tests inject a seeded one so that encryption is reproducible. `starts`: class starts of this classifier
-        (ric.starts): encryption's Φ begins from them, and decryption regenerates ciphertexts that record them."""
+        (ric.starts): encryption's Φ begins from them, and decryption regenerates ciphertexts that record them.
+        `tile`, `tile_above`: images of more than `tile_above` pixels are processed in tiles of side `tile`
+        (ric.tiles: the classifier, F, E and D; bounded memory at photo sizes); the side is recorded in Φ's settings,
+        and a decryptor regenerates with what was recorded. `tile` 0: never tile."""
         self.device = torch.device(device)
         self.nonce_source = nonce_source
         self.mix = check_mix(mix)
@@ -117,6 +124,9 @@ class RICCodec:
         self.classifier = classifier.to(self.device).eval()
         self.phi, self.starts = phi, None
         self.max_retries = max_retries
+        self.tile = int(tile) if tileable(classifier) else 0
+        self.tile_above = int(tile_above)
+        self._tiled: dict[int, TiledClassifier] = {}
         if starts is not None:
             self.use_starts(starts)
 
@@ -131,9 +141,25 @@ class RICCodec:
     def lam(self) -> float:
         return self.model.lam
 
+    def tile_for(self, shape) -> int:
+        """The tile side this codec uses for images of `shape` (…, H, W); 0 = whole image."""
+        return self.tile if needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above) else 0
+
+    def classifier_for(self, tile: int) -> torch.nn.Module:
+        """The classifier, run in tiles of side `tile` when it is not 0 (same logits up to float rounding)."""
+        if not tile:
+            return self.classifier
+        if tile not in self._tiled:
+            self._tiled[tile] = TiledClassifier(self.classifier, tile)
+        return self._tiled[tile]
+
+    def _nets(self, shape):
+        tile = self.tile_for(shape)
+        return TiledRIC(self.model, tile) if tile else self.model
+
     @torch.inference_mode()
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(x.to(self.device)).argmax(1).cpu()
+        return self.classifier_for(self.tile_for(x.shape))(x.to(self.device)).argmax(1).cpu()
 
     def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
              progress=None) -> NAEResult:
@@ -143,10 +169,10 @@ class RICCodec:
                 have = "none" if self.starts is None else f"{self.starts.digest} (α {self.starts.alpha})"
                 raise ValueError(f"Φ needs class starts {phi.start_id} (α {phi.start}); this codec has {have}")
             noise = self.starts.blend(noise, labels)
-        return generate_nae(self.classifier, noise, labels.to(self.device), phi, progress)
+        return generate_nae(self.classifier_for(phi.tile), noise, labels.to(self.device), phi, progress)
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:
-        u_en = self.model.encoder_output(x, n_adv)
+        u_en = self._nets(x.shape).encoder_output(x, n_adv)
         if self.mix == SCRAMBLE:
             u_en = scramble(u_en, *batch_maps(key, nonces, u_en.shape[1:], self.device))
         elif self.mix == MASK:
@@ -176,7 +202,7 @@ class RICCodec:
         labels = self.classify(x)
         shape = tuple(x.shape[1:])
         nonces: list = [None] * n
-        phis = [self.phi] * n
+        phis = [dataclasses.replace(self.phi, tile=self.tile_for(x.shape))] * n
         n_adv = torch.empty_like(x)
         steps = torch.zeros(n, dtype=torch.long)
         cipher = torch.empty(n, *shape[1:], shape[0], dtype=torch.uint8)
@@ -200,7 +226,7 @@ class RICCodec:
                 steps[idx] = res.steps.cpu()
                 with torch.inference_mode():
                     xq = self._encode(x[idx], res.n_adv, key, [nonces[i] for i in group])
-                    pred = self.classifier(xq).argmax(1).cpu()
+                    pred = self.classifier_for(phi.tile)(xq).argmax(1).cpu()
                 cipher[idx] = to_uint8(xq)
                 ok_nae = res.success.cpu()
                 ok_label = pred == labels[idx]
@@ -246,7 +272,7 @@ class RICCodec:
             u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device), perm)
         # D on channels-last memory: u' of the paper scheme is channels-last already (it comes from HWC pixels), the
         # unscrambled u'' is not, and oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
-        return to_uint8(self.model.decoder_output(u.contiguous(memory_format=torch.channels_last)))
+        return to_uint8(self._nets(u.shape).decoder_output(u.contiguous(memory_format=torch.channels_last)))
 
     def decrypt(self, cipher, key: Key, nonces: list[bytes] | None = None, labels: list[int] | None = None,
                 fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,

@@ -28,6 +28,9 @@ RECOVERED_PNG_LEVEL = 1
 # peak memory of encryption, measured with /usr/bin/time on one CPU thread (docs/results.md, "Memory by image
 # size"): about 300 MiB of models and buffers plus 1.8 KiB per pixel for each image Φ holds at once (its slots)
 BASE_BYTES, BYTES_PER_PIXEL = 300 << 20, 1843
+# tiled (ric.tiles, above TILE_ABOVE pixels): the whole-image tensors Φ and the codec keep, per pixel, plus one
+# crop's activations for each of Φ's slots
+TILED_BYTES_PER_PIXEL, CROP_HALO = 300, 48
 
 
 def model_phi(model: Loaded) -> PhiConfig:
@@ -104,7 +107,12 @@ class PaperScheme:
     # -- encrypt ------------------------------------------------------------------------------------
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w at once (Φ runs min(n, chunk) of them together)."""
-        return BASE_BYTES + BYTES_PER_PIXEL * h * w * min(n, self.codec.phi.chunk)
+        slots = min(n, self.codec.phi.chunk)
+        tile = self.codec.tile_for((h, w))
+        if not tile:
+            return BASE_BYTES + BYTES_PER_PIXEL * h * w * slots
+        crop = min(h, tile + 2 * CROP_HALO) * min(w, tile + 2 * CROP_HALO)
+        return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w * n + BYTES_PER_PIXEL * crop * slots
 
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list[Outcome]:
         out = []

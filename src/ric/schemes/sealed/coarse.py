@@ -42,7 +42,8 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
     for step in range(cfg.max_steps + 1):
         act = (~done).nonzero().squeeze(1)          # finished images leave the batch (no determinism needed)
         lev = _ste_round(2 * (torch.tanh(w[act]) + 1))                 # (a, C, H, W) in {0..4}
-        rand = torch.randint(0, BASE, (len(act), k - 1, *fine.shape[1:]), generator=gen).to(fine.device).float()
+        rand = torch.randint(0, BASE, (len(act), k - 1, *fine.shape[1:]), generator=gen,   # uint8: the same draws
+                             dtype=torch.uint8).to(fine.device).float()
         b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
         c = (BASE * lev[:, None] + b) / 255
         m = margin_of(classifier(c.flatten(0, 1)), target[act].repeat_interleave(k)).view(len(act), k)

@@ -8,11 +8,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ...classifiers.tiling import TiledClassifier, tileable
 from ...errors import NAEFailure, RICError
 from ...io.tensors import to_float
 from ...keys import Key
 from ...noise import noise_image
 from ...starts import ClassStarts
+from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
 from .coarse import COARSE_VIEW, SealedConfig, coarse_attack
 from .stream import NONCE_BYTES, open_sealed_pixels, seal_body
 
@@ -32,13 +34,17 @@ class SealedCodec:
     repeat across runs). `seed`: seeds the attack's torch.Generator (random payloads and the tag's placeholder
     digits); successive encrypt calls continue its stream. With both set, encryption is deterministic.
     `starts`: class starts (ric.starts) the coarse attack begins from instead of the keyed noise alone. Nothing to
-    regenerate at decryption (N is in the pixels), so the ciphertext need not record them."""
+    regenerate at decryption (N is in the pixels), so the ciphertext need not record them. `tile`, `tile_above`:
+    images of more than `tile_above` pixels are classified and attacked in tiles of side `tile` (ric.tiles; bounded
+    memory at photo sizes; nothing to record either)."""
 
     def __init__(self, classifier: torch.nn.Module, cfg: SealedConfig = SealedConfig(), device="cpu",
                  nonce_source: Callable[[], bytes] | None = None, seed: int | None = None,
-                 starts: ClassStarts | None = None):
+                 starts: ClassStarts | None = None, tile: int = DEFAULT_TILE, tile_above: int = TILE_ABOVE):
         self.device = torch.device(device)
         self.classifier = classifier.to(self.device).eval()
+        self.tile = int(tile) if tileable(self.classifier) else 0
+        self.tile_above = int(tile_above)
         self.cfg = cfg
         if starts is not None and abs(starts.view - COARSE_VIEW) > 1e-9:
             raise ValueError(f"class starts fitted for view {starts.view}; the coarse part is seen at {COARSE_VIEW}")
@@ -54,9 +60,15 @@ class SealedCodec:
             raise ValueError(f"nonce_source returned {len(n)} bytes; a sealed nonce is {NONCE_BYTES}")
         return n[:NONCE_BYTES]
 
+    def classifier_for(self, shape) -> torch.nn.Module:
+        """The classifier for images of `shape` (…, H, W): tiled above `tile_above` pixels."""
+        if needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above):
+            return TiledClassifier(self.classifier, self.tile)
+        return self.classifier
+
     @torch.inference_mode()
     def _labels(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(x.to(self.device)).argmax(1).cpu()
+        return self.classifier_for(x.shape)(x.to(self.device)).argmax(1).cpu()
 
     def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False,
                 originals: list | None = None) -> SealedResult:
@@ -104,8 +116,8 @@ class SealedCodec:
             if self.starts is not None:
                 init = self.starts.blend(init, labels[keep])
             with torch.enable_grad():
-                lev, _, steps = coarse_attack(self.classifier, fine, labels[keep].to(self.device), init, self.cfg,
-                                              gen)
+                lev, _, steps = coarse_attack(self.classifier_for(fine.shape), fine, labels[keep].to(self.device),
+                                              init, self.cfg, gen)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)

@@ -11,6 +11,7 @@ import numpy as np
 from ...errors import ModelLoadError
 from ...hub import Loaded, class_starts_for
 from ...keys import Key
+from ...tiles import needs_tiles
 from ..base import Outcome
 from .coarse import COARSE_VIEW, SealedConfig
 from .codec import SealedCodec
@@ -43,6 +44,9 @@ def sealed_config(classifier: Loaded | None, margin: float | None = None) -> Sea
 # size"): about 450 MiB plus 5.9 KiB per pixel of every image in the batch (the coarse attack holds the real and
 # the random payloads of all of them)
 BASE_BYTES, BYTES_PER_PIXEL = 450 << 20, 6042
+# tiled (ric.tiles, above TILE_ABOVE pixels): the whole-image tensors of the attack per pixel, plus one crop's
+# classifier activations (crops run one image and one payload draw at a time)
+TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 400, 1843, 48
 
 
 @dataclass
@@ -74,7 +78,10 @@ class SealedScheme:
 
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w in one batch."""
-        return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
+        if self.codec is None or not needs_tiles(h, w, self.codec.tile, self.codec.tile_above):
+            return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
+        t = self.codec.tile + 2 * CROP_HALO
+        return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w * n + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)
 
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None,
                 originals: list | None = None) -> list[Outcome]:

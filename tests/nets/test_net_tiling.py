@@ -1,0 +1,39 @@
+"""TiledRIC: F, E and D in tiles, with the squeeze-excitation gates of the whole image."""
+import pytest
+import torch
+
+from ric.nets import create_ric_model
+from ric.nets.tiling import TiledRIC, multiscale_reach
+
+
+@pytest.mark.parametrize("name", ["tiny", "small_skip", "small"])
+def test_tiled_encoder_and_decoder_equal_the_whole_image(name):
+    torch.manual_seed(0)
+    m = create_ric_model(name).eval()
+    g = torch.Generator().manual_seed(1)
+    x, n = torch.rand(2, 3, 45, 70, generator=g), torch.rand(2, 3, 45, 70, generator=g)
+    t = TiledRIC(m, 16)
+    with torch.inference_mode():
+        assert torch.allclose(m.encoder_output(x, n), t.encoder_output(x, n), atol=1e-5)
+        assert torch.allclose(m.decoder_output(x), t.decoder_output(x), atol=1e-5)
+
+
+def test_reach_of_a_multiscale_block():
+    m = create_ric_model("small_skip")
+    # widest branch: two 5x5 convs (2 + 2); widest head: two 4x4 convs (2 + 2)
+    assert multiscale_reach(m.F) == 8 and TiledRIC(m).rd == 8
+    assert multiscale_reach(create_ric_model("paper").F) == 8 + 4     # four convs per branch
+
+
+def test_gates_are_the_whole_images():
+    """Tiles with their own gates (the squeeze-excitation mean of the tile alone) would differ: the test above
+    would catch that."""
+    torch.manual_seed(0)
+    m = create_ric_model("tiny").eval()
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(2))
+    x[..., :24, :] *= 0.1                               # halves unlike each other
+    with torch.inference_mode():
+        whole = m.decoder_output(x)
+        per_tile = torch.cat([m.decoder_output(x[..., :24, :]), m.decoder_output(x[..., 24:, :])], 2)
+        assert not torch.allclose(whole, per_tile, atol=1e-4)
+        assert torch.allclose(whole, TiledRIC(m, 24).decoder_output(x), atol=1e-5)
