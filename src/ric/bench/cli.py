@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
-           "phi-reach": "phi_reach", "sealed-attack": "sealed_attack"}
+           "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes"}
 SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk")   # ric.bench.speed.SKIPPABLE
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
@@ -179,11 +179,46 @@ def _sealed_attack(bsub) -> None:
                    help="one SealedConfig per --cfg, e.g. lr=0.1,margin=5,payload_samples=4,max_steps=300")
 
 
+def size_list(text: str) -> list[tuple[int, int]]:
+    """argparse type: comma list of WxH sizes (width first, as photos are named), e.g. 640x427,4032x3024."""
+    out = []
+    for part in (p for p in text.split(",") if p):
+        w, sep, h = part.lower().partition("x")
+        if not (sep and w.isdigit() and h.isdigit()) or not (8 <= int(w) <= 4096 and 8 <= int(h) <= 4096):
+            raise argparse.ArgumentTypeError(f"expected WxH sizes with sides 8..4096 separated by commas, got "
+                                             f"{part!r}")
+        out.append((int(h), int(w)))
+    if not out:
+        raise argparse.ArgumentTypeError("no sizes given")
+    return out
+
+
+def scheme_list(text: str) -> list[str]:
+    parts = [p for p in text.split(",") if p]
+    if not parts or any(p not in ("paper", "sealed") for p in parts):
+        raise argparse.ArgumentTypeError(f"expected paper, sealed or paper,sealed, got {text!r}")
+    return parts
+
+
+def _photo_sizes(bsub) -> None:
+    p = bsub.add_parser("photo-sizes", help="wall time and peak memory of ric encrypt / decrypt against "
+                        "megapixels, both schemes, one synthetic photo per size, with a figure")
+    p.add_argument("--sizes", type=size_list, default=size_list("32x32,640x427,2000x1334,4032x3024"),
+                   help="WxH sizes (default 32x32,640x427,2000x1334,4032x3024)")
+    p.add_argument("--schemes", type=scheme_list, default=["paper", "sealed"], help="paper,sealed (default both)")
+    p.add_argument("--out", required=True, help="folder for the photos, ciphertexts, recoveries, JSON and figure")
+    p.add_argument("--model", default=None, help="RIC model (name or path; default the CLI's)")
+    p.add_argument("--classifier", default=None, help="classifier (name or path; default the CLI's)")
+    p.add_argument("--threads", type=POSITIVE, default=1, help="torch CPU threads of each run (default 1)")
+    p.add_argument("--cpu", action="store_true", help="pass --cpu to each run")
+    p.add_argument("--no-plot", action="store_true", help="no figure (without the plots extra)")
+
+
 def add_parsers(sub) -> None:
     bp = sub.add_parser("bench", help="benchmarks behind docs/results.md: speed, schemes, classify, service, "
-                        "phi-reach, sealed-attack", description=DESCRIPTION)
+                        "phi-reach, sealed-attack, photo-sizes", description=DESCRIPTION)
     bsub = bp.add_subparsers(dest="bench", required=True, metavar="NAME")
-    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack):
+    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack, _photo_sizes):
         add(bsub)
 
 

@@ -5,7 +5,7 @@ sizes its activations alone take tens of GB (1.8 KiB per pixel for the shipped `
 pool makes the work separable: the pooled features are the sum over tiles of each tile's body output (computed on
 a crop with a halo as wide as the body's reach), and the gradient with respect to the image is the sum over tiles
 of each crop's gradient, recomputed one tile at a time in backward. Memory is one crop's activations; the result
-equals the untiled one up to float summation order (tests/classifiers/test_tiling.py).
+equals the untiled one up to float summation order (tests/classifiers/test_classifier_tiling.py).
 
 `local_parts` says which classifiers qualify: those of the package's two forms (`_split`) whose head is one linear
 layer and whose layers are convolutions, pools, pointwise layers or residual blocks with a `body` (and `short`).
