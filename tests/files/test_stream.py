@@ -67,6 +67,34 @@ def test_engine_only_ever_sees_one_window(work, monkeypatch):
     assert isinstance(stream.iter_folder("plain"), type(x for x in ()))   # lazy listing, not a list
 
 
+def test_windows_of_large_images_are_cut_by_pixels(work):
+    """A window of photos is not decoded all at once: runs of at most window_pixels (headers say the size)."""
+    from ric.errors import RICError
+    from ric.files.engine import FileEngine
+    from ric.schemes.base import Outcome
+    seen = []
+
+    class FakeScheme:
+        name, classes, stats = "fake", [], {}
+
+        def encrypt(self, images, key, progress=None):
+            seen.append(len(images))
+            return [Outcome(error=RICError("not written")) for _ in images]
+
+    res = list(FileEngine(window=5, window_pixels=3 * 256, show_progress=False).encrypt(FakeScheme(), None,
+                                                                                      ["plain"], "enc"))
+    assert seen == [3, 2, 2] and len(res) == N          # 16x16 = 256 pixels each: 3 a run, window 5 cut 3 + 2
+
+
+def test_by_pixels_known_answer(tmp_path):
+    sizes = {"a": 10, "b": 10, "c": 25, "d": 1, "e": 0, "f": 9}
+    runs = list(stream.by_pixels(list(sizes), 20, sizes.get))
+    assert runs == [["a", "b"], ["c"], ["d", "e", "f"]]     # a too-large image stands alone, nothing is dropped
+    Image.new("RGB", (40, 30)).save(tmp_path / "x.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert stream.pixels_of(str(tmp_path / "x.png")) == 1200 and stream.pixels_of(str(tmp_path / "bad.png")) == 0
+
+
 def test_resume_skips_complete_outputs_and_keeps_their_bytes(work, capsys):
     assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain/im0.png", "plain/im1.png", *work]) == 0
     before = _bytes("enc")

@@ -21,10 +21,11 @@ from ..io.images import load_picture
 from ..schemes import container
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
-from .stream import iter_inputs, shard, windows
+from .stream import by_pixels, iter_inputs, shard, windows
 
 PLAINTEXT_MODE = 0o600   # recovered images are private: readable by their owner only
 IO_THREADS = 2
+WINDOW_PIXELS = 1 << 26   # at most ~67 MP decoded at once (≈ 200 MB as uint8): five phone photos, not 256
 CIPHERTEXT_EXTS = (".png",)
 
 
@@ -40,15 +41,16 @@ def _class_name(classes: list[str], label: int | None) -> str | None:
 
 
 class FileEngine:
-    """`window`: images held in memory at once; `rank`/`world`: this process's torchrun shard; `skipped`
+    """`window`: images held in memory at once, and no more than `window_pixels` pixels of them (file headers say
+    how many: a window of large photos is cut shorter); `rank`/`world`: this process's torchrun shard; `skipped`
     collects the sub-folders that were not entered (folders are not walked recursively)."""
 
     def __init__(self, *, window: int = 256, show_progress: bool = True, rank: int = 0, world: int = 1,
-                 io_threads: int = IO_THREADS, memory_limit: int | None = None):
+                 io_threads: int = IO_THREADS, memory_limit: int | None = None, window_pixels: int = WINDOW_PIXELS):
         if window < 1:
             raise RICError("--window must be at least 1")
         self.window, self.show_progress, self.rank, self.world = window, show_progress, rank, world
-        self.io_threads = io_threads
+        self.io_threads, self.window_pixels = io_threads, window_pixels
         self.memory_limit = memory_limit        # bytes encryption may use; None: what the machine has free
         self.skipped_folders: list[str] = []
 
@@ -76,10 +78,11 @@ class FileEngine:
         """Feed this rank's inputs to `run_window(paths, progress)` a window at a time, under one progress bar."""
         with self._bar(inputs, desc, exts) as bar:
             for win in windows(self._inputs(inputs, exts), self.window):
-                end = bar.n + len(win)
-                results = run_window(win, lambda k: bar.update(max(0, min(k, end - bar.n))))
-                bar.update(end - bar.n)
-                yield from results
+                for part in by_pixels(win, self.window_pixels):
+                    end = bar.n + len(part)
+                    results = run_window(part, lambda k: bar.update(max(0, min(k, end - bar.n))))
+                    bar.update(end - bar.n)
+                    yield from results
 
     def _encrypt_window(self, scheme, key, paths, out_dir, force, resize, resume, seen, progress):
         results, outs = plan_outputs(paths, out_dir, force, resume, ciphertext_of(scheme, key), seen)
@@ -212,5 +215,5 @@ def decrypt_files(resolver, key, paths: list[str], out_dir: str, **kw) -> list[F
 
 def _engine(kw: dict) -> FileEngine:
     opts = {"show_progress": False} | {k: kw.pop(k) for k in ("window", "show_progress", "rank", "world",
-                                                              "io_threads", "memory_limit") if k in kw}
+                                                              "io_threads", "memory_limit", "window_pixels") if k in kw}
     return FileEngine(**opts)

@@ -72,6 +72,32 @@ def shard(paths, rank: int, world: int):
     return paths if world == 1 else (p for p in paths if owner(p, world) == rank)
 
 
+def pixels_of(path: str) -> int:
+    """Pixels of an image file from its header alone (nothing decoded); 0 when it cannot be read (the loader then
+    reports the real error)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size[0] * im.size[1]
+    except Exception:       # noqa: BLE001 — any unreadable file: the loader gives the one-line error later
+        return 0
+
+
+def by_pixels(paths: list[str], budget: int, size_of=pixels_of):
+    """`paths` in consecutive runs holding at most `budget` pixels each (a larger image alone in its run), so that a
+    window of phone photos is not loaded all at once."""
+    run, total = [], 0
+    for p in paths:
+        n = size_of(p)
+        if run and total + n > budget:
+            yield run
+            run, total = [], 0
+        run.append(p)
+        total += n
+    if run:
+        yield run
+
+
 def windows(items, size: int):
     it = iter(items)
     while True:

@@ -111,13 +111,15 @@ class PaperScheme:
         tile = self.codec.tile_for((h, w))
         if not tile:
             return BASE_BYTES + BYTES_PER_PIXEL * h * w * slots
-        crop = min(h, tile + 2 * CROP_HALO) * min(w, tile + 2 * CROP_HALO)
-        return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w * n + BYTES_PER_PIXEL * crop * slots
+        crop = min(h, tile + 2 * CROP_HALO) * min(w, tile + 2 * CROP_HALO)     # tiled: one image at a time
+        return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + BYTES_PER_PIXEL * crop
 
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list[Outcome]:
         out = []
-        for s in range(0, len(images), self.batch_size):
-            enc = self.codec.encrypt(to_float(images[s:s + self.batch_size], self.device), key, progress)
+        # tiled sizes go one image at a time: a batch would only add whole-image tensors (crops run singly anyway)
+        size = 1 if images and self.codec.tile_for(images[0].shape[:2]) else self.batch_size
+        for s in range(0, len(images), size):
+            enc = self.codec.encrypt(to_float(images[s:s + size], self.device), key, progress)
             self.stats["nae_retries"] += enc.nae_retries
             self.stats["label_retries"] += enc.label_retries
             for j in range(len(enc.nonces)):

@@ -81,17 +81,19 @@ class SealedScheme:
         if self.codec is None or not needs_tiles(h, w, self.codec.tile, self.codec.tile_above):
             return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
         t = self.codec.tile + 2 * CROP_HALO
-        return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w * n + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)
+        return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)  # 1 at a time
 
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None,
                 originals: list | None = None) -> list[Outcome]:
         if self.codec is None:
             raise TypeError("SealedScheme needs a classifier to encrypt (SealedScheme(None) only decrypts)")
         out = []
-        for s in range(0, len(images), self.batch_size):
-            batch = images[s:s + self.batch_size]
+        size = 1 if images and needs_tiles(*images[0].shape[:2], self.codec.tile, self.codec.tile_above) \
+            else self.batch_size   # tiled sizes one at a time: a batch would only add whole-image tensors
+        for s in range(0, len(images), size):
+            batch = images[s:s + size]
             res = self.codec.encrypt(batch, key, self.lossy_fallback,
-                                     None if originals is None else originals[s:s + self.batch_size])
+                                     None if originals is None else originals[s:s + size])
             self.stats["retries"] += res.retries
             for j in range(len(batch)):
                 out.append(Outcome(error=res.errors[j]) if j in res.errors else
