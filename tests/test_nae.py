@@ -133,3 +133,13 @@ def test_view_aims_at_the_blended_image(toy_classifier, key):
     assert (margin_of(toy_classifier(0.8 * res.n_adv + 0.1), target) >= 5.0).all()
     chunk = generate_nae(toy_classifier, noise, target, PhiConfig(**{**cfg.__dict__, "schedule": "chunk"}))
     assert torch.equal(chunk.n_adv, res.n_adv)
+
+
+def test_progress_ticks_every_step_and_counts_every_image(toy_classifier, key):
+    """One call per step (0 when no image finished: a progress bar's clock moves during one long photo), and the
+    counts add up to the images."""
+    calls = []
+    target = torch.tensor([3, 2, 1, 0, 3])
+    res = generate_nae(toy_classifier, _noise(key, 5), target, FAST_PHI, progress=calls.append)
+    assert sum(calls) == 5 and 0 in calls
+    assert len(calls) >= int(res.steps.max()) + 1 and int(res.steps.max()) > 0
