@@ -23,6 +23,7 @@ def test_tiled_sealed_encryption_is_lossless_and_keeps_the_label(toy_pair):
     codec = SealedCodec(clf, device="cpu", nonce_source=seeded_nonces(3), seed=3, tile=16, tile_above=256)
     assert isinstance(codec.classifier_for((3, 40, 36)), TiledClassifier)
     assert codec.classifier_for((3, 16, 16)) is codec.classifier
+    assert codec.config_for((3, 40, 36)).payload_samples == 1 and codec.config_for((3, 16, 16)) == codec.cfg
     res = codec.encrypt(_images(), KEY)
     assert res.errors == {}
     for c, im, lab in zip(res.cipher, _images(), res.labels):

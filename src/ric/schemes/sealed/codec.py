@@ -1,6 +1,7 @@
 """SealedCodec: encrypt same-sized images into sealed ciphertexts (payload stream + coarse attack + label check)."""
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 from typing import Callable
@@ -60,6 +61,15 @@ class SealedCodec:
             raise ValueError(f"nonce_source returned {len(n)} bytes; a sealed nonce is {NONCE_BYTES}")
         return n[:NONCE_BYTES]
 
+    def config_for(self, shape) -> SealedConfig:
+        """The attack's settings for images of `shape`: at tiled sizes the real payload alone (payload_samples 1).
+        Random payloads guard the label against the fine digits the attack does not know (the tag's); over a
+        megapixel of them the classifier's global mean barely moves, and each draw would cost a whole tiled
+        forward and backward pass. The label check on the written ciphertext (and its retries) stays."""
+        if needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above):
+            return dataclasses.replace(self.cfg, payload_samples=1)
+        return self.cfg
+
     def classifier_for(self, shape) -> torch.nn.Module:
         """The classifier for images of `shape` (…, H, W): tiled above `tile_above` pixels."""
         if needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above):
@@ -117,7 +127,7 @@ class SealedCodec:
                 init = self.starts.blend(init, labels[keep])
             with torch.enable_grad():
                 lev, _, steps = coarse_attack(self.classifier_for(fine.shape), fine, labels[keep].to(self.device),
-                                              init, self.cfg, gen)
+                                              init, self.config_for(fine.shape), gen)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
