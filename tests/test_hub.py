@@ -79,3 +79,27 @@ def test_old_ciphertexts_decrypt_with_the_retired_classifier(tmp_path, capsys):
     ref = np.repeat(np.asarray(Image.open(tmp_path / "ring.png"))[..., None], 3, 2)
     mse = ((out.astype(float) - ref) ** 2).mean()
     assert 10 * np.log10(255 ** 2 / mse) > 35   # recovered (a synthetic ring: not MNIST, so not 50 dB)
+
+
+def test_find_class_starts_by_digest_beside_the_weights_or_retired(toy_pair_copy, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from ric.starts import ClassStarts, kept_starts_path, save_starts, starts_path
+    clf = hub.load_classifier(toy_pair_copy["classifier"])
+    pats = [torch.full((3, 3, 8, 8), (k + 0.5) / 256) for k in (10, 200)]
+    cur, old = (ClassStarts(p, 0.3, 0.8, clf.identity) for p in pats)
+    save_starts(cur, starts_path(clf.path))
+    kept = kept_starts_path(starts_path(clf.path), old.digest)
+    save_starts(old, kept)
+    assert hub.find_class_starts(clf, cur.digest).digest == cur.digest
+    assert hub.find_class_starts(clf, old.digest).digest == old.digest       # kept beside the weights
+    assert hub.find_class_starts(clf, "0123456789ab") is None
+    retired = tmp_path / "retired"
+    retired.mkdir()
+    monkeypatch.setattr(hub, "RETIRED_DIR", str(retired))
+    shutil.move(kept, retired / os.path.basename(kept))
+    assert hub.find_class_starts(clf, old.digest).digest == old.digest       # or in weights/retired
+    other = ClassStarts(pats[1], 0.3, 0.8, "someone-else@ffffffffffff")      # same name, other classifier's
+    save_starts(other, str(retired / os.path.basename(kept)))
+    assert other.digest == old.digest and hub.find_class_starts(clf, other.digest) is None   # refused

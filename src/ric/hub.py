@@ -162,10 +162,36 @@ def load_class_starts(classifier: Loaded):
         starts = load_starts(path)
     except ValueError as e:
         raise ModelLoadError(str(e)) from None
-    if starts.classifier.rsplit("@", 1)[-1] != classifier.identity.rsplit("@", 1)[-1]:
+    if not _same_weights(starts.classifier, classifier.identity):
         raise ModelLoadError(f"{path} was fitted for classifier {starts.classifier}, not for "
                              f"{classifier.identity} (refit it: ric prepare-classifier)")
     return starts
+
+
+def find_class_starts(classifier: Loaded, digest: str):
+    """The class starts of this classifier with this digest, for a ciphertext that records them: the current file
+    beside the weights, a replaced one kept beside it (NAME@DIGEST.starts.safetensors, see ric prepare-classifier
+    --force) or in weights/retired/; None when none of them is there."""
+    from .starts import kept_starts_path, load_starts, starts_path
+    current = load_class_starts(classifier)
+    if current is not None and current.digest == digest:
+        return current
+    if not classifier.path:
+        return None
+    kept = kept_starts_path(starts_path(classifier.path), digest)
+    for path in (kept, os.path.join(RETIRED_DIR, os.path.basename(kept))):
+        if os.path.isfile(path):
+            try:
+                starts = load_starts(path)
+            except ValueError as e:
+                raise ModelLoadError(str(e)) from None
+            if starts.digest == digest and _same_weights(starts.classifier, classifier.identity):
+                return starts
+    return None
+
+
+def _same_weights(a: str, b: str) -> bool:
+    return a.rsplit("@", 1)[-1] == b.rsplit("@", 1)[-1]
 
 
 def class_starts_for(classifier: Loaded, view: float):

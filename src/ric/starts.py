@@ -114,6 +114,13 @@ def starts_path(weights_path: str) -> str:
     return root + SUFFIX
 
 
+def kept_starts_path(path: str, digest: str) -> str:
+    """Where a replaced starts file `path` is kept: beside it as NAME@DIGEST.starts.safetensors, so that the
+    ciphertexts that record its digest still regenerate (ric.hub.find_class_starts looks there)."""
+    root = path[:-len(SUFFIX)] if path.endswith(SUFFIX) else os.path.splitext(path)[0]
+    return f"{root}@{digest}{SUFFIX}"
+
+
 def save_starts(starts: ClassStarts, path: str) -> None:
     meta = {"alpha": repr(starts.alpha), "view": repr(starts.view), "classifier": starts.classifier,
             "fit": json.dumps(starts.meta), "digest": starts.digest}

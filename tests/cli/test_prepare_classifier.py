@@ -6,7 +6,7 @@ from PIL import Image
 
 from ric.cli import main
 from ric.schemes import container
-from ric.starts import load_starts, starts_path
+from ric.starts import kept_starts_path, load_starts, starts_path
 
 
 def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair_copy, tmp_path, capsys):
@@ -23,6 +23,9 @@ def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair_copy, 
     assert main(args + ["--alpha", "0.2"]) == 13
     assert "pass --force" in capsys.readouterr().err and open(out, "rb").read() == before
     assert main(args + ["--alpha", "0.2", "--force"]) == 0 and load_starts(out).alpha == 0.2
+    kept = kept_starts_path(out, starts.digest)        # and with --force the replaced file is kept, not destroyed
+    assert f"kept the replaced class starts as {kept}" in capsys.readouterr().out
+    assert open(kept, "rb").read() == before
 
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     assert main(["keygen", str(tmp_path / "k.key")]) == 0
@@ -62,3 +65,26 @@ def test_models_lists_the_classifiers_with_class_starts(capsys):
     assert main(["models"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("classifiers with class starts"))
     assert "cifar10" in line and "mnist_cnn" not in line
+
+
+def test_ciphertexts_of_replaced_class_starts_still_decrypt(toy_pair_copy, tmp_path, capsys):
+    """Refitting the starts (--force) must not orphan what was encrypted with the old ones: decryption finds the
+    kept file by the digest in the header; without it, one clear line naming the digest."""
+    pair = toy_pair_copy
+    models = ["--model", pair["model"], "--classifier", pair["classifier"], "-q", "--cpu"]
+    fit = ["prepare-classifier", *models[:4], "--size", "16", "--steps", "3", "--per-class", "1", "--cpu"]
+    key = str(tmp_path / "k.key")
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    assert main(fit) == 0 and main(["keygen", key]) == 0
+    assert main(["encrypt", "--key", key, "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"), *models]) == 0
+    old = container.read(str(tmp_path / "enc" / "a.png")).header.phi["start_id"]
+    assert main(fit + ["--seed", "5", "--force"]) == 0
+    assert load_starts(starts_path(pair["classifier"])).digest != old
+    dec = ["decrypt", "--key", key, str(tmp_path / "enc" / "a.png"), *models]
+    assert main(dec + ["--out", str(tmp_path / "dec")]) == 0 and os.path.isfile(tmp_path / "dec" / "a.png")
+    os.remove(kept_starts_path(starts_path(pair["classifier"]), old))
+    capsys.readouterr()
+    assert main(dec + ["--out", str(tmp_path / "dec2")]) == 9
+    err = capsys.readouterr().err
+    assert f"made with class starts {old}" in err and "NAME@DIGEST.starts.safetensors" in err
+    assert not os.path.exists(tmp_path / "dec2" / "a.png")

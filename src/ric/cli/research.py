@@ -81,8 +81,8 @@ def run_prepare_classifier(args) -> int:
         raise ConfigError("pass --out for a classifier that is not a .safetensors file")
     out = args.out or starts_path(clf.path)
     if os.path.exists(out) and not args.force:
-        raise OutputExistsError(f"{out} exists (pass --force to replace it; ciphertexts made with it then need "
-                                "the old file to decrypt)")
+        raise OutputExistsError(f"{out} exists (pass --force to replace it; the old file is then kept beside it "
+                                "for the ciphertexts made with it)")
     phi = PaperScheme(model, clf, device, starts=None).codec.phi     # the margin and the view encryption uses
     with tqdm(total=args.steps, desc="class starts", disable=None) as bar:
         patterns, record = fit_starts(clf.module, (3, h, w), args.alpha, phi.view, phi.margin, args.steps,
@@ -90,10 +90,32 @@ def run_prepare_classifier(args) -> int:
                                       progress=lambda s, loss, r: (bar.update(1), bar.set_postfix(reached=r)))
     record["model"] = model.identity
     starts = ClassStarts(patterns, float(args.alpha), float(phi.view), clf.identity, record)
+    kept = _keep_replaced_starts(out)
     save_starts(starts, out)
+    if kept:
+        print(f"kept the replaced class starts as {kept} (ciphertexts made with them still decrypt)")
     print(f"class starts {starts.digest} for {clf.identity} (α {args.alpha}, view {phi.view}, margin {phi.margin}, "
           f"{h}x{w}): {record['reached_last_batch']:.0%} of the last batch at the margin before Φ; wrote {out}")
     return 0
+
+
+def _keep_replaced_starts(path: str) -> str | None:
+    """Before `path` is replaced: keep the starts file there as NAME@DIGEST.starts.safetensors beside it (never
+    destroy what ciphertexts need); its path, or None when there was none. A file that is not a starts file is
+    replaced as --force says."""
+    import os
+
+    from ..starts import kept_starts_path, load_starts
+    if not os.path.exists(path):
+        return None
+    try:
+        old = load_starts(path)
+    except (ValueError, OSError):
+        return None
+    kept = kept_starts_path(path, old.digest)
+    if not os.path.exists(kept):
+        os.replace(path, kept)
+    return kept
 
 
 def run_evaluate(args) -> int:

@@ -123,6 +123,7 @@ class RICCodec:
         self.model = model.to(self.device).eval()
         self.classifier = classifier.to(self.device).eval()
         self.phi, self.starts = phi, None
+        self.known_starts: dict[str, ClassStarts] = {}
         self.max_retries = max_retries
         self.tile = int(tile) if tileable(classifier) else 0
         self.tile_above = int(tile_above)
@@ -135,7 +136,12 @@ class RICCodec:
         if abs(starts.view - self.phi.view) > 1e-9:
             raise ValueError(f"class starts fitted for view {starts.view}, but Φ aims at view {self.phi.view}")
         self.starts = starts
+        self.known_starts[starts.digest] = starts
         self.phi = dataclasses.replace(self.phi, start=starts.alpha, start_id=starts.digest)
+
+    def know_starts(self, starts: ClassStarts) -> None:
+        """Regenerate ciphertexts that record these class starts too (replaced ones); encryption keeps its own."""
+        self.known_starts[starts.digest] = starts
 
     @property
     def lam(self) -> float:
@@ -165,10 +171,11 @@ class RICCodec:
              progress=None) -> NAEResult:
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
         if phi.start:
-            if self.starts is None or self.starts.digest != phi.start_id or self.starts.alpha != phi.start:
-                have = "none" if self.starts is None else f"{self.starts.digest} (α {self.starts.alpha})"
+            starts = self.known_starts.get(phi.start_id)
+            if starts is None or starts.alpha != phi.start:
+                have = ", ".join(f"{d} (α {s.alpha})" for d, s in self.known_starts.items()) or "none"
                 raise ValueError(f"Φ needs class starts {phi.start_id} (α {phi.start}); this codec has {have}")
-            noise = self.starts.blend(noise, labels)
+            noise = starts.blend(noise, labels)
         return generate_nae(self.classifier_for(phi.tile), noise, labels.to(self.device), phi, progress)
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:

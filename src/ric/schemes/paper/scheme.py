@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ...errors import ModelLoadError, ModelMismatchError, NAEFailure, RegenerationError, TamperedMetadataError
-from ...hub import Loaded, class_starts_for, is_plain_name, weights_for
+from ...hub import Loaded, class_starts_for, find_class_starts, is_plain_name, weights_for
 from ...io.images import encode_png as encode_image_png
 from ...io.tensors import to_float
 from ...keys import Key, new_nonce
@@ -169,11 +169,16 @@ class PaperScheme:
         if abs(hd.lam - self.codec.lam) > 1e-9:
             raise ModelMismatchError(f"made with λ={hd.lam}, the loaded model uses λ={self.codec.lam}")
         need = str(hd.phi.get("start_id", ""))
+        if need and need not in self.codec.known_starts:
+            found = find_class_starts(self.classifier, need)     # replaced starts, kept for their ciphertexts
+            if found is not None:
+                self.codec.know_starts(found)
         have = self.codec.starts.digest if self.codec.starts is not None else ""
-        if need and need != have:
+        if need and need not in self.codec.known_starts:
             raise ModelMismatchError(f"made with class starts {need} of classifier {hd.classifier}, but "
                                      + (f"the loaded ones are {have}" if have else "none are loaded")
-                                     + " (they live beside the classifier's weights, NAME.starts.safetensors)")
+                                     + " (they live beside the classifier's weights, NAME.starts.safetensors, and "
+                                       "replaced ones as NAME@DIGEST.starts.safetensors)")
 
     def decrypt_peak_bytes(self, p: Prepared) -> int:
         """Estimated peak memory of decrypting one prepared ciphertext: Φ's when it must regenerate n_adv."""
