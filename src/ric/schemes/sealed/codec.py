@@ -61,18 +61,22 @@ class SealedCodec:
             raise ValueError(f"nonce_source returned {len(n)} bytes; a sealed nonce is {NONCE_BYTES}")
         return n[:NONCE_BYTES]
 
+    def tiled(self, shape) -> bool:
+        """Whether images of `shape` (…, H, W) are classified and attacked in tiles."""
+        return needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above)
+
     def config_for(self, shape) -> SealedConfig:
         """The attack's settings for images of `shape`: at tiled sizes the real payload alone (payload_samples 1).
         Random payloads guard the label against the fine digits the attack does not know (the tag's); over a
         megapixel of them the classifier's global mean barely moves, and each draw would cost a whole tiled
         forward and backward pass. The label check on the written ciphertext (and its retries) stays."""
-        if needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above):
+        if self.tiled(shape):
             return dataclasses.replace(self.cfg, payload_samples=1)
         return self.cfg
 
     def classifier_for(self, shape) -> torch.nn.Module:
         """The classifier for images of `shape` (…, H, W): tiled above `tile_above` pixels."""
-        if needs_tiles(shape[-2], shape[-1], self.tile, self.tile_above):
+        if self.tiled(shape):
             return TiledClassifier(self.classifier, self.tile)
         return self.classifier
 

@@ -11,7 +11,6 @@ import numpy as np
 from ...errors import ModelLoadError
 from ...hub import Loaded, class_starts_for
 from ...keys import Key
-from ...tiles import needs_tiles
 from ..base import Outcome
 from .coarse import COARSE_VIEW, SealedConfig
 from .codec import SealedCodec
@@ -78,7 +77,7 @@ class SealedScheme:
 
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w in one batch."""
-        if self.codec is None or not needs_tiles(h, w, self.codec.tile, self.codec.tile_above):
+        if self.codec is None or not self.codec.tiled((h, w)):
             return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
         t = self.codec.tile + 2 * CROP_HALO
         return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)  # 1 at a time
@@ -88,8 +87,8 @@ class SealedScheme:
         if self.codec is None:
             raise TypeError("SealedScheme needs a classifier to encrypt (SealedScheme(None) only decrypts)")
         out = []
-        size = 1 if images and needs_tiles(*images[0].shape[:2], self.codec.tile, self.codec.tile_above) \
-            else self.batch_size   # tiled sizes one at a time: a batch would only add whole-image tensors
+        # tiled sizes one at a time: a batch would only add whole-image tensors (crops run singly anyway)
+        size = 1 if images and self.codec.tiled(images[0].shape[:2]) else self.batch_size
         for s in range(0, len(images), size):
             batch = images[s:s + size]
             res = self.codec.encrypt(batch, key, self.lossy_fallback,
