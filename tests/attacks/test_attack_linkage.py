@@ -154,6 +154,8 @@ def test_linkage_command_wins_against_the_paper_scheme(shared_data, tmp_path, ca
     assert set(res["results"]) == {"ridge", "deepsets", "likelihood"}
     assert res["results"]["likelihood"]["correct"] >= 30 and res["results"]["likelihood"]["contrast_R2_mean"] is None
     assert len(res["label_only_contrast_R2_per_channel"]) == 3
+    assert res["command"].startswith("ric attack linkage ") and "<function" not in res["command"]   # re-runnable
+    assert "--mix none" in res["command"] and "--attacker-images 40" in res["command"]
     assert json.loads((out / "linkage.json").read_text())["results"]["ridge"]["correct"] == ridge["correct"]
     assert (out / "linkage.png").stat().st_size > 10_000
     assert main(argv) == 13                              # never overwrites

@@ -102,7 +102,7 @@ def _command_line(args) -> str:
     skip = {"cmd", "attack", "func"}
     parts = ["ric", "attack", args.attack]
     for k, v in sorted(vars(args).items()):
-        if k in skip or v is None or v is False:
+        if k in skip or v is None or v is False or callable(v):   # the parser's `run` default is no option
             continue
         flag = "--" + k.replace("_", "-")
         parts += [flag] if v is True else [flag, str(v)]
