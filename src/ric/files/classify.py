@@ -5,15 +5,18 @@ from collections import defaultdict
 
 import torch
 
+from ..classifiers.tiling import TiledClassifier, tileable
 from ..errors import InputImageError
 from ..io.images import load_image
 from ..io.tensors import to_float
+from ..tiles import DEFAULT_TILE, needs_tiles
 from .plan import FileResult
 
 
 def classify_files(classifier, paths: list[str], device="cpu", batch_size: int = 64) -> list[FileResult]:
     """A FileResult per path with its label and class name (`classifier`: a hub.Loaded); unreadable files get
-    their InputImageError."""
+    their InputImageError. Images above 1 MP are classified one at a time in tiles (same logits up to float
+    rounding; a 12-MP photo's activations would take several GB at once)."""
     results = [FileResult(p) for p in paths]
     images, groups = {}, defaultdict(list)
     for i, p in enumerate(paths):
@@ -23,10 +26,13 @@ def classify_files(classifier, paths: list[str], device="cpu", batch_size: int =
         except InputImageError as e:
             results[i].error = e
     with torch.inference_mode():
-        for idx in groups.values():
-            for s in range(0, len(idx), batch_size):
-                batch = idx[s:s + batch_size]
-                pred = classifier.module(to_float([images[i] for i in batch], device)).argmax(1).cpu().tolist()
+        for (h, w, _), idx in groups.items():
+            net, size = classifier.module, batch_size
+            if needs_tiles(h, w, DEFAULT_TILE) and tileable(net):
+                net, size = TiledClassifier(net, DEFAULT_TILE), 1
+            for s in range(0, len(idx), size):
+                batch = idx[s:s + size]
+                pred = net(to_float([images[i] for i in batch], device)).argmax(1).cpu().tolist()
                 for i, lab in zip(batch, pred):
                     results[i].label = lab
                     results[i].cls = classifier.classes[lab] if lab < len(classifier.classes) else str(lab)
