@@ -28,9 +28,10 @@ RECOVERED_PNG_LEVEL = 1
 # peak memory of encryption, measured with /usr/bin/time on one CPU thread (docs/results.md, "Memory by image
 # size"): about 300 MiB of models and buffers plus 1.8 KiB per pixel for each image Φ holds at once (its slots)
 BASE_BYTES, BYTES_PER_PIXEL = 300 << 20, 1843
-# tiled (ric.tiles, above TILE_ABOVE pixels): the whole-image tensors Φ and the codec keep, per pixel, plus one
-# crop's activations for each of Φ's slots
-TILED_BYTES_PER_PIXEL, CROP_HALO = 300, 48
+# tiled (ric.tiles, above TILE_ABOVE pixels; one image at a time): the whole-image tensors Φ and the codec keep,
+# per pixel, plus one crop's activations — 12 MP measured at 3,227 MiB, i.e. ~205 B/px besides base and crop
+# (docs/results.md, "Photo sizes")
+TILED_BYTES_PER_PIXEL, CROP_HALO = 230, 48
 
 
 def model_phi(model: Loaded) -> PhiConfig:

@@ -43,9 +43,9 @@ def sealed_config(classifier: Loaded | None, margin: float | None = None) -> Sea
 # size"): about 450 MiB plus 5.9 KiB per pixel of every image in the batch (the coarse attack holds the real and
 # the random payloads of all of them)
 BASE_BYTES, BYTES_PER_PIXEL = 450 << 20, 6042
-# tiled (ric.tiles, above TILE_ABOVE pixels): the whole-image tensors of the attack per pixel, plus one crop's
-# classifier activations (crops run one image and one payload draw at a time)
-TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 400, 1843, 48
+# tiled (ric.tiles, above TILE_ABOVE pixels; one image, one payload draw): the whole-image tensors of the attack
+# per pixel, plus one crop's classifier activations — 12 MP measured at 3,541 MiB, ~210 B/px besides base and crop
+TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 230, 1843, 48
 
 
 @dataclass
