@@ -18,6 +18,6 @@ def test_large_images_get_the_whole_image_label(toy_pair, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"no")
     res = classify_files(clf, paths + [str(tmp_path / "bad.png")])
     with torch.inference_mode():
-        want = [int(clf.module(torch.from_numpy(np.asarray(Image.open(p))).permute(2, 0, 1)[None].float() / 255)
+        want = [int(clf.module(torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1)[None].float() / 255)
                     .argmax(1)) for p in paths]
     assert [r.label for r in res[:3]] == want and res[3].error is not None
