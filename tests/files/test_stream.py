@@ -49,39 +49,33 @@ def test_folder_roundtrip_in_small_windows(work, capsys):
     assert _bytes("dec") == _bytes("dec2")
 
 
+class _CountingScheme:
+    """Records how many images each encrypt call gets; writes nothing."""
+    name, classes, stats = "fake", [], {}
+
+    def __init__(self, seen: list):
+        self.seen = seen
+
+    def encrypt(self, images, key, progress=None):
+        from ric.errors import RICError
+        from ric.schemes.base import Outcome
+        self.seen.append(len(images))
+        return [Outcome(error=RICError("not written")) for _ in images]
+
+
 def test_engine_only_ever_sees_one_window(work, monkeypatch):
-    from ric.errors import RICError
     from ric.files.engine import FileEngine
-    from ric.schemes.base import Outcome
     seen = []
-
-    class FakeScheme:
-        name, classes, stats = "fake", [], {}
-
-        def encrypt(self, images, key, progress=None):
-            seen.append(len(images))
-            return [Outcome(error=RICError("not written")) for _ in images]
-
-    res = list(FileEngine(window=3, show_progress=False).encrypt(FakeScheme(), None, ["plain"], "enc"))
+    res = list(FileEngine(window=3, show_progress=False).encrypt(_CountingScheme(seen), None, ["plain"], "enc"))
     assert seen == [3, 3, 1] and len(res) == 7 and all(r.error is not None for r in res)
     assert isinstance(stream.iter_folder("plain"), type(x for x in ()))   # lazy listing, not a list
 
 
 def test_windows_of_large_images_are_cut_by_pixels(work):
     """A window of photos is not decoded all at once: runs of at most window_pixels (headers say the size)."""
-    from ric.errors import RICError
     from ric.files.engine import FileEngine
-    from ric.schemes.base import Outcome
     seen = []
-
-    class FakeScheme:
-        name, classes, stats = "fake", [], {}
-
-        def encrypt(self, images, key, progress=None):
-            seen.append(len(images))
-            return [Outcome(error=RICError("not written")) for _ in images]
-
-    res = list(FileEngine(window=5, window_pixels=3 * 256, show_progress=False).encrypt(FakeScheme(), None,
+    res = list(FileEngine(window=5, window_pixels=3 * 256, show_progress=False).encrypt(_CountingScheme(seen), None,
                                                                                       ["plain"], "enc"))
     assert seen == [3, 2, 2] and len(res) == N          # 16x16 = 256 pixels each: 3 a run, window 5 cut 3 + 2
 

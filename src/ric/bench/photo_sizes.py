@@ -43,8 +43,10 @@ def measured(cmd: list[str]) -> tuple[int, float, float, str]:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+    """PSNR in dB of two uint8 (H, W, 3) images, as ric.metrics computes it everywhere else."""
+    from ..io.tensors import to_float
+    from ..metrics import psnr as psnr_tensors
+    return float(psnr_tensors(to_float([b]), to_float([a])))
 
 
 def _one(a, scheme: str, h: int, w: int, key: str) -> dict:

@@ -106,7 +106,7 @@ class _TiledMeanPool(torch.autograd.Function):
                 total = s if total is None else total + s
                 count += f.shape[2] * f.shape[3]
         ctx.save_for_backward(x)
-        ctx.parts, ctx.tile, ctx.count = parts, tile, count
+        ctx.parts, ctx.tiles, ctx.count = parts, tiles, count
         return total / count
 
     @staticmethod
@@ -114,7 +114,7 @@ class _TiledMeanPool(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         gx = torch.zeros_like(x)
         g = g / ctx.count
-        for t in _tiles(x, ctx.parts, ctx.tile):
+        for t in ctx.tiles:
             for i in range(len(x)):
                 with torch.enable_grad():
                     xc = x[i:i + 1, :, t.crop[0], t.crop[1]].detach().requires_grad_(True)

@@ -108,10 +108,9 @@ class PaperScheme:
     # -- encrypt ------------------------------------------------------------------------------------
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w at once (Φ runs min(n, chunk) of them together)."""
-        slots = min(n, self.codec.phi.chunk)
         tile = self.codec.tile_for((h, w))
         if not tile:
-            return BASE_BYTES + BYTES_PER_PIXEL * h * w * slots
+            return BASE_BYTES + BYTES_PER_PIXEL * h * w * min(n, self.codec.phi.chunk)
         crop = min(h, tile + 2 * CROP_HALO) * min(w, tile + 2 * CROP_HALO)     # tiled: one image at a time
         return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + BYTES_PER_PIXEL * crop
 
