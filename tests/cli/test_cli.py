@@ -55,6 +55,10 @@ def test_roundtrip_and_classify_json(work, capsys):
     ciph = json.loads(capsys.readouterr().out)
     assert [set(r) for r in plain] == [{"file", "label", "class"}] * 3
     assert [r["label"] for r in plain] == [r["label"] for r in ciph]
+    assert main(["classify", "--classifier", work["classifier"], "--json", "--window", "2", "enc"]) == 0
+    folder = sorted(json.loads(capsys.readouterr().out), key=lambda r: r["file"])
+    assert [(os.path.basename(r["file"]), r["label"]) for r in folder] == [(f"im{i}.png", r["label"])
+                                                                           for i, r in enumerate(ciph)]
     assert all(r["class"] == "abc"[r["label"]] for r in ciph)
     assert main(["decrypt", "--key", "k.key", "--out", "dec", *_models(work), "enc/im0.png", "enc/im1.png",
                  "enc/im2.png"]) == 0
@@ -178,7 +182,7 @@ def test_torchscript_classifier_via_cli(work, capsys):
 
 
 def test_sealed_scheme_via_cli(work, capsys):
-    from test_sealed import smooth_images
+    from image_support import smooth_images
     for i, a in enumerate(smooth_images(2)):
         Image.fromarray(a).save(f"s{i}.png")
     m = ["--classifier", work["classifier"], "-q"]

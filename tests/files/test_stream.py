@@ -71,6 +71,39 @@ def test_engine_only_ever_sees_one_window(work, monkeypatch):
     assert isinstance(stream.iter_folder("plain"), type(x for x in ()))   # lazy listing, not a list
 
 
+def test_the_bar_is_redrawn_while_one_window_runs(work, monkeypatch):
+    """One long encrypt call (a 12-MP photo's Φ) still moves the bar's clock: the fake scheme returns only after
+    the bar has been redrawn three times (an event, not a clock); without a bar no redraw thread runs."""
+    import threading
+
+    from ric.files import engine as eng
+    from ric.files import progress as prog
+    monkeypatch.setattr(prog, "BEAT_SECONDS", 0.001)
+    redraws, three, given = [], threading.Event(), []
+
+    def recording(refresh):
+        given.append(refresh)
+
+        def counted():
+            refresh()
+            redraws.append(1)
+            if len(redraws) == 3:
+                three.set()
+        return prog.heartbeat(None if refresh is None else counted)
+
+    monkeypatch.setattr(eng, "heartbeat", recording)
+
+    class Slow(_CountingScheme):
+        def encrypt(self, images, key, progress=None):
+            assert three.wait(timeout=120)      # a bound against a hang only
+            return super().encrypt(images, key, progress)
+
+    res = list(eng.FileEngine(window=8, show_progress=True).encrypt(Slow([]), None, ["plain"], "enc"))
+    assert len(res) == N and len(redraws) >= 3
+    list(eng.FileEngine(window=8, show_progress=False).encrypt(_CountingScheme([]), None, ["plain"], "enc"))
+    assert given[-1] is None
+
+
 def test_windows_of_large_images_are_cut_by_pixels(work):
     """A window of photos is not decoded all at once: runs of at most window_pixels (headers say the size)."""
     from ric.files.engine import FileEngine

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from . import options as opt
-from .report import Reporter
+from .report import Reporter, warn_skipped
 
 
 def add(sub) -> None:
@@ -102,9 +102,7 @@ def _retries(scheme) -> str:
 
 
 def _summary(args, verb: str, rep: Reporter, engine, extra: str = "", quiet: bool = False) -> None:
-    for folder in engine.skipped_folders:
-        print(f"ric: warning: {folder}: a sub-folder, not entered (folders are not walked recursively)",
-              file=sys.stderr)
+    warn_skipped(engine)
     if args.quiet or quiet:
         return
     where = f" (rank {engine.rank} of {engine.world})" if engine.world > 1 else ""

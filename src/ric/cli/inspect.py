@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from . import options as opt
-from .report import Reporter, fail
+from .report import Reporter, fail, warn_skipped
 
 
 def add(sub) -> None:
@@ -18,8 +19,11 @@ def add(sub) -> None:
     p = sub.add_parser("classify", help="label images (plaintexts or ciphertexts alike) with a plaintext classifier",
                        epilog="Any 8-bit image Pillow reads is converted to RGB and labelled at its own size; the "
                               "classifier is the cloud's, unmodified: a ciphertext gets its plaintext's label.")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--json", action="store_true", help="print a JSON list of {file, label, class}")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (a folder is streamed a window "
+                   "at a time; sub-folders are not entered)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {file, label, class} at the end")
+    p.add_argument("--window", type=int, default=256, metavar="N",
+                   help="images held in memory at once (default 256)")
     opt.model_options(p, ric_model=False)
     opt.run_options(p)
     p.set_defaults(run=run_classify)
@@ -46,12 +50,15 @@ def run_keygen(args) -> int:
 
 
 def run_classify(args) -> int:
-    from ..files.classify import classify_files
+    from ..files.engine import FileEngine
     device = opt.device_of(args)
     clf = opt.load_classifier(args, device)
-    rep = Reporter(args.json, stream=False, fields=("file", "label", "class"))
-    for r in classify_files(clf, args.images, device, args.batch_size):
+    bars = not args.quiet and sys.stderr.isatty()
+    engine = FileEngine(window=args.window, show_progress=bars)
+    rep = Reporter(args.json, stream=False, fields=("file", "label", "class"), progress=bars)
+    for r in engine.classify(clf, args.images, device, args.batch_size):
         rep.add(r)
+    warn_skipped(engine)
     return rep.close()
 
 

@@ -69,3 +69,10 @@ class Reporter:
         if self.as_json and not self.stream:
             print(json.dumps(self.rows, indent=1))
         return self.code
+
+
+def warn_skipped(engine) -> None:
+    """One warning line per sub-folder the file engine did not enter."""
+    for folder in engine.skipped_folders:
+        print(f"ric: warning: {folder}: a sub-folder, not entered (folders are not walked recursively)",
+              file=sys.stderr)

@@ -21,6 +21,7 @@ from ..io.images import load_picture
 from ..schemes import container
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
+from .progress import heartbeat
 from .stream import by_pixels, iter_inputs, shard, windows
 
 PLAINTEXT_MODE = 0o600   # recovered images are private: readable by their owner only
@@ -75,8 +76,9 @@ class FileEngine:
             scheme, key, win, out_dir, force, resize, resume, seen, progress))
 
     def _windows(self, inputs, desc: str, exts, run_window):
-        """Feed this rank's inputs to `run_window(paths, progress)` a window at a time, under one progress bar."""
-        with self._bar(inputs, desc, exts) as bar:
+        """Feed this rank's inputs to `run_window(paths, progress)` a window at a time, under one progress bar whose
+        clock is redrawn every second even while one image takes minutes."""
+        with self._bar(inputs, desc, exts) as bar, heartbeat(None if bar.disable else bar.refresh):
             for win in windows(self._inputs(inputs, exts), self.window):
                 for part in by_pixels(win, self.window_pixels):
                     end = bar.n + len(part)
@@ -133,6 +135,14 @@ class FileEngine:
             r.error = o.error
             return
         r.out, r.label, r.info, r.cls = out, o.label, o.info, _class_name(classes, o.label)
+
+    # -- classify -----------------------------------------------------------------------------------
+    def classify(self, classifier, inputs: list[str], device="cpu", batch_size: int = 64) -> Iterator[FileResult]:
+        """Label this rank's share of the inputs with `classifier` (a hub.Loaded), a window at a time; nothing is
+        written."""
+        from .classify import classify_window
+        yield from self._windows(inputs, "classify", None, lambda win, progress: classify_window(
+            classifier, win, device, batch_size, progress))
 
     # -- decrypt ------------------------------------------------------------------------------------
     def decrypt(self, resolver, key, inputs: list[str], out_dir: str, *, force: bool = False,

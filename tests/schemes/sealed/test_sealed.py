@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ToyClassifier
+from image_support import smooth_images
 from PIL import Image
 
 import ric
@@ -46,18 +47,6 @@ def make_codec(seed=0, **cfg):
     """Deterministic: seeded nonces (NOT for real encryption) and a seeded attack generator."""
     return SealedCodec(ToyClassifier().eval(), SealedConfig(**{"max_steps": 200, **cfg}),
                        nonce_source=seeded_nonces(seed, sealed.NONCE_BYTES), seed=seed)
-
-
-def smooth_images(n, h=16, w=16, seed=0):
-    """Gradients with a little texture: compressible like photos, unlike uniform noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    out = []
-    for _ in range(n):
-        a = rng.uniform(0, 1, (3, 3))
-        img = np.stack([a[c, 0] * yy + a[c, 1] * xx + a[c, 2] * 0.3 for c in range(3)], -1)
-        out.append(np.clip(img * 200 + rng.integers(0, 3, img.shape), 0, 255).astype(np.uint8))
-    return out
 
 
 @pytest.fixture
