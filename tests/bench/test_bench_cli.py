@@ -160,6 +160,9 @@ def test_speed_prints_its_tables_machine_and_json(toy, capsys):
     # the issue's targets as ratios of this run; the toy classifier has no class starts, so no "without" row
     assert re.search(r"ratios: class starts None; encrypt / fwd\+bwd \d+\.\d; regenerating decrypt / fwd\+bwd "
                      r"\d+\.\d; fast decrypt \(in memory\) / D \d+\.\d\d\n", out), out
+    # the sealed scheme ran on the same images: uniform noise does not compress into its room, so none is encrypted
+    assert res["sealed"]["encrypted"] == 0 and res["sealed"]["errors"] == 3 and "sealed_encrypt_s" not in res
+    assert "sealed scheme (" in out and "encrypted 0/3" in out
     assert re.search(r"histogram TV from the keyed noise: ciphertexts 0\.\d{3}\n", out)
     assert res["fwd_bwd_s"] > 0 and "cold_encrypt_s" not in res
 
@@ -211,8 +214,31 @@ def test_speed_ratios_line_with_and_without_class_starts():
     r = {"fwd_bwd_s": 0.01, "encrypt_s": 0.06, "decrypt_regen_s": 0.05, "decrypt_fast_s": 0.006, "d_s": 0.004,
          "class_starts": "34ca3357d95d (α 0.3)", "cold_encrypt_s": 0.14,
          "cold_phi_steps": {"median": 5, "p90": 20.0, "max": 45}, "authors_phi_s": 1.0, "phi_refill_s": 0.05,
-         "hist_tv_cipher_vs_noise": 0.274, "hist_tv_cold_cipher_vs_noise": 0.13}
+         "hist_tv_cipher_vs_noise": 0.274, "hist_tv_cold_cipher_vs_noise": 0.13, "sealed_encrypt_s": 0.045}
     assert ratios_line(r) == (
         "ratios: class starts 34ca3357d95d (α 0.3); encrypt / fwd+bwd 6.0; regenerating decrypt / fwd+bwd 5.0; "
         "fast decrypt (in memory) / D 1.50; encrypt without starts / fwd+bwd 14.0 (Φ steps 5/20/45 median/p90/max); "
-        "authors' Φ / ours 20.0\nhistogram TV from the keyed noise: ciphertexts 0.274, without starts 0.130")
+        "authors' Φ / ours 20.0; sealed encrypt / fwd+bwd 4.5\nhistogram TV from the keyed noise: ciphertexts 0.274, "
+        "without starts 0.130")
+
+
+def test_speed_measures_the_sealed_scheme_beside_the_paper_scheme(tmp_path, toy_pair, capsys, monkeypatch):
+    """Photo-like images fit the sealed room: every one encrypted, decrypted bit-exact, its time in the ratios
+    (a fixed key here; the sealed stage seeds its nonces and attack, so the run is repeatable)."""
+    from image_support import smooth_images
+
+    from ric.bench import speed
+    from ric.keys import Key
+    monkeypatch.setattr(speed.Key, "generate", staticmethod(lambda: Key(bytes(range(32)))))
+    x = np.stack(smooth_images(3, 32, 32))
+    np.savez(tmp_path / "cifar10.npz", x_train=x, y_train=np.zeros(3, np.int64), x_test=x,
+             y_test=np.zeros(3, np.int64))
+    out = bench(["speed", "--size", "32", "--n", "3", "--threads", "1", "--repeat", "1", "--data", str(tmp_path),
+                 "--model", toy_pair["model"], "--classifier", toy_pair["classifier"], "--skip",
+                 "sweeps,authors,chunk,threads", "--no-warmup"], capsys)
+    res = json.loads(out.split("\nJSON ", 1)[1])
+    sd = res["sealed"]
+    assert (sd["encrypted"], sd["errors"], sd["bit_exact"]) == (3, 0, "3/3")
+    assert (sd["first_try"], sd["retries"], sd["config"]["payload_samples"]) == (3, 0, 1)
+    assert res["sealed_encrypt_s"] > 0 and "sealed encrypt / fwd+bwd" in out
+    assert "| sealed scheme: encrypt, in memory (attack + seal + label check) |" in out

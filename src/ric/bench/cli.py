@@ -15,7 +15,7 @@ import tempfile
 
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
            "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes"}
-SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk")   # ric.bench.speed.SKIPPABLE
+SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")   # ric.bench.speed.SKIPPABLE
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
                "otherwise idle machine, under `nice` when it is shared.")
@@ -176,7 +176,7 @@ def _sealed_attack(bsub) -> None:
                    help="tune on train images; measure on test (default train)")
     p.add_argument("--threads", type=POSITIVE, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--cfg", action="append", default=[], metavar="K=V,K=V",
-                   help="one SealedConfig per --cfg, e.g. lr=0.1,margin=5,payload_samples=4,max_steps=300")
+                   help="one SealedConfig per --cfg, e.g. lr=0.1,margin=5,payload_samples=1,max_steps=300")
 
 
 def size_list(text: str) -> list[tuple[int, int]]:

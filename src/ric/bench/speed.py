@@ -1,5 +1,6 @@
 """`ric bench speed`: speed of the paper scheme (issue 7): throughput, per-stage breakdown, Φ steps, peak memory,
-the authors'-settings baseline, fast decryption and the classification overhead.
+the authors'-settings baseline, fast decryption and the classification overhead; and beside it the sealed scheme's
+encryption (coarse-attack steps, retries) and decryption on the same images (`--skip sealed` leaves it out).
 
   ric bench speed --size 32  [--n 128] [--threads 2]   # shipped cifar10 pair, CIFAR-10 test images
   ric bench speed --size 64  [--n 32] [--threads 2]    # shipped celeba64 pair, CelebA-64 test faces
@@ -31,7 +32,7 @@ from ..classifiers import create_classifier
 from ..errors import ConfigError
 from ..hub import Loaded
 from ..io.tensors import to_float, to_uint8
-from ..keys import Key, new_nonce
+from ..keys import Key, new_nonce, seeded_nonces
 from ..nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
 from ..nets import create_ric_model
 from ..nets.ric import quantize
@@ -46,7 +47,7 @@ from .common import log, machine, now, table, timed
 DATASETS = {32: ("cifar10.npz", "CIFAR-10"), 64: ("celeba_faces_64.npz", "CelebA-64"),
             160: ("celeba_faces_160.npz", "CelebA-160")}
 DEFAULT_N = {32: 128, 64: 32, 160: 8}
-SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold")
+SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")
 BS = 64   # batch of the forward passes, F+E and D
 
 
@@ -160,7 +161,7 @@ def run(a) -> int:
         stages_only(r, res)
         return 0
     for stage in (encrypt_and_classify, phi_schedules, forward_backward, cold, stages, png_io, decrypt_in_memory,
-                  files, authors, variants):
+                  files, authors, sealed, variants):
         stage(r, res)
     finish(r, res)
     report(res)
@@ -417,6 +418,36 @@ def variants(r: Run, res: dict) -> None:
             res["slot_sweep"][k] = {"s": t / n, "same_bits_as_8": bool(torch.equal(rr.n_adv, r_refill.n_adv))}
 
 
+def sealed(r: Run, res: dict) -> None:
+    """The sealed scheme on the same images, as `ric encrypt --scheme sealed` runs it (the classifier's own attack
+    settings and class starts, the label check and its retries), then its decryption in memory."""
+    if "sealed" in r.skip:
+        return
+    from ..schemes.sealed import SealedCodec, open_sealed_pixels
+    from ..schemes.sealed.coarse import COARSE_VIEW
+    from ..schemes.sealed.scheme import sealed_config
+    log("sealed scheme: encrypt, decrypt")
+    # seeded nonces and attack generator: the run is repeatable for a key (its ciphertexts are thrown away)
+    codec = SealedCodec(r.clf.module, sealed_config(r.clf), starts=hub.class_starts_for(r.clf, COARSE_VIEW),
+                        nonce_source=seeded_nonces(0), seed=0)
+    images = list(r.x)
+    if not r.a.no_warmup:
+        codec.encrypt(images[:8], r.key)   # warm-up (first calls allocate and import; not timed)
+    t, out = timed(lambda: codec.encrypt(images, r.key), r.a.repeat)
+    ok = [c for c in out.cipher if c is not None]
+    steps = [info["steps"] for info in out.info if "steps" in info]
+    if ok:       # a time per image only where some were encrypted (random images do not fit: CapacityError)
+        res["sealed_encrypt_s"] = t / r.n
+    res["sealed"] = {"config": dataclasses.asdict(codec.cfg), "encrypted": len(ok), "errors": len(out.errors),
+                     "retries": out.retries, "first_try": sum(info.get("attempts") == 1 for info in out.info),
+                     "steps": steps_summary(steps) if steps else None}
+    if ok:
+        t_dec, plain = timed(lambda: [open_sealed_pixels(r.key, c) for c in ok], r.a.repeat)
+        res["sealed_decrypt_s"] = t_dec / len(ok)
+        exact = [np.array_equal(p, x) for p, x in zip(plain, (x for x, c in zip(images, out.cipher) if c is not None))]
+        res["sealed"]["bit_exact"] = f"{sum(exact)}/{len(exact)}"
+
+
 def finish(r: Run, res: dict) -> None:
     """Peak memory, wall time, load average before and after, the machine."""
     res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -516,7 +547,9 @@ PATH_ROWS = (("classify, plaintext (forward pass, batches of 64)", "classify_pla
              ("decrypt, files, regenerating Φ", "files_decrypt_regen_s"),
              ("decrypt, files, fast", "files_decrypt_fast_s"),
              ("decrypt, files, fast, round-1 settings (1 I/O thread, D batch 64, zlib 6)",
-              "files_decrypt_fast_serial_s"))
+              "files_decrypt_fast_serial_s"),
+             ("sealed scheme: encrypt, in memory (attack + seal + label check)", "sealed_encrypt_s"),
+             ("sealed scheme: decrypt, in memory (bit-exact)", "sealed_decrypt_s"))
 STAGE_ROWS = (("Φ ours (refill schedule)", "phi_refill_s"), ("Φ ours, chunk schedule", "phi_chunk_s"),
               ("Φ ours from noise alone (no class starts)", "cold_phi_s"),
               ("Φ authors (lr 0.01, 100 steps)", "authors_phi_s"), ("F+E+Q", "fe_s"), ("D", "d_s"),
@@ -538,6 +571,8 @@ def ratios_line(r: dict) -> str:
                      f"{r['cold_phi_steps']['max']} median/p90/max)")
     if "authors_phi_s" in r:
         parts.append(f"authors' Φ / ours {r['authors_phi_s'] / r['phi_refill_s']:.1f}")
+    if "sealed_encrypt_s" in r:
+        parts.append(f"sealed encrypt / fwd+bwd {r['sealed_encrypt_s'] / fb:.1f}")
     tv = f"histogram TV from the keyed noise: ciphertexts {r['hist_tv_cipher_vs_noise']:.3f}"
     if "hist_tv_cold_cipher_vs_noise" in r:
         tv += f", without starts {r['hist_tv_cold_cipher_vs_noise']:.3f}"
@@ -562,6 +597,13 @@ def report(r: dict) -> None:
               f"{r['authors_encrypt_usable']:.3f}")
         print(f"speed-up of ours over authors: Φ {r['authors_phi_s'] / r['phi_refill_s']:.1f}x, "
               f"encrypt {r['authors_encrypt_s'] / r['encrypt_s']:.1f}x")
+    if "sealed" in r:
+        sd = r["sealed"]
+        st = sd["steps"] or {}
+        print(f"sealed scheme ({json.dumps(sd['config'])}): encrypted {sd['encrypted']}/{r['n']}, first try "
+              f"{sd['first_try']}, retries {sd['retries']}, errors {sd['errors']}; coarse-attack steps median "
+              f"{st.get('median')} / p90 {st.get('p90')} / max {st.get('max')}; decrypted bit-exact "
+              f"{sd.get('bit_exact')}")
     print(ratios_line(r))
     print(f"decrypt speed-up fast/regenerating: in memory {r['decrypt_regen_s'] / r['decrypt_fast_s']:.0f}x, "
           f"files {r['files_decrypt_regen_s'] / r['files_decrypt_fast_s']:.0f}x (round-1 settings "

@@ -139,7 +139,7 @@ def test_exact_fit_boundary(monkeypatch):
     """A payload of exactly the room fits; one byte more does not."""
     room = sealed.payload_room(16, 16)
     for size, fits in ((room, True), (room + 1, False)):
-        monkeypatch.setattr(sealed_payload, "_encode", lambda px, codec, q=100, n=size: b"\x00" * n)
+        monkeypatch.setattr(sealed_payload, "_encode", lambda px, codec, *a, n=size, **kw: b"\x00" * n)
         if fits:
             stream, info = sealed.seal_stream(fixed_key(), np.zeros((16, 16, 3), np.uint8), bytes(12))
             assert len(stream) == capacity_bytes(16, 16) and info["payload_bytes"] == room
@@ -193,6 +193,26 @@ def test_decompress_each_codec_exactly(codec_id):
     assert np.array_equal(sealed.decompress(codec_id, sealed_payload._encode(img, codec_id)), img)
     with pytest.raises(TamperedPixelsError):
         sealed.decompress(9, sealed_payload._encode(img, codec_id))
+
+
+@pytest.mark.parametrize("room,tried,chosen", [(70, ["png", 1], 1), (55, ["png", 1, 4], 4), (40, ["png", 1, 4], None)])
+def test_webp_efforts_are_tried_fast_first_and_the_slow_one_only_when_needed(monkeypatch, room, tried, chosen):
+    """Known sizes per effort (PNG 100 bytes, WebP method 1: 60, method 4: 50): the first that fits is kept."""
+    sizes, calls = {"png": 100, 1: 60, 4: 50}, []
+
+    def fake(im, codec, quality=100, method=6):
+        what = "png" if codec == sealed.CODEC_PNG else method
+        calls.append(what)
+        return bytes([codec]) * sizes[what]
+    monkeypatch.setattr(sealed_payload, "_encode", fake)
+    img = smooth_images(1)[0]
+    if chosen is None:
+        with pytest.raises(sealed.CapacityError, match="50 bytes"):
+            sealed_payload.compress(img, room)
+    else:
+        codec_id, data, psnr = sealed_payload.compress(img, room)
+        assert (codec_id, len(data), psnr) == (sealed.CODEC_WEBP, sizes[chosen], None)
+    assert calls == tried
 
 
 def _decrypt_pixels(key, pix: dict, out_dir: str, workers: int = 2):
@@ -527,3 +547,14 @@ def test_golden_v1_does_not_authenticate_coarse_plane_or_filler():
     flat[901] = flat[901] - 1 if flat[901] % BASE else flat[901] + 1      # a fine digit: detected
     with pytest.raises(TamperedPixelsError):
         open_sealed_pixels(key, bad)
+
+
+def test_peak_memory_estimate_counts_the_payload_draws():
+    """Known answers of the measured model (docs/results.md): 2.4 KB per pixel with one draw, 6.6 KB with four."""
+    from ric.hub import Loaded
+    from ric.schemes.sealed.scheme import SealedScheme
+    one = SealedScheme(Loaded(ToyClassifier(), "toy"))
+    four = SealedScheme(Loaded(ToyClassifier(), "toy", meta={"sealed_encrypt": '{"payload_samples": 4}'}))
+    assert one.codec.cfg.payload_samples == 1
+    assert one.peak_bytes(100, 100, 2) == (450 << 20) + 2400 * 100 * 100 * 2
+    assert four.peak_bytes(100, 100, 2) == (450 << 20) + 6600 * 100 * 100 * 2

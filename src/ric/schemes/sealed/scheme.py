@@ -39,10 +39,11 @@ def sealed_config(classifier: Loaded | None, margin: float | None = None) -> Sea
     return cfg if margin is None else dataclasses.replace(cfg, margin=float(margin))
 
 
-# peak memory of encryption, measured with /usr/bin/time on one CPU thread (docs/results.md, "Memory by image
-# size"): about 450 MiB plus 5.9 KiB per pixel of every image in the batch (the coarse attack holds the real and
-# the random payloads of all of them)
-BASE_BYTES, BYTES_PER_PIXEL = 450 << 20, 6042
+# peak memory of encryption, measured with /usr/bin/time on one CPU thread (docs/results.md, "Sealed scheme at
+# 32x32" and "Memory by image size"): with one payload draw per step (the default since 2026-12-01) 334 MiB at
+# 32x32, 947 MiB at 640x427, 2,323 MiB at 1000x1000 — about 2.1 KB per pixel of every image in the batch; with four
+# draws 6.0 KB. Estimated as BASE_BYTES + (PIXEL_BYTES + DRAW_BYTES · draws) per pixel: 2.4 KB and 6.6 KB
+BASE_BYTES, PIXEL_BYTES, DRAW_BYTES = 450 << 20, 1000, 1400
 # tiled (ric.tiles, above TILE_ABOVE pixels; one image, one payload draw): the whole-image tensors of the attack
 # per pixel, plus one crop's classifier activations — 12 MP measured at 3,541 MiB, ~210 B/px besides base and crop
 TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 230, 1843, 48
@@ -78,7 +79,7 @@ class SealedScheme:
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w in one batch."""
         if self.codec is None or not self.codec.tiled((h, w)):
-            return BASE_BYTES + BYTES_PER_PIXEL * h * w * n
+            return BASE_BYTES + (PIXEL_BYTES + DRAW_BYTES * self.codec.cfg.payload_samples) * h * w * n
         t = self.codec.tile + 2 * CROP_HALO
         return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)  # 1 at a time
 
