@@ -103,3 +103,33 @@ def test_find_class_starts_by_digest_beside_the_weights_or_retired(toy_pair_copy
     other = ClassStarts(pats[1], 0.3, 0.8, "someone-else@ffffffffffff")      # same name, other classifier's
     save_starts(other, str(retired / os.path.basename(kept)))
     assert other.digest == old.digest and hub.find_class_starts(clf, other.digest) is None   # refused
+
+
+RETIRED_CIFAR10_STARTS = "34ca3357d95d"   # the first shipped cifar10 class starts (α 0.3), replaced on 2026-12-01
+
+
+@pytest.mark.skipif("cifar10" not in hub.shipped_names(), reason="no shipped weights in this checkout")
+def test_ciphertexts_of_the_replaced_shipped_starts_still_decrypt(tmp_path):
+    """A ciphertext made with the α 0.3 starts records their digest; the shipped package finds them in
+    weights/retired/ and regenerates its n_adv exactly (same pixels as the encryptor's own decryption)."""
+    import numpy as np
+
+    from ric.files.engine import FileEngine
+    from ric.keys import Key, seeded_nonces
+    from ric.schemes import Resolver
+    from ric.schemes.paper.scheme import PaperScheme
+    model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
+    old = hub.find_class_starts(clf, RETIRED_CIFAR10_STARTS)
+    assert old is not None and old.alpha == 0.3 and hub.load_class_starts(clf).digest != RETIRED_CIFAR10_STARTS
+    key = Key(bytes(range(32)))
+    from image_support import smooth_images
+    img = smooth_images(1, 32, 32)[0]
+    enc = PaperScheme(model, clf, starts=old, nonce_source=seeded_nonces(3)).encrypt([img], key)[0]
+    assert enc.error is None
+    path = tmp_path / "c.png"
+    path.write_bytes(enc.data)
+    out = list(FileEngine(show_progress=False).decrypt(Resolver(), key, [str(path)], str(tmp_path / "dec")))
+    assert out[0].error is None
+    from PIL import Image
+    rec = np.asarray(Image.open(out[0].out).convert("RGB")).astype(float)
+    assert 10 * np.log10(255 ** 2 / ((rec - img) ** 2).mean()) > 40
