@@ -4,12 +4,11 @@ encryption (coarse-attack steps, retries) and decryption on the same images (`--
 
   ric bench speed --size 32  [--n 128] [--threads 2]   # shipped cifar10 pair, CIFAR-10 test images
   ric bench speed --size 64  [--n 32] [--threads 2]    # shipped celeba64 pair, CelebA-64 test faces
-  ric bench speed --size 160 [--n 8]  [--threads 2]    # UNTRAINED small_skip RIC model and UNTRAINED
-                                                       # small_resnet (20 classes) on CelebA-160 faces
-One size per process, so that the peak RSS printed belongs to that size. `--stages-only` (for 160x160, whose
-untrained classifier Φ cannot bring to the margin in any affordable time on a shared CPU): Φ runs a fixed
-`--phi-steps` steps and reports its cost per step; everything else (F+E, D, PNG I/O, sealed n_adv, classify) is
-measured as usual; nothing end to end. Prints Markdown tables and one JSON line.
+  ric bench speed --size 160 [--n 8]  [--threads 2]    # shipped celeba160 pair, CelebA-160 test faces
+One size per process, so that the peak RSS printed belongs to that size. `--model M --classifier C`: another
+trained pair. `--stages-only`: Φ runs a fixed `--phi-steps` steps and reports its cost per step; everything else
+(F+E, D, PNG I/O, sealed n_adv, classify) is measured as usual; nothing end to end.
+Prints Markdown tables and one JSON line.
 Times are wall-clock per image, best (minimum) of `--repeat` runs, after one untimed warm-up encryption; Φ alone and
 the authors' baseline run once (the same noise images for every Φ variant). The load average is printed before
 and after. (Formerly scripts/bench_speed.py, same options and measurements.)
@@ -28,13 +27,11 @@ import torch
 from PIL import Image
 
 from .. import hub
-from ..classifiers import create_classifier
 from ..errors import ConfigError
 from ..hub import Loaded
 from ..io.tensors import to_float, to_uint8
 from ..keys import Key, new_nonce, seeded_nonces
 from ..nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
-from ..nets import create_ric_model
 from ..nets.ric import quantize
 from ..noise import noise_image
 from ..schemes import container
@@ -47,6 +44,7 @@ from .common import log, machine, now, table, timed
 DATASETS = {32: ("cifar10.npz", "CIFAR-10"), 64: ("celeba_faces_64.npz", "CelebA-64"),
             160: ("celeba_faces_160.npz", "CelebA-160")}
 DEFAULT_N = {32: 128, 64: 32, 160: 8}
+SHIPPED = {32: "cifar10", 64: "celeba64", 160: "celeba160"}   # the default pair per size
 SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")
 BS = 64   # batch of the forward passes, F+E and D
 
@@ -121,16 +119,10 @@ def load_setup(data, size, n, seed=0, model_spec=None, clf_spec=None):
         model, clf = hub.load_ric_model(model_spec), hub.load_classifier(clf_spec)
         what = (f"RIC model `{model_spec}` + classifier `{clf_spec}`, "
                 f"{DATASETS[size][1]} test images, Φ settings {_engine.model_phi(model).to_dict()}")
-    elif size in (32, 64):
-        name = "cifar10" if size == 32 else "celeba64"
+    else:   # the shipped pair of that size
+        name = SHIPPED[size]
         model, clf = hub.load_ric_model(name), hub.load_classifier(name)
         what = f"shipped `{name}` RIC model (small_skip) + shipped `{name}` classifier, {DATASETS[size][1]} test images"
-    else:
-        torch.manual_seed(seed)
-        model = Loaded(create_ric_model("small_skip").eval(), "UNTRAINED-small_skip")
-        clf = Loaded(create_classifier("small_resnet", num_classes=20).eval(), "UNTRAINED-small_resnet20")
-        what = ("UNTRAINED (randomly initialised, torch seed 0) small_skip RIC model + UNTRAINED small_resnet "
-                "classifier (20 classes, width 32); CelebA-160 test faces. Speed only: labels and PSNR are meaningless")
     x = d["x_test"]
     x = x[np.sort(np.random.default_rng(seed).permutation(len(x))[:n])]
     return model, clf, x, what
@@ -151,7 +143,7 @@ def run(a) -> int:
     model, clf, x, what = load_setup(a.data, a.size, n, model_spec=a.model, clf_spec=a.classifier)
     key = Key.generate()
     xt = to_float(x)
-    phi = _engine.model_phi(model) if (a.model or a.size in (32, 64)) else PhiConfig()   # a trained pair's own
+    phi = _engine.model_phi(model)   # the pair's own
     if a.phi:   # e.g. '{"lr": 0.05, "margin": 1, "max_steps": 100}': Φ settings for this run (stored in ciphertexts)
         phi = PhiConfig.from_dict({**phi.to_dict(), **a.phi})
         what += f"; this run's Φ: {phi.to_dict()} (--phi)"
