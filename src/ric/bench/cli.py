@@ -13,9 +13,10 @@ import os
 import sys
 import tempfile
 
+from .common import SPEED_SKIPPABLE
+
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
            "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes"}
-SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")   # ric.bench.speed.SKIPPABLE
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
                "otherwise idle machine, under `nice` when it is shared.")

@@ -6,6 +6,9 @@ import platform
 import sys
 import time
 
+# the optional parts of `ric bench speed` (--skip): here, torch-free, for the parser and the benchmark alike
+SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")
+
 
 def now() -> float:
     return time.perf_counter()

@@ -45,7 +45,6 @@ DATASETS = {32: ("cifar10.npz", "CIFAR-10"), 64: ("celeba_faces_64.npz", "CelebA
             160: ("celeba_faces_160.npz", "CelebA-160")}
 DEFAULT_N = {32: 128, 64: 32, 160: 8}
 SHIPPED = {32: "cifar10", 64: "celeba64", 160: "celeba160"}   # the default pair per size
-SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")
 BS = 64   # batch of the forward passes, F+E and D
 
 

@@ -68,12 +68,7 @@ def _engine(args):
     from ..files.engine import FileEngine
     from ..files.stream import rank_world
     rank, world = rank_world()
-    return FileEngine(window=args.window, show_progress=_bars(args), rank=rank, world=world)
-
-
-def _bars(args) -> bool:
-    """Progress bars on a terminal only: in a log file their carriage-return updates are noise."""
-    return not args.quiet and sys.stderr.isatty()
+    return FileEngine(window=args.window, show_progress=opt.progress_bars(args), rank=rank, world=world)
 
 
 def run_encrypt(args) -> int:
@@ -83,7 +78,7 @@ def run_encrypt(args) -> int:
     resize = opt.parse_hw(args.resize)
     scheme = encrypt_scheme(args, device)
     engine = _engine(args)
-    rep = Reporter(args.json, opt.streaming(args, args.images, engine.world), progress=_bars(args))
+    rep = Reporter(args.json, opt.streaming(args, args.images, engine.world), progress=opt.progress_bars(args))
     for r in engine.encrypt(scheme, key, args.images, args.out, force=args.force, resize=resize, resume=args.resume):
         rep.add(r)
         if r.info.get("lossy_psnr") is not None:
@@ -119,7 +114,7 @@ def run_decrypt(args) -> int:
     resolver = Resolver(device, model=args.model, classifier=args.classifier, regenerate=args.regenerate,
                         batch_size=args.batch_size)
     engine = _engine(args)
-    rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=_bars(args))
+    rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
     for r in engine.decrypt(resolver, key, args.ciphertexts, args.out, force=args.force, resume=args.resume):
         rep.add(r)
     _summary(args, "decrypted", rep, engine, quiet=not rep.stream)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from . import options as opt
 from .report import Reporter, fail, warn_skipped
@@ -53,7 +52,7 @@ def run_classify(args) -> int:
     from ..files.engine import FileEngine
     device = opt.device_of(args)
     clf = opt.load_classifier(args, device)
-    bars = not args.quiet and sys.stderr.isatty()
+    bars = opt.progress_bars(args)
     engine = FileEngine(window=args.window, show_progress=bars)
     rep = Reporter(args.json, stream=False, fields=("file", "label", "class"), progress=bars)
     for r in engine.classify(clf, args.images, device, args.batch_size):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 EPILOG_IMAGES = ("Input images: any 8-bit image Pillow reads is CONVERTED to RGB for the classifier (greyscale, "
                  "palette, CMYK; the paper scheme drops an alpha channel with a warning; the sealed scheme gives "
@@ -73,6 +74,11 @@ def margin_option(p) -> None:
                    help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
                         "classifier's own sealed settings if it has them, else 5). A weak classifier with small "
                         "logit gaps may need less (the shipped celeba64 classifier carries 2)")
+
+
+def progress_bars(args) -> bool:
+    """Progress bars on a terminal only: in a log file their carriage-return updates are noise."""
+    return not args.quiet and sys.stderr.isatty()
 
 
 def device_of(args) -> str:
