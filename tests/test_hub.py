@@ -106,10 +106,12 @@ def test_find_class_starts_by_digest_beside_the_weights_or_retired(toy_pair_copy
 
 
 RETIRED_CIFAR10_STARTS = "34ca3357d95d"   # the first shipped cifar10 class starts (α 0.3), replaced on 2026-12-01
+RETIRED_CELEBA64_STARTS = "47881fefc830"  # the first shipped celeba64 class starts (α 0.3, g1 = 3), replaced 2026-12-02
 
 
-@pytest.mark.skipif("cifar10" not in hub.shipped_names(), reason="no shipped weights in this checkout")
-def test_ciphertexts_of_the_replaced_shipped_starts_still_decrypt(tmp_path):
+@pytest.mark.parametrize("name, digest, side", [("cifar10", RETIRED_CIFAR10_STARTS, 32),
+                                                ("celeba64", RETIRED_CELEBA64_STARTS, 64)])
+def test_ciphertexts_of_the_replaced_shipped_starts_still_decrypt(tmp_path, name, digest, side):
     """A ciphertext made with the α 0.3 starts records their digest; the shipped package finds them in
     weights/retired/ and regenerates its n_adv exactly (same pixels as the encryptor's own decryption)."""
     import numpy as np
@@ -118,12 +120,12 @@ def test_ciphertexts_of_the_replaced_shipped_starts_still_decrypt(tmp_path):
     from ric.keys import Key, seeded_nonces
     from ric.schemes import Resolver
     from ric.schemes.paper.scheme import PaperScheme
-    model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
-    old = hub.find_class_starts(clf, RETIRED_CIFAR10_STARTS)
-    assert old is not None and old.alpha == 0.3 and hub.load_class_starts(clf).digest != RETIRED_CIFAR10_STARTS
+    model, clf = hub.load_ric_model(name), hub.load_classifier(name)
+    old = hub.find_class_starts(clf, digest)
+    assert old is not None and old.alpha == 0.3 and hub.load_class_starts(clf).digest != digest
     key = Key(bytes(range(32)))
     from image_support import smooth_images
-    img = smooth_images(1, 32, 32)[0]
+    img = smooth_images(1, side, side)[0]
     enc = PaperScheme(model, clf, starts=old, nonce_source=seeded_nonces(3)).encrypt([img], key)[0]
     assert enc.error is None
     path = tmp_path / "c.png"
