@@ -114,6 +114,8 @@ RETIRED_CELEBA64_STARTS = "47881fefc830"  # the first shipped celeba64 class sta
 def test_ciphertexts_of_the_replaced_shipped_starts_still_decrypt(tmp_path, name, digest, side):
     """A ciphertext made with the α 0.3 starts records their digest; the shipped package finds them in
     weights/retired/ and regenerates its n_adv exactly (same pixels as the encryptor's own decryption)."""
+    if name not in hub.shipped_names():
+        pytest.skip(f"no shipped {name} weights in this checkout")
     import numpy as np
 
     from ric.files.engine import FileEngine

@@ -73,7 +73,7 @@ def margin_option(p) -> None:
     p.add_argument("--margin", type=float, default=None, metavar="G1",
                    help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
                         "classifier's own sealed settings if it has them, else 5). A weak classifier with small "
-                        "logit gaps may need less (the shipped celeba64 classifier carries 2)")
+                        "logit gaps may need less (the shipped celeba64 pair carries 1)")
 
 
 def progress_bars(args) -> bool:
