@@ -1,8 +1,10 @@
+import dataclasses
+
 import pytest
 import torch
 from conftest import FAST_PHI
 
-from ric.nae import PhiConfig, generate_nae, margin_of
+from ric.nae import MEMORY_FORMATS, PhiConfig, generate_nae, margin_of
 from ric.noise import noise_image
 
 
@@ -27,25 +29,32 @@ def test_phi_reaches_margin_for_every_target(toy_classifier, key):
     assert (res.n_adv - noise).abs().mean() < 0.25
 
 
-def test_phi_deterministic_across_batch_sizes_and_positions(toy_classifier, key):
+LAYOUTS = list(MEMORY_FORMATS)     # channels-last (new ciphertexts) and contiguous (those from before it existed)
+
+
+@pytest.mark.parametrize("memory", LAYOUTS)
+def test_phi_deterministic_across_batch_sizes_and_positions(toy_classifier, key, memory):
+    cfg = dataclasses.replace(FAST_PHI, memory=memory)
     noise = _noise(key, 7)
     target = torch.tensor([3, 2, 1, 0, 3, 2, 1])
-    full = generate_nae(toy_classifier, noise, target, FAST_PHI).n_adv
-    alone = torch.cat([generate_nae(toy_classifier, noise[i:i + 1], target[i:i + 1], FAST_PHI).n_adv
+    full = generate_nae(toy_classifier, noise, target, cfg).n_adv
+    alone = torch.cat([generate_nae(toy_classifier, noise[i:i + 1], target[i:i + 1], cfg).n_adv
                        for i in range(7)])
-    shifted = generate_nae(toy_classifier, noise[2:], target[2:], FAST_PHI).n_adv
+    shifted = generate_nae(toy_classifier, noise[2:], target[2:], cfg).n_adv
     assert torch.equal(full, alone)
     assert torch.equal(full[2:], shifted)
 
 
-def test_phi_deterministic_across_thread_counts(toy_classifier, key):
+@pytest.mark.parametrize("memory", LAYOUTS)
+def test_phi_deterministic_across_thread_counts(toy_classifier, key, memory):
+    cfg = dataclasses.replace(FAST_PHI, memory=memory)
     noise, target = _noise(key, 4), torch.tensor([0, 1, 2, 3])
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        a = generate_nae(toy_classifier, noise, target, FAST_PHI).n_adv
+        a = generate_nae(toy_classifier, noise, target, cfg).n_adv
         torch.set_num_threads(max(2, old))
-        b = generate_nae(toy_classifier, noise, target, FAST_PHI).n_adv
+        b = generate_nae(toy_classifier, noise, target, cfg).n_adv
     finally:
         torch.set_num_threads(old)
     assert torch.equal(a, b)
@@ -112,6 +121,21 @@ def test_schedule_is_not_part_of_the_stored_settings():
 def test_unknown_schedule_is_refused(toy_classifier, key):
     with pytest.raises(ValueError, match="schedule"):
         generate_nae(toy_classifier, _noise(key, 1), torch.tensor([0]), PhiConfig(schedule="fast"))
+
+
+def test_memory_layout_is_stored_unless_contiguous_and_old_settings_read_as_contiguous():
+    d = PhiConfig().to_dict()
+    assert d["memory"] == "channels_last"                       # new ciphertexts record it
+    assert PhiConfig.from_dict(d) == PhiConfig()
+    old = PhiConfig(memory="contiguous")
+    assert "memory" not in old.to_dict()                         # what every ciphertext before it recorded
+    assert PhiConfig.from_dict(old.to_dict()) == old
+    assert PhiConfig.from_dict(old.to_dict(), memory="channels_last").memory == "channels_last"  # model defaults
+    with pytest.raises(ValueError, match="memory layout"):
+        PhiConfig.from_dict({**d, "memory": "blocked"})
+    x = torch.rand(2, 3, 4, 4)
+    assert PhiConfig().seen(x).is_contiguous(memory_format=torch.channels_last)
+    assert old.seen(x).is_contiguous() and torch.equal(old.seen(x), x)
 
 
 def test_view_is_stored_only_when_set_and_round_trips():

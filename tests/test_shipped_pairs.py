@@ -70,3 +70,33 @@ def test_shipped_celeba160_classifier_loads_and_beats_chance(shared_data):
         x = torch.from_numpy(d["x_test"]).permute(0, 3, 1, 2).float() / 255
         pred = torch.cat([c.module(x[s:s + 25]).argmax(1) for s in range(0, len(x), 25)]).numpy()
     assert (pred == d["y_test"]).mean() >= 0.2   # chance is 0.05
+
+
+def test_phi_layout_changes_the_bits_so_it_is_recorded_and_regenerated():
+    """On the shipped cifar10 classifier, Φ on channels-last and on contiguous memory gives other float bits (oneDNN
+    sums in another order), so each ciphertext records its layout; one encrypted on contiguous memory, as every
+    ciphertext was before the layout existed, records none and still decrypts by regenerating Φ."""
+    if "cifar10" not in hub.shipped_names("ric"):
+        pytest.skip("shipped cifar10 pair absent")
+    import dataclasses
+
+    import torch
+
+    from ric.nae import generate_nae
+    from ric.noise import noise_image
+    from ric.schemes.paper.codec import RICCodec
+    model, clf = hub.load_ric_model("cifar10"), hub.load_classifier("cifar10")
+    key = Key(bytes(range(32)))
+    phi = dataclasses.replace(model_phi(model), view=model.module.lam, chunk=4)
+    noise = torch.stack([noise_image(key, bytes([i]) * 16, (3, 32, 32)) for i in range(4)])
+    y = torch.tensor([1, 2, 3, 4])
+    cl = generate_nae(clf.module.eval(), noise, y, phi)
+    old = generate_nae(clf.module, noise, y, dataclasses.replace(phi, memory="contiguous"))
+    assert torch.equal(cl.steps, old.steps) and not torch.equal(cl.n_adv, old.n_adv)
+    codec = RICCodec(model.module, clf.module, dataclasses.replace(phi, memory="contiguous"))
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    enc = codec.encrypt(x, key)
+    assert all("memory" not in p.to_dict() for p in enc.phis)
+    stored = [type(p).from_dict(json.loads(json.dumps(p.to_dict()))) for p in enc.phis]   # as the header reads them
+    _, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, stored)
+    assert all(ok)

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 import torch
 
+from ..batching import in_batches
 from ..classifiers.tiling import TiledClassifier, tileable
 from ..errors import InputImageError
 from ..io.images import load_image
@@ -39,7 +40,7 @@ def classify_window(classifier, paths: list[str], device="cpu", batch_size: int 
                 net, size = TiledClassifier(net, DEFAULT_TILE), 1
             for s in range(0, len(idx), size):
                 batch = idx[s:s + size]
-                pred = net(to_float([images.pop(i) for i in batch], device)).argmax(1).cpu().tolist()
+                pred = in_batches(net, to_float([images.pop(i) for i in batch], device)).argmax(1).cpu().tolist()
                 for i, lab in zip(batch, pred):
                     results[i].label = lab
                     results[i].cls = classifier.classes[lab] if lab < len(classifier.classes) else str(lab)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...batching import in_batches
 from ...classifiers.tiling import TiledClassifier, tileable
 from ...io.tensors import to_float, to_uint8
 from ...keys import Key, new_nonce
@@ -165,7 +166,7 @@ class RICCodec:
 
     @torch.inference_mode()
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier_for(self.tile_for(x.shape))(x.to(self.device)).argmax(1).cpu()
+        return in_batches(self.classifier_for(self.tile_for(x.shape)), x.to(self.device)).argmax(1).cpu()
 
     def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
              progress=None) -> NAEResult:
@@ -179,7 +180,7 @@ class RICCodec:
         return generate_nae(self.classifier_for(phi.tile), noise, labels.to(self.device), phi, progress)
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:
-        u_en = self._nets(x.shape).encoder_output(x, n_adv)
+        u_en = in_batches(self._nets(x.shape).encoder_output, x, n_adv)
         if self.mix == SCRAMBLE:
             u_en = scramble(u_en, *batch_maps(key, nonces, u_en.shape[1:], self.device))
         elif self.mix == MASK:
@@ -233,7 +234,7 @@ class RICCodec:
                 steps[idx] = res.steps.cpu()
                 with torch.inference_mode():
                     xq = self._encode(x[idx], res.n_adv, key, [nonces[i] for i in group])
-                    pred = self.classifier_for(phi.tile)(xq).argmax(1).cpu()
+                    pred = in_batches(self.classifier_for(phi.tile), xq).argmax(1).cpu()
                 cipher[idx] = to_uint8(xq)
                 ok_nae = res.success.cpu()
                 ok_label = pred == labels[idx]
@@ -277,9 +278,9 @@ class RICCodec:
         elif mix == MASK:
             perm = batch_maps(key, nonces, u.shape[1:], self.device)[0]
             u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device), perm)
-        # D on channels-last memory: u' of the paper scheme is channels-last already (it comes from HWC pixels), the
-        # unscrambled u'' is not, and oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
-        return to_uint8(self._nets(u.shape).decoder_output(u.contiguous(memory_format=torch.channels_last)))
+        # D on channels-last memory, in small batches (ric.batching): the unscrambled u'' is not channels-last, and
+        # oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
+        return to_uint8(in_batches(self._nets(u.shape).decoder_output, u))
 
     def decrypt(self, cipher, key: Key, nonces: list[bytes] | None = None, labels: list[int] | None = None,
                 fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,

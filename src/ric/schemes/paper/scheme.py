@@ -41,7 +41,7 @@ def model_phi(model: Loaded) -> PhiConfig:
     base = PhiConfig()
     try:
         if model.meta.get("phi_encrypt"):  # set explicitly for this model (see its model card)
-            return PhiConfig.from_dict(json.loads(model.meta["phi_encrypt"]))
+            return PhiConfig.from_dict(json.loads(model.meta["phi_encrypt"]), memory=base.memory)
         trained = json.loads(model.meta.get("phi", "{}"))
         return PhiConfig(lr=float(trained.get("lr", base.lr)), max_steps=base.max_steps,
                          margin=float(trained.get("margin", base.margin)), chunk=base.chunk)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ...batching import in_batches
 from ...nae import margin_of
 from .digits import BASE
 
@@ -29,6 +30,12 @@ def _ste_round(v: torch.Tensor) -> torch.Tensor:
     return v + (torch.round(v) - v).detach()
 
 
+def _margins(classifier, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Margins of images x for `target`, the classifier run in cache-sized channels-last batches (ric.batching);
+    autograd keeps one graph per batch, so the backward pass runs in those batches too."""
+    return in_batches(lambda xb, tb: margin_of(classifier(xb), tb), x, target)
+
+
 def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
                   cfg: SealedConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`.
@@ -48,7 +55,7 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
                              dtype=torch.uint8).to(fine.device).float()
         b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
         c = (BASE * lev[:, None] + b) / 255
-        m = margin_of(classifier(c.flatten(0, 1)), target[act].repeat_interleave(k)).view(len(act), k)
+        m = _margins(classifier, c.flatten(0, 1), target[act].repeat_interleave(k)).view(len(act), k)
         ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1)
         if ok.any():
             idx = act[ok]

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ...batching import in_batches
 from ...classifiers.tiling import TiledClassifier, tileable
 from ...errors import NAEFailure, RICError
 from ...io.tensors import to_float
@@ -82,7 +83,7 @@ class SealedCodec:
 
     @torch.inference_mode()
     def _labels(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier_for(x.shape)(x.to(self.device)).argmax(1).cpu()
+        return in_batches(self.classifier_for(x.shape), x.to(self.device)).argmax(1).cpu()
 
     def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False,
                 originals: list | None = None) -> SealedResult:

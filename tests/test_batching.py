@@ -1,0 +1,39 @@
+import torch
+from torch import nn
+
+from ric.batching import batch_size, channels_last, in_batches
+
+
+def test_batch_size_small_on_cpu_large_elsewhere():
+    assert batch_size("cpu") == 16
+    assert batch_size(torch.device("cuda")) == 256
+
+
+def test_channels_last_only_touches_4d_tensors():
+    x = torch.rand(2, 3, 4, 5)
+    y = channels_last(x)
+    assert y.is_contiguous(memory_format=torch.channels_last) and torch.equal(x, y)
+    t = torch.arange(3)
+    assert channels_last(t) is t
+
+
+def test_in_batches_slices_converts_and_concatenates():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1)).eval()
+    x = torch.rand(37, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    def fn(a, labels):
+        seen.append((len(a), a.is_contiguous(memory_format=torch.channels_last), labels.tolist()))
+        return net(a) * labels[:, None, None, None]
+    with torch.no_grad():
+        labels = torch.arange(37)
+        got = in_batches(fn, x, labels, batch=16)
+        want = net(x) * labels[:, None, None, None]
+    assert [n for n, _, _ in seen] == [16, 16, 5]
+    assert all(cl for _, cl, _ in seen)
+    assert seen[2][2] == list(range(32, 37))                      # each input sliced alike
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+    seen.clear()
+    with torch.no_grad():
+        in_batches(fn, x[:5], labels[:5])                          # fits one batch: one call
+    assert [n for n, _, _ in seen] == [5]
