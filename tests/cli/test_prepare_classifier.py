@@ -49,6 +49,21 @@ def test_bad_options_are_one_line(toy_pair_copy, tmp_path, capsys):
     assert not os.path.exists(starts_path(pair["classifier"]))
 
 
+def test_fit_margin_is_used_and_recorded(toy_pair_copy, tmp_path, capsys):
+    pair = toy_pair_copy
+    base = ["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--size", "16",
+            "--steps", "3", "--per-class", "1", "--cpu"]
+    assert main(base + ["--fit-margin", "0"]) == 2
+    assert "--fit-margin must be positive" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "own.starts.safetensors")]) == 0
+    own = load_starts(str(tmp_path / "own.starts.safetensors"))
+    assert main(base + ["--fit-margin", "0.001", "--out", str(tmp_path / "m.starts.safetensors")]) == 0
+    assert "fitted for margin 0.001" in capsys.readouterr().out
+    fitted = load_starts(str(tmp_path / "m.starts.safetensors"))
+    assert fitted.meta["margin"] == 0.001 and own.meta["margin"] == 5.0     # default: Φ's own margin
+    assert fitted.digest != own.digest                                   # rows past 0.001 stop pulling p_y
+
+
 def test_encrypt_without_class_starts(toy_pair_copy, tmp_path):
     pair = toy_pair_copy
     assert main(["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--size", "16",

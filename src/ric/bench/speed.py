@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..hub import Loaded
 from ..io.tensors import to_float, to_uint8
 from ..keys import Key, new_nonce, seeded_nonces
-from ..nae import NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
+from ..nae import MEMORY_FORMATS, NAEResult, PhiConfig, _deterministic_backend, generate_nae, margin_of
 from ..nets.ric import quantize
 from ..noise import noise_image
 from ..schemes import container
@@ -224,6 +224,7 @@ def forward_backward(r: Run, res: dict) -> None:
     the unit the issue's targets are measured in."""
     log("classifier forward+backward")
     C, xt, k = r.clf.module, r.xt, r.phi.chunk
+    layout = MEMORY_FORMATS[r.phi.memory]     # Φ's slot batches on Φ's memory layout
     req = [p.requires_grad for p in C.parameters()]
     for p in C.parameters():
         p.requires_grad_(False)
@@ -231,7 +232,7 @@ def forward_backward(r: Run, res: dict) -> None:
     def passes():
         with torch.enable_grad():
             for s in range(0, r.n, k):
-                w = xt[s:s + k].clone().requires_grad_(True)
+                w = xt[s:s + k].clone(memory_format=layout).requires_grad_(True)
                 C(w).sum().backward()
     try:
         passes()   # warm-up
@@ -527,7 +528,7 @@ def report_stages(res: dict, phi_steps: int) -> None:
 
 PATH_ROWS = (("classify, plaintext (forward pass, batches of 64)", "classify_plain_s"),
              ("classify, ciphertext", "classify_cipher_s"),
-             ("classifier forward+backward (input gradient, Φ's slot batches)", "fwd_bwd_s"),
+             ("classifier forward+backward (input gradient, Φ's slot batches and memory layout)", "fwd_bwd_s"),
              ("encrypt, in memory (ours)", "encrypt_s"),
              ("encrypt, in memory, Φ from noise alone (no class starts)", "cold_encrypt_s"),
              ("encrypt, files (ours)", "files_encrypt_s"), ("encrypt, files, --fast-decrypt", "files_encrypt_fast_s"),

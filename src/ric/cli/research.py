@@ -45,6 +45,9 @@ def add(sub) -> None:
     p.add_argument("--alpha", type=float, default=0.3, help="blend weight α: Φ starts at (1 − α)·noise + α·p_y "
                    "(default 0.3; larger is faster and narrows the ciphertext's histogram)")
     p.add_argument("--steps", type=int, default=150, help="optimisation steps (default 150)")
+    p.add_argument("--fit-margin", type=float, default=None, metavar="G", help="margin the patterns are fitted "
+                   "for (default: Φ's margin g1; above it, more noise images start past g1 — the shipped celeba64 "
+                   "starts are fitted for 2 × g1)")
     p.add_argument("--per-class", type=int, default=4, help="noise images per label per step (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise batches (default 0)")
     p.add_argument("--out", default=None, metavar="FILE", help="where to write them (default: beside the "
@@ -71,6 +74,8 @@ def run_prepare_classifier(args) -> int:
     from ..starts import ClassStarts, fit_starts, save_starts, starts_path
     if not 0 < args.alpha < 1 or args.steps < 1 or args.per_class < 1:
         raise ConfigError("--alpha must lie in (0, 1); --steps and --per-class must be positive")
+    if args.fit_margin is not None and not args.fit_margin > 0:
+        raise ConfigError(f"--fit-margin must be positive, got {args.fit_margin}")
     device = opt.device_of(args)
     try:
         h, w = (int(v) for v in (args.size.lower().split("x") * 2)[:2])
@@ -84,8 +89,9 @@ def run_prepare_classifier(args) -> int:
         raise OutputExistsError(f"{out} exists (pass --force to replace it; the old file is then kept beside it "
                                 "for the ciphertexts made with it)")
     phi = PaperScheme(model, clf, device, starts=None).codec.phi     # the margin and the view encryption uses
+    margin = phi.margin if args.fit_margin is None else args.fit_margin
     with tqdm(total=args.steps, desc="class starts", disable=None) as bar:
-        patterns, record = fit_starts(clf.module, (3, h, w), args.alpha, phi.view, phi.margin, args.steps,
+        patterns, record = fit_starts(clf.module, (3, h, w), args.alpha, phi.view, margin, args.steps,
                                       args.per_class, seed=args.seed, device=device,
                                       progress=lambda s, loss, r: (bar.update(1), bar.set_postfix(reached=r)))
     record["model"] = model.identity
@@ -94,8 +100,9 @@ def run_prepare_classifier(args) -> int:
     save_starts(starts, out)
     if kept:
         print(f"kept the replaced class starts as {kept} (ciphertexts made with them still decrypt)")
-    print(f"class starts {starts.digest} for {clf.identity} (α {args.alpha}, view {phi.view}, margin {phi.margin}, "
-          f"{h}x{w}): {record['reached_last_batch']:.0%} of the last batch at the margin before Φ; wrote {out}")
+    print(f"class starts {starts.digest} for {clf.identity} (α {args.alpha}, view {phi.view}, fitted for margin "
+          f"{margin}; Φ's is {phi.margin}; {h}x{w}): {record['reached_last_batch']:.0%} of the last batch at "
+          f"{margin} before Φ; wrote {out}")
     return 0
 
 
