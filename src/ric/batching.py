@@ -2,7 +2,7 @@
 
 On CPU, oneDNN's convolutions ran the shipped networks faster on channels-last tensors and on small batches: the
 celeba64 encoder (F and E) took 24 ms per 64×64 image at one batch of 200 contiguous images and 11 ms at batches
-of 16 channels-last ones (one thread; docs/results.md, "Channels-last and small batches"). Batches change only
+of 32 channels-last ones (one thread; docs/results.md, "64×64 at 6.9× a classifier pass"). Batches change only
 float rounding (≈ 1e-7), never what a pass computes; Φ, whose bits must regenerate, does not use this module (its
 layout is recorded in its settings: ric.nae.PhiConfig.memory).
 """
