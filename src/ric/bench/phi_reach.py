@@ -30,9 +30,9 @@ from ..keys import Key
 from ..nae import generate_nae, margin_of
 from ..noise import noise_image
 from . import _engine
-from .common import machine_line, table
+from .common import SHIPPED_SIZES, machine_line, table
 
-SIZES = {"mnist": 28, "cifar10": 32, "celeba64": 64, "celeba160": 160}   # the shipped pairs' image sizes
+SIZES = SHIPPED_SIZES
 
 
 def phi_settings(a):

@@ -39,12 +39,12 @@ from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec, pack_nadv, unpack_nadv
 from ..starts import histogram_distance
 from . import _engine
-from .common import log, machine, now, table, timed
+from .common import SHIPPED_SIZES, log, machine, now, table, timed
 
 DATASETS = {32: ("cifar10.npz", "CIFAR-10"), 64: ("celeba_faces_64.npz", "CelebA-64"),
             160: ("celeba_faces_160.npz", "CelebA-160")}
 DEFAULT_N = {32: 128, 64: 32, 160: 8}
-SHIPPED = {32: "cifar10", 64: "celeba64", 160: "celeba160"}   # the default pair per size
+SHIPPED = {size: name for name, size in SHIPPED_SIZES.items()}   # the default pair per size
 BS = 64   # batch of the forward passes, F+E and D
 
 
