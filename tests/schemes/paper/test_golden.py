@@ -1,5 +1,6 @@
 """Golden ciphertexts of every paper format, committed: ric/1 and ric/2 made by the code of commit 8a64723 (the last
-writer of ric/2 as its default), ric/3 by commit ddaa7c7 (tests/fixtures/golden/paper/manifest.json). Today's code
+writer of ric/2 as its default), ric/3 by commit ddaa7c7, and ric/3 with Φ on channels-last memory by commit 1bc9941
+(tests/fixtures/golden/paper/manifest.json). Today's code
 must decrypt them, to the pixels that code recovered. They carry the n_adv chunk
 (fast decryption), so the check does not depend on Φ regenerating the same bits on this CPU."""
 import json
@@ -31,6 +32,7 @@ def test_old_formats_still_decrypt(entry, tmp_path, monkeypatch):
     ct = os.path.join(GOLDEN, entry["ciphertext"])
     pixels, header = container.read_ciphertext(ct)
     assert (header.format, header.mix) == (entry["format"], entry["mix"])
+    assert header.phi.get("memory", "contiguous") == entry.get("phi_memory", "contiguous")   # older: none recorded
     assert main(["decrypt", "--key", "k.key", "--out", "dec", "--quiet", ct]) == 0
     out = os.path.join("dec", entry["ciphertext"])
     assert os.stat(out).st_mode & 0o777 == 0o600          # recovered plaintexts are private
