@@ -32,8 +32,6 @@ from ..noise import noise_image
 from . import _engine
 from .common import SHIPPED_SIZES, machine_line, table
 
-SIZES = SHIPPED_SIZES
-
 
 def phi_settings(a):
     phi = dataclasses.replace(_engine.model_phi(hub.load_ric_model(a.model)), view=a.view)
@@ -61,7 +59,7 @@ def contrast_table(c, path: str) -> tuple:
 
 
 def run(a) -> int:
-    if a.data is None and a.model not in SIZES:
+    if a.data is None and a.model not in SHIPPED_SIZES:
         raise ConfigError(f"no image size known for {a.model!r}: pass --data")
     torch.set_num_threads(a.threads)
     clf = hub.load_classifier(a.classifier or a.model)
@@ -69,7 +67,7 @@ def run(a) -> int:
     phi = phi_settings(a)
     load0 = os.getloadavg()[0]
     print(f"classifier {clf.identity}; {phi}")
-    shape = contrast_table(c, a.data) if a.data else (3, SIZES[a.model], SIZES[a.model])
+    shape = contrast_table(c, a.data) if a.data else (3, SHIPPED_SIZES[a.model], SHIPPED_SIZES[a.model])
     key = Key(hashlib.sha256(b"diag_phi_reach").digest())   # the script's constant: the same noise as its runs
     noise = torch.stack([noise_image(key, hashlib.sha256(str(i).encode()).digest()[:16], shape) for i in range(a.n)])
     with torch.no_grad():
