@@ -4,6 +4,7 @@ import pytest
 import torch
 from conftest import FAST_PHI
 
+from ric.errors import ConfigError
 from ric.nae import MEMORY_FORMATS, PhiConfig, generate_nae, margin_of
 from ric.noise import noise_image
 
@@ -133,6 +134,8 @@ def test_memory_layout_is_stored_unless_contiguous_and_old_settings_read_as_cont
     assert PhiConfig.from_dict(old.to_dict(), memory="channels_last").memory == "channels_last"  # model defaults
     with pytest.raises(ValueError, match="memory layout"):
         PhiConfig.from_dict({**d, "memory": "blocked"})
+    with pytest.raises(ConfigError, match="unknown Φ setting 'warmstart'"):   # newer settings are refused, not ignored
+        PhiConfig.from_dict({**d, "warmstart": 1})
     x = torch.rand(2, 3, 4, 4)
     assert PhiConfig().seen(x).is_contiguous(memory_format=torch.channels_last)
     assert old.seen(x).is_contiguous() and torch.equal(old.seen(x), x)

@@ -72,20 +72,44 @@ class NotSealedError(RICError):
 
 
 class MissingExtraError(RICError, ImportError):
-    """A command or module needs an optional dependency group (an extra: service, plots, ...) that is not
-    installed; the message names the extra and how to install it. Also an ImportError, so `except ImportError`
-    around an optional import still catches it."""
+    """A command or module needs an optional dependency group (an extra: plots, postgres, ...) — or, with `extra`
+    None, one of ric's own dependencies (the service's, since they are core) — that is not installed; the message
+    names what is missing and how to install it. Also an ImportError, so `except ImportError` around an optional
+    import still catches it."""
     exit_code = 16
 
-    def __init__(self, what: str, extra: str, module: str | None = None):
-        why = f" ({module} is not installed)" if module else ""
-        super().__init__(f"{what} needs the {extra} extra{why}: pip install 'ric[{extra}]'", name=module)
+    def __init__(self, what: str, extra: str | None, module: str | None = None):
+        if extra is None:
+            need = _requirement(module or "")
+            msg = (f"{what} needs {module}, one of ric's dependencies, which is not installed (a partial install?): "
+                   f"pip install '{need}'")
+        else:
+            why = f" ({module} is not installed)" if module else ""
+            msg = f"{what} needs the {extra} extra{why}: pip install 'ric[{extra}]'"
+        super().__init__(msg, name=module)
         self.what, self.extra, self.module = what, extra, module
 
 
-def require_extra(what: str, extra: str, *modules: str) -> None:
-    """Raise MissingExtraError naming `extra` unless every top-level module in `modules` is installed (looked up
-    with importlib.util.find_spec: nothing is imported)."""
+def _requirement(module: str) -> str:
+    """ric's requirement for the distribution that provides top-level `module` (e.g. python_multipart ->
+    "python-multipart>=0.0.13"), read from the installed package's metadata; the module's name when not found."""
+    import re
+    from importlib import metadata
+    want = re.sub(r"[-_.]+", "-", module).lower()
+    try:
+        reqs = metadata.requires("ric") or []
+    except metadata.PackageNotFoundError:
+        reqs = []
+    for r in reqs:
+        spec = r.split(";")[0].strip()
+        if re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0]).lower() == want:
+            return spec
+    return module.replace("_", "-")
+
+
+def require_extra(what: str, extra: str | None, *modules: str) -> None:
+    """Raise MissingExtraError naming `extra` (None: ric's own dependencies) unless every top-level module in
+    `modules` is installed (looked up with importlib.util.find_spec: nothing is imported)."""
     from importlib.util import find_spec
     for m in modules:
         if find_spec(m) is None:

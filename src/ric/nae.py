@@ -18,9 +18,11 @@ Two schedules compute the same function (tests/test_nae.py checks they give the 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
+
+from .errors import ConfigError
 
 CONTIGUOUS = "contiguous"
 MEMORY_FORMATS = {CONTIGUOUS: torch.contiguous_format, "channels_last": torch.channels_last}
@@ -62,6 +64,10 @@ class PhiConfig:
     def from_dict(cls, d: dict, schedule: str = "refill", memory: str = CONTIGUOUS) -> "PhiConfig":
         """The settings a ciphertext recorded (`memory`: the layout when none is recorded — contiguous for a
         ciphertext, which records any other; a model's `phi_encrypt` settings pass the current default)."""
+        unknown = sorted(set(d) - PHI_KEYS)
+        if unknown:   # a setting this version would ignore would give other bits: refuse instead
+            raise ConfigError(f"unknown Φ setting{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} "
+                              f"(known: {', '.join(sorted(PHI_KEYS))})")
         layout = str(d.get("memory", memory))
         if layout not in MEMORY_FORMATS:
             raise ValueError(f"unknown memory layout {layout!r} for Φ ({', '.join(MEMORY_FORMATS)})")
@@ -73,6 +79,9 @@ class PhiConfig:
         """What the classifier is shown during Φ for the noise image n, in Φ's memory layout."""
         v = n if self.view == 1.0 else self.view * n + (1 - self.view) * 0.5
         return v.contiguous(memory_format=MEMORY_FORMATS[self.memory])
+
+
+PHI_KEYS = frozenset(f.name for f in fields(PhiConfig))   # what a recorded or configured Φ may name
 
 
 @dataclass

@@ -149,7 +149,7 @@ def test_speed_prints_its_tables_machine_and_json(toy, capsys):
                  "--no-warmup"], capsys)
     assert "## 32x32, n=3: RIC model" in out
     assert MACHINE.search(out), out
-    assert "| path | s/img | img/s |\n|---|---|---|\n| classify, plaintext (forward pass, batches of 64) |" in out
+    assert "| path | s/img | img/s |\n|---|---|---|\n| classify, plaintext (forward pass, the codec's batches) |" in out
     for row in ("encrypt, files, --fast-decrypt", "decrypt, files, fast, round-1 settings", "| stage | ms/img |",
                 "| PNG read + authenticate + unseal n_adv |"):
         assert row in out
@@ -242,3 +242,32 @@ def test_speed_measures_the_sealed_scheme_beside_the_paper_scheme(tmp_path, toy_
     assert (sd["first_try"], sd["retries"], sd["config"]["payload_samples"]) == (3, 0, 1)
     assert res["sealed_encrypt_s"] > 0 and "sealed encrypt / fwd+bwd" in out
     assert "| sealed scheme: encrypt, in memory (attack + seal + label check) |" in out
+
+
+def test_speed_ratio_at_equal_success_is_printed_with_its_runs():
+    from ric.bench.speed import ratios_line
+    r = {"fwd_bwd_s": 0.01, "encrypt_s": 0.06, "decrypt_regen_s": 0.05, "decrypt_fast_s": 0.006, "d_s": 0.004,
+         "class_starts": None, "hist_tv_cipher_vs_noise": 0.2, "authors_phi_s": 1.0, "phi_refill_s": 0.05,
+         "authors_equal_s": 2.2, "ours_equal_s": 0.04, "authors_equal_runs": 2.13, "ours_equal_runs": 1.0,
+         "authors_equal_missed": 1, "ours_equal_missed": 0}
+    assert ("authors' Φ / ours 20.0; at equal success 55.0 (Φ runs per image 2.13 / 1.00; never reached g1 in 9 "
+            "runs: 1 / 0)") in ratios_line(r)
+
+
+def test_until_success_retries_on_new_noise_only_the_images_that_missed(key):
+    """Known answer: label 0 reaches g1 at once, label 2 at its second run, label 1 never; 4 runs at most."""
+    import torch
+
+    from ric.bench.speed import until_success
+    from ric.nae import NAEResult
+    seen, calls = {}, []
+
+    def phi(noise, labels):
+        calls.append(labels.tolist())
+        for y in labels.tolist():
+            seen[y] = seen.get(y, 0) + 1
+        ok = torch.tensor([y == 0 or (y == 2 and seen[y] == 2) for y in labels.tolist()])
+        return NAEResult(noise, torch.zeros(len(labels)), ok, ok.float())
+    assert until_success(phi, key, (3, 4, 4), torch.tensor([0, 1, 2]), runs=4) == (3 + 2 + 1 + 1, 1)
+    assert calls == [[0, 1, 2], [1, 2], [1], [1]]
+

@@ -271,6 +271,28 @@ def test_ciphertext_of_another_classifier(work, capsys):
                                    ModelMismatchError.exit_code)
 
 
+
+@pytest.mark.parametrize("extra, says", [({"warmstart": "fwd"}, ("warmstart", "made by a newer RIC")),
+                                         ({"lr": "fast"}, ("'fast'", "not readable"))])
+def test_ciphertext_with_phi_settings_this_version_cannot_regenerate(work, capsys, extra, says):
+    """A genuine ciphertext re-sealed (right key) with a Φ setting this version does not know, or cannot read:
+    refused before Φ runs, naming it (regenerating without it would give other bits and read as a platform
+    mismatch)."""
+    from ric.keys import Key
+    from ric.schemes import container
+    from ric.schemes.paper import header as paper_header
+    pix, hd = container.read_ciphertext(work["cipher"])
+    key = Key.load("k.key")
+    sealed = paper_header.authenticate(key, pix, hd)
+    hd2 = paper_header.make_header(key, pix, hd.nonce, sealed.label, sealed.steps, model=hd.model,
+                                   classifier=hd.classifier, lam=hd.lam, phi={**hd.phi, **extra},
+                                   fingerprint=hd.fingerprint)
+    with open("x.png", "wb") as f:
+        f.write(paper_header.encode_png(pix, hd2))
+    line = refused(capsys, ["decrypt", "--key", "k.key", "--out", "out", *_m(work), "x.png"], ContainerError.exit_code)
+    assert all(s in line for s in says)
+
+
 # -- key files ---------------------------------------------------------------------------------------------
 KEY_CASES = {
     "empty": ("", 0o600, "empty"),

@@ -227,7 +227,7 @@ def run_bench(args) -> int:
     """Run the benchmark `args.bench`; its exit status. RICError / FileNotFoundError for bad inputs."""
     if args.bench == "service":
         from ..errors import require_extra
-        require_extra("ric bench service", "service", "httpx", "fastapi", "uvicorn")
+        require_extra("ric bench service", None, "httpx", "fastapi", "uvicorn")
     module = importlib.import_module(f"{__package__}.{MODULES[args.bench]}")
     return module.run(args)
 

@@ -7,7 +7,7 @@ import sys
 import time
 
 # the optional parts of `ric bench speed` (--skip): here, torch-free, for the parser and the benchmark alike
-SPEED_SKIPPABLE = ("sweeps", "authors", "threads", "chunk", "cold", "sealed")
+SPEED_SKIPPABLE = ("sweeps", "authors", "equal", "threads", "chunk", "cold", "sealed")
 # the shipped pairs' image sizes (`ric bench phi-reach`; `ric bench speed` runs the pair of its --size)
 SHIPPED_SIZES = {"mnist": 28, "cifar10": 32, "celeba64": 64, "celeba160": 160}
 

@@ -44,8 +44,8 @@ try:
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
-except ModuleNotFoundError as e:      # the service extra is not installed
-    raise MissingExtraError("ric.service.app", "service", e.name) from None
+except ModuleNotFoundError as e:      # a core dependency is missing (a partial install)
+    raise MissingExtraError("ric.service.app", None, e.name) from None
 
 MAX_ID = 2 ** 63 - 1          # ids are positive 63-bit integers (what every database's BIGINT holds)
 MAX_LABEL = 2 ** 31 - 1

@@ -136,7 +136,7 @@ def handle(args) -> int | None:
     if args.cmd not in COMMANDS:
         return None
     from ..errors import require_extra
-    require_extra(f"ric {args.cmd}", "service", *NEEDS[args.cmd])
+    require_extra(f"ric {args.cmd}", None, *NEEDS[args.cmd])   # core dependencies: a partial install
     return {"serve": _serve, "token": _token, "upload": _upload, "download": _download}[args.cmd](args)
 
 

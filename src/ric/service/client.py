@@ -32,8 +32,8 @@ from .uploads import safe_filename
 
 try:
     import httpx
-except ModuleNotFoundError as e:      # the service extra is not installed
-    raise MissingExtraError("ric.service.client", "service", e.name) from None
+except ModuleNotFoundError as e:      # a core dependency is missing (a partial install)
+    raise MissingExtraError("ric.service.client", None, e.name) from None
 
 
 @dataclass

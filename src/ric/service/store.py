@@ -45,8 +45,8 @@ try:
     )
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
-except ModuleNotFoundError as e:      # the service extra is not installed
-    raise MissingExtraError("ric.service.store", "service", e.name) from None
+except ModuleNotFoundError as e:      # a core dependency is missing (a partial install)
+    raise MissingExtraError("ric.service.store", None, e.name) from None
 
 
 class Base(DeclarativeBase):

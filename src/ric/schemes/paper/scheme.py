@@ -10,7 +10,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ...errors import ModelLoadError, ModelMismatchError, NAEFailure, RegenerationError, TamperedMetadataError
+from ...errors import (
+    ConfigError,
+    ContainerError,
+    ModelLoadError,
+    ModelMismatchError,
+    NAEFailure,
+    RegenerationError,
+    TamperedMetadataError,
+)
 from ...hub import Loaded, class_starts_for, find_class_starts, is_plain_name, weights_for
 from ...io.images import encode_png as encode_image_png
 from ...io.tensors import to_float
@@ -69,6 +77,17 @@ def _regeneration_failed(hd) -> str:
     else:
         why = "different platform or library version"
     return f"the adversarial noise regenerated here differs from the encryptor's ({why}); nothing written"
+
+
+def _check_phi(phi: dict) -> None:
+    """The authenticated Φ settings of a ciphertext, readable by this version: a setting it does not know would
+    regenerate other bits (and read as a platform mismatch), so it is refused up front, naming it."""
+    try:
+        PhiConfig.from_dict(phi)
+    except ConfigError as e:
+        raise ContainerError(f"{e}: this ciphertext was made by a newer RIC; upgrade ric to decrypt it") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ContainerError(f"its Φ settings are not readable by this RIC ({type(e).__name__}: {e})") from None
 
 
 @dataclass
@@ -149,6 +168,7 @@ class PaperScheme:
         """Authenticate, check that this scheme's models made it, and open its n_adv chunk (fast decryption)."""
         pix, hd = parsed.pixels, parsed.header
         private = paper_header.authenticate(key, pix, hd)
+        _check_phi(hd.phi)
         self._check_models(hd)
         nadv = None
         if hd.nadv and not self.regenerate:
