@@ -104,6 +104,27 @@ def test_refill_schedule_gives_the_chunk_schedules_bits(toy_classifier, key):
     assert torch.equal(a.margin, b.margin)
 
 
+
+def test_images_past_the_margin_at_step_0_skip_the_slots_with_the_same_bits(toy_classifier, key, monkeypatch):
+    """The refill schedule's forward-only step 0: images that start past g1 (by PRECHECK_BAND) never enter a slot
+    (no backward pass for them); the bits equal the chunk schedule's, which has no such pass."""
+    import ric.nae as nae
+    noise = _noise(key, 9)
+    target = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0])
+    with torch.no_grad():
+        m0 = margin_of(toy_classifier(noise), target)
+    cfg = PhiConfig(lr=0.05, max_steps=200, margin=float(m0.median()), chunk=4)   # about half start past it
+    seen = []
+    slots = nae._refill_slots
+    monkeypatch.setattr(nae, "_refill_slots", lambda c, n, t, *a, **k: seen.append(len(n)) or slots(c, n, t, *a, **k))
+    a = generate_nae(toy_classifier, noise, target, dataclasses.replace(cfg, schedule="chunk"))
+    b = generate_nae(toy_classifier, noise, target, cfg)
+    early = int((m0 >= cfg.margin + nae.PRECHECK_BAND).sum())
+    assert 0 < early < 9 and seen == [9 - early]
+    assert int((b.steps == 0).sum()) >= early and (a.steps > 0).any()
+    assert torch.equal(a.n_adv, b.n_adv) and torch.equal(a.steps, b.steps) and torch.equal(a.success, b.success)
+
+
 def test_refill_reports_failures_like_chunk(toy_classifier, key):
     noise = _noise(key, 3)
     least_likely = toy_classifier(noise).argmin(1)

@@ -161,6 +161,41 @@ def test_coarse_attack_is_deterministic_for_a_seed():
     assert runs[0][0].max() <= 4
 
 
+
+class _GradRecorder(torch.nn.Module):
+    """Wraps a classifier and records, per call, its batch size and whether autograd was on."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, []
+
+    def forward(self, x):
+        self.calls.append((len(x), torch.is_grad_enabled()))
+        return self.inner(x)
+
+
+def test_coarse_attack_runs_step_0_forward_only_and_backward_only_for_the_rest():
+    """Known answer on the toy classifier: the images whose first levels already reach the margin cost one
+    forward pass without autograd; the others run step 0 again with it, then climb."""
+    clf = ToyClassifier().eval()
+    for p in clf.parameters():
+        p.requires_grad_(False)
+    fine = torch.randint(0, BASE, (4, 3, 16, 16), generator=torch.Generator().manual_seed(0))
+    init = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        lev = torch.round(2 * (torch.tanh(torch.atanh((init * 2 - 1).clamp(-0.999, 0.999))) + 1))
+        start = clf((BASE * lev + fine.float()) / 255)
+    target = torch.tensor([int(start[0].argmax()), int(start[1].argmax()), int(start[2].argmin()),
+                           int(start[3].argmin())])     # two already labelled so, two as far from it as can be
+    gap = (start[:2].max(1).values - start[:2].topk(2, 1).values[:, 1]).min()
+    rec = _GradRecorder(clf)
+    cfg = SealedConfig(max_steps=50, margin=float(gap) / 2)   # the first two start past it
+    _, ok, steps = coarse_attack(rec, fine, target, init, cfg, torch.Generator().manual_seed(5))
+    assert steps[:2].tolist() == [0, 0] and ok[:2].all() and (steps[2:] > 0).all()
+    assert rec.calls[:2] == [(4, False), (2, True)]        # step 0 for all, forward only; again for the other two
+    assert all(grad for _, grad in rec.calls[1:])
+
+
 def test_not_a_sealed_ciphertext():
     rng = np.random.default_rng(1)
     plain = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)

@@ -1,6 +1,7 @@
 """The coarse part N: a 5-level adversarial image that keeps C((51·N + B)/255) = ŷ for the real fine digits B."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,14 @@ def _margins(classifier, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return in_batches(lambda xb, tb: margin_of(classifier(xb), tb), x, target)
 
 
+def _levels_margins(classifier, w: torch.Tensor, b: torch.Tensor, target: torch.Tensor):
+    """The 5 levels of tanh-space `w` (a, C, H, W) and the margins (a, k) of the ciphertexts they make with each of
+    the k payloads in b (a, k, C, H, W)."""
+    lev = _ste_round(2 * (torch.tanh(w) + 1))                          # (a, C, H, W) in {0..4}
+    c = (BASE * lev[:, None] + b) / 255
+    return lev, _margins(classifier, c.flatten(0, 1), target.repeat_interleave(b.shape[1])).view(len(w), -1)
+
+
 def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
                   cfg: SealedConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`.
@@ -50,12 +59,11 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
     steps = torch.full((n,), cfg.max_steps, dtype=torch.long)
     for step in range(cfg.max_steps + 1):
         act = (~done).nonzero().squeeze(1)          # finished images leave the batch (no determinism needed)
-        lev = _ste_round(2 * (torch.tanh(w[act]) + 1))                 # (a, C, H, W) in {0..4}
         rand = torch.randint(0, BASE, (len(act), k - 1, *fine.shape[1:]), generator=gen,   # uint8: the same draws
                              dtype=torch.uint8).to(fine.device).float()
         b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
-        c = (BASE * lev[:, None] + b) / 255
-        m = _margins(classifier, c.flatten(0, 1), target[act].repeat_interleave(k)).view(len(act), k)
+        with torch.no_grad() if step == 0 else contextlib.nullcontext():   # step 0: forward only, at first
+            lev, m = _levels_margins(classifier, w[act], b, target[act])
         ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1)
         if ok.any():
             idx = act[ok]
@@ -64,6 +72,9 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
             done[idx] = True
         if bool(done.all()) or step == cfg.max_steps:
             break
+        if step == 0:   # those past the margin at the start need no backward; the others run again, with autograd
+            act, b = act[~ok], b[~ok]
+            _, m = _levels_margins(classifier, w[act], b, target[act])
         loss = torch.clamp(-m, min=-cfg.margin).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
