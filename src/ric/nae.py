@@ -14,6 +14,8 @@ Two schedules compute the same function (tests/test_nae.py checks they give the 
   * "refill" (default, faster): `chunk` slots; an image leaves its slot at the step it reaches the margin (or
     gives up) and the next image takes the slot at its step 0. Adam's bias correction is kept per slot, so
     every image follows exactly the trajectory it has alone. Wasted work is only the empty slots at the end.
+    Before the slots, every image's step 0 runs forward only (`_step0`): the ones that start past the margin —
+    most, with class starts (ric.starts) — never pay for a backward pass.
 """
 from __future__ import annotations
 
