@@ -123,6 +123,9 @@ def test_images_past_the_margin_at_step_0_skip_the_slots_with_the_same_bits(toy_
     assert 0 < early < 9 and seen == [9 - early]
     assert int((b.steps == 0).sum()) >= early and (a.steps > 0).any()
     assert torch.equal(a.n_adv, b.n_adv) and torch.equal(a.steps, b.steps) and torch.equal(a.success, b.success)
+    seen.clear()
+    c = generate_nae(toy_classifier, noise, target, dataclasses.replace(cfg, step0=False))   # all through the slots
+    assert seen == [9] and torch.equal(c.n_adv, b.n_adv) and torch.equal(c.steps, b.steps)
 
 
 def test_refill_reports_failures_like_chunk(toy_classifier, key):

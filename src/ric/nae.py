@@ -37,6 +37,8 @@ class PhiConfig:
     margin: float = 5.0      # g1
     chunk: int = 8           # fixed batch shape of the attack (determinism; stored in the metadata)
     schedule: str = "refill"  # "refill" or "chunk": same bits, different speed (not stored: it does not matter)
+    step0: bool = True       # refill: a forward-only step 0 first (`_step0`); same bits, so not stored either —
+    #                          it pays where many images start past the margin (class starts at their own size)
     view: float = 1.0        # C sees view·n + (1 - view)·0.5: 1 = the paper's Φ on n itself; λ = the expected
     #                          ciphertext when u_en is mixed under the key (schemes.paper.mixing: values average 0.5)
     start: float = 0.0       # α of the class starts Φ begins from (ric.starts): n0 = (1 − α)·n + α·p_y; 0 = from n
@@ -51,7 +53,7 @@ class PhiConfig:
         stored only when it is not 1 (ciphertexts from before it existed read as 1), the class start and the tile
         side only when used."""
         d = asdict(self)
-        del d["schedule"]
+        del d["schedule"], d["step0"]
         if self.view == 1.0:
             del d["view"]
         if not self.start:
@@ -192,6 +194,8 @@ def _attack_refill(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: P
     slots (`_refill_slots`), where their step 0 runs again, with its backward. Each image's n, step count and
     success are those of the slots alone: the band only decides which images skip them (tests/test_nae.py checks
     the bits against the chunk schedule, which has no step-0 pass)."""
+    if not cfg.step0:
+        return _refill_slots(classifier, noise, target, cfg, progress)
     n0, m0 = _step0(classifier, noise, target, cfg)
     early = m0 >= cfg.margin + PRECHECK_BAND
     rest = (~early).nonzero().squeeze(1)

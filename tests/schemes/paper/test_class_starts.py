@@ -38,6 +38,26 @@ def test_codec_records_and_uses_the_starts(tiny_model, toy_classifier, key, imag
         cold.decrypt(a, key)
 
 
+
+def test_forward_only_step_0_runs_only_at_the_size_the_starts_were_fitted_at(tiny_model, toy_classifier, key,
+                                                                               monkeypatch):
+    """Where most images start past the margin (class starts at their own size) Φ's step 0 runs forward only
+    first; at other sizes and without starts it would be one more forward pass for nothing. Same bits either way
+    (tests/test_nae.py), so the choice is not stored."""
+    import ric.schemes.paper.codec as codec_module
+    seen = []
+    real = codec_module.generate_nae
+    monkeypatch.setattr(codec_module, "generate_nae", lambda c, n, y, phi, *a: seen.append(phi.step0) or real(c, n, y,
+                                                                                                             phi, *a))
+    starts = _fitted(toy_classifier, size=16)
+    warm = RICCodec(tiny_model, toy_classifier, PHI, nonce_source=seeded_nonces(0), starts=starts)
+    cold = RICCodec(tiny_model, toy_classifier, PHI, nonce_source=seeded_nonces(0))
+    for codec, size in ((warm, 16), (warm, 24), (cold, 16)):
+        enc = codec.encrypt(torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(size)), key)
+        assert "step0" not in enc.phis[0].to_dict()
+    assert seen[0] is True and set(seen[1:]) == {False}
+
+
 def test_starts_for_another_view_are_refused(tiny_model, toy_classifier):
     with pytest.raises(ValueError, match="view"):
         RICCodec(tiny_model, toy_classifier, PHI, starts=_fitted(toy_classifier, view=1.0))

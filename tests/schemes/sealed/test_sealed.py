@@ -194,6 +194,9 @@ def test_coarse_attack_runs_step_0_forward_only_and_backward_only_for_the_rest()
     assert steps[:2].tolist() == [0, 0] and ok[:2].all() and (steps[2:] > 0).all()
     assert rec.calls[:2] == [(4, False), (2, True)]        # step 0 for all, forward only; again for the other two
     assert all(grad for _, grad in rec.calls[1:])
+    rec.calls.clear()
+    _, ok2, steps2 = coarse_attack(rec, fine, target, init, cfg, torch.Generator().manual_seed(5), step0=False)
+    assert rec.calls[0] == (4, True) and all(grad for _, grad in rec.calls) and steps2[:2].tolist() == [0, 0]
 
 
 def test_not_a_sealed_ciphertext():

@@ -46,8 +46,10 @@ def _levels_margins(classifier, w: torch.Tensor, b: torch.Tensor, target: torch.
 
 
 def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
-                  cfg: SealedConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`.
+                  cfg: SealedConfig, gen: torch.Generator, step0: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`. `step0`: step 0
+    runs forward only first, and again with autograd for the images that did not start past the margin — it pays
+    where most do (class starts at the size they were fitted at).
 
     Returns (N, success, steps): success means the real payload reached the margin and random payloads kept
     the label; steps is the step at which that happened (max_steps when it did not)."""
@@ -62,7 +64,7 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
         rand = torch.randint(0, BASE, (len(act), k - 1, *fine.shape[1:]), generator=gen,   # uint8: the same draws
                              dtype=torch.uint8).to(fine.device).float()
         b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
-        with torch.no_grad() if step == 0 else contextlib.nullcontext():   # step 0: forward only, at first
+        with torch.no_grad() if step == 0 and step0 else contextlib.nullcontext():   # step 0: forward only first
             lev, m = _levels_margins(classifier, w[act], b, target[act])
         ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1)
         if ok.any():
@@ -72,7 +74,7 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
             done[idx] = True
         if bool(done.all()) or step == cfg.max_steps:
             break
-        if step == 0:   # those past the margin at the start need no backward; the others run again, with autograd
+        if step == 0 and step0:   # those past the margin at the start need no backward; the others run again
             act, b = act[~ok], b[~ok]
             _, m = _levels_margins(classifier, w[act], b, target[act])
         loss = torch.clamp(-m, min=-cfg.margin).sum()

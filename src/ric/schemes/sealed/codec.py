@@ -128,11 +128,12 @@ class SealedCodec:
                 break
             fine = torch.stack(fines).to(self.device)
             init = torch.stack(inits).to(self.device)
+            at_fit = self.starts is not None and tuple(fine.shape[-2:]) == tuple(self.starts.patterns.shape[-2:])
             if self.starts is not None:
                 init = self.starts.blend(init, labels[keep])
-            with torch.enable_grad():
+            with torch.enable_grad():   # a forward-only step 0 where most start past the margin (as Φ's)
                 lev, _, steps = coarse_attack(self.classifier_for(fine.shape), fine, labels[keep].to(self.device),
-                                              init, self.config_for(fine.shape), gen)
+                                              init, self.config_for(fine.shape), gen, step0=at_fit)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
