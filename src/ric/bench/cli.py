@@ -80,10 +80,10 @@ POSITIVE, NONNEG = at_least(1), at_least(0)
 
 
 def _speed(bsub) -> None:
-    p = bsub.add_parser("speed", help="paper scheme speed: throughput, stages, Φ steps, peak memory, the authors' "
+    p = bsub.add_parser("speed", help="both schemes' speed: throughput, stages, Φ steps, peak memory, the authors' "
                         "Φ, fast decryption, classification overhead (formerly scripts/bench_speed.py)")
     p.add_argument("--size", type=int, choices=(32, 64, 160), required=True,
-                   help="32: shipped cifar10 pair; 64: shipped celeba64 pair; 160: untrained models on CelebA-160")
+                   help="32: shipped cifar10 pair; 64: shipped celeba64 pair; 160: shipped celeba160 pair")
     p.add_argument("--n", type=POSITIVE, default=None, help="images (default 128 at 32x32, 32 at 64x64, 8 at 160x160)")
     p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--repeat", type=POSITIVE, default=3, help="timed runs, the best kept (default 3)")
