@@ -75,3 +75,20 @@ def test_shipped_class_starts_belong_to_their_classifiers():
             assert starts.patterns.shape[0] == clf.module(starts.patterns[:1]).shape[1]
             found.append(name)
     assert {"cifar10", "mnist", "celeba64", "celeba160"} <= set(found)
+
+
+# the sealed coarse attack's settings each shipped classifier carries (model cards; docs/results.md): the two face
+# classifiers' logit gaps do not reach the default margin 5, and the 160x160 one needs more steps from noise
+SHIPPED_SEALED = {"celeba64": {"margin": 1.0, "payload_samples": 1, "max_steps": 150},
+                  "celeba160": {"margin": 1.0, "payload_samples": 1, "max_steps": 600}}
+
+
+def test_shipped_classifiers_carry_their_sealed_settings():
+    import dataclasses
+
+    from ric.schemes.sealed.coarse import SealedConfig
+    from ric.schemes.sealed.scheme import sealed_config
+    for name in hub.shipped_names("classifier"):
+        want = dataclasses.replace(SealedConfig(), **SHIPPED_SEALED.get(name, {}))
+        assert sealed_config(hub.load_classifier(name)) == want, name
+    assert sealed_config(hub.load_classifier("celeba160"), margin=5).margin == 5.0   # --margin still overrides
