@@ -1,4 +1,6 @@
 """The shipped CIFAR-10 pair on real test images (needs ../shared/data; the acceptance bar in miniature)."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,8 @@ from ric.files.classify import classify_files
 from ric.files.engine import decrypt_files, encrypt_files
 from ric.keys import Key
 from ric.schemes.paper.scheme import PaperScheme
+from ric.schemes.sealed.coarse import SealedConfig
+from ric.schemes.sealed.scheme import sealed_config
 
 pytestmark = [pytest.mark.data,
               pytest.mark.skipif("cifar10" not in hub.shipped_names(), reason="shipped cifar10 RIC model absent")]
@@ -84,10 +88,6 @@ SHIPPED_SEALED = {"celeba64": {"margin": 1.0, "payload_samples": 1, "max_steps":
 
 
 def test_shipped_classifiers_carry_their_sealed_settings():
-    import dataclasses
-
-    from ric.schemes.sealed.coarse import SealedConfig
-    from ric.schemes.sealed.scheme import sealed_config
     for name in hub.shipped_names("classifier"):
         want = dataclasses.replace(SealedConfig(), **SHIPPED_SEALED.get(name, {}))
         assert sealed_config(hub.load_classifier(name)) == want, name
