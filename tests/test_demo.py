@@ -15,7 +15,7 @@ from ric.demo import SAMPLES
 from ric.keys import seeded_token_bytes
 
 N_SAMPLES = len([f for f in os.listdir(SAMPLES) if f.endswith(".png")])
-ROW = re.compile(r"^(\S+\.png)\s+(\S+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)$")
+ROW = re.compile(r"^(\S+\.png)\s+(\S+)\s+(\S+)\s+(\S+)\s+(exact|DIFFERS)\s+([\d.]+)\s+([\d.]+)$")
 
 
 
@@ -28,17 +28,21 @@ def test_ric_demo_prints_the_table_and_writes_the_figure(tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     rows = [ROW.match(ln).groups() for ln in out.splitlines() if ROW.match(ln)]
     assert [r[0] for r in rows] == sorted(f for f in os.listdir(SAMPLES) if f.endswith(".png"))
-    for name, plain_label, cipher_label, psnr, ssim in rows:
-        assert plain_label == cipher_label, name          # the ciphertext keeps the plaintext's label
+    for name, plain_label, sealed_label, paper_label, exact, psnr, ssim in rows:
+        assert plain_label == sealed_label == paper_label, name     # both ciphertexts keep the plaintext's label
+        assert exact == "exact", name                                # the sealed scheme recovers every bit
         assert float(psnr) > 40 and float(ssim) > 0.98, name
-    assert f"labels kept: {N_SAMPLES}/{N_SAMPLES}" in out
-    assert out.rstrip().endswith("figure (plaintext | ciphertext | recovered): ric-demo/demo.png")
+    assert (f"labels kept: sealed {N_SAMPLES}/{N_SAMPLES}, paper {N_SAMPLES}/{N_SAMPLES}; sealed recovery bit-exact "
+            f"{N_SAMPLES}/{N_SAMPLES}") in out
+    assert out.rstrip().endswith("figure (plaintext | each scheme's ciphertext and recovered image): "
+                                 "ric-demo/demo.png")
 
     demo = tmp_path / "ric-demo"
     for sub in ("cipher", "recovered"):
-        assert sorted(os.listdir(demo / sub)) == [r[0] for r in rows]
+        for scheme in ("sealed", "paper"):
+            assert sorted(os.listdir(demo / sub / scheme)) == [r[0] for r in rows]
     fig = Image.open(demo / "demo.png")
-    assert fig.format == "PNG" and fig.size == (int(1.2 * N_SAMPLES * 120), int(1.33 * 3 * 120))
+    assert fig.format == "PNG" and fig.size == (int(1.2 * N_SAMPLES * 120), int(1.33 * 5 * 120))
     grey = np.asarray(fig.convert("L"), dtype=np.float64)
     assert grey.std() > 20                                  # images drawn, not an empty canvas
 

@@ -285,3 +285,8 @@ def test_python_block_runs(block, tmp_path, monkeypatch):
         assert len(names["ok"]) == 1 and all(names["ok"])
         x = (names["x"].permute(0, 2, 3, 1).numpy() * 255).round()
         assert psnr(np.asarray(names["rec"]), x) > 30
+
+
+def test_the_formats_table_is_the_one_ric_info_prints():
+    from ric.formats import markdown
+    assert markdown() in open(README).read()

@@ -39,7 +39,8 @@ def _models(f):
 
 
 def _enc(f, out="enc", *files):
-    return main(["encrypt", "--key", "k.key", "--out", out, *_models(f), *(files or ["plain/im0.png", "plain/im1.png",
+    return main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", out, *_models(f), *(files or ["plain/im0.png", "plain/im1.png",
                                                                                    "plain/im2.png"])])
 
 
@@ -136,8 +137,10 @@ def test_input_conversion_policy(work, capsys):
 
 def test_key_errors(work, capsys):
     os.chmod("k2.key", 0o644)
-    assert main(["encrypt", "--key", "k2.key", "--out", "e", *_models(work), "plain/im0.png"]) == KeyFileError.exit_code
-    assert main(["encrypt", "--key", "missing.key", "--out", "e", *_models(work), "plain/im0.png"]) == 3
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k2.key", "--out", "e", *_models(work), "plain/im0.png"]) == KeyFileError.exit_code
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "missing.key", "--out", "e", *_models(work), "plain/im0.png"]) == 3
     before = open("k.key").read()
     assert main(["keygen", "k.key"]) == OutputExistsError.exit_code
     assert open("k.key").read() == before
@@ -156,7 +159,7 @@ def test_info_prints_public_metadata(work, capsys):
     capsys.readouterr()
     assert main(["info", "enc/im0.png"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["format"] == "ric/3" and d["mix"] == "uniform-mask/1" and d["height"] == 16 and "label" not in d
+    assert d["format"] == "ric/4" and d["mix"] == "uniform-mask/1" and d["height"] == 16 and "label" not in d
 
 
 def test_subprocess_error_is_one_line_without_traceback(work):
@@ -173,7 +176,7 @@ def test_torchscript_classifier_via_cli(work, capsys):
     clf = load_classifier(work["classifier"]).module
     torch.jit.trace(clf, torch.rand(1, 3, 16, 16)).save("clf.ts")
     args = ["--model", work["model"], "--classifier", "clf.ts", "-q"]
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", *args, "plain/im0.png"]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", *args, "plain/im0.png"]) == 0
     assert main(["decrypt", "--key", "k.key", "--out", "dec", *args, "enc/im0.png"]) == 0
     capsys.readouterr()
     assert main(["classify", "--classifier", "clf.ts", "--json", "enc/im0.png", "plain/im0.png"]) == 0
@@ -206,12 +209,13 @@ def test_sealed_scheme_via_cli(work, capsys):
 
 def test_mix_none_roundtrip_and_header(work, capsys):
     """--mix none writes the paper's exact scheme; decrypt follows each ciphertext's header, mixed or not."""
-    assert main(["encrypt", "--key", "k.key", "--out", "e0", "--mix", "none", *_models(work), "plain/im0.png"]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "e0", "--mix", "none", *_models(work), "plain/im0.png"]) == 0
     assert _enc(work, "e1", "plain/im1.png") == 0
     capsys.readouterr()
     assert main(["info", "e0/im0.png", "e1/im1.png"]) == 0
     out = capsys.readouterr().out
     assert '"mix": "none"' in out and '"mix": "uniform-mask/1"' in out
-    assert '"format": "ric/2"' in out and '"format": "ric/3"' in out
+    assert out.count('"format": "ric/4"') == 2                # one format, whatever the mixing
     assert main(["decrypt", "--key", "k.key", "--out", "d", *_models(work), "e0/im0.png", "e1/im1.png"]) == 0
     assert os.path.exists("d/im0.png") and os.path.exists("d/im1.png")

@@ -32,8 +32,9 @@ def test_one_decrypt_call_over_two_models_names_each_ones_classes(here, capsys):
     Image.fromarray(digit).save("digit.png")
     cifar = sorted(f for f in os.listdir(SAMPLES) if f.endswith(".png"))[0]
     Image.open(os.path.join(SAMPLES, cifar)).convert("RGB").save("photo.png")
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "digit.png", "--model", "mnist", "-q", "--cpu"]) == 0
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "photo.png", "-q", "--cpu"]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "digit.png", "--model", "mnist", "-q", "--cpu"]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "photo.png", "-q", "--cpu"]) == 0
     capsys.readouterr()
     assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc/digit.png", "enc/photo.png", "--json", "-q",
                  "--cpu"]) == 0
@@ -43,35 +44,53 @@ def test_one_decrypt_call_over_two_models_names_each_ones_classes(here, capsys):
     assert rows["enc/photo.png"]["class"] in cifar_classes
 
 
-def test_info_says_whether_the_n_adv_chunk_is_there(here, capsys):
+def test_info_says_whether_decryption_regenerates_and_what_it_needs(here, capsys):
+    from legacy_support import encrypt_legacy
     Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save("a.png")
-    assert main(["encrypt", "--key", "k.key", "--out", "slow", "a.png", "-q", "--cpu"]) == 0
-    assert main(["encrypt", "--key", "k.key", "--out", "fast", "a.png", "--fast-decrypt", "-q", "--cpu"]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "v4", "a.png", "-q", "--cpu"]) == 0
+    assert main(["encrypt", "--key", "k.key", "--out", "sealed", "a.png", "-q", "--cpu"]) == 0
+    encrypt_legacy("k.key", ["a.png"], "slow")
+    encrypt_legacy("k.key", ["a.png"], "fast", fast=True)
     capsys.readouterr()
-    assert main(["info", "slow/a.png", "fast/a.png"]) == 0
-    slow, fast = (json.loads(line) for line in capsys.readouterr().out.splitlines())
-    assert (slow["fast_decrypt"], fast["fast_decrypt"]) == (False, True)
+    assert main(["info", "v4/a.png", "slow/a.png", "fast/a.png", "sealed/a.png"]) == 0
+    v4, slow, fast, sealed = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert [d["format"] for d in (v4, slow, fast, sealed)] == ["ric/4", "ric/3", "ric/3", "sealed/2"]
+    assert [d["regenerates"] for d in (v4, slow, fast, sealed)] == [False, True, False, False]
+    assert [d["written"] for d in (v4, slow, fast, sealed)] == [True, False, False, True]
+    assert "any machine" in v4["needs"] and "same ATen kernels" in slow["needs"] and "key alone" in sealed["needs"]
     import torch
-    assert slow["torch"] == torch.__version__          # recorded, and authenticated as part of the header
+    assert v4["torch"] == torch.__version__          # recorded, and authenticated as part of the header
+    assert v4["cpu"] == torch.backends.cpu.get_cpu_capability() and v4["device"] == "cpu"
+
+
+def test_info_formats_prints_the_table(capsys):
+    from ric.formats import FORMATS
+    assert main(["info", "--formats"]) == 0
+    out = capsys.readouterr().out
+    assert [ln.split("|")[1].strip(" `") for ln in out.splitlines()[2:]] == [f.name for f in FORMATS]
+    assert "| `sealed/2` | sealed | **default** |" in out and "| `ric/3` | paper | read only |" in out
 
 
 def test_regeneration_failure_names_both_torch_versions(here, capsys, monkeypatch):
     """A ciphertext made under another torch version whose n_adv does not regenerate says so."""
+    from legacy_support import encrypt_legacy
+
     from ric.keys import Key
     from ric.schemes.paper import header as paper_header
     Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save("a.png")
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "a.png", "-q", "--cpu"]) == 0
+    encrypt_legacy("k.key", ["a.png"], "enc")
     key = Key.load("k.key")
     pix, hd = container.read_ciphertext("enc/a.png")
     priv = paper_header.authenticate(key, pix, hd)
     hd2 = paper_header.make_header(key, pix, hd.nonce, priv.label, priv.steps, model=hd.model,
                                    classifier=hd.classifier, lam=hd.lam, phi=hd.phi, fingerprint=bytes(8),
-                                   mix=hd.mix, torch="1.0.0")
+                                   mix=hd.mix, torch="1.0.0", format=hd.format)
     with open("enc/b.png", "wb") as f:
         f.write(paper_header.encode_png(pix, hd2))
     capsys.readouterr()
     assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc/b.png", "-q", "--cpu"]) == 10
-    assert "made with torch 1.0.0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "made with torch 1.0.0; this is torch " + __import__("torch").__version__ in err
 
 
 def test_a_png_given_as_key_is_not_told_to_chmod(here, capsys):

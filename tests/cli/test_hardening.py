@@ -48,7 +48,8 @@ def made(tmp_path_factory, toy_pair):
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save("good.png")
         assert main(["keygen", "k.key"]) == 0
         assert main(["keygen", "k2.key"]) == 0
-        assert main(["encrypt", "--key", "k.key", "--out", "enc", "--model", toy_pair["model"], "--classifier",
+        assert main(["encrypt", "--scheme", "paper",
+                     "--key", "k.key", "--out", "enc", "--model", toy_pair["model"], "--classifier",
                      toy_pair["classifier"], "-q", "good.png"]) == 0
     return {"dir": d, "plain": (d / "good.png").read_bytes(), "cipher": (d / "enc" / "good.png").read_bytes(),
             "key": (d / "k.key").read_text(), "key2": (d / "k2.key").read_text()}
@@ -121,15 +122,17 @@ def test_bad_plaintext_inputs(work, capsys, case):
     data, msg = _plain_corpus(work["plain"])[case]
     with open("bad.png", "wb") as f:
         f.write(data)
-    line = refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "bad.png"],
+    line = refused(capsys, ["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "out", *_m(work), "bad.png"],
                    InputImageError.exit_code)
     assert msg in line and "bad.png" in line
 
 
 def test_directory_and_missing_inputs(work, capsys):
     os.makedirs("adir")
-    assert "no image files" in refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "adir"], 4)
-    assert "cannot read" in refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "nope.png"], 4)
+    assert "no image files" in refused(capsys, ["encrypt", "--scheme", "paper",
+                                                "--key", "k.key", "--out", "out", *_m(work), "adir"], 4)
+    assert "cannot read" in refused(capsys, ["encrypt", "--scheme", "paper",
+                                             "--key", "k.key", "--out", "out", *_m(work), "nope.png"], 4)
 
 
 def test_accepted_conversions_alpha_palette_1bit(work, capsys):
@@ -140,7 +143,8 @@ def test_accepted_conversions_alpha_palette_1bit(work, capsys):
     im.convert("1").save("bits.png")
     capsys.readouterr()
     with pytest.warns(UserWarning, match="alpha channel dropped"):
-        assert main(["encrypt", "--key", "k.key", "--out", "out", *_m(work), "alpha.png", "pal.png", "bits.png"]) == 0
+        assert main(["encrypt", "--scheme", "paper",
+                     "--key", "k.key", "--out", "out", *_m(work), "alpha.png", "pal.png", "bits.png"]) == 0
     assert sorted(os.listdir("out")) == ["alpha.png", "bits.png", "pal.png"]
 
 
@@ -324,9 +328,11 @@ def test_bad_key_files(work, capsys, case, cmd):
 def test_missing_key_and_directory_key(work, capsys):
     with open("in.png", "wb") as f:
         f.write(work["plain"])
-    assert "not found" in refused(capsys, ["encrypt", "--key", "nope.key", "--out", "out", *_m(work), "in.png"], 3)
+    assert "not found" in refused(capsys, ["encrypt", "--scheme", "paper",
+                                           "--key", "nope.key", "--out", "out", *_m(work), "in.png"], 3)
     os.makedirs("kdir")
-    assert "regular file" in refused(capsys, ["encrypt", "--key", "kdir", "--out", "out", *_m(work), "in.png"], 3)
+    assert "regular file" in refused(capsys, ["encrypt", "--scheme", "paper",
+                                              "--key", "kdir", "--out", "out", *_m(work), "in.png"], 3)
 
 
 # -- never overwrite ------------------------------------------------------------------------------------------
@@ -339,7 +345,8 @@ def test_existing_outputs_never_overwritten(work, capsys):
     for name in ("in.png", "c.png"):
         with open(f"out/{name}", "wb") as f:
             f.write(b"precious")
-    refused(capsys, ["encrypt", "--key", "k.key", "--out", "out", *_m(work), "in.png"], OutputExistsError.exit_code)
+    refused(capsys, ["encrypt", "--scheme", "paper",
+                     "--key", "k.key", "--out", "out", *_m(work), "in.png"], OutputExistsError.exit_code)
     refused(capsys, ["decrypt", "--key", "k.key", "--out", "out", *_m(work), "c.png"], OutputExistsError.exit_code)
     refused(capsys, ["keygen", "k.key"], OutputExistsError.exit_code)
     assert open("out/in.png", "rb").read() == open("out/c.png", "rb").read() == b"precious"
@@ -349,7 +356,7 @@ def test_existing_outputs_never_overwritten(work, capsys):
         f.write(b"\x89PNG junk")
     with open("out/broken.png", "wb") as f:
         f.write(b"precious")
-    rc = main(["encrypt", "--key", "k.key", "--out", "out", *_m(work), "--force", "broken.png"])
+    rc = main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "out", *_m(work), "--force", "broken.png"])
     assert rc == InputImageError.exit_code and open("out/broken.png", "rb").read() == b"precious"
 
 

@@ -29,7 +29,8 @@ def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair_copy, 
 
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     assert main(["keygen", str(tmp_path / "k.key")]) == 0
-    assert main(["encrypt", "--key", str(tmp_path / "k.key"), "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"),
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", str(tmp_path / "k.key"), "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"),
                  "--model", pair["model"], "--classifier", pair["classifier"], "-q", "--cpu"]) == 0
     hd = container.read(str(tmp_path / "enc" / "a.png")).header
     assert hd.phi["start_id"] == load_starts(out).digest and hd.phi["start"] == 0.2
@@ -70,7 +71,8 @@ def test_encrypt_without_class_starts(toy_pair_copy, tmp_path):
                  "--steps", "2", "--per-class", "1", "--cpu"]) == 0
     Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(tmp_path / "a.png")
     assert main(["keygen", str(tmp_path / "k.key")]) == 0
-    assert main(["encrypt", "--key", str(tmp_path / "k.key"), "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"),
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", str(tmp_path / "k.key"), "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"),
                  "--model", pair["model"], "--classifier", pair["classifier"], "-q", "--cpu",
                  "--no-class-starts"]) == 0
     assert "start" not in container.read(str(tmp_path / "enc" / "a.png")).header.phi
@@ -91,7 +93,8 @@ def test_ciphertexts_of_replaced_class_starts_still_decrypt(toy_pair_copy, tmp_p
     key = str(tmp_path / "k.key")
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     assert main(fit) == 0 and main(["keygen", key]) == 0
-    assert main(["encrypt", "--key", key, "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"), *models]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", key, "--out", str(tmp_path / "enc"), str(tmp_path / "a.png"), *models]) == 0
     old = container.read(str(tmp_path / "enc" / "a.png")).header.phi["start_id"]
     assert main(fit + ["--seed", "5", "--force"]) == 0
     assert load_starts(starts_path(pair["classifier"])).digest != old

@@ -36,7 +36,8 @@ def work(tmp_path, toy_pair, monkeypatch):
 
 
 def enc_args(scheme, models):
-    return [*models, "--scheme", scheme, "--margin", "1", "-q"]
+    """The sealed scheme takes the classifier only (--model is the paper scheme's option)."""
+    return [*(models if scheme == "paper" else models[2:]), "--scheme", scheme, "--margin", "1", "-q"]
 
 
 def json_lines(out: str) -> list[dict]:
@@ -45,7 +46,7 @@ def json_lines(out: str) -> list[dict]:
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_folder_in_windows_then_decrypt_folder(work, capsys, scheme):
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--window", "2", "--json",
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "plain", "--window", "2", "--json",
                  *enc_args(scheme, work)]) == 0
     out = capsys.readouterr()
     rows = json_lines(out.out)
@@ -64,15 +65,18 @@ def test_folder_in_windows_then_decrypt_folder(work, capsys, scheme):
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_resume_skips_what_is_complete_for_either_scheme(work, capsys, scheme):
     args = enc_args(scheme, work)
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain/im0.png", "plain/im1.png", *args]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain/im0.png", "plain/im1.png", *args]) == 0
     before = {n: open(f"enc/{n}", "rb").read() for n in os.listdir("enc")}
     capsys.readouterr()
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", "--json", *args]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain", "--resume", "--json", *args]) == 0
     rows = {r["file"]: r for r in json_lines(capsys.readouterr().out)}
     assert [rows[f"plain/im{i}.png"]["skipped"] for i in range(N)] == [True, True] + [False] * (N - 2)
     assert all(open(f"enc/{n}", "rb").read() == b for n, b in before.items())      # untouched
     other = "sealed" if scheme == "paper" else "paper"                 # outputs of the other scheme: not complete
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", *enc_args(other, work)]) != 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain", "--resume", *enc_args(other, work)]) != 0
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -81,7 +85,8 @@ def test_torchrun_ranks_share_the_files_disjointly(work, monkeypatch, capsys, sc
     for rank in range(2):
         monkeypatch.setenv("RANK", str(rank))
         monkeypatch.setenv("WORLD_SIZE", "2")
-        assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--json", *enc_args(scheme, work)]) == 0
+        assert main(["encrypt", "--scheme", "paper",
+                     "--key", "k.key", "--out", "enc", "plain", "--json", *enc_args(scheme, work)]) == 0
         done.append({r["file"] for r in json_lines(capsys.readouterr().out)})
     assert not done[0] & done[1] and done[0] | done[1] == {f"plain/im{i}.png" for i in range(N)}
     assert sorted(os.listdir("enc")) == [f"im{i}.png" for i in range(N)]
@@ -91,7 +96,7 @@ def test_torchrun_ranks_share_the_files_disjointly(work, monkeypatch, capsys, sc
 def test_a_bad_file_among_good_ones(work, capsys, scheme):
     with open("plain/junk.png", "wb") as f:
         f.write(b"not an image")
-    code = main(["encrypt", "--key", "k.key", "--out", "enc", "plain", *enc_args(scheme, work)])
+    code = main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "plain", *enc_args(scheme, work)])
     err = capsys.readouterr().err
     assert code == 4 and "ric: error: plain/junk.png" in err
     assert sorted(os.listdir("enc")) == [f"im{i}.png" for i in range(N)]
@@ -104,7 +109,7 @@ def test_a_bad_file_among_good_ones(work, capsys, scheme):
 
 def test_decrypt_prints_the_same_columns_for_both_schemes(work, capsys):
     for scheme in SCHEMES:
-        assert main(["encrypt", "--key", "k.key", "--out", f"enc-{scheme}", "plain/im0.png",
+        assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", f"enc-{scheme}", "plain/im0.png",
                      *enc_args(scheme, work)]) == 0
     capsys.readouterr()
     assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc-paper/im0.png", "-q", *work]) == 0

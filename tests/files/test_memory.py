@@ -51,7 +51,7 @@ def test_the_cli_refuses_a_photo_too_large_for_this_machine(tmp_path, monkeypatc
     monkeypatch.setattr(engine_mod, "available_bytes", lambda device="cpu": 1 << 30)      # a 1 GiB machine
     Image.fromarray(np.zeros((1024, 1024, 3), np.uint8)).save("photo.png")
     assert main(["keygen", "k.key"]) == 0
-    code = main(["encrypt", "--key", "k.key", "--out", "enc", "photo.png", "-q", "--cpu"])
+    code = main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "photo.png", "-q", "--cpu"])
     err = capsys.readouterr().err.strip()
     assert code == OutOfMemory.exit_code and len(err.splitlines()) == 1
     assert err.startswith("ric: error: photo.png: a 1024x1024 image needs about") and "GiB" in err
@@ -62,8 +62,9 @@ def test_a_regenerating_decryption_too_large_for_this_machine_is_refused(tmp_pat
     monkeypatch.chdir(tmp_path)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save("photo.png")
     assert main(["keygen", "k.key"]) == 0
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "photo.png", "-q", "--cpu"]) == 0
-    assert main(["encrypt", "--key", "k.key", "--out", "fast", "photo.png", "--fast-decrypt", "-q", "--cpu"]) == 0
+    from legacy_support import encrypt_legacy
+    encrypt_legacy("k.key", ["photo.png"], "enc")
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "fast", "photo.png", "-q", "--cpu"]) == 0
     monkeypatch.setattr(engine_mod, "available_bytes", lambda device="cpu": 305 << 20)  # less than Φ at 64x64 needs
     capsys.readouterr()
     assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc/photo.png", "-q", "--cpu"]) == 15

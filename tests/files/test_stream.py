@@ -38,7 +38,8 @@ def _bytes(d):
 
 
 def test_folder_roundtrip_in_small_windows(work, capsys):
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--window", "2", "--json", *work]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain", "--window", "2", "--json", *work]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == N and {r["file"] for r in rows} == {f"plain/im{i}.png" for i in range(N)}
     assert _names("enc") == [f"im{i}.png" for i in range(N)]
@@ -123,10 +124,12 @@ def test_by_pixels_known_answer(tmp_path):
 
 
 def test_resume_skips_complete_outputs_and_keeps_their_bytes(work, capsys):
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain/im0.png", "plain/im1.png", *work]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain/im0.png", "plain/im1.png", *work]) == 0
     before = _bytes("enc")
     capsys.readouterr()
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", "--json", *work]) == 0
+    assert main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain", "--resume", "--json", *work]) == 0
     rows = {json.loads(line)["file"]: json.loads(line) for line in capsys.readouterr().out.splitlines()}
     assert rows["plain/im0.png"]["skipped"] and rows["plain/im1.png"]["skipped"]
     assert not any(rows[f"plain/im{i}.png"]["skipped"] for i in range(2, N))
@@ -134,7 +137,7 @@ def test_resume_skips_complete_outputs_and_keeps_their_bytes(work, capsys):
     assert all(_bytes("enc")[n] == b for n, b in before.items())     # never rewritten
     # and again: everything is complete now, nothing is written
     after = _bytes("enc")
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", *work]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "plain", "--resume", *work]) == 0
     assert _bytes("enc") == after
 
 
@@ -142,10 +145,10 @@ def test_resume_never_overwrites_what_is_not_a_complete_output(work, capsys):
     os.makedirs("enc")
     with open("enc/im0.png", "wb") as f:
         f.write(b"precious")                             # a foreign file
-    assert main(["encrypt", "--key", "k2.key", "--out", "enc", "plain/im1.png", *work]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--key", "k2.key", "--out", "enc", "plain/im1.png", *work]) == 0
     other_key = open("enc/im1.png", "rb").read()        # a ciphertext under another key
     capsys.readouterr()
-    code = main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--resume", *work])
+    code = main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "plain", "--resume", *work])
     err = capsys.readouterr().err
     assert code == OutputExistsError.exit_code
     assert "enc/im0.png exists but is not a complete output" in err and "enc/im1.png exists" in err
@@ -156,7 +159,7 @@ def test_resume_never_overwrites_what_is_not_a_complete_output(work, capsys):
 
 
 def test_decrypt_resume(work, capsys):
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", *work]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "plain", *work]) == 0
     assert main(["decrypt", "--key", "k.key", "--out", "dec", "enc/im3.png", *work]) == 0
     first = open("dec/im3.png", "rb").read()
     with open("dec/im4.png", "wb") as f:
@@ -183,7 +186,7 @@ def test_torchrun_environment_splits_the_work(work, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank in ("0", "1"):
         monkeypatch.setenv("RANK", rank)
-        assert main(["encrypt", "--key", "k.key", "--out", f"enc{rank}", "plain", *work]) == 0
+        assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", f"enc{rank}", "plain", *work]) == 0
     a, b = set(_names("enc0")), set(_names("enc1"))
     assert a and b and not a & b and a | b == {f"im{i}.png" for i in range(N)}
 
@@ -191,14 +194,15 @@ def test_torchrun_environment_splits_the_work(work, monkeypatch):
 def test_bad_torchrun_environment_is_one_line_error(work, monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "5")
-    assert main(["encrypt", "--key", "k.key", "--out", "enc", "plain", *work]) == 2
+    assert main(["encrypt", "--scheme", "paper", "--key", "k.key", "--out", "enc", "plain", *work]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ric: error: RANK=5")
 
 
 def test_collisions_are_caught_across_windows(work, capsys):
     Image.open("plain/im0.png").save("plain/im0.bmp")
-    code = main(["encrypt", "--key", "k.key", "--out", "enc", "plain", "--window", "1", "--resume", *work])
+    code = main(["encrypt", "--scheme", "paper",
+                 "--key", "k.key", "--out", "enc", "plain", "--window", "1", "--resume", *work])
     err = capsys.readouterr().err
     assert code == OutputExistsError.exit_code and "would collide" in err
     assert len([ln for ln in err.splitlines() if ln.startswith("ric: error:")]) == 1

@@ -21,11 +21,12 @@ from ric.schemes import container
 from ric.schemes.paper import header as paper_header
 
 
-def _make(key, h=8, w=6, label=3):
+def _make(key, h=8, w=6, label=3, format="ric/4"):
     rng = np.random.default_rng(0)
     pix = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     hd = paper_header.make_header(key, pix, b"N" * 16, label, 17, model="m@abc", classifier="c@def", lam=0.8,
-                        phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=b"F" * 8)
+                                  phi={"lr": 0.1, "max_steps": 5, "margin": 5.0, "chunk": 8}, fingerprint=b"F" * 8,
+                                  format=format)
     return pix, hd, paper_header.encode_png(pix, hd)
 
 
@@ -80,13 +81,25 @@ def test_tampered_pixel(key):
                                          ("phi", {"lr": 1, "max_steps": 5, "margin": 5.0, "chunk": 8}),
                                          ("fingerprint", "AAAAAAAAAAA="), ("mix", "none")])
 def test_tampered_metadata(key, field, value):
+    _, _, data = _make(key)       # ric/4 holds any mixing: a changed one is read, and fails authentication
+    bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
+    with pytest.raises(TamperedMetadataError):
+        paper_header.authenticate(key, *container.read_ciphertext(bad))
+
+
+@pytest.mark.parametrize("field,value", [("format", "ric/3"), ("cpu", "AVX2"), ("torch", "9.9"), ("device", "cuda")])
+def test_tampered_format_and_platform_fields(key, field, value):
     _, _, data = _make(key)
-    if field == "mix":    # a ric/3 file claiming another mixing: format and mix changed together, or it is garbled
-        with pytest.raises(ContainerError, match="'mix' is missing or unknown for format 'ric/3'"):
-            container.read_ciphertext(_rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value)))
-        bad = _rewrite(data, mutate_meta=lambda m: m.update(mix=value, format="ric/2"))
-    else:
-        bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
+    bad = _rewrite(data, mutate_meta=lambda m: m.__setitem__(field, value))
+    with pytest.raises(TamperedMetadataError):
+        paper_header.authenticate(key, *container.read_ciphertext(bad))
+
+
+def test_a_legacy_format_claiming_another_mixing_is_garbled(key):
+    _, _, data = _make(key, format="ric/3")     # ric/3 is the mask only: format and mix changed together, or garbled
+    with pytest.raises(ContainerError, match="'mix' is missing or unknown for format 'ric/3'"):
+        container.read_ciphertext(_rewrite(data, mutate_meta=lambda m: m.__setitem__("mix", "none")))
+    bad = _rewrite(data, mutate_meta=lambda m: m.update(mix="none", format="ric/2"))
     with pytest.raises(TamperedMetadataError):
         paper_header.authenticate(key, *container.read_ciphertext(bad))
 
@@ -126,8 +139,22 @@ def test_garbled_metadata(key, payload, msg):
         container.read_ciphertext(buf.getvalue())
 
 
-def test_format_v3_carries_the_mixing(key):
+def test_format_v4_is_written_and_records_the_platform(key):
     _, hd, data = _make(key)
+    meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
+    assert meta["format"] == "ric/4" and meta["mix"] == "uniform-mask/1" and hd.mix == "uniform-mask/1"
+    pix = np.zeros((8, 6, 3), np.uint8)
+    hd = paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
+                                  fingerprint=b"F" * 8, torch="2.13.0", cpu="AVX2", device="cpu")
+    meta = json.loads(Image.open(io.BytesIO(paper_header.encode_png(pix, hd))).text["ric"])
+    assert (meta["torch"], meta["cpu"], meta["device"]) == ("2.13.0", "AVX2", "cpu")
+    for mix in ("perm-sign/1", "none"):
+        assert paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8,
+                                        phi={}, fingerprint=b"F" * 8, mix=mix).format == "ric/4"
+
+
+def test_format_v3_carries_the_mixing(key):
+    _, hd, data = _make(key, format="ric/3")
     meta = json.loads(Image.open(io.BytesIO(data)).text["ric"])
     assert meta["format"] == "ric/3" and meta["mix"] == "uniform-mask/1" and hd.mix == "uniform-mask/1"
     for bad in ("rot13", None, "perm-sign/1", "none", ["uniform-mask/1"]):
@@ -136,10 +163,10 @@ def test_format_v3_carries_the_mixing(key):
 
 
 @pytest.mark.parametrize("mix", ["perm-sign/1", "none"])
-def test_format_v2_is_written_for_the_older_mixings(key, mix):
+def test_format_v2_holds_the_older_mixings(key, mix):
     pix = np.random.default_rng(1).integers(0, 256, (8, 6, 3), dtype=np.uint8)
     hd = paper_header.make_header(key, pix, b"N" * 16, 3, 17, model="m@abc", classifier="c@def", lam=0.8, phi={},
-                        fingerprint=b"F" * 8, mix=mix)
+                                  fingerprint=b"F" * 8, mix=mix, format="ric/2")
     p2, h2 = container.read_ciphertext(paper_header.encode_png(pix, hd))
     assert (h2.format, h2.mix) == ("ric/2", mix) and paper_header.authenticate(key, p2, h2).label == 3
     with pytest.raises(ValueError, match="cannot write format"):

@@ -127,7 +127,7 @@ def served(tmp_path, ct, clock=None, **limits):
 
 
 def encrypt(plain: list[str], out: str, key: str, models: dict, classifier: str | None = None) -> list[str]:
-    code = main(["encrypt", "-q", "--cpu", "--key", key, "--out", out, "--model", models["model"],
+    code = main(["encrypt", "--scheme", "paper", "-q", "--cpu", "--key", key, "--out", out, "--model", models["model"],
                  "--classifier", classifier or models["classifier"], *plain])
     assert code == 0
     return sorted(glob.glob(os.path.join(out, "*.png")))

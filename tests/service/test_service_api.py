@@ -10,7 +10,6 @@ from PIL import Image
 from service_support import app_client, toy_set
 
 from ric.hub import load_classifier
-from ric.schemes.sealed import png as sealed_png
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -191,7 +190,7 @@ def test_sealed_ciphertext_is_accepted(api, ct):
     assert r.status_code == 201
     (rec,) = r.json()["images"]
     assert rec["scheme"] == "sealed" and rec["label"] == 0 and rec["meta"] == {
-        "format": sealed_png.SEALED_FORMAT, "scheme": "sealed", "height": 32, "width": 32}
+        "format": "sealed/2", "scheme": "sealed", "height": 32, "width": 32}
 
 
 def test_delete_and_missing_ids(api, ct):

@@ -199,7 +199,7 @@ def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     plain = sorted(glob.glob(os.path.join(SAMPLES, "*.png")))[:2]
     assert main(["keygen", "k.key"]) == 0
-    assert main(["encrypt", "-q", "--cpu", "--key", "k.key", "--out", "enc", *plain]) == 0
+    assert main(["encrypt", "--scheme", "paper", "-q", "--cpu", "--key", "k.key", "--out", "enc", *plain]) == 0
     capsys.readouterr()
     db = f"sqlite:///{tmp_path}/store.db"
     assert main(["token", "create", "--db", db]) == 0

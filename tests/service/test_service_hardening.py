@@ -149,7 +149,7 @@ def test_metadata_claiming_sealed_is_verified_from_the_pixels(api, ct):
     real = _post(client, ("real.png", _bytes(ct["sealed"])))
     assert real.status_code == 201
     (rec,) = real.json()["images"]
-    assert rec["scheme"] == "sealed" and rec["meta"]["format"] == sealed_png.SEALED_FORMAT
+    assert rec["scheme"] == "sealed" and rec["meta"]["format"] == "sealed/2"
 
 
 def test_a_sealed_ciphertext_with_an_altered_metadata_chunk_is_a_422_not_a_500(api, ct):

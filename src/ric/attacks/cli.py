@@ -31,8 +31,9 @@ def _common(p, n: int | None, n_help: str, epochs: int | None = None):
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.schemes.paper.mixing.CLI_NAMES
-                   help="the victim's ciphertexts: keyed uniform mask of u_en (default, format ric/3, what `ric "
-                        "encrypt` writes), keyed scramble (format ric/2) or none (the paper's exact scheme)")
+                   help="the victim's paper-scheme ciphertexts (format ric/4, what `ric encrypt --scheme paper` "
+                        "writes): keyed uniform mask of u_en (default), keyed scramble, or none (the paper's exact "
+                        "scheme)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 

@@ -16,7 +16,8 @@ import tempfile
 from .common import SPEED_SKIPPABLE
 
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
-           "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes"}
+           "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes",
+           "portable": "portable"}
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
                "otherwise idle machine, under `nice` when it is shared.")
@@ -215,11 +216,33 @@ def _photo_sizes(bsub) -> None:
     p.add_argument("--no-plot", action="store_true", help="no figure (without the plots extra)")
 
 
+def capability_list(text: str) -> list[str]:
+    """argparse type: comma list of ATen CPU capabilities (default, avx2, avx512)."""
+    caps = [c.strip().lower() for c in text.split(",") if c.strip()]
+    bad = [c for c in caps if c not in ("default", "avx2", "avx512")]
+    if bad or not caps:
+        raise argparse.ArgumentTypeError(f"ATen CPU capabilities are default, avx2, avx512; got {text!r}")
+    return caps
+
+
+def _portable(bsub) -> None:
+    p = bsub.add_parser("portable", help="do ciphertexts of each format decrypt to the same pixels under other ATen "
+                        "CPU kernels; file sizes of ric/4, sealed/2 and ric/3")
+    p.add_argument("--data", default="../shared/data/cifar10.npz", help="an .npz with x_test (default "
+                   "../shared/data/cifar10.npz)")
+    p.add_argument("--n", type=POSITIVE, default=200, help="test images, evenly spaced over the test set (default 200)")
+    p.add_argument("--model", default="cifar10", help="RIC model (default cifar10)")
+    p.add_argument("--classifier", default=None, help="classifier (default: the --model name)")
+    p.add_argument("--capabilities", type=capability_list, default=["default"],
+                   help="ATEN_CPU_CAPABILITY values to decrypt under besides the machine's own (default: default)")
+    p.add_argument("--out", default="portable-bench", help="working folder (kept; reruns reuse its ciphertexts)")
+
+
 def add_parsers(sub) -> None:
     bp = sub.add_parser("bench", help="benchmarks behind docs/results.md: speed, schemes, classify, service, "
-                        "phi-reach, sealed-attack, photo-sizes", description=DESCRIPTION)
+                        "phi-reach, sealed-attack, photo-sizes, portable", description=DESCRIPTION)
     bsub = bp.add_subparsers(dest="bench", required=True, metavar="NAME")
-    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack, _photo_sizes):
+    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack, _photo_sizes, _portable):
         add(bsub)
 
 

@@ -57,7 +57,8 @@ def _one(a, scheme: str, h: int, w: int, key: str) -> dict:
         Image.fromarray(synthetic_photo(h, w)).save(src)
     ric = [sys.executable, "-m", "ric.cli"]
     common = ["--key", key, "--force", "-q", "--threads", str(a.threads)] + (["--cpu"] if a.cpu else [])
-    models = [*(["--model", a.model] if a.model else []), *(["--classifier", a.classifier] if a.classifier else [])]
+    models = [*(["--model", a.model] if a.model and scheme == "paper" else []),
+              *(["--classifier", a.classifier] if a.classifier else [])]
     enc_dir, dec_dir = (os.path.join(a.out, f"{op}-{scheme}") for op in ("enc", "dec"))
     log(f"{scheme} {name}: encrypting")
     rc_e, t_e, m_e, err_e = measured(ric + ["encrypt", "--scheme", scheme, "--out", enc_dir, src] + common + models)
@@ -67,7 +68,7 @@ def _one(a, scheme: str, h: int, w: int, key: str) -> dict:
         return row
     log(f"{scheme} {name}: decrypting")
     rc_d, t_d, m_d, err_d = measured(ric + ["decrypt", "--out", dec_dir, os.path.join(enc_dir, f"{name}.png")]
-                                     + common + (models if scheme == "paper" else []))
+                                     + common + models)
     row.update(decrypt_rc=rc_d, decrypt_s=t_d, decrypt_mib=m_d, decrypt_error=err_d if rc_d else "")
     if not rc_d:
         got = np.asarray(Image.open(os.path.join(dec_dir, f"{name}.png")).convert("RGB"))

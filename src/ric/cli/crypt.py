@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from ..formats import DEFAULT_SCHEME, SCHEMES
 from . import options as opt
 from .report import Reporter, warn_skipped
 
@@ -15,19 +16,17 @@ def add(sub) -> None:
     opt.out_options(p)
     p.add_argument("--resize", metavar="HxW", default=None, help="resize inputs to this size first, e.g. 32x32")
     p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image")
-    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
-                   help="paper: the paper's RIC (lossy recovery, needs the model and classifier to decrypt); "
-                        "sealed: lossless, authenticated-encryption payload under a 5-level adversarial image "
-                        "(decrypts with the key alone). Decrypt reads the scheme from the ciphertext.")
+    p.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME,
+                   help="sealed (default): lossless — the image, compressed and sealed with authenticated "
+                        "encryption, under a 5-level adversarial image; decrypts bit-exactly with the key alone. "
+                        "paper: the paper's RIC (lossy recovery, about 46 dB; decrypting needs the key, the RIC "
+                        "model and the classifier). Both decrypt to the same bytes on any machine. Decrypt reads "
+                        "the scheme from the ciphertext; `ric info --formats` lists every format.")
     opt.margin_option(p)
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: when an image does not fit losslessly, store the best WebP quality that fits "
                         "and report its PSNR (default: refuse with an error naming size and capacity)")
     opt.mix_option(p)
-    p.add_argument("--fast-decrypt", action="store_true",
-                   help="paper scheme: also store n_adv in the ciphertext (authenticated-encrypted under the key), "
-                        "so decryption does not re-run the attack and is exact across platforms; the file "
-                        "grows by about 10 KB per 32x32 image")
     p.add_argument("--no-class-starts", action="store_true",
                    help="paper scheme: run Φ from the keyed noise alone, even where the classifier has class "
                         "starts (NAME.starts.safetensors beside its weights, from `ric prepare-classifier`); "
@@ -45,23 +44,39 @@ def add(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image "
                    "(label and class null for the sealed scheme, which stores no label)")
     p.add_argument("--regenerate", action="store_true",
-                   help="re-run the attack even when the ciphertext carries its n_adv (--fast-decrypt)")
+                   help="paper formats ric/1-ric/3 that carry their exact n_adv (an rcNa chunk): re-run the attack "
+                        "instead (ric/4 and sealed ciphertexts never re-run it)")
     opt.stream_options(p)
     opt.model_options(p, decrypt=True)
     opt.run_options(p)
     p.set_defaults(run=run_decrypt)
 
 
+PAPER_ONLY = (("model", "--model"), ("mix", "--mix"), ("no_class_starts", "--no-class-starts"))
+
+
+def check_scheme_options(args) -> None:
+    """Options of the paper scheme given to the sealed one are refused (exit 2), not silently ignored."""
+    if args.scheme == "paper":
+        return
+    given = [flag for name, flag in PAPER_ONLY if getattr(args, name, None) not in (None, False)]
+    if given:
+        from ..errors import RICError
+        raise RICError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of the paper "
+                       f"scheme; add --scheme paper (the default scheme, sealed, uses only --classifier)")
+
+
 def encrypt_scheme(args, device):
     """The scheme that `ric encrypt`'s options name, with its models loaded."""
+    check_scheme_options(args)
     if args.scheme == "sealed":
         from ..schemes.sealed.scheme import SealedScheme
         return SealedScheme(opt.load_classifier(args, device), device, margin=args.margin,
                             lossy_fallback=args.lossy_fallback, batch_size=args.batch_size)
     from ..schemes.paper.scheme import PaperScheme
     return PaperScheme(opt.load_ric_model(args, device), opt.load_classifier(args, device), device,
-                       margin=args.margin, mix=opt.mix_of(args.mix), fast_decrypt=args.fast_decrypt,
-                       batch_size=args.batch_size, starts=None if args.no_class_starts else "auto")
+                       margin=args.margin, mix=opt.mix_of(args.mix), batch_size=args.batch_size,
+                       starts=None if args.no_class_starts else "auto")
 
 
 def _engine(args):

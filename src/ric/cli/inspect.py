@@ -27,8 +27,11 @@ def add(sub) -> None:
     opt.run_options(p)
     p.set_defaults(run=run_classify)
 
-    p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed)")
-    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT")
+    p = sub.add_parser("info", help="show the public metadata of ciphertexts (no key needed), or the table of formats",
+                       epilog="Each line names the ciphertext's format (ric.formats) and what decrypting it needs; "
+                              "--formats prints every format RIC reads and which it writes.")
+    p.add_argument("ciphertexts", nargs="*", metavar="CIPHERTEXT")
+    p.add_argument("--formats", action="store_true", help="print the table of formats and exit")
     p.set_defaults(run=run_info)
 
     p = sub.add_parser("models", help="list shipped models and architectures")
@@ -62,18 +65,29 @@ def run_classify(args) -> int:
 
 
 def info_of(parsed) -> dict:
-    """The public metadata of a parsed ciphertext, and whether it carries its n_adv (fast decryption)."""
+    """The public metadata of a parsed ciphertext, its format's row of the table (ric.formats) and whether decrypting
+    it re-runs Φ (`regenerates`: then it needs the encryptor's float rounding)."""
+    from ..formats import BY_NAME, sealed_name
     if parsed.header is None:
         h, w = parsed.pixels.shape[:2]
         from ..schemes.sealed.stream import sealed_version
-        return {"scheme": "sealed", "version": sealed_version(parsed.pixels), "height": h, "width": w,
-                "fast_decrypt": False}
-    return {**parsed.header.public(), "fast_decrypt": bool(parsed.header.nadv)}
+        version = sealed_version(parsed.pixels)
+        fmt = BY_NAME[sealed_name(version)]
+        return {"scheme": "sealed", "format": fmt.name, "version": version, "height": h, "width": w,
+                "regenerates": False, "needs": fmt.needs, "written": fmt.written}
+    hd = parsed.header
+    fmt = BY_NAME[hd.format]
+    regenerates = hd.format != "ric/4" and not hd.nadv
+    return {**hd.public(), "regenerates": regenerates, "needs": fmt.needs, "written": fmt.written}
 
 
 def run_info(args) -> int:
     from ..errors import RICError
     from ..schemes.container import read
+    if args.formats or not args.ciphertexts:
+        from ..formats import markdown
+        print(markdown())
+        return 0
     code = 0
     for path in args.ciphertexts:
         try:

@@ -62,11 +62,11 @@ def out_options(p) -> None:
 
 
 def mix_option(p) -> None:
-    p.add_argument("--mix", choices=MIX_CHOICES, default="mask",
-                   help="paper scheme: mask (default, format ric/3) adds a keyed uniform mask to the encoder's "
-                        "output so the ciphertext reveals nothing but its label; scramble (format ric/2) only "
-                        "permutes and sign-flips it, which leaks per-image statistics such as contrast; none is the "
-                        "paper's exact scheme, which leaks the image (docs/results.md, Security)")
+    p.add_argument("--mix", choices=MIX_CHOICES, default=None,
+                   help="paper scheme: mask (default) adds a keyed uniform mask to the encoder's output so the "
+                        "ciphertext reveals nothing but its label; scramble only permutes and sign-flips it, which "
+                        "leaks per-image statistics such as contrast; none is the paper's exact scheme, which leaks "
+                        "the image (docs/results.md, Security). All three are written as format ric/4")
 
 
 def margin_option(p) -> None:
@@ -103,9 +103,9 @@ def load_ric_model(args, device):
     return load(args.model or DEFAULT_MODEL, device)
 
 
-def mix_of(name: str) -> str:
+def mix_of(name: str | None) -> str:
     from ..schemes.paper.mixing import CLI_NAMES
-    return CLI_NAMES[name]
+    return CLI_NAMES[name or "mask"]
 
 
 def parse_hw(s: str | None):

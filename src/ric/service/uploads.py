@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ContainerError, ImageSizeError, TamperedMetadataError
+from ..formats import sealed_name
 from ..io.png import MAX_PIXELS, PngLayout, walk_png
 from ..schemes.container import sniff
-from ..schemes.sealed import is_sealed
-from ..schemes.sealed import png as sealed_png
+from ..schemes.sealed import is_sealed, sealed_version
 from .settings import Settings
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\\"]")
@@ -126,5 +126,5 @@ def check_upload(name: str | None, data: bytes, settings: Settings, classifier_i
         if not is_sealed(pixels):   # the metadata says "sealed"; only the pixels can show it
             raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: its metadata claims the "
                                                     f"sealed scheme but its pixels carry no sealed header")
-        meta = {"format": sealed_png.SEALED_FORMAT, "scheme": "sealed", "height": h, "width": w}
+        meta = {"format": sealed_name(sealed_version(pixels)), "scheme": "sealed", "height": h, "width": w}
     return Checked(fname, scheme, pixels, meta, hashlib.sha256(data).hexdigest(), data)

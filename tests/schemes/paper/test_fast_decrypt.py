@@ -1,10 +1,12 @@
-"""Fast decryption: the encryptor seals n_adv (exact float32 bits) in a PNG chunk; decryption then skips Φ."""
+"""The exact n_adv chunk of the regenerating paper formats (ric/3, ric/2; `--fast-decrypt` before ric/4): the encryptor
+sealed n_adv's exact float32 bits in a PNG chunk; decryption then skips Φ."""
 import json
 import os
 
 import numpy as np
 import pytest
 import torch
+from legacy_support import encrypt_legacy
 from PIL import Image
 from png_support import chunks_of, rebuild
 
@@ -34,7 +36,7 @@ def enc(tmp_path, toy_args, monkeypatch):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(f"plain/im{i}.png")
     assert main(["keygen", "k.key"]) == 0
     files = [f"plain/im{i}.png" for i in range(3)]
-    assert main(["encrypt", "--key", "k.key", "--out", "fast", "--fast-decrypt", *toy_args, *files]) == 0
+    encrypt_legacy("k.key", files, "fast", model=toy_args[1], classifier=toy_args[3], fast=True)
     return toy_args
 
 

@@ -45,6 +45,7 @@ from ...schemes.paper.mixing import (
 )
 from ...starts import ClassStarts
 from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
+from .portable import snap
 
 FINGERPRINT_BYTES = 8
 
@@ -85,7 +86,9 @@ class Encrypted:
     nae_retries: int = 0                 # images whose Φ missed the margin and got a new nonce
     label_retries: int = 0               # ciphertexts that did not classify as ŷ and got a new nonce
     failed: list[int] = field(default_factory=list)   # indices that never succeeded (not usable)
-    n_adv: torch.Tensor | None = None    # float (N, 3, H, W): what the decryptor regenerates (for pack_nadv)
+    n_adv: torch.Tensor | None = None    # float (N, 3, H, W): what the ciphertext was made from (on the grid when
+    #                                      the codec has one)
+    q: torch.Tensor | None = None        # int16 (N, 3, H, W): n_adv's grid steps from Φ's start (portable.snap)
     phis: list[PhiConfig] = field(default_factory=list)   # Φ settings per image (escalated after failures)
     attempts: list[int] = field(default_factory=list)     # nonces tried per image (1 = first-try success)
 
@@ -107,13 +110,15 @@ class RICCodec:
     def __init__(self, model: RICNet, classifier: torch.nn.Module, phi: PhiConfig = PhiConfig(),
                  device="cpu", max_retries: int = 8, mix: str = DEFAULT, nonce_source=new_nonce,
                  starts: ClassStarts | None = None, tile: int = DEFAULT_TILE,
-                 tile_above: int = TILE_ABOVE):
+                 tile_above: int = TILE_ABOVE, grid: int | None = None):
         """`nonce_source`: a callable returning a fresh nonce per attempt (default: os.urandom via keys.new_nonce);
         tests inject a seeded one so that encryption is reproducible. `starts`: class starts of this classifier
         (ric.starts): encryption's Φ begins from them, and decryption regenerates ciphertexts that record them.
         `tile`, `tile_above`: images of more than `tile_above` pixels are processed in tiles of side `tile`
         (ric.tiles: the classifier, F, E and D; bounded memory at photo sizes); the side is recorded in Φ's settings,
-        and a decryptor regenerates with what was recorded. `tile` 0: never tile."""
+        and a decryptor regenerates with what was recorded. `tile` 0: never tile. `grid`: snap Φ's result to steps
+        of 2**-grid around its start and make the ciphertext from that (portable.snap: format ric/4); None keeps
+        Φ's exact result (ric/1–ric/3, which decrypt by regenerating it)."""
         self.device = torch.device(device)
         self.nonce_source = nonce_source
         self.mix = check_mix(mix)
@@ -126,6 +131,7 @@ class RICCodec:
         self.phi, self.starts = phi, None
         self.known_starts: dict[str, ClassStarts] = {}
         self.max_retries = max_retries
+        self.grid = grid
         self.tile = int(tile) if tileable(classifier) else 0
         self.tile_above = int(tile_above)
         self._tiled: dict[int, TiledClassifier] = {}
@@ -168,20 +174,31 @@ class RICCodec:
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         return in_batches(self.classifier_for(self.tile_for(x.shape)), x.to(self.device)).argmax(1).cpu()
 
-    def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
-             progress=None) -> NAEResult:
+    def _starts_of(self, phi: PhiConfig) -> ClassStarts | None:
+        if not phi.start:
+            return None
+        starts = self.known_starts.get(phi.start_id)
+        if starts is None or starts.alpha != phi.start:
+            have = ", ".join(f"{d} (α {s.alpha})" for d, s in self.known_starts.items()) or "none"
+            raise ValueError(f"Φ needs class starts {phi.start_id} (α {phi.start}); this codec has {have}")
+        return starts
+
+    def start_noise(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig) -> torch.Tensor:
+        """Φ's start n0 for each image: the keyed noise, blended with the class starts when `phi` names some."""
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
-        if phi.start:
-            starts = self.known_starts.get(phi.start_id)
-            if starts is None or starts.alpha != phi.start:
-                have = ", ".join(f"{d} (α {s.alpha})" for d, s in self.known_starts.items()) or "none"
-                raise ValueError(f"Φ needs class starts {phi.start_id} (α {phi.start}); this codec has {have}")
-            noise = starts.blend(noise, labels)
+        starts = self._starts_of(phi)
+        return noise if starts is None else starts.blend(noise, labels)
+
+    def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
+             progress=None) -> tuple[NAEResult, torch.Tensor]:
+        """(Φ's result, its start n0)."""
+        noise = self.start_noise(key, nonces, labels, shape, phi)
+        starts = self._starts_of(phi)
         # the forward-only step 0 pays where most images start past the margin: from class starts at the size they
         # were fitted at (84-99% at 32 and 64 px; at photo sizes the resized starts rarely do). Same bits either way.
-        at_fit = bool(phi.start) and tuple(shape[-2:]) == tuple(starts.patterns.shape[-2:])
+        at_fit = starts is not None and tuple(shape[-2:]) == tuple(starts.patterns.shape[-2:])
         return generate_nae(self.classifier_for(phi.tile), noise, labels.to(self.device),
-                            dataclasses.replace(phi, step0=at_fit), progress)
+                            dataclasses.replace(phi, step0=at_fit), progress), noise
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:
         u_en = in_batches(self._nets(x.shape).encoder_output, x, n_adv)
@@ -216,6 +233,7 @@ class RICCodec:
         nonces: list = [None] * n
         phis = [dataclasses.replace(self.phi, tile=self.tile_for(x.shape))] * n
         n_adv = torch.empty_like(x)
+        q = torch.zeros(x.shape, dtype=torch.int16) if self.grid else None
         steps = torch.zeros(n, dtype=torch.long)
         cipher = torch.empty(n, *shape[1:], shape[0], dtype=torch.uint8)
         todo = list(range(n))
@@ -233,11 +251,15 @@ class RICCodec:
                     nonces[i] = self.nonce_source()
                     attempts[i] += 1
                 idx = torch.tensor(group)
-                res = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
-                n_adv[idx] = res.n_adv
+                res, n0 = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
+                made_from = res.n_adv
+                if self.grid:
+                    q_group, made_from = snap(n0, res.n_adv, self.grid)
+                    q[idx] = q_group.cpu()
+                n_adv[idx] = made_from
                 steps[idx] = res.steps.cpu()
                 with torch.inference_mode():
-                    xq = self._encode(x[idx], res.n_adv, key, [nonces[i] for i in group])
+                    xq = self._encode(x[idx], made_from, key, [nonces[i] for i in group])
                     pred = in_batches(self.classifier_for(phi.tile), xq).argmax(1).cpu()
                 cipher[idx] = to_uint8(xq)
                 ok_nae = res.success.cpu()
@@ -251,7 +273,7 @@ class RICCodec:
             todo = sorted(failed)
         fps = [nae_fingerprint(key, nonces[i], n_adv[i]) for i in range(n)]
         return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo,
-                         n_adv.cpu(), phis, attempts)
+                         n_adv.cpu(), q, phis, attempts)
 
     def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape,
                    phi: PhiConfig | list[PhiConfig] | None = None, progress=None) -> torch.Tensor:
@@ -260,18 +282,24 @@ class RICCodec:
         out = None
         for cfg in dict.fromkeys(phis):
             group = [i for i, p in enumerate(phis) if p == cfg]
-            res = self._nae(key, [nonces[i] for i in group], torch.tensor([labels[i] for i in group]), shape, cfg,
-                            progress)
+            res, _ = self._nae(key, [nonces[i] for i in group], torch.tensor([labels[i] for i in group]), shape,
+                               cfg, progress)
             if out is None:
                 out = torch.empty(len(nonces), *res.n_adv.shape[1:], dtype=res.n_adv.dtype, device=res.n_adv.device)
             out[torch.tensor(group, device=out.device)] = res.n_adv
         return out
 
-    @torch.inference_mode()
     def decode(self, cipher: torch.Tensor, n_adv: torch.Tensor, key: Key | None = None,
                nonces: list[bytes] | None = None, mix: str | None = None) -> torch.Tensor:
         """uint8 ciphertexts + regenerated NAEs -> uint8 (N, H, W, 3) recovered images. `mix` defaults to the
         codec's; a keyed mix needs the key and the nonces."""
+        return to_uint8(self.decode_float(cipher, n_adv, key, nonces, mix))
+
+    @torch.inference_mode()
+    def decode_float(self, cipher: torch.Tensor, n_adv: torch.Tensor, key: Key | None = None,
+                     nonces: list[bytes] | None = None, mix: str | None = None) -> torch.Tensor:
+        """D's float output (N, 3, H, W) before rounding (decode rounds it; portable ciphertexts round their ties
+        as stored)."""
         xq = to_float(cipher, self.device)
         u = srl_subtract(xq, n_adv.to(self.device), self.lam)
         mix = check_mix(mix or self.mix)
@@ -284,7 +312,7 @@ class RICCodec:
             u = unmask(u, batch_uniform(key, nonces, u.shape[1:], self.device), perm)
         # D on channels-last memory, in small batches (ric.batching): the unscrambled u'' is not channels-last, and
         # oneDNN's convolutions took ~25% longer on it (docs/results.md, Speed)
-        return to_uint8(in_batches(self._nets(u.shape).decoder_output, u))
+        return in_batches(self._nets(u.shape).decoder_output, u)
 
     def decrypt(self, cipher, key: Key, nonces: list[bytes] | None = None, labels: list[int] | None = None,
                 fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,

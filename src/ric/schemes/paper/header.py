@@ -1,10 +1,12 @@
 """The paper scheme's public header: an ordinary 8-bit RGB PNG plus one iTXt chunk `ric` holding JSON metadata.
 
 Public fields (readable by anyone, e.g. the cloud): format version, scheme, nonce, a per-image key check,
-model and classifier identities, λ, image size, Φ settings, the keyed fingerprint of n_adv, and how u_en was
-mixed under the key (ric.schemes.paper.mixing). The format follows the mixing: ric/3 is the uniform mask (the default),
-ric/2 the keyed scramble or no mixing (written on request, for comparison); ric/1 (no `mix` field: u_en
-unmixed, the paper's exact scheme) is still read, so older ciphertexts keep decrypting.
+model and classifier identities, λ, image size, Φ settings, a keyed fingerprint, how u_en was mixed under the key
+(ric.schemes.paper.mixing), and the platform that encrypted (torch version, ATen CPU capability). The formats are
+listed in ric.formats: ric/4 (written, any mixing) carries its n_adv in the portable form (ric.schemes.paper.
+portable) and its fingerprint is a keyed digest of the recovered image; ric/3 (uniform mask), ric/2 (keyed scramble
+or no mixing) and ric/1 (no `mix` field: the paper's exact scheme) are read, and decrypt by regenerating n_adv,
+whose keyed fingerprint they carry.
 `sealed` (the JSON key; `Header.private` here, not the sealed scheme): ChaCha20-Poly1305 of {label, steps}
 under a key-derived subkey, with the public fields as
 associated data (so any change to them fails authentication). `tag`: HMAC-SHA256 over the pixels and
@@ -12,10 +14,10 @@ all metadata. Checks run in this order, each with its own error: not a PNG / no 
 (ContainerError) -> key check (WrongKeyError) -> AEAD (TamperedMetadataError) -> pixel tag
 (TamperedPixelsError). The key check is an HMAC of the per-image nonce, so it links no two images.
 
-Fast decryption (optional): a private binary chunk `rcNa` holds n_adv itself (codec.pack_nadv), encrypted with
-ChaCha20-Poly1305 under its own HKDF subkey; its associated data are the public fields and the pixel tag, so it
-belongs to these pixels and this metadata only. Readers that do not know the chunk ignore it (PNG ancillary
-chunk rules) and decrypt by re-running Φ.
+The n_adv chunk: a private binary chunk `rcNa`, encrypted with ChaCha20-Poly1305 under its own HKDF subkey; its
+associated data are the public fields and the pixel tag, so it belongs to these pixels and this metadata only. In
+ric/4 it is required and holds portable.pack's body; in ric/1–ric/3 it is optional (written by `--fast-decrypt`
+before ric/4) and holds n_adv's exact bits (codec.pack_nadv), which spares the decryptor re-running Φ.
 """
 from __future__ import annotations
 
@@ -33,17 +35,27 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from PIL import Image, PngImagePlugin
 
 from ...errors import ContainerError, TamperedMetadataError, TamperedPixelsError, WrongKeyError
+from ...formats import BY_NAME, PAPER_MARKERS, PAPER_WRITTEN
 from ...io.png import CHUNK_KEYWORD, NADV_CHUNK, load_metadata_json
 from ...keys import NONCE_BYTES, Key
-from .mixing import DEFAULT, FORMAT_OF, MIXES, NONE, check_mix
+from .mixing import CLI_NAMES, DEFAULT, NONE, check_mix
 
-FORMAT = FORMAT_OF[DEFAULT]   # "ric/3"
-
-FORMAT_V2 = "ric/2"           # keyed scramble or no mixing: written on request (`--mix scramble|none`)
-
+FORMAT = PAPER_WRITTEN        # "ric/4": portable, any mixing
+FORMAT_V3 = "ric/3"           # uniform mask, n_adv regenerated: read (and written by the lab, for comparison)
+FORMAT_V2 = "ric/2"           # keyed scramble or no mixing, n_adv regenerated: read (and written by the lab)
 FORMAT_V1 = "ric/1"           # before keyed mixing: read, never written
+FORMATS = PAPER_MARKERS
+LEGACY_FORMAT_OF = {CLI_NAMES["mask"]: FORMAT_V3, CLI_NAMES["scramble"]: FORMAT_V2, NONE: FORMAT_V2}
 
-FORMATS = (FORMAT, FORMAT_V2, FORMAT_V1)
+
+def mixes_of(format: str) -> tuple:
+    """The mixing modes a paper format can hold (ric.formats)."""
+    return tuple(CLI_NAMES[m] for m in BY_NAME[format].mixes)
+
+
+def portable(format: str) -> bool:
+    """Whether ciphertexts of this paper format decrypt without regenerating n_adv (ric/4)."""
+    return format == FORMAT
 
 _PUBLIC = ("format", "scheme", "nonce", "keycheck", "model", "classifier", "lam", "height", "width", "phi",
            "fingerprint")
@@ -81,6 +93,8 @@ class Header:
     nadv: bytes = b""        # encrypted n_adv for fast decryption (its own PNG chunk; empty when absent)
     mix: str = DEFAULT       # ric.schemes.paper.mixing mode of u_en; ric/1 ciphertexts are "none"
     torch: str = ""          # the torch version that ran Φ at encryption (absent in older ciphertexts)
+    cpu: str = ""            # ATen's CPU capability at encryption (AVX512, AVX2, DEFAULT...; absent before ric/4)
+    device: str = ""         # the torch device type that encrypted (cpu, cuda...; absent before ric/4)
 
     def public(self) -> dict:
         d = {"format": self.format, "scheme": self.scheme, "nonce": _b64(self.nonce),
@@ -89,8 +103,9 @@ class Header:
              "fingerprint": _b64(self.fingerprint)}
         if self.format != FORMAT_V1:
             d["mix"] = self.mix
-        if self.torch:
-            d["torch"] = self.torch
+        for name in ("torch", "cpu", "device"):
+            if getattr(self, name):
+                d[name] = getattr(self, name)
         return d
 
     def canonical(self) -> bytes:
@@ -120,18 +135,16 @@ def _pixel_tag(key: Key, header: Header, pixels: np.ndarray) -> bytes:
 
 
 def make_header(key: Key, pixels: np.ndarray, nonce: bytes, label: int, steps: int, *, model: str, classifier: str,
-         lam: float, phi: dict, fingerprint: bytes, mix: str = DEFAULT, format: str | None = None,
-                torch: str = "") -> Header:
-    """The format follows the mixing (mixing.FORMAT_OF); `format=FORMAT_V1` (mix "none" only) exists to
-    test that old ciphertexts still decrypt."""
-    format = format or FORMAT_OF[check_mix(mix)]
-    if format not in FORMATS or (format == FORMAT_V1 and mix != NONE) or (
-            format != FORMAT_V1 and FORMAT_OF[mix] != format):
+         lam: float, phi: dict, fingerprint: bytes, mix: str = DEFAULT, format: str = FORMAT,
+                torch: str = "", cpu: str = "", device: str = "") -> Header:
+    """`format`: ric/4 (any mixing); the older ones (ric/3 mask, ric/2 scramble or none, ric/1 none) are written
+    only by the lab and by tests that check that old ciphertexts still decrypt."""
+    if format not in FORMATS or check_mix(mix) not in mixes_of(format):
         raise ValueError(f"cannot write format {format!r} with mixing {mix!r}")
     h, w = pixels.shape[:2]
     hd = Header(nonce=nonce, keycheck=_keycheck(key, nonce), model=model, classifier=classifier, lam=float(lam),
                 height=int(h), width=int(w), phi=dict(phi), fingerprint=fingerprint, mix=check_mix(mix),
-                format=format, torch=str(torch))
+                format=format, torch=str(torch), cpu=str(cpu), device=str(device))
     payload = json.dumps({"label": int(label), "steps": int(steps)}).encode()
     hd.private = ChaCha20Poly1305(key.derive("seal", nonce)).encrypt(nonce[:12], payload, hd.canonical())
     hd.tag = _pixel_tag(key, hd, pixels)
@@ -203,7 +216,7 @@ def header_from_metadata(d: dict) -> Header:
                              f"{', '.join(FORMATS)})")
     mix = NONE
     if d["format"] != FORMAT_V1:
-        if d.get("mix") not in MIXES or FORMAT_OF[d["mix"]] != d["format"]:
+        if d.get("mix") not in mixes_of(d["format"]):
             raise ContainerError(f"RIC metadata field 'mix' is missing or unknown for format {d['format']!r} "
                                  f"({d.get('mix')!r})")
         mix = d["mix"]
@@ -213,7 +226,7 @@ def header_from_metadata(d: dict) -> Header:
                     height=int(d["height"]), width=int(d["width"]), phi=dict(d["phi"]),
                     fingerprint=_unb64(d["fingerprint"], "fingerprint"), private=_unb64(d["sealed"], "sealed"),
                     tag=_unb64(d["tag"], "tag", 32), scheme=str(d["scheme"]), format=str(d["format"]), mix=mix,
-                    torch=str(d.get("torch", "")))
+                    torch=str(d.get("torch", "")), cpu=str(d.get("cpu", "")), device=str(d.get("device", "")))
     except (TypeError, ValueError, OverflowError) as e:
         if isinstance(e, ContainerError):
             raise

@@ -42,13 +42,12 @@ import torch
 from ...keys import Key
 from ...noise import keystream
 
-MASK = "uniform-mask/1"     # format ric/3
-SCRAMBLE = "perm-sign/1"    # format ric/2
-NONE = "none"               # format ric/2 (or ric/1, read only): the paper's exact scheme
+MASK = "uniform-mask/1"     # the default (ric.formats: ric/4, and ric/3 before it)
+SCRAMBLE = "perm-sign/1"    # leaks per-image statistics (ric/4, and ric/2 before it)
+NONE = "none"               # the paper's exact scheme (ric/4; ric/2 or ric/1 before it)
 DEFAULT = MASK
 MIXES = (MASK, SCRAMBLE, NONE)
 CLI_NAMES = {"mask": MASK, "scramble": SCRAMBLE, "none": NONE}   # the `--mix` choices of `ric encrypt|evaluate|attack`
-FORMAT_OF = {MASK: "ric/3", SCRAMBLE: "ric/2", NONE: "ric/2"}     # the container format each mode is written as
 MASK_DELTA = 3 / 255        # δ: margin of the compressed u_en in [δ, 1 − δ]
 MASK_BITS = 24              # r = k / 2**24 with k uniform: exact in float32
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterator
@@ -26,6 +28,7 @@ from ...keys import Key, new_nonce
 from ...nae import PhiConfig
 from ..base import Outcome
 from . import header as paper_header
+from . import portable
 from .codec import RICCodec, pack_nadv, unpack_nadv
 from .mixing import DEFAULT
 
@@ -70,13 +73,26 @@ def _suggest(identity: str, kind: str) -> str:
                                                                           "plain model name)")
 
 
+def _made_on(hd) -> str:
+    """The encryptor's platform as the ciphertext records it, against this one's."""
+    here = portable.platform()
+    theirs = [f"torch {hd.torch}" if hd.torch else "", f"ATen CPU capability {hd.cpu}" if hd.cpu else "",
+              f"device {hd.device}" if hd.device else ""]
+    ours = [f"torch {here['torch']}", f"ATen CPU capability {here['cpu']}"]
+    made = ", ".join(t for t in theirs if t) or "an unrecorded platform (torch, CPU kernels and device unknown)"
+    return f"made with {made}; this is {', '.join(ours)}"
+
+
 def _regeneration_failed(hd) -> str:
-    """Why a regenerated n_adv can differ, naming the torch versions when the ciphertext records its own."""
-    if hd.torch and hd.torch != torch.__version__:
-        why = f"it was made with torch {hd.torch}, this is torch {torch.__version__}; decrypt with torch {hd.torch}"
-    else:
-        why = "different platform or library version"
-    return f"the adversarial noise regenerated here differs from the encryptor's ({why}); nothing written"
+    """Why a regenerated n_adv can differ, naming what the encryptor used when the ciphertext records it."""
+    return (f"the adversarial noise regenerated here differs from the encryptor's ({_made_on(hd)}; decrypt it on a "
+            "machine like the encryptor's, e.g. with ATEN_CPU_CAPABILITY set to its capability, then `ric reencrypt` "
+            "it into a portable format); nothing written")
+
+
+def _decoder_differs(hd) -> str:
+    return (f"this machine's decoder D rounds differently from the encryptor's beyond the stored tolerance "
+            f"({_made_on(hd)}); nothing written")
 
 
 def _check_phi(phi: dict) -> None:
@@ -92,30 +108,44 @@ def _check_phi(phi: dict) -> None:
 
 @dataclass
 class Prepared:
-    """A paper ciphertext checked for decryption: pixels, header, its decrypted label/steps, n_adv if carried."""
+    """A paper ciphertext checked for decryption: pixels, header, its decrypted label/steps, n_adv if carried, and
+    (ric/4) the rounding ties of the encryptor's D."""
     pixels: np.ndarray
     header: paper_header.Header
     private: paper_header.Private
     nadv: torch.Tensor | None
+    ties: tuple | None = None
 
 
 class PaperScheme:
     """`phi`: Φ settings (default: the model's, model_phi); `margin` overrides their margin. `mix`: how u_en is
-    mixed under the key (ric/3's mask by default). `fast_decrypt`: also store n_adv, encrypted, in the ciphertext
-    (chunk rcNa) so that decryption skips Φ; `regenerate`: decrypt by re-running Φ even where it is stored.
+    mixed under the key (the uniform mask by default). `format`: what encryption writes — ric/4 (default: portable,
+    ric.schemes.paper.portable) or, for the lab and for comparison, the formats that decrypt by regenerating n_adv
+    (ric/3 with the mask, ric/2 otherwise: header.LEGACY_FORMAT_OF). `fast_decrypt` (those formats only): also store
+    n_adv's exact bits, encrypted (chunk rcNa), so that decryption skips Φ; `regenerate`: decrypt such ciphertexts
+    by re-running Φ even where the chunk is stored.
     `starts`: "auto" (the class starts stored beside the classifier, when it has some fitted for the contrast Φ
     aims at; ric.starts), None (Φ from the keyed noise alone), or a ClassStarts."""
     name = "paper"
 
     def __init__(self, model: Loaded, classifier: Loaded, device="cpu", *, phi: PhiConfig | None = None,
                  margin: float | None = None, mix: str = DEFAULT, fast_decrypt: bool = False,
-                 regenerate: bool = False, batch_size: int = 64, nonce_source=new_nonce, starts="auto"):
+                 regenerate: bool = False, batch_size: int = 64, nonce_source=new_nonce, starts="auto",
+                 format: str | None = None):
         phi = phi or model_phi(model)
         if margin is not None:
             phi = dataclasses.replace(phi, margin=float(margin))
         self.model, self.classifier = model, classifier
         self.device = torch.device(device)
-        self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source)
+        self.format = format or (paper_header.LEGACY_FORMAT_OF[mix] if fast_decrypt else paper_header.FORMAT)
+        if mix not in paper_header.mixes_of(self.format):
+            raise ValueError(f"format {self.format} cannot hold mixing {mix!r}")
+        if fast_decrypt and paper_header.portable(self.format):
+            raise ValueError("fast_decrypt stores exact n_adv bits in a regenerating format (ric/3, ric/2); ric/4 "
+                             "always stores its n_adv")
+        grid = portable.GRID_BITS if paper_header.portable(self.format) else None
+        self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source,
+                              grid=grid)
         if starts == "auto":
             starts = class_starts_for(classifier, self.codec.phi.view)
         if starts is not None:
@@ -141,24 +171,43 @@ class PaperScheme:
             enc = self.codec.encrypt(to_float(images[s:s + size], self.device), key, progress)
             self.stats["nae_retries"] += enc.nae_retries
             self.stats["label_retries"] += enc.label_retries
+            parts = self._portable_parts(key, enc) if enc.q is not None else [(None, None)] * len(enc.nonces)
             for j in range(len(enc.nonces)):
                 if j in enc.failed:
                     out.append(Outcome(error=NAEFailure(f"no adversarial noise reached the margin after "
                                                         f"{self.codec.max_retries + 1} nonces; nothing written")))
                     continue
-                out.append(Outcome(self._png(key, enc, j), enc.labels[j],
+                out.append(Outcome(self._png(key, enc, j, *parts[j]), enc.labels[j],
                                    {"steps": enc.steps[j], "attempts": enc.attempts[j]}))
         return out
 
-    def _png(self, key: Key, enc, j: int) -> bytes:
+    def _png(self, key: Key, enc, j: int, body: bytes | None = None, fingerprint: bytes | None = None) -> bytes:
+        """The ciphertext file of image j: `body` and `fingerprint` are the portable n_adv and the recovered image's
+        digest (ric/4); without them, a regenerating format (with its exact n_adv when fast_decrypt)."""
         pix = enc.cipher[j].numpy()
         hd = paper_header.make_header(key, pix, enc.nonces[j], enc.labels[j], enc.steps[j],
                                       model=self.model.identity, classifier=self.classifier.identity,
-                                      lam=self.codec.lam, phi=enc.phis[j].to_dict(), fingerprint=enc.fingerprints[j],
-                                      mix=self.codec.mix, torch=torch.__version__)
-        if self.fast_decrypt:
+                                      lam=self.codec.lam, phi=enc.phis[j].to_dict(),
+                                      fingerprint=enc.fingerprints[j] if fingerprint is None else fingerprint,
+                                      mix=self.codec.mix, format=self.format, device=self.device.type,
+                                      **portable.platform())
+        if body is not None:
+            hd.nadv = paper_header.encrypt_nadv(key, hd, body)
+        elif self.fast_decrypt:
             hd.nadv = paper_header.encrypt_nadv(key, hd, pack_nadv(key, enc.nonces[j], enc.n_adv[j]))
         return paper_header.encode_png(pix, hd)
+
+    def _portable_parts(self, key: Key, enc) -> list[tuple[bytes, bytes]]:
+        """(stored body, digest of the recovered image) per image of a ric/4 encryption: D runs once here, as the
+        decryptor will, to find its rounding ties."""
+        with portable.full_float32(self.device):
+            t = portable.levels(self.codec.decode_float(enc.cipher, enc.n_adv, key, enc.nonces, self.codec.mix))
+        out = []
+        for j, nonce in enumerate(enc.nonces):
+            pos, up = portable.find_ties(t[j])
+            ref = portable.round_levels(t[j], pos, up)
+            out.append((portable.pack(enc.q[j], pos, up, self.codec.grid), portable.digest(key, nonce, ref)))
+        return out
 
     # -- decrypt ------------------------------------------------------------------------------------
     def owns(self, key: Key, parsed) -> bool:
@@ -170,6 +219,8 @@ class PaperScheme:
         private = paper_header.authenticate(key, pix, hd)
         _check_phi(hd.phi)
         self._check_models(hd)
+        if paper_header.portable(hd.format):
+            return self._prepare_portable(key, pix, hd, private)
         nadv = None
         if hd.nadv and not self.regenerate:
             try:
@@ -177,6 +228,19 @@ class PaperScheme:
             except ValueError:
                 raise TamperedMetadataError("the n_adv chunk does not fit this image") from None
         return Prepared(pix, hd, private, nadv)
+
+    def _prepare_portable(self, key: Key, pix: np.ndarray, hd, private) -> Prepared:
+        """ric/4: n_adv rebuilt from its start and the stored grid steps; the stored ties."""
+        if not hd.nadv:
+            raise ContainerError("this ric/4 ciphertext lacks its n_adv chunk (rcNa), which it needs to decrypt")
+        shape = (3, *pix.shape[:2])
+        try:
+            q, pos, up, grid = portable.unpack(paper_header.decrypt_nadv(key, hd), shape)
+        except (ValueError, zlib.error):
+            raise TamperedMetadataError("the n_adv chunk does not fit this image") from None
+        phi = PhiConfig.from_dict(hd.phi)
+        n0 = self.codec.start_noise(key, [hd.nonce], torch.tensor([private.label]), shape, phi)[0]
+        return Prepared(pix, hd, private, portable.on_grid(n0, q, grid).cpu(), (pos, up))
 
     def _check_models(self, hd) -> None:
         if _digest(hd.model) != _digest(self.model.identity):
@@ -207,18 +271,34 @@ class PaperScheme:
 
     def batch_key(self, p: Prepared):
         """Ciphertexts that one codec call can decrypt together."""
-        return p.pixels.shape, tuple(sorted(p.header.phi.items())), p.nadv is not None, p.header.mix
+        return (p.pixels.shape, tuple(sorted(p.header.phi.items())), p.nadv is not None, p.header.mix,
+                p.ties is not None)
 
     def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, Outcome]]:
         groups = defaultdict(list)
         for i, p in enumerate(prepared):
             groups[self.batch_key(p)].append(i)
-        for (_, phi_items, fast, mix), idx in groups.items():
+        for (_, phi_items, fast, mix, ported), idx in groups.items():
             phi = PhiConfig.from_dict(dict(phi_items))
             size = min(self.batch_size, FAST_D_BATCH) if fast else self.batch_size
+            run = self._decrypt_portable if ported else self._decrypt_batch
             for s in range(0, len(idx), size):
-                yield from self._decrypt_batch(key, [prepared[i] for i in idx[s:s + size]], idx[s:s + size], phi,
-                                               fast, mix, progress)
+                yield from run(key, [prepared[i] for i in idx[s:s + size]], idx[s:s + size], phi, fast, mix, progress)
+
+    def _decrypt_portable(self, key, items: list[Prepared], idx: list[int], phi, fast, mix: str, progress):
+        """ric/4: D on the stored n_adv, its ties rounded as stored; the result must match the encryptor's digest."""
+        cipher = torch.from_numpy(np.stack([p.pixels for p in items]))
+        nonces = [p.header.nonce for p in items]
+        with portable.full_float32(self.device):
+            t = portable.levels(self.codec.decode_float(cipher, torch.stack([p.nadv for p in items]), key, nonces,
+                                                        mix))
+        for j, i in enumerate(idx):
+            rec = portable.round_levels(t[j], *items[j].ties)
+            if not hmac.compare_digest(portable.digest(key, nonces[j], rec), items[j].header.fingerprint):
+                yield i, Outcome(error=RegenerationError(_decoder_differs(items[j].header)))
+                continue
+            yield i, Outcome(encode_image_png(rec, RECOVERED_PNG_LEVEL), items[j].private.label, {"fast": True},
+                             plaintext=True)
 
     def _decrypt_batch(self, key, items: list[Prepared], idx: list[int], phi, fast: bool, mix: str, progress):
         cipher = torch.from_numpy(np.stack([p.pixels for p in items]))

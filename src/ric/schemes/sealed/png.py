@@ -7,10 +7,11 @@ import json
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-SEALED_FORMAT = "ric/1"   # the sealed scheme's chunk text, unchanged; its pixel layout has its own version (stream)
+from ...formats import SEALED_CHUNK_TEXT
 
-# the sealed encryptor's `ric` chunk (an iTXt body), byte for byte: a sealed ciphertext's chunk, if present, is this
-SEALED_CHUNK = b"ric\x00\x00\x00\x00\x00" + json.dumps({"format": SEALED_FORMAT, "scheme": "sealed"}).encode()
+# the sealed encryptor's `ric` chunk (an iTXt body), byte for byte: a sealed ciphertext's chunk, if present, is this.
+# Its text is the same for every sealed format (the pixel header names the version: ric.formats)
+SEALED_CHUNK = b"ric\x00\x00\x00\x00\x00" + json.dumps({"format": SEALED_CHUNK_TEXT, "scheme": "sealed"}).encode()
 
 
 def encode_sealed_png(pixels: np.ndarray) -> bytes:
