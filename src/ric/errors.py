@@ -61,6 +61,12 @@ class OutputExistsError(RICError):
     exit_code = 13
 
 
+class OutputWriteError(RICError):
+    """An output could not be written: its folder is missing or not writable, --out names a file, the disk is
+    full. The message names the output (never a temporary file)."""
+    exit_code = 17
+
+
 class CapacityError(RICError):
     """The image does not fit in a sealed ciphertext of its size."""
     exit_code = 14

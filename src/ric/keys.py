@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import KeyFileError, OutputExistsError
+from .io.atomic import write_atomic
 
 KEY_BYTES = 32
 NONCE_BYTES = 16
@@ -47,12 +48,7 @@ class Key:
             raise OutputExistsError(f"{path} already exists; refusing to overwrite a key (use --force)")
         text = f"# RIC secret key: whoever holds this file can decrypt your images. Keep it private.\n" \
                f"{_MAGIC} {self._secret.hex()}\n"
-        tmp = f"{path}.tmp{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("ascii"), force=force, mode=0o600)   # OutputWriteError: cannot write
 
     @staticmethod
     def _parse(path: str, size: int) -> bytes:

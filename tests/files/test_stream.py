@@ -152,7 +152,9 @@ def test_resume_never_overwrites_what_is_not_a_complete_output(work, capsys):
     err = capsys.readouterr().err
     assert code == OutputExistsError.exit_code
     assert "enc/im0.png exists but is not a complete output" in err and "enc/im1.png exists" in err
-    assert all(line.startswith("ric: error: ") for line in err.strip().splitlines())
+    warning, *errors = err.strip().splitlines()[::-1]     # the listing's warning comes last
+    assert warning == "ric: warning: skipped 1 file that is not an image file (by its extension): plain/notes.txt"
+    assert all(line.startswith("ric: error: ") for line in errors)
     assert open("enc/im0.png", "rb").read() == b"precious"
     assert open("enc/im1.png", "rb").read() == other_key
     assert _names("enc") == [f"im{i}.png" for i in range(N)]            # the others went through

@@ -97,7 +97,8 @@ def test_png_headers_are_refused_with_413_before_decoding(api, ct, monkeypatch, 
 @pytest.mark.parametrize("case, why", [("ihdr-not-first-huge", "IHDR is not the first chunk"),
                                        ("bad-crc-before-huge-ihdr", "bad CRC"),
                                        ("truncated", "truncated PNG file"),
-                                       ("not-a-png", "not a PNG file")])
+                                       ("not-a-png", "not a PNG file"),
+                                       ("bytes-after-iend", "4 bytes after the PNG's IEND chunk")])
 def test_a_malformed_chunk_list_is_a_422_before_decoding(api, ct, monkeypatch, case, why):
     """The service walks the chunks with ric.io.png.walk_png, the walker `ric info` and `ric decrypt` use: a
     malformed chunk list is not a PNG (422, with walk_png's reason) whatever size an IHDR later in it declares."""
@@ -107,7 +108,8 @@ def test_a_malformed_chunk_list_is_a_422_before_decoding(api, ct, monkeypatch, c
     data = {"ihdr-not-first-huge": lambda: _png_case(c, case),
             "bad-crc-before-huge-ihdr": lambda: c[:8] + c[8:16] + bytes([c[16] ^ 1]) + c[17:],
             "truncated": lambda: c[:len(c) // 2],
-            "not-a-png": lambda: b"GIF89a" + c[6:]}[case]()
+            "not-a-png": lambda: b"GIF89a" + c[6:],
+            "bytes-after-iend": lambda: c + b"junk"}[case]()
     msg = _err(_post(client, ("x.png", data)), 422, "not_a_ciphertext")
     assert msg.startswith("x.png: not a valid RIC ciphertext: ") and why in msg, msg
     assert store.count() == 0

@@ -10,6 +10,8 @@ import platform
 import sys
 import time
 
+from ..cli.options import NONNEG, POSITIVE, check_device
+
 ATTACKS = ("brute-force", "known-plaintext", "inversion", "cloud", "nonce-reuse", "linkage")
 
 
@@ -28,8 +30,8 @@ def _common(p, n: int | None, n_help: str, epochs: int | None = None):
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=NONNEG, default=0, help="CPU threads for torch (default 0: torch's choice)")
+    p.add_argument("--batch-size", type=POSITIVE, default=64)
     p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.schemes.paper.mixing.CLI_NAMES
                    help="the victim's paper-scheme ciphertexts (format ric/4, what `ric encrypt --scheme paper` "
                         "writes): keyed uniform mask of u_en (default), keyed scramble, or none (the paper's exact "
@@ -96,7 +98,9 @@ def _device(args) -> str:
     import torch
     if args.cpu:
         return "cpu"
-    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.device:
+        return check_device(args.device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _command_line(args) -> str:

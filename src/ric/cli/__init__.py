@@ -1,6 +1,6 @@
 """The `ric` command: a table of sub-commands, each registered by its own module; errors as one line.
 
-A user error (ric.errors.RICError, an OSError such as a full disk, running out of memory) is one line
+A user error (a bad option: exit 2; ric.errors.RICError, an OSError, running out of memory) is one line
 `ric: error: ...` on stderr and its exit code; a programming error (KeyError, TypeError, ...) keeps its traceback.
 Nothing heavy is imported before a command runs: `ric --help` does not import torch.
 """
@@ -22,8 +22,16 @@ COMMANDS = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error (a bad option value, a missing argument) as one line `ric: error: ...` naming
+    the command's --help, exit 2; its sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"ric: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="ric", description="Recoverable privacy-preserving image classification: "
+    ap = Parser(prog="ric", description="Recoverable privacy-preserving image classification: "
                                  "encrypt images into noise-like PNGs that ordinary classifiers still label "
                                  "correctly, and recover them with the key.")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")

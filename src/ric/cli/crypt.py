@@ -5,7 +5,7 @@ import sys
 
 from ..formats import DEFAULT_SCHEME, SCHEMES
 from . import options as opt
-from .report import Reporter, warn_skipped
+from .report import CIPHERTEXTS, IMAGES, Reporter, warn_skipped
 
 
 def add(sub) -> None:
@@ -14,7 +14,8 @@ def add(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (a folder is streamed)")
     opt.key_option(p)
     opt.out_options(p)
-    p.add_argument("--resize", metavar="HxW", default=None, help="resize inputs to this size first, e.g. 32x32")
+    p.add_argument("--resize", metavar="HxW", type=opt.size_hw, default=None,
+                   help="resize inputs to this size first, e.g. 32x32 (sides 8..4096)")
     p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image")
     p.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME,
                    help="sealed (default): lossless — the image, compressed and sealed with authenticated "
@@ -87,7 +88,9 @@ def _engine(args):
 
 
 def run_encrypt(args) -> int:
+    from ..io.atomic import check_out_folder
     from ..keys import Key
+    check_out_folder(args.out)
     device = opt.device_of(args)
     key = Key.load(args.key)
     resize = opt.parse_hw(args.resize)
@@ -111,19 +114,21 @@ def _retries(scheme) -> str:
             "label changed)")
 
 
-def _summary(args, verb: str, rep: Reporter, engine, extra: str = "", quiet: bool = False) -> None:
-    warn_skipped(engine)
-    if args.quiet or quiet:
+def _summary(args, verb: str, rep: Reporter, engine, extra: str = "") -> None:
+    warn_skipped(engine, CIPHERTEXTS if verb == "decrypted" else IMAGES)
+    if args.quiet:
         return
     where = f" (rank {engine.rank} of {engine.world})" if engine.world > 1 else ""
     c = rep.counts
-    print(f"ric: {verb} {c['done']}, skipped {c['skipped']} already complete, failed {c['failed']}{where}{extra}",
+    print(f"ric: {verb} {c['done']}, skipped {c['skipped']} already complete, failed {rep.failed()}{where}{extra}",
           file=sys.stderr)
 
 
 def run_decrypt(args) -> int:
+    from ..io.atomic import check_out_folder
     from ..keys import Key
     from ..schemes import Resolver
+    check_out_folder(args.out)
     device = opt.device_of(args)
     key = Key.load(args.key)
     resolver = Resolver(device, model=args.model, classifier=args.classifier, regenerate=args.regenerate,
@@ -132,5 +137,5 @@ def run_decrypt(args) -> int:
     rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
     for r in engine.decrypt(resolver, key, args.ciphertexts, args.out, force=args.force, resume=args.resume):
         rep.add(r)
-    _summary(args, "decrypted", rep, engine, quiet=not rep.stream)
+    _summary(args, "decrypted", rep, engine)
     return rep.close()

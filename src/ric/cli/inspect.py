@@ -21,8 +21,7 @@ def add(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (a folder is streamed a window "
                    "at a time; sub-folders are not entered)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {file, label, class} at the end")
-    p.add_argument("--window", type=int, default=256, metavar="N",
-                   help="images held in memory at once (default 256)")
+    opt.window_option(p, "images held in memory at once (default 256)")
     opt.model_options(p, ric_model=False)
     opt.run_options(p)
     p.set_defaults(run=run_classify)

@@ -1,15 +1,18 @@
 """Option groups shared by the commands, and resolving them (device, threads, models) — written once."""
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
 
 EPILOG_IMAGES = ("Input images: any 8-bit image Pillow reads is CONVERTED to RGB for the classifier (greyscale, "
                  "palette, CMYK; the paper scheme drops an alpha channel with a warning; the sealed scheme gives "
                  "L, LA, P, RGB and RGBA files back in their own mode); 16-bit and floating-point images are "
-                 "REFUSED; sides must be 8..4096 pixels. Images are encrypted at their own size (the networks are "
-                 "fully convolutional) unless --resize gives a size; the shipped cifar10 classifier was trained on "
-                 "32x32 images and labels other sizes less accurately.")
+                 "REFUSED, and so are files of several frames (animated PNG, GIF or WebP, multi-page TIFF: extract "
+                 "the frames first); sides must be 8..4096 pixels, --resize's too. Images are encrypted at their "
+                 "own size (the networks are fully convolutional) unless --resize gives a size; the shipped "
+                 "cifar10 classifier was trained on 32x32 images and labels other sizes less accurately.")
 
 EPILOG_STREAM = ("Folders are streamed (constant memory, one progress bar); sub-folders are not entered (each one "
                  "is named in a warning). With a folder, --resume or torchrun, results are printed as they finish "
@@ -21,10 +24,57 @@ MIX_CHOICES = ("mask", "scramble", "none")          # ric.schemes.paper.mixing.C
 DEFAULT_MODEL = "cifar10"                           # ric.hub.DEFAULT (not imported: `ric --help` stays light)
 
 
+# -- argparse types: a bad value is a usage error (exit 2) before anything runs ---------------------------
+def at_least(lo: int):
+    """argparse type: a whole number >= lo."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        return v
+    parse.__name__ = f"whole number >= {lo}"
+    return parse
+
+
+POSITIVE, NONNEG = at_least(1), at_least(0)
+
+
+def finite_nonneg(text: str) -> float:
+    """argparse type: a finite number >= 0 (nan, inf and negatives are refused)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
+
+
+finite_nonneg.__name__ = "number >= 0"
+
+
+def size_hw(text: str) -> tuple[int, int]:
+    """argparse type: HxW with both sides in the input policy's range (ric.io.images MIN_SIDE..MAX_SIDE)."""
+    from ..io.images import MAX_SIDE, MIN_SIDE
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 32x32, got {text!r}") from None
+    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"sides must be {MIN_SIDE} to {MAX_SIDE} pixels, got {text!r}")
+    return h, w
+
+
+size_hw.__name__ = "HxW size"
+
+
 def device_options(p) -> None:
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda:1 (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=NONNEG, default=0, help="CPU threads for torch (default 0: torch's choice)")
 
 
 def model_options(p, ric_model: bool = True, decrypt: bool = False) -> None:
@@ -39,7 +89,7 @@ def model_options(p, ric_model: bool = True, decrypt: bool = False) -> None:
 def run_options(p) -> None:
     """Device, threads, batch size and progress: every command that runs networks."""
     device_options(p)
-    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+    p.add_argument("--batch-size", type=POSITIVE, default=64, metavar="N",
                    help="images per network call (default 64; lower it when memory is short)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no summary line")
 
@@ -48,8 +98,11 @@ def stream_options(p) -> None:
     p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists and is complete "
                    "(a ciphertext of this scheme under this key / a readable image); anything else there is an "
                    "error, never overwritten")
-    p.add_argument("--window", type=int, default=256, metavar="N",
-                   help="images held in memory at once when streaming (default 256)")
+    window_option(p, "images held in memory at once when streaming (default 256)")
+
+
+def window_option(p, help: str) -> None:
+    p.add_argument("--window", type=POSITIVE, default=256, metavar="N", help=help)
 
 
 def key_option(p) -> None:
@@ -70,7 +123,7 @@ def mix_option(p) -> None:
 
 
 def margin_option(p) -> None:
-    p.add_argument("--margin", type=float, default=None, metavar="G1",
+    p.add_argument("--margin", type=finite_nonneg, default=None, metavar="G1",
                    help="the attack's logit margin g1 (default: the RIC model's trained margin; for sealed, the "
                         "classifier's own sealed settings if it has them, else 5). A weak classifier with small "
                         "logit gaps may need less (the shipped celeba64 pair carries 1)")
@@ -89,8 +142,32 @@ def device_of(args) -> str:
     if getattr(args, "cpu", False):
         return "cpu"
     if getattr(args, "device", None):
-        return args.device
+        return check_device(args.device)
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(name: str) -> str:
+    """`name` when torch can run on that device here; RICError (exit 2, one line) for a string torch does not
+    know, or a CUDA device this torch build or machine does not have."""
+    import torch
+
+    from ..errors import RICError
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise RICError(f"--device {name!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda":
+        if not torch.backends.cuda.is_built():
+            raise RICError(f"--device {name}: CUDA is not available in this torch build (torch "
+                           f"{torch.__version__}); use --cpu, or install a CUDA build of torch")
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise RICError(f"--device {name}: no CUDA GPU is visible to torch here; use --cpu")
+        if dev.index is not None and dev.index >= n:
+            raise RICError(f"--device {name}: there is no such GPU (this machine has {n}: cuda:0..cuda:{n - 1})")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise RICError(f"--device {name}: MPS is not available here; use --cpu")
+    return name
 
 
 def load_classifier(args, device):
@@ -108,15 +185,15 @@ def mix_of(name: str | None) -> str:
     return CLI_NAMES[name or "mask"]
 
 
-def parse_hw(s: str | None):
-    if s is None:
-        return None
+def parse_hw(s):
+    """--resize's (H, W): already parsed by size_hw, or a string (args built by hand) checked the same way."""
+    if s is None or isinstance(s, tuple):
+        return s
     try:
-        h, w = (int(v) for v in s.lower().split("x"))
-        return h, w
-    except ValueError:
+        return size_hw(s)
+    except argparse.ArgumentTypeError as e:
         from ..errors import RICError
-        raise RICError(f"--resize expects HxW, e.g. 32x32, got {s!r}") from None
+        raise RICError(f"--resize: {e}") from None
 
 
 def streaming(args, inputs, world: int) -> bool:

@@ -32,19 +32,25 @@ def text_line(r, fields=FIELDS) -> str:
 
 
 class Reporter:
-    """Prints results as they come (`stream`: JSON lines) or at the end (a JSON list); counts for the summary."""
+    """Prints results as they come (`stream`: JSON lines) or at the end (a JSON list); counts for the summary.
+
+    Exit code: 0 when every file succeeded (or was skipped as complete); otherwise the code of the first failure
+    reported (the first `ric: error:` line, in input order within each window), whatever the others' are;
+    `failed()` names how many failed with each code."""
 
     def __init__(self, as_json: bool, stream: bool, fields=FIELDS, progress: bool = False):
         self.as_json, self.stream, self.fields, self.progress = as_json, stream, fields, progress
         self.rows: list[dict] = []
         self.code = 0
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self.by_code: dict[int, int] = {}
 
     def add(self, r) -> None:
         if r.error is not None:
             self._error(f"ric: error: {error_line(r)}")
             self.code = self.code or r.error.exit_code
             self.counts["failed"] += 1
+            self.by_code[r.error.exit_code] = self.by_code.get(r.error.exit_code, 0) + 1
         else:
             self.counts["skipped" if r.skipped else "done"] += 1
         if self.as_json:
@@ -65,14 +71,32 @@ class Reporter:
         from tqdm import tqdm
         tqdm.write(line if sys.stderr.isatty() else "\n" + line, file=sys.stderr)
 
+    def failed(self) -> str:
+        """`N` failures, and with how many of each exit code: `3 (exit 5: 2, exit 6: 1)`."""
+        n = self.counts["failed"]
+        if not n:
+            return "0"
+        return f"{n} (" + ", ".join(f"exit {c}: {k}" for c, k in sorted(self.by_code.items())) + ")"
+
     def close(self) -> int:
         if self.as_json and not self.stream:
             print(json.dumps(self.rows, indent=1))
         return self.code
 
 
-def warn_skipped(engine) -> None:
-    """One warning line per sub-folder the file engine did not enter."""
+IMAGES = ("an image file (by its extension)", "image files (by their extension)")
+CIPHERTEXTS = ("a .png ciphertext", ".png ciphertexts")
+
+
+def warn_skipped(engine, kind: tuple[str, str] = IMAGES) -> None:
+    """One warning line per sub-folder the file engine did not enter, and one for the files in a folder it left
+    out because they are not `kind` (singular, plural; the first few files named)."""
     for folder in engine.skipped_folders:
         print(f"ric: warning: {folder}: a sub-folder, not entered (folders are not walked recursively)",
               file=sys.stderr)
+    files = getattr(engine, "skipped_files", None)
+    if files:
+        n = len(files)
+        more = f" and {n - len(files.names)} more" if n > len(files.names) else ""
+        what = f"{n} files that are not {kind[1]}" if n > 1 else f"1 file that is not {kind[0]}"
+        print(f"ric: warning: skipped {what}: {', '.join(files.names)}{more}", file=sys.stderr)

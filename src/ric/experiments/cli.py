@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+from ..cli.options import POSITIVE, check_device
+
 
 def add_parsers(sub) -> None:
     from . import EXPERIMENTS
@@ -24,7 +26,7 @@ def add_parsers(sub) -> None:
                         "iicnet, ric_shipped); the tables list every finished part found in --out")
     p.add_argument("--bank-per-class", type=int, default=20, metavar="N",
                    help="NAE bank rows per label (default 20; the bank is cached in OUT/banks and resumable)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
+    p.add_argument("--threads", type=POSITIVE, default=1, help="CPU threads for torch (default 1)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
@@ -49,8 +51,8 @@ def run_experiment(args) -> int:
     import torch
     torch.set_num_threads(max(1, args.threads))
     from .common import Context
-    ctx = Context(args.name, args.out, args.budget, list(args.data), args.resume, args.device, not args.quiet,
-                  args.n_eval, args.seed, only, args.bank_per_class)
+    ctx = Context(args.name, args.out, args.budget, list(args.data), args.resume, check_device(args.device),
+                  not args.quiet, args.n_eval, args.seed, only, args.bank_per_class)
     t = time.time()
     mod.run(ctx)
     print(f"ric: experiment {args.name} done in {time.time() - t:.0f} s; tables in "

@@ -16,13 +16,13 @@ from typing import Iterator
 from tqdm import tqdm
 
 from ..errors import ContainerError, InputImageError, RICError
-from ..io.atomic import write_atomic
+from ..io.atomic import ensure_folder, write_atomic
 from ..io.images import load_picture
 from ..schemes import container
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
 from .progress import heartbeat
-from .stream import by_pixels, iter_inputs, shard, windows
+from .stream import Skipped, by_pixels, iter_inputs, shard, windows
 
 PLAINTEXT_MODE = 0o600   # recovered images are private: readable by their owner only
 IO_THREADS = 2
@@ -31,7 +31,7 @@ CIPHERTEXT_EXTS = (".png",)
 
 
 def _write(out: str, data: bytes, force: bool, mode: int | None = None) -> None:
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    ensure_folder(os.path.dirname(out), out)
     write_atomic(out, data, force, mode)
 
 
@@ -54,14 +54,17 @@ class FileEngine:
         self.io_threads, self.window_pixels = io_threads, window_pixels
         self.memory_limit = memory_limit        # bytes encryption may use; None: what the machine has free
         self.skipped_folders: list[str] = []
+        self.skipped_files = Skipped()          # files in a folder that are not of the kind read (by extension)
 
     def _inputs(self, inputs, exts=None):
         kw = {} if exts is None else {"exts": exts}
-        return shard(iter_inputs(inputs, skipped=self.skipped_folders, **kw), self.rank, self.world)
+        return shard(iter_inputs(inputs, skipped=self.skipped_folders, skipped_files=self.skipped_files, **kw),
+                     self.rank, self.world)
 
     def _bar(self, inputs, desc, exts=None):
         total = sum(1 for _ in self._inputs(inputs, exts))
         self.skipped_folders.clear()       # listed again by the real pass
+        self.skipped_files.clear()
         if self.world > 1:
             desc = f"{desc} [rank {self.rank}/{self.world}]"
         return tqdm(total=total, desc=desc, unit="img", disable=not self.show_progress, leave=False,

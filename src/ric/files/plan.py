@@ -38,6 +38,7 @@ def plan_outputs(paths: list[str], out_dir: str, force: bool, resume: bool = Fal
     calls) carries the collision check across calls (streaming windows) in about 60 bytes per file."""
     results = [FileResult(p) for p in paths]
     outs, local = {}, {}
+    ids = _identities(paths)
     for i, p in enumerate(paths):
         out = output_path(p, out_dir)
         h = out_hash(out)
@@ -49,7 +50,13 @@ def plan_outputs(paths: list[str], out_dir: str, force: bool, resume: bool = Fal
         if seen is not None:
             seen.add(h)
         exists = os.path.exists(out) and not force
-        if exists and resume:
+        hit = _input_at(out, ids)
+        if hit is not None:
+            what = "the input itself" if hit == i else f"the input {paths[hit]}"
+            results[i].error = OutputExistsError(f"{p}: output would overwrite {what} ({out}, through a link "
+                                                 "or in the same folder); choose another --out (--force never "
+                                                 "overwrites an input)")
+        elif exists and resume:
             if is_complete is not None and is_complete(out):
                 results[i].out, results[i].info = out, {"skipped": True}
             else:
@@ -58,11 +65,38 @@ def plan_outputs(paths: list[str], out_dir: str, force: bool, resume: bool = Fal
                     "(remove it or use --force)")
         elif exists:
             results[i].error = OutputExistsError(f"{out} already exists; refusing to overwrite (use --force)")
-        elif os.path.abspath(out) == os.path.abspath(p):
-            results[i].error = OutputExistsError(f"{p}: output would overwrite the input; choose another --out")
         else:
             outs[i] = out
     return results, outs
+
+
+def _identity(path: str):
+    """(the path with symbolic links resolved, (device, inode) or None when it does not exist)."""
+    try:
+        st = os.stat(path)
+        return os.path.realpath(path), (st.st_dev, st.st_ino)
+    except (OSError, ValueError):
+        return os.path.realpath(path), None
+
+
+def _identities(paths: list[str]) -> dict:
+    """{real path or (device, inode): index} of the input files, to find an output that would replace one."""
+    ids = {}
+    for i, p in enumerate(paths):
+        for k in _identity(p):
+            if k is not None:
+                ids.setdefault(k, i)
+    return ids
+
+
+def _input_at(out: str, ids: dict) -> int | None:
+    """The index of the input that writing `out` would replace: the same path once symbolic links are resolved
+    (a linked --out folder, an input linked into --out) or the same file under another name (a hard link: same
+    device and inode); None if none."""
+    for k in _identity(out):
+        if k is not None and k in ids:
+            return ids[k]
+    return None
 
 
 def ciphertext_of(scheme, key):

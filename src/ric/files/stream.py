@@ -32,10 +32,31 @@ def rank_world() -> tuple[int, int]:
     return rank, world
 
 
-def iter_folder(folder: str, exts=IMAGE_EXTS, skipped: list | None = None):
+class Skipped:
+    """The files a folder listing left out (their extension is not one it takes): how many, and the first few
+    names (for the warning; memory stays bounded however many there are)."""
+
+    KEEP = 5
+
+    def __init__(self):
+        self.count, self.names = 0, []
+
+    def append(self, path: str) -> None:
+        self.count += 1
+        if len(self.names) < self.KEEP:
+            self.names.append(path)
+
+    def clear(self) -> None:
+        self.count, self.names = 0, []
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def iter_folder(folder: str, exts=IMAGE_EXTS, skipped: list | None = None, skipped_files=None):
     """Paths of the image files directly in `folder` (by extension; hidden files skipped), lazily, sorted by
     nothing (the order does not matter: every file is handled on its own). Sub-folders are not entered: their
-    paths are appended to `skipped` when given."""
+    paths are appended to `skipped` when given; other files (not one of `exts`) to `skipped_files`."""
     with os.scandir(folder) as it:
         for e in it:
             if e.name.startswith("."):
@@ -45,15 +66,17 @@ def iter_folder(folder: str, exts=IMAGE_EXTS, skipped: list | None = None):
                     skipped.append(e.path)
             elif e.name.lower().endswith(exts) and e.is_file():
                 yield e.path
+            elif skipped_files is not None:
+                skipped_files.append(e.path)
 
 
-def iter_inputs(inputs: list[str], exts=IMAGE_EXTS, skipped: list | None = None):
-    """Files as given; folders expanded lazily (not recursively: sub-folders go to `skipped`). A folder with no
-    image files in it is an error (exit 4)."""
+def iter_inputs(inputs: list[str], exts=IMAGE_EXTS, skipped: list | None = None, skipped_files=None):
+    """Files as given; folders expanded lazily (not recursively: sub-folders go to `skipped`, files of other
+    extensions to `skipped_files`). A folder with no image files in it is an error (exit 4)."""
     for p in inputs:
         if os.path.isdir(p):
             found = False
-            for f in iter_folder(p, exts, skipped):
+            for f in iter_folder(p, exts, skipped, skipped_files):
                 found = True
                 yield f
             if not found:

@@ -2,8 +2,8 @@
 
 Policy (also in `ric encrypt --help`): 8-bit images in any Pillow mode (greyscale, palette, RGBA, CMYK...)
 are converted to RGB — alpha is dropped with a warning; 16-bit and floating-point images are refused;
-images are encrypted at their own size (RIC networks are fully convolutional) unless --resize is given;
-sides must lie in [MIN_SIDE, MAX_SIDE].
+animated or multi-frame files (APNG, GIF, WebP, TIFF pages) are refused; images are encrypted at their own size
+(RIC networks are fully convolutional) unless --resize is given; sides must lie in [MIN_SIDE, MAX_SIDE].
 """
 from __future__ import annotations
 
@@ -72,6 +72,10 @@ def open_image(path: str) -> Image.Image:
 
 
 def _check_decodable(path: str, im: Image.Image) -> None:
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        raise InputImageError(f"{path} is animated or has several frames ({frames}); RIC takes single images: "
+                              "extract the frames first (e.g. ffmpeg -i IN frame%04d.png) and give those")
     w, h = im.size
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
         raise InputImageError(f"{path} is {w}x{h}; RIC takes sides from {MIN_SIDE} to {MAX_SIDE} pixels")

@@ -34,7 +34,8 @@ class PngLayout:
 
 def walk_png(data: bytes, max_pixels: int = MAX_PIXELS) -> PngLayout:
     """Walk the PNG chunks (CRC-checked) without decoding any pixel: exactly one IHDR, first; its size at most
-    `max_pixels`; an IEND; no chunk longer than the file. Returns the layout; raises ContainerError, or its
+    `max_pixels`; an IEND, and nothing after it (trailing bytes are not part of a ciphertext, and would be stored
+    and served as if they were); no chunk longer than the file. Returns the layout; raises ContainerError, or its
     subclass ImageSizeError for a second IHDR or a size over `max_pixels` (the service answers those with 413)."""
     if not data.startswith(_PNG_SIG):
         raise ContainerError("not a PNG file")
@@ -68,6 +69,9 @@ def walk_png(data: bytes, max_pixels: int = MAX_PIXELS) -> PngLayout:
             layout.nadv.append(body)
         pos += 12 + length
         if ctype == b"IEND":
+            if pos != len(data):
+                raise ContainerError(f"{len(data) - pos} bytes after the PNG's IEND chunk (not part of a RIC "
+                                     "ciphertext; remove them)")
             return layout
 
 

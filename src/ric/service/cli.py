@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 
+from ..cli.options import check_device
 from .settings import Settings, default_db
 
 COMMANDS = ("serve", "token", "upload", "download")
@@ -226,7 +227,8 @@ def _serve(args) -> int:
     from ..hub import load_classifier
     from .app import create_app
     from .store import open_store
-    device = "cpu" if args.cpu else (args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = "cpu" if args.cpu else (check_device(args.device) if args.device else (
+        "cuda" if torch.cuda.is_available() else "cpu"))
     settings = Settings(db_url=args.db or default_db(), classifier=args.classifier, device=device,
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,
                         max_request_bytes=args.max_request_bytes, max_batch=args.max_batch,
