@@ -62,6 +62,7 @@ from .stream import (
                      PendingSeal,
                      fine_digits,
                      is_sealed,
+                     open_sealed_file,
                      open_sealed_payload,
                      open_sealed_pixels,
                      payload_room,

@@ -15,7 +15,7 @@ from ...keys import Key
 from ...noise import keystream
 from .digits import BASE, BLOCK_BYTES, BLOCK_DIGITS, LEVELS, bytes_to_digits, capacity_bytes, digits_to_bytes
 from .original import file_payload
-from .payload import CODECS, as_image, compress, decompress
+from .payload import CODECS, as_image, compress, decompress, output_ext, to_file
 
 MAGIC, VERSION = b"R", 2  # VERSION: the pixel layout written; VERSIONS: those read
 
@@ -229,6 +229,13 @@ def keycheck_matches(key: Key, pixels: np.ndarray) -> bool:
 def open_sealed_pixels(key: Key, pixels: np.ndarray) -> np.ndarray:
     """Recover the exact plaintext pixels from a sealed ciphertext's pixels (uint8 H, W, 3)."""
     return decompress(*open_sealed_payload(key, pixels))
+
+
+def open_sealed_file(key: Key, pixels: np.ndarray) -> tuple[str, bytes]:
+    """The recovered file of a sealed ciphertext's pixels: (extension, bytes), the original file byte for byte where
+    it is the payload, else (".png", a PNG of the exact pixels)."""
+    codec, data = open_sealed_payload(key, pixels)
+    return output_ext(codec, data), to_file(codec, data)
 
 
 def open_sealed_payload(key: Key, pixels: np.ndarray) -> tuple[int, bytes]:
