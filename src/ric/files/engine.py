@@ -1,7 +1,9 @@
 """The file engine: files and folders in, files out, through any scheme (ric.schemes.base.Scheme).
 
-Written once for every scheme: output planning (DIR/<stem>.png, never overwriting unless `force`), `resume`
-(an existing output that is complete is skipped; one that is not is an error, never overwritten), folders
+Written once for every scheme: output planning (DIR/<stem>.png when encrypting; when decrypting DIR/<stem><ext>,
+the extension the scheme names once the ciphertext is opened: the sealed scheme gives back the original file;
+never overwriting unless `force`), `resume` (an existing output that is complete is skipped; one that is not is
+an error, never overwritten; a decryption is skipped unread when a complete DIR/<stem>.<any extension> exists), folders
 streamed a window at a time in constant memory, torchrun shards (rank/world), per-file errors (a failing
 file gets its own RICError and nothing is written for it while the others go on), a progress bar, and the
 I/O threads that read, authenticate and write while the networks run (Pillow, zlib and the AEAD release the GIL).
@@ -20,7 +22,7 @@ from ..io.atomic import ensure_folder, write_atomic
 from ..io.images import load_picture
 from ..schemes import container
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
-from .plan import FileResult, ciphertext_of, image_complete, plan_outputs
+from .plan import FileResult, ciphertext_of, identities, image_complete, plan_bases, plan_outputs, verdict
 from .progress import heartbeat
 from .stream import Skipped, by_pixels, iter_inputs, shard, windows
 
@@ -96,13 +98,13 @@ class FileEngine:
         for i in outs:
             try:
                 images[i] = load_picture(paths[i], resize, keep_mode)
-                groups[images[i][0].shape].append(i)
+                groups[images[i].pixels.shape].append(i)
             except InputImageError as e:
                 results[i].error = e
         for (h, w, _), idx in groups.items():
             for batch in self._fitting(scheme, h, w, idx, results):
-                rgb = [images[i][0] for i in batch]
-                extra = {"originals": [images[i][1] for i in batch]} if keep_mode else {}
+                rgb = [images[i].pixels for i in batch]
+                extra = {"originals": [images[i] for i in batch]} if keep_mode else {}
                 for i, o in zip(batch, scheme.encrypt(rgb, key, progress, **extra)):
                     self._finish(results[i], outs[i], o, scheme.classes, force)
                 for i in batch:
@@ -158,9 +160,9 @@ class FileEngine:
                 resolver, key, win, out_dir, force, resume, seen, pool, progress))
 
     def _decrypt_window(self, resolver, key, paths, out_dir, force, resume, seen, pool, progress):
-        results, outs = plan_outputs(paths, out_dir, force, resume, image_complete, seen)
+        results, bases = plan_bases(paths, out_dir, resume, image_complete, seen)
         by_scheme = defaultdict(list)          # scheme instance -> [(index, parsed)]
-        for i, got in zip(outs, pool.map(_read, [paths[i] for i in outs])):
+        for i, got in zip(bases, pool.map(_read, [paths[i] for i in bases])):
             if isinstance(got, RICError):
                 results[i].error = got
                 continue
@@ -169,16 +171,28 @@ class FileEngine:
             except RICError as e:
                 results[i].error = e
         for scheme, items in by_scheme.items():
-            self._decrypt_group(scheme, key, items, results, outs, force, pool, progress)
+            self._decrypt_group(scheme, key, items, results, bases, force, resume, pool, progress)
         return results
 
-    def _decrypt_group(self, scheme, key, items, results, outs, force, pool, progress) -> None:
-        idx, prepared = [], []
+    def _decrypt_group(self, scheme, key, items, results, bases, force, resume, pool, progress) -> None:
+        """Prepare each ciphertext, name its output DIR/<stem><ext> with the extension the scheme gives (".png"
+        unless it has `output_ext`), check that output (never overwrite, resume), then decrypt and write."""
+        idx, prepared, outs = [], [], {}
         limit = self._limit(scheme)
         need = getattr(scheme, "decrypt_peak_bytes", None)
+        ext_of = getattr(scheme, "output_ext", lambda p: ".png")
+        ids = identities([r.src for r in results])
         for (i, parsed), got in zip(items, pool.map(lambda it: _prepare(scheme, key, it[1]), items)):
             if not isinstance(got, RICError) and need is not None and limit is not None and need(got) > limit:
                 got = too_large_to_decrypt(parsed.pixels.shape, need(got), limit)
+            if not isinstance(got, RICError):
+                out = bases[i] + ext_of(got)
+                ok = verdict(results[i].src, out, force, resume, image_complete, ids)
+                if ok is False:
+                    results[i].out, results[i].info = out, {"skipped": True}
+                    continue
+                got = got if ok is True else ok
+                outs[i] = out
             if isinstance(got, RICError):
                 results[i].error = got
             else:

@@ -8,7 +8,9 @@ animated or multi-frame files (APNG, GIF, WebP, TIFF pages) are refused; images 
 from __future__ import annotations
 
 import io
+import os
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -43,6 +45,11 @@ KEPT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")   # modes a lossless sch
 def open_image(path: str) -> Image.Image:
     """The decoded image file in its own mode, checked per the policy above (sides, bit depth, decompression
     bombs); InputImageError otherwise."""
+    return _open(path)[0]
+
+
+def _open(path: str) -> tuple[Image.Image, bytes]:
+    """(the decoded image, the file's bytes): the file is read once."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -68,7 +75,7 @@ def open_image(path: str) -> Image.Image:
                               f"sides up to {MAX_SIDE} pixels)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InputImageError(f"{path} is not a readable image ({type(e).__name__})") from None
-    return im
+    return im, data
 
 
 def _check_decodable(path: str, im: Image.Image) -> None:
@@ -105,16 +112,33 @@ def load_image(path: str, resize: tuple[int, int] | None = None) -> np.ndarray:
     return to_rgb(im, resize)
 
 
-def load_picture(path: str, resize: tuple[int, int] | None = None, keep_mode: bool = False):
-    """(RGB pixels as load_image gives them, the decoded file in its own mode or None). The original is kept for a
-    lossless scheme (`keep_mode`) when its mode is one it can give back (KEPT_MODES) and no resize is asked."""
+@dataclass
+class Picture:
+    """An input image for encryption: `pixels` (uint8 (H, W, 3) RGB, what the classifier labels), `image` (the
+    decoded file in its own mode, or None) and `file` (the file's bytes, or None) for a lossless scheme, and
+    `ext` (the file's extension as written, e.g. ".JPG"; "" when it has none)."""
+    pixels: np.ndarray
+    image: Image.Image | None = None
+    file: bytes | None = None
+    ext: str = ""
+    format: str | None = None       # Pillow's name of the file's format (JPEG, PNG...)
+
+
+def load_picture(path: str, resize: tuple[int, int] | None = None, keep_mode: bool = False) -> Picture:
+    """The image at `path` for encryption. With `keep_mode` (a lossless scheme) and no resize, the Picture also
+    carries the decoded file in its own mode (when it is one of KEPT_MODES) and, when the file holds a single frame
+    (so that decoding the file gives exactly the labelled pixels), the file's bytes as read (the file is read
+    once)."""
     if not keep_mode:
-        return load_image(path, resize), None
-    im = open_image(path)
-    original = im if resize is None and im.mode in KEPT_MODES else None
-    if original is None and _has_alpha(im):
+        return Picture(load_image(path, resize))
+    im, data = _open(path)
+    whole = resize is None
+    original = im if whole and im.mode in KEPT_MODES else None
+    single = whole and getattr(im, "n_frames", 1) == 1
+    if original is None and not single and _has_alpha(im):
         warnings.warn(f"{path}: alpha channel dropped (RIC encrypts RGB)", stacklevel=2)
-    return to_rgb(im, resize), original
+    return Picture(to_rgb(im, resize), original, data if single else None, os.path.splitext(path)[1] if single
+                   else "", im.format)
 
 
 def encode_png(pixels: np.ndarray, level: int = 6) -> bytes:

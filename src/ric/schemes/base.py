@@ -13,7 +13,7 @@ from ..keys import Key
 @dataclass
 class Outcome:
     """One image through a scheme: the bytes of the file to write (a ciphertext PNG when encrypting, the recovered
-    image when decrypting) and its label, or the error that stopped it (then nothing is written)."""
+    file when decrypting) and its label, or the error that stopped it (then nothing is written)."""
     data: bytes | None = None
     label: int | None = None
     info: dict = field(default_factory=dict)
@@ -28,7 +28,8 @@ class Scheme(Protocol):
     Decryption, in two steps so that the engine can run the first in I/O threads: `prepare(key, parsed)` checks
     one parsed ciphertext (ric.schemes.container.Parsed: key, authentication, models) and returns what `decrypt` needs,
     or raises its RICError; `decrypt(key, prepared)` yields (index into `prepared`, Outcome) as images finish.
-    `owns(key, parsed)` tells `--resume` whether an existing output is a ciphertext of this scheme under `key`."""
+    `owns(key, parsed)` tells `--resume` whether an existing output is a ciphertext of this scheme under `key`.
+    Optional `output_ext(prepared)`: the extension of the file `decrypt` gives back for it (".png" without it)."""
     name: str                       # "paper" | "sealed": the `--scheme` value and Parsed.scheme
     classes: list[str]              # class names of the classifier whose labels the outcomes carry ([] if none)
     stats: dict                     # counters for the summary line (retries), updated by encrypt

@@ -18,6 +18,7 @@ from ...noise import noise_image
 from ...starts import ClassStarts
 from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
 from .coarse import COARSE_VIEW, SealedConfig, coarse_attack
+from .original import sources
 from .stream import NONCE_BYTES, open_sealed_pixels, seal_body
 
 
@@ -88,8 +89,9 @@ class SealedCodec:
     def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False,
                 originals: list | None = None) -> SealedResult:
         """Encrypt same-sized uint8 (H, W, 3) images. `originals` (optional, one per image, None allowed): the
-        decoded files in their own mode (PIL images: L, LA, P, RGB, RGBA), which the payload then keeps exactly;
-        the classifier sees `images`."""
+        decoded files in their own mode (PIL images: L, LA, P, RGB, RGBA), which the payload then keeps exactly,
+        or ric.io.images.Picture objects, whose file's own bytes are the payload wherever they fit (else their
+        decoded image); the classifier sees `images`."""
         res = SealedResult(cipher=[None] * len(images), labels=[None] * len(images), info=[{}] * len(images))
         if not images:
             return res
@@ -113,8 +115,8 @@ class SealedCodec:
             for i in todo:
                 nonce = self._nonce()
                 try:
-                    source = originals[i] if originals is not None and originals[i] is not None else images[i]
-                    pend, info = seal_body(key, source, nonce, lossy_fallback)
+                    source, file = sources(None if originals is None else originals[i], images[i])
+                    pend, info = seal_body(key, source, nonce, lossy_fallback, file)
                 except RICError as e:       # does not fit: final, no retry
                     res.errors[i] = e
                     continue

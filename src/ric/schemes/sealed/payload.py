@@ -1,4 +1,5 @@
-"""The sealed payload: the plaintext image compressed losslessly (PNG or WebP), or lossily when asked and needed."""
+"""The sealed payload: the input file itself (ric.schemes.sealed.original), or the plaintext image compressed
+losslessly (PNG or WebP), or lossily when asked and needed."""
 from __future__ import annotations
 
 import io
@@ -7,8 +8,11 @@ import numpy as np
 from PIL import Image
 
 from ...errors import CapacityError, TamperedPixelsError
+from .original import CODEC_FILE, unpack_file
 
 CODEC_WEBP, CODEC_PNG, CODEC_WEBP_LOSSY = 1, 2, 3
+
+CODECS = (CODEC_WEBP, CODEC_PNG, CODEC_WEBP_LOSSY, CODEC_FILE)
 
 
 LOSSLESS_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")     # kept exactly: PNG holds each of them
@@ -89,10 +93,12 @@ _CODEC_FORMAT = {CODEC_WEBP: "WEBP", CODEC_PNG: "PNG", CODEC_WEBP_LOSSY: "WEBP"}
 
 def decode_image(codec: int, data: bytes) -> Image.Image:
     """The payload as a PIL image in the mode it was stored in (exactly the encrypted file's pixels)."""
-    if codec not in _CODEC_FORMAT:
+    if codec not in CODECS:
         raise TamperedPixelsError(f"unknown payload codec {codec}")
-    # the codec byte names the format, so Pillow need not probe its other plugins (half the decode time at 32x32)
-    im = Image.open(io.BytesIO(data), formats=[_CODEC_FORMAT[codec]])
+    if codec == CODEC_FILE:        # any format Pillow opened at encryption
+        im = Image.open(io.BytesIO(unpack_file(data)[1]))
+    else:   # the codec byte names the format, so Pillow need not probe its other plugins (half the decode time)
+        im = Image.open(io.BytesIO(data), formats=[_CODEC_FORMAT[codec]])
     im.load()
     return im
 
@@ -103,9 +109,16 @@ def decompress(codec: int, data: bytes) -> np.ndarray:
     return np.array(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
 
 
-def to_png(codec: int, data: bytes) -> bytes:
-    """The recovered file: a PNG payload as it is (the encryptor's own PNG), any other decoded into a PNG of its
-    mode."""
+def output_ext(codec: int, data: bytes) -> str:
+    """The recovered file's extension: the original file's own (CODEC_FILE), else ".png"."""
+    return unpack_file(data)[0] if codec == CODEC_FILE else ".png"
+
+
+def to_file(codec: int, data: bytes) -> bytes:
+    """The recovered file: the original file byte for byte (CODEC_FILE), a PNG payload as it is (the encryptor's
+    own PNG), any other decoded into a PNG of its mode."""
+    if codec == CODEC_FILE:
+        return unpack_file(data)[1]
     if codec == CODEC_PNG:
         return data
     buf = io.BytesIO()

@@ -14,7 +14,7 @@ from ...keys import Key
 from ..base import Outcome
 from .coarse import COARSE_VIEW, SealedConfig
 from .codec import SealedCodec
-from .payload import to_png
+from .payload import output_ext, to_file
 from .png import encode_sealed_png
 from .stream import keycheck_matches, open_sealed_payload
 
@@ -51,15 +51,18 @@ TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 230, 1843, 48
 
 @dataclass
 class Prepared:
-    codec: int          # payload codec byte (PNG, WebP lossless, WebP lossy)
-    data: bytes         # the compressed plaintext, authenticated and decrypted
+    codec: int          # payload codec byte (the original file, PNG, WebP lossless, WebP lossy)
+    data: bytes         # the payload, authenticated and decrypted
+    ext: str = ".png"   # the recovered file's extension (the original file's own, else .png)
 
 
 class SealedScheme:
     """`classifier`: what the coarse part is made for (encryption only; None to decrypt). `nonce_source`, `seed`:
     see SealedCodec (tests make encryption reproducible with them). The payload keeps each file's own mode (L, LA,
-    P, RGB, RGBA) when the engine passes the decoded originals (`keeps_mode`). `starts`: "auto" (the classifier's
-    class starts, when fitted for the coarse part's view), None, or a ClassStarts (ric.starts)."""
+    P, RGB, RGBA) when the engine passes the loaded pictures (`keeps_mode`); the payload is the input file's own
+    bytes wherever they fit (ric.schemes.sealed.original), and decryption gives that file back under its own
+    extension (`output_ext`). `starts`: "auto" (the classifier's class starts, when fitted for the coarse part's
+    view), None, or a ClassStarts (ric.starts)."""
     name = "sealed"
     keeps_mode = True
 
@@ -106,12 +109,19 @@ class SealedScheme:
         return parsed.scheme == self.name and keycheck_matches(key, parsed.pixels)
 
     def prepare(self, key: Key, parsed) -> Prepared:
-        return Prepared(*open_sealed_payload(key, parsed.pixels))
+        codec, data = open_sealed_payload(key, parsed.pixels)
+        return Prepared(codec, data, output_ext(codec, data))
+
+    @staticmethod
+    def output_ext(prepared: Prepared) -> str:
+        """The extension of the file that `decrypt` gives back for `prepared` (known before it runs)."""
+        return prepared.ext
 
     def batch_key(self, prepared: Prepared):
         return None
 
     def decrypt(self, key: Key, prepared: list[Prepared], progress=None) -> Iterator[tuple[int, Outcome]]:
-        """The sealed scheme stores no label (it would need the classifier to say which one): label None."""
+        """The recovered files (the original file byte for byte, or a PNG of the pixels). The sealed scheme stores no
+        label (it would need the classifier to say which one): label None."""
         for i, p in enumerate(prepared):
-            yield i, Outcome(to_png(p.codec, p.data), None, {"codec": p.codec}, plaintext=True)
+            yield i, Outcome(to_file(p.codec, p.data), None, {"codec": p.codec}, plaintext=True)

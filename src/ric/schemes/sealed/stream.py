@@ -14,7 +14,8 @@ from ...errors import CapacityError, NotSealedError, TamperedPixelsError, WrongK
 from ...keys import Key
 from ...noise import keystream
 from .digits import BASE, BLOCK_BYTES, BLOCK_DIGITS, LEVELS, bytes_to_digits, capacity_bytes, digits_to_bytes
-from .payload import _CODEC_FORMAT, as_image, compress, decompress
+from .original import file_payload
+from .payload import CODECS, as_image, compress, decompress, output_ext, to_file
 
 MAGIC, VERSION = b"R", 2  # VERSION: the pixel layout written; VERSIONS: those read
 
@@ -135,9 +136,11 @@ def payload_room(h: int, w: int) -> int:
     return capacity_bytes(h, w) - HEADER_BYTES - TAG_BYTES - PREFIX_BYTES
 
 
-def seal_body(key: Key, pixels: np.ndarray, nonce: bytes, lossy_fallback=False) -> tuple[PendingSeal, dict]:
+def seal_body(key: Key, pixels: np.ndarray, nonce: bytes, lossy_fallback=False,
+              file: tuple[str, bytes] | None = None) -> tuple[PendingSeal, dict]:
     """Compress, pad and encrypt an image under `nonce` (12 bytes): everything but the tag. `pixels`: uint8 (H, W, 3)
-    RGB, or a PIL image whose mode the payload keeps (payload.compress)."""
+    RGB, or a PIL image whose mode the payload keeps (payload.compress). `file`: the original file (extension,
+    bytes) that decodes to `pixels`: the payload when it fits (CODEC_FILE), else the pixels are compressed."""
     image = as_image(pixels)
     w, h = image.size
     cap = capacity_bytes(h, w)
@@ -146,7 +149,7 @@ def seal_body(key: Key, pixels: np.ndarray, nonce: bytes, lossy_fallback=False) 
         raise CapacityError(f"a {w}x{h} image is too small for the sealed scheme")
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"a sealed nonce is {NONCE_BYTES} bytes")
-    codec, data, psnr = compress(image, room, lossy_fallback)
+    codec, data, psnr = file_payload(file, room) or compress(image, room, lossy_fallback)
     plain = bytes([codec]) + len(data).to_bytes(LENGTH_BYTES, "big") + data
     plain += bytes(room + PREFIX_BYTES - len(plain))
     header = _header_v2(key, nonce)
@@ -228,6 +231,13 @@ def open_sealed_pixels(key: Key, pixels: np.ndarray) -> np.ndarray:
     return decompress(*open_sealed_payload(key, pixels))
 
 
+def open_sealed_file(key: Key, pixels: np.ndarray) -> tuple[str, bytes]:
+    """The recovered file of a sealed ciphertext's pixels: (extension, bytes), the original file byte for byte where
+    it is the payload, else (".png", a PNG of the exact pixels)."""
+    codec, data = open_sealed_payload(key, pixels)
+    return output_ext(codec, data), to_file(codec, data)
+
+
 def open_sealed_payload(key: Key, pixels: np.ndarray) -> tuple[int, bytes]:
     """(codec, compressed image) sealed in a ciphertext's pixels, authenticated and decrypted; not yet decoded.
 
@@ -263,7 +273,7 @@ def open_sealed_payload(key: Key, pixels: np.ndarray) -> tuple[int, bytes]:
     except InvalidTag:
         raise TamperedPixelsError("the ciphertext's pixels were altered (authentication failed)") from None
     n = int.from_bytes(plain[1:PREFIX_BYTES], "big")
-    if plain[0] not in _CODEC_FORMAT:
+    if plain[0] not in CODECS:
         raise TamperedPixelsError(f"unknown payload codec {plain[0]}")
     if n > len(plain) - PREFIX_BYTES:
         raise TamperedPixelsError("the sealed payload length exceeds the capacity")
