@@ -331,3 +331,13 @@ def test_the_service_refuses_trailing_bytes(w):
         uploads.check_png_headers("t.png", w["cipher"] + b"\x00", uploads.Settings())
     assert (e.value.status, e.value.code) == (422, "not_a_ciphertext") and "after the PNG's IEND" in e.value.message
     assert uploads.check_png_headers("c.png", w["cipher"], uploads.Settings()).width == 16
+
+
+def test_a_ciphertext_larger_than_ric_reads_is_refused_not_written(w, made, capsys, monkeypatch):
+    """The writer's cap is the reader's: a ciphertext over it is exit 14 with one line, and no file."""
+    import ric.files.engine as engine
+    monkeypatch.setattr(engine, "MAX_CIPHERTEXT_BYTES", 200)
+    code = main(["encrypt", "--key", "k.key", "--out", "enc", "--classifier", made["clf"], "-q", "x.png"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 14 and len(err) == 1 and "over the 0 MiB that RIC reads; nothing written" in err[0]
+    assert not os.path.exists("enc/x.png")

@@ -27,14 +27,14 @@ from .photo_sizes import psnr
 
 def _write_plain(a) -> list[str]:
     from ..datasets.arrays import load_npz
-    x = load_npz(a.data)["x_test"]
+    x = load_npz(a.data, "test").x
     idx = np.linspace(0, len(x) - 1, a.n).astype(int)
     os.makedirs(os.path.join(a.out, "plain"), exist_ok=True)
     paths = []
     for i in idx:
         p = os.path.join(a.out, "plain", f"{i:05d}.png")
         if not os.path.exists(p):
-            Image.fromarray(x[i] if x[i].ndim == 3 else np.stack([x[i]] * 3, -1)).save(p)
+            Image.fromarray(x[i]).save(p)
         paths.append(p)
     return paths
 

@@ -14,6 +14,7 @@ from importlib import import_module
 COMMANDS = (
     ("cli.inspect", "add", None),                       # keygen, classify, info, models, demo
     ("cli.crypt", "add", None),                         # encrypt, decrypt
+    ("cli.reencrypt", "add", None),                     # reencrypt
     ("cli.research", "add", None),                      # evaluate, train, train-classifier, data
     ("service.cli", "add_parsers", "handle"),           # serve, token, upload, download
     ("attacks.cli", "add_parsers", "run_attack"),       # attack NAME

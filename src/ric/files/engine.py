@@ -17,9 +17,10 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from ..errors import ContainerError, InputImageError, RICError
+from ..errors import CapacityError, ContainerError, InputImageError, RICError
 from ..io.atomic import ensure_folder, write_atomic
 from ..io.images import load_picture
+from ..io.png import MAX_CIPHERTEXT_BYTES
 from ..schemes import container
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, identities, image_complete, plan_bases, plan_outputs, verdict
@@ -94,13 +95,21 @@ class FileEngine:
     def _encrypt_window(self, scheme, key, paths, out_dir, force, resize, resume, seen, progress):
         results, outs = plan_outputs(paths, out_dir, force, resume, ciphertext_of(scheme, key), seen)
         keep_mode = getattr(scheme, "keeps_mode", False)
-        images, groups = {}, defaultdict(list)
+        images = {}
         for i in outs:
             try:
                 images[i] = load_picture(paths[i], resize, keep_mode)
-                groups[images[i].pixels.shape].append(i)
             except InputImageError as e:
                 results[i].error = e
+        self.encrypt_pictures(scheme, key, images, results, outs, force, progress)
+        return results
+
+    def encrypt_pictures(self, scheme, key, images: dict, results, outs, force, progress) -> None:
+        """Encrypt {index: Picture} in batches of one size that fit in memory, writing each to outs[index]."""
+        keep_mode = getattr(scheme, "keeps_mode", False)
+        groups = defaultdict(list)
+        for i, pic in images.items():
+            groups[pic.pixels.shape].append(i)
         for (h, w, _), idx in groups.items():
             for batch in self._fitting(scheme, h, w, idx, results):
                 rgb = [images[i].pixels for i in batch]
@@ -109,7 +118,6 @@ class FileEngine:
                     self._finish(results[i], outs[i], o, scheme.classes, force)
                 for i in batch:
                     del images[i]
-        return results
 
     def _limit(self, scheme) -> int | None:
         if self.memory_limit is not None:
@@ -130,7 +138,12 @@ class FileEngine:
 
     @staticmethod
     def _finish(r: FileResult, out: str, o, classes, force: bool) -> None:
-        """Write one outcome's file (or record its error)."""
+        """Write one outcome's file (or record its error). A ciphertext larger than RIC reads is refused, not
+        written: every ciphertext RIC writes, RIC reads."""
+        if o.error is None and not o.plaintext and len(o.data) > MAX_CIPHERTEXT_BYTES:
+            o.error = CapacityError(f"{r.src}: its ciphertext would be {len(o.data) / 2**20:,.1f} MiB, over the "
+                                    f"{MAX_CIPHERTEXT_BYTES >> 20} MiB that RIC reads; nothing written (encrypt it "
+                                    "smaller with --resize)")
         if o.error is None:
             try:
                 _write(out, o.data, force, PLAINTEXT_MODE if o.plaintext else None)
@@ -140,6 +153,19 @@ class FileEngine:
             r.error = o.error
             return
         r.out, r.label, r.info, r.cls = out, o.label, o.info, _class_name(classes, o.label)
+
+    # -- re-encrypt ---------------------------------------------------------------------------------
+    def reencrypt(self, resolver, targets, key, new_key, inputs: list[str], out_dir: str, *, force: bool = False,
+                  resume: bool = False) -> Iterator[FileResult]:
+        """Decrypt ciphertexts of any format with `key` (through `resolver`) and encrypt each recovered file with its
+        target scheme (`targets`: ric.files.reencrypt.Targets) under `new_key`, in memory, a window at a time."""
+        from .reencrypt import reencrypt_window
+        seen: set = set()
+        with ThreadPoolExecutor(self.io_threads) as pool:
+            yield from self._windows(inputs, f"re-encrypt ({targets.name})", CIPHERTEXT_EXTS,
+                                     lambda win, progress: reencrypt_window(self, resolver, targets, key, new_key, win,
+                                                                            out_dir, force, resume, seen, pool,
+                                                                            progress))
 
     # -- classify -----------------------------------------------------------------------------------
     def classify(self, classifier, inputs: list[str], device="cpu", batch_size: int = 64) -> Iterator[FileResult]:

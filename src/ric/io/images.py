@@ -48,11 +48,13 @@ def open_image(path: str) -> Image.Image:
     return _open(path)[0]
 
 
-def _open(path: str) -> tuple[Image.Image, bytes]:
-    """(the decoded image, the file's bytes): the file is read once."""
+def _open(path: str, data: bytes | None = None) -> tuple[Image.Image, bytes]:
+    """(the decoded image, the file's bytes): the file is read once (not at all when `data` holds its bytes; `path`
+    then only names it)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
     except IsADirectoryError:
         raise InputImageError(f"{path} is a directory, not an image") from None
     except OSError as e:
@@ -124,14 +126,18 @@ class Picture:
     format: str | None = None       # Pillow's name of the file's format (JPEG, PNG...)
 
 
-def load_picture(path: str, resize: tuple[int, int] | None = None, keep_mode: bool = False) -> Picture:
-    """The image at `path` for encryption. With `keep_mode` (a lossless scheme) and no resize, the Picture also
+def load_picture(path: str, resize: tuple[int, int] | None = None, keep_mode: bool = False,
+                 data: bytes | None = None) -> Picture:
+    """The image at `path` for encryption (or the file whose bytes are `data`, named `path`: a recovered plaintext
+    that `ric reencrypt` holds in memory). With `keep_mode` (a lossless scheme) and no resize, the Picture also
     carries the decoded file in its own mode (when it is one of KEPT_MODES) and, when the file holds a single frame
     (so that decoding the file gives exactly the labelled pixels), the file's bytes as read (the file is read
     once)."""
+    im, data = _open(path, data)
     if not keep_mode:
-        return Picture(load_image(path, resize))
-    im, data = _open(path)
+        if _has_alpha(im):
+            warnings.warn(f"{path}: alpha channel dropped (RIC encrypts RGB)", stacklevel=2)
+        return Picture(to_rgb(im, resize))
     whole = resize is None
     original = im if whole and im.mode in KEPT_MODES else None
     single = whole and getattr(im, "n_frames", 1) == 1

@@ -18,6 +18,8 @@ MAX_METADATA_BYTES = 16384
 
 MAX_PIXELS = 4096 * 4096
 
+MAX_CIPHERTEXT_BYTES = 64 << 20   # the largest ciphertext file RIC reads, and so the largest it writes
+
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 NADV_CHUNK = b"rcNa"   # ancillary, private, safe-to-copy
@@ -143,10 +145,10 @@ def _read_bytes(src) -> bytes:
         return bytes(src)
     try:
         with open(src, "rb") as f:
-            data = f.read(64 * 1024 * 1024 + 1)
+            data = f.read(MAX_CIPHERTEXT_BYTES + 1)
     except OSError as e:
         raise ContainerError(f"cannot read {src}: {e.strerror}") from None
-    if len(data) > 64 * 1024 * 1024:
+    if len(data) > MAX_CIPHERTEXT_BYTES:
         raise ContainerError(f"{src} is too large for a RIC ciphertext")
     return data
 

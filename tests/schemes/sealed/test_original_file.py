@@ -13,7 +13,7 @@ from PIL import Image
 import ric
 from ric import hub
 from ric.cli import main
-from ric.errors import OutputExistsError, TamperedPixelsError
+from ric.errors import InputImageError, OutputExistsError, TamperedPixelsError
 from ric.files.engine import decrypt_files, encrypt_files
 from ric.hub import Loaded
 from ric.io.images import load_picture
@@ -195,7 +195,8 @@ def test_pictures_carry_the_file_only_when_it_decodes_to_the_labelled_pixels(tmp
     assert load_picture(str(tmp_path / "a.png")).file is None                                  # a lossy scheme
     frames = [im, im.transpose(Image.FLIP_LEFT_RIGHT)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
-    assert load_picture(str(tmp_path / "anim.gif"), keep_mode=True).file is None               # several frames
+    with pytest.raises(InputImageError, match="several frames"):                                # refused whole
+        load_picture(str(tmp_path / "anim.gif"), keep_mode=True)
 
 
 def test_extensions_are_kept_as_written_and_checked_when_opened():

@@ -45,7 +45,7 @@ from ...schemes.paper.mixing import (
 )
 from ...starts import ClassStarts
 from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
-from .portable import snap
+from .portable import compact
 
 FINGERPRINT_BYTES = 8
 
@@ -89,6 +89,7 @@ class Encrypted:
     n_adv: torch.Tensor | None = None    # float (N, 3, H, W): what the ciphertext was made from (on the grid when
     #                                      the codec has one)
     q: torch.Tensor | None = None        # int16 (N, 3, H, W): n_adv's grid steps from Φ's start (portable.snap)
+    grid_bits: list[int] = field(default_factory=list)   # the grid of each image's q (portable.compact)
     phis: list[PhiConfig] = field(default_factory=list)   # Φ settings per image (escalated after failures)
     attempts: list[int] = field(default_factory=list)     # nonces tried per image (1 = first-try success)
 
@@ -209,6 +210,16 @@ class RICCodec:
             u_en = mask(u_en, batch_uniform(key, nonces, u_en.shape[1:], self.device), perm)
         return quantize(srl_blend(u_en, n_adv, self.lam), training=False)
 
+    def _view_margin(self, phi: PhiConfig, labels: torch.Tensor):
+        """(n, idx) -> Φ's margin for labels[idx] on what Φ aimed at (view·n + (1 − view)·0.5), as Φ measures it."""
+        clf = self.classifier_for(phi.tile)
+
+        @torch.inference_mode()
+        def margin(n: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            view = phi.view * n + (1 - phi.view) * 0.5
+            return margin_of(in_batches(clf, view.to(self.device)), labels[idx.cpu()].to(self.device)).cpu()
+        return margin
+
     def escalate(self, phi: PhiConfig, label_failed: bool) -> PhiConfig:
         """Φ for an image's next nonce after a failure: twice the steps (up to 4× the codec's), and a margin moved by
         half the codec's: up (to at most 3×) when the NAE reached the margin but the ciphertext lost the label, down
@@ -234,6 +245,7 @@ class RICCodec:
         phis = [dataclasses.replace(self.phi, tile=self.tile_for(x.shape))] * n
         n_adv = torch.empty_like(x)
         q = torch.zeros(x.shape, dtype=torch.int16) if self.grid else None
+        grid_bits = [self.grid or 0] * n
         steps = torch.zeros(n, dtype=torch.long)
         cipher = torch.empty(n, *shape[1:], shape[0], dtype=torch.uint8)
         todo = list(range(n))
@@ -254,8 +266,10 @@ class RICCodec:
                 res, n0 = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
                 made_from = res.n_adv
                 if self.grid:
-                    q_group, made_from = snap(n0, res.n_adv, self.grid)
+                    q_group, made_from, bits = compact(n0, res.n_adv, self._view_margin(phi, labels[idx]), phi.margin)
                     q[idx] = q_group.cpu()
+                    for i, b in zip(group, bits):
+                        grid_bits[i] = b
                 n_adv[idx] = made_from
                 steps[idx] = res.steps.cpu()
                 with torch.inference_mode():
@@ -273,20 +287,25 @@ class RICCodec:
             todo = sorted(failed)
         fps = [nae_fingerprint(key, nonces[i], n_adv[i]) for i in range(n)]
         return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo,
-                         n_adv.cpu(), q, phis, attempts)
+                         n_adv.cpu(), q, grid_bits, phis, attempts)
 
     def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape,
-                   phi: PhiConfig | list[PhiConfig] | None = None, progress=None) -> torch.Tensor:
-        """n_adv for these nonces and labels; `phi` is one config for all, or one per image (Encrypted.phis)."""
+                   phi: PhiConfig | list[PhiConfig] | None = None, progress=None, grid: bool = True) -> torch.Tensor:
+        """n_adv for these nonces and labels; `phi` is one config for all, or one per image (Encrypted.phis). With a
+        grid (and `grid` True), what encryption made the ciphertext from (portable.compact), for in-memory decryption
+        on this machine (ric/4 files carry it instead); `grid` False: Φ's exact result (formats ric/1–ric/3)."""
         phis = phi if isinstance(phi, list) else [phi or self.phi] * len(nonces)
         out = None
         for cfg in dict.fromkeys(phis):
             group = [i for i, p in enumerate(phis) if p == cfg]
-            res, _ = self._nae(key, [nonces[i] for i in group], torch.tensor([labels[i] for i in group]), shape,
-                               cfg, progress)
+            lab = torch.tensor([labels[i] for i in group])
+            res, n0 = self._nae(key, [nonces[i] for i in group], lab, shape, cfg, progress)
+            n_adv = res.n_adv
+            if self.grid and grid:      # what encryption made the ciphertext from (same machine, same bits)
+                n_adv = compact(n0, n_adv, self._view_margin(cfg, lab), cfg.margin)[1]
             if out is None:
-                out = torch.empty(len(nonces), *res.n_adv.shape[1:], dtype=res.n_adv.dtype, device=res.n_adv.device)
-            out[torch.tensor(group, device=out.device)] = res.n_adv
+                out = torch.empty(len(nonces), *n_adv.shape[1:], dtype=n_adv.dtype, device=n_adv.device)
+            out[torch.tensor(group, device=out.device)] = n_adv
         return out
 
     def decode(self, cipher: torch.Tensor, n_adv: torch.Tensor, key: Key | None = None,
@@ -316,13 +335,13 @@ class RICCodec:
 
     def decrypt(self, cipher, key: Key, nonces: list[bytes] | None = None, labels: list[int] | None = None,
                 fingerprints: list[bytes] | None = None, phi: PhiConfig | list[PhiConfig] | None = None, progress=None,
-                n_adv: torch.Tensor | None = None, mix: str | None = None):
+                n_adv: torch.Tensor | None = None, mix: str | None = None, grid: bool = True):
         """Returns (recovered uint8 images (N, H, W, 3), list of bools: fingerprint matched (True when none given)).
 
         `cipher`: the `Encrypted` that `encrypt` returned (everything else is taken from it: nonces, labels,
         fingerprints, each image's Φ settings), or uint8 ciphertexts with their `nonces` and `labels`.
         `n_adv` (fast mode): the NAEs unsealed from the ciphertexts; Φ is then not run at all (labels unused).
-        `mix`: the ciphertexts' mixing (from their header); defaults to the codec's."""
+        `mix`: the ciphertexts' mixing (from their header); defaults to the codec's. `grid`: see regenerate."""
         if isinstance(cipher, Encrypted):
             enc = cipher
             cipher, nonces, labels = enc.cipher, enc.nonces, enc.labels
@@ -332,7 +351,7 @@ class RICCodec:
             raise TypeError("decrypt needs an Encrypted, or ciphertexts with their nonces and labels")
         shape = (cipher.shape[3], cipher.shape[1], cipher.shape[2])
         if n_adv is None:
-            n_adv = self.regenerate(key, nonces, labels, shape, phi, progress)
+            n_adv = self.regenerate(key, nonces, labels, shape, phi, progress, grid)
         ok = [True] * len(nonces) if fingerprints is None else [
             hmac.compare_digest(nae_fingerprint(key, nc, n_adv[i]), fingerprints[i]) for i, nc in enumerate(nonces)]
         return self.decode(cipher, n_adv, key, nonces, mix), ok

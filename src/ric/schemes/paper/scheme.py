@@ -206,7 +206,7 @@ class PaperScheme:
         for j, nonce in enumerate(enc.nonces):
             pos, up = portable.find_ties(t[j])
             ref = portable.round_levels(t[j], pos, up)
-            out.append((portable.pack(enc.q[j], pos, up, self.codec.grid), portable.digest(key, nonce, ref)))
+            out.append((portable.pack(enc.q[j], pos, up, enc.grid_bits[j]), portable.digest(key, nonce, ref)))
         return out
 
     # -- decrypt ------------------------------------------------------------------------------------
@@ -304,7 +304,8 @@ class PaperScheme:
         cipher = torch.from_numpy(np.stack([p.pixels for p in items]))
         nadv = torch.stack([p.nadv for p in items]) if fast else None
         rec, ok = self.codec.decrypt(cipher, key, [p.header.nonce for p in items], [p.private.label for p in items],
-                                     [p.header.fingerprint for p in items], phi, progress, n_adv=nadv, mix=mix)
+                                     [p.header.fingerprint for p in items], phi, progress, n_adv=nadv, mix=mix,
+                                     grid=False)     # formats ric/1-ric/3: Φ's exact result
         for j, i in enumerate(idx):
             if not ok[j]:
                 err = (TamperedMetadataError("the n_adv chunk does not match the ciphertext's fingerprint; nothing "

@@ -1,0 +1,83 @@
+"""`ric reencrypt`: ciphertexts of any format into the current one (or another scheme, or under a new key)."""
+from __future__ import annotations
+
+import sys
+
+from ..formats import DEFAULT_SCHEME, SCHEMES
+from . import options as opt
+from .crypt import _engine, _summary, check_scheme_options
+from .report import Reporter
+
+EPILOG = ("Each ciphertext is decrypted in memory with --key (any format RIC reads: `ric info --formats`) and its "
+          "recovered file encrypted again with --scheme (default: sealed, the format RIC writes by default) under "
+          "--new-key (default: the same key), into DIR/<name>.png. The originals are never changed or deleted, and "
+          "an output never replaces an input. A ciphertext that does not decrypt keeps its usual error and exit "
+          "code (for the older paper formats, exit 10 names the machine that made it: decrypt those there). The "
+          "target is made for the classifier (and, with --scheme paper, the RIC model) each ciphertext names, "
+          "unless --classifier / --model fix them; sealed ciphertexts name none (default cifar10).")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("reencrypt", help="re-encrypt ciphertexts of any format into the current format (or another "
+                       "scheme, or a new key); the originals are kept", epilog=EPILOG + " " +
+                       opt.EPILOG_STREAM.format(cmd="reencrypt"))
+    p.add_argument("ciphertexts", nargs="+", metavar="CIPHERTEXT", help="ciphertext files or folders of them")
+    opt.key_option(p)
+    p.add_argument("--new-key", default=None, metavar="KEYFILE", help="encrypt under this key instead (key "
+                   "rotation); default: --key")
+    opt.out_options(p)
+    p.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME, help="the scheme to write (default "
+                   f"{DEFAULT_SCHEME})")
+    p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image")
+    opt.margin_option(p)
+    p.add_argument("--lossy-fallback", action="store_true",
+                   help="sealed: store an image that does not fit losslessly as the best WebP that fits (default: "
+                        "refuse it, exit 14, and keep the original)")
+    opt.mix_option(p)
+    p.add_argument("--no-class-starts", action="store_true", help="paper scheme: Φ from the keyed noise alone")
+    opt.stream_options(p)
+    opt.model_options(p)
+    opt.run_options(p)
+    p.set_defaults(run=run_reencrypt)
+
+
+def _maker(args, device):
+    """make(scheme name, classifier name, model name) -> a scheme that encrypts, as `ric encrypt` builds it."""
+    from ..hub import load_classifier, load_ric_model
+
+    def make(name: str, classifier: str, model: str | None):
+        if name == "sealed":
+            from ..schemes.sealed.scheme import SealedScheme
+            return SealedScheme(load_classifier(classifier, device), device, margin=args.margin,
+                                lossy_fallback=args.lossy_fallback, batch_size=args.batch_size)
+        from ..schemes.paper.scheme import PaperScheme
+        return PaperScheme(load_ric_model(model, device), load_classifier(classifier, device), device,
+                           margin=args.margin, mix=opt.mix_of(args.mix), batch_size=args.batch_size,
+                           starts=None if args.no_class_starts else "auto")
+    return make
+
+
+def run_reencrypt(args) -> int:
+    from ..files.reencrypt import Targets
+    from ..io.atomic import check_out_folder
+    from ..keys import Key
+    from ..schemes import Resolver
+    check_scheme_options(args)
+    check_out_folder(args.out)
+    device = opt.device_of(args)
+    key = Key.load(args.key)
+    new_key = Key.load(args.new_key) if args.new_key else key
+    targets = Targets(args.scheme, _maker(args, device), args.classifier, args.model)
+    engine = _engine(args)
+    rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
+    lossy = []
+    for r in engine.reencrypt(Resolver(device, batch_size=args.batch_size), targets, key, new_key, args.ciphertexts,
+                              args.out, force=args.force, resume=args.resume):
+        rep.add(r)
+        if r.info.get("lossy_psnr") is not None:
+            lossy.append(r.info["lossy_psnr"])
+            print(f"ric: warning: {r.src} did not fit losslessly; stored as WebP at {r.info['lossy_psnr']:.2f} dB "
+                  "PSNR", file=sys.stderr)
+    stored = f"; {len(lossy):,} of {rep.counts['done']:,} stored lossy, worst {min(lossy):.1f} dB" if lossy else ""
+    _summary(args, "re-encrypted", rep, engine, stored)
+    return rep.close()
