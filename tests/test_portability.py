@@ -1,7 +1,9 @@
 """Every format RIC writes decrypts to the same pixels on other CPU kernels: the committed golden ciphertexts of each
 written format (ric.formats) are decrypted in subprocesses under ATen's baseline kernels (ATEN_CPU_CAPABILITY=default,
 what a CPU without AVX2 runs), under AVX2, and under the machine's own, and must give exactly the pixels recorded when
-they were made (tests/fixtures/golden/*/manifest.json). The golden files are never regenerated to make this pass."""
+they were made (tests/fixtures/golden/*/manifest.json). The golden files are never regenerated to make this pass.
+RIC_PORTABILITY_PYTHON names another interpreter for the decrypting subprocesses (a venv with another torch that has
+ric installed), e.g. to check a later torch: docs/results.md, "Portability and formats"."""
 import hashlib
 import json
 import os
@@ -35,7 +37,8 @@ with tempfile.TemporaryDirectory() as tmp:
         if got:
             px = np.ascontiguousarray(np.asarray(Image.open(os.path.join(tmp, "dec", got[0])).convert("RGB")))
             out[os.path.basename(f)] = hashlib.sha256(px.tobytes()).hexdigest()
-print(json.dumps({"rc": rc, "capability": torch.backends.cpu.get_cpu_capability(), "sha256": out}))
+print(json.dumps({"rc": rc, "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+                  "sha256": out}))
 """
 
 
@@ -56,8 +59,8 @@ def _decrypt_under(capability: str | None, key: str, files: list[str]) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
     if capability:
         env["ATEN_CPU_CAPABILITY"] = capability
-    res = subprocess.run([sys.executable, "-c", CHILD, key, *files], env=env, capture_output=True, text=True,
-                         timeout=600)
+    python = os.environ.get("RIC_PORTABILITY_PYTHON") or sys.executable
+    res = subprocess.run([python, "-c", CHILD, key, *files], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 

@@ -150,7 +150,7 @@ def test_speed_prints_its_tables_machine_and_json(toy, capsys):
     assert "## 32x32, n=3: RIC model" in out
     assert MACHINE.search(out), out
     assert "| path | s/img | img/s |\n|---|---|---|\n| classify, plaintext (forward pass, the codec's batches) |" in out
-    for row in ("encrypt, files, --fast-decrypt", "decrypt, files, fast, round-1 settings", "| stage | ms/img |",
+    for row in ("encrypt, files, with the n_adv chunk", "decrypt, files, fast, round-1 settings", "| stage | ms/img |",
                 "| PNG read + authenticate + unseal n_adv |"):
         assert row in out
     assert "authors" not in out.split("| stage | ms/img |")[1].split("\n\n")[0]   # --skip authors: no such row
@@ -271,3 +271,22 @@ def test_until_success_retries_on_new_noise_only_the_images_that_missed(key):
     assert until_success(phi, key, (3, 4, 4), torch.tensor([0, 1, 2]), runs=4) == (3 + 2 + 1 + 1, 1)
     assert calls == [[0, 1, 2], [1, 2], [1], [1]]
 
+
+
+def test_portable_decrypts_each_format_under_the_baseline_kernels_and_times_them(toy, tmp_path, capsys):
+    """A tiny run on the toy pair: ric/4 and sealed/2 decrypt identically under ATEN_CPU_CAPABILITY=default."""
+    ramp = np.arange(32, dtype=np.uint8) * 8                 # smooth images: they fit a sealed ciphertext losslessly
+    x = np.stack([np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], np.uint8(60 * k)), -1) for k in (1, 3)])
+    np.savez(tmp_path / "smooth.npz", x_train=x, y_train=np.zeros(2, np.int64), x_test=x, y_test=np.zeros(2, np.int64))
+    argv = ["portable", "--data", str(tmp_path / "smooth.npz"), "--n", "2", "--model", toy["model"], "--classifier",
+            toy["classifier"], "--out", str(tmp_path / "pb"), "--threads", "1"]
+    assert parse(argv).capabilities == ["default"]
+    out = bench(argv, capsys)
+    tables = [[[c.strip() for c in ln.split("|")[1:-1]] for ln in part.splitlines() if ln.startswith("| ric/")
+               or ln.startswith("| sealed/")] for part in out.split("\n\n")]
+    files, recovery, timing = ({r[0]: r[1:] for r in t} for t in tables if t)
+    assert files["ric/4"][3:6] == ["2", "2", "2"] and files["sealed/2"][3:6] == ["2", "2", "2"]
+    assert recovery["sealed/2"] == ["bit-exact 2/2"] and recovery["ric/4"][0].startswith("PSNR median")
+    assert timing["ric/4"][-1] == timing["ric/3"][-1] == timing["sealed/2"][-1] == "2/2"
+    assert "| format (in memory) | encrypt ms/img | decrypt ms/img | decrypted |" in out
+    assert re.search(MACHINE, out)

@@ -341,3 +341,26 @@ def test_a_ciphertext_larger_than_ric_reads_is_refused_not_written(w, made, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 14 and len(err) == 1 and "over the 0 MiB that RIC reads; nothing written" in err[0]
     assert not os.path.exists("enc/x.png")
+
+
+def test_a_stripped_sealed_ciphertext_is_refused_then_decrypts_with_allow_stripped(w, made, capsys):
+    """Metadata stripped on the way: exit 5 naming --allow-stripped, nothing written; with it, the exact plaintext."""
+    Image.open("c.png").save("bare.png")                     # the same pixels, no `ric` chunk
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "-q", "bare.png"]) == ContainerError.exit_code
+    assert "--allow-stripped" in capsys.readouterr().err and not os.path.exists("dec/bare.png")
+    assert main(["decrypt", "--key", "k.key", "--out", "dec", "-q", "--allow-stripped", "bare.png"]) == 0
+    assert np.array_equal(np.asarray(Image.open("dec/bare.png").convert("RGB")),
+                          np.asarray(Image.open("x.png").convert("RGB")))
+
+
+def test_a_paper_option_selects_the_paper_scheme_and_is_refused_with_sealed(w, made, toy_pair, capsys):
+    from ric.schemes import container
+    args = ["encrypt", "--key", "k.key", "--classifier", made["clf"], "-q", "x.png"]
+    assert main([*args, "--out", "s"]) == 0 and container.read("s/x.png").scheme == "sealed"
+    assert main([*args, "--out", "p", "--model", toy_pair["model"]]) == 0
+    assert container.read("p/x.png").header.format == "ric/4"
+    capsys.readouterr()
+    assert main([*args, "--out", "bad", "--scheme", "sealed", "--mix", "none"]) == USAGE
+    assert capsys.readouterr().err.strip() == ("ric: error: --mix is an option of the paper scheme, not of --scheme "
+                                               "sealed (which uses only --classifier)")
+    assert not os.path.exists("bad")

@@ -30,17 +30,18 @@ def model_phi(model):
 
 
 class PaperFiles:
-    """The paper scheme through files, as `ric encrypt` / `ric decrypt` run it (no progress bars).
+    """The paper scheme through files, as `ric encrypt` / `ric decrypt` run it (no progress bars), in the format
+    that decrypts by regenerating n_adv (ric/3), with or without its n_adv chunk: what `ric bench speed` compares.
     kw: phi, batch_size (PaperScheme's)."""
 
     def __init__(self, model, classifier, max_retries: int | None = None, **kw):
-        self.scheme = _paper.PaperScheme(model, classifier, **kw)
+        self.scheme = _paper.PaperScheme(model, classifier, format="ric/3", **kw)
         if max_retries is not None:
             self.scheme.codec.max_retries = max_retries
         self.io_threads = _eng.IO_THREADS
 
     def encrypt(self, key, paths: list[str], out_dir: str, fast_decrypt: bool = False) -> list:
-        """`fast_decrypt`: also seal n_adv in each ciphertext (`ric encrypt --fast-decrypt`)."""
+        """`fast_decrypt`: also seal n_adv's exact bits in each ciphertext (the rcNa chunk of ric/3)."""
         self.scheme.fast_decrypt = fast_decrypt
         return _eng.encrypt_files(self.scheme, key, paths, out_dir, show_progress=False)
 

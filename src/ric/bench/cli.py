@@ -236,6 +236,7 @@ def _portable(bsub) -> None:
     p.add_argument("--capabilities", type=capability_list, default=["default"],
                    help="ATEN_CPU_CAPABILITY values to decrypt under besides the machine's own (default: default)")
     p.add_argument("--out", default="portable-bench", help="working folder (kept; reruns reuse its ciphertexts)")
+    p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads of the timing (default 2)")
 
 
 def add_parsers(sub) -> None:

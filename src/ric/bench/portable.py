@@ -5,7 +5,9 @@ paper scheme writes ric/4, the sealed scheme sealed/2. Each folder is then decry
 own ATen kernels and under each of --capabilities (ATEN_CPU_CAPABILITY, e.g. `default`: what a CPU without AVX2
 runs). For comparison the same images are encrypted in memory as ric/3 (the regenerating paper format) and decrypted
 under the same kernels. Prints one row per format: files, size median / p90 (bytes), decrypted here, decrypted under
-each capability, identical to here (bytes), and recovery (PSNR median, or bit-exact for sealed).
+each capability, identical to here (bytes), and recovery (PSNR median, or bit-exact for sealed); then what each
+format costs in time: the same images encrypted and decrypted in memory in this process (ms per image, one run
+after a one-image warm-up; ric/3's decryption re-runs Φ, ric/4's runs D and its ties).
 
   ric bench portable --data ../shared/data/cifar10.npz --n 200 --out portable-cifar
   ric bench portable --data ../shared/data/celeba_faces_64.npz --n 100 --model celeba64 --out portable-celeba
@@ -21,7 +23,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from .common import load, log, machine_line, table
+from .common import load, log, machine_line, now, table
 from .photo_sizes import psnr
 
 
@@ -77,12 +79,13 @@ def _ric3(a, key_path: str, plain: list[str], folder: str) -> None:
 def _row(a, name: str, folder: str, plain: list[str], key: str, exact: bool) -> list:
     sizes = sorted(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
     here_dir = os.path.join(a.out, "dec", name, "here")
-    _cli(["decrypt", "--key", key, "--out", here_dir, "--force", "-q", "--cpu", folder])
+    models = [] if exact else ["--model", a.model, "--classifier", a.classifier or a.model]
+    _cli(["decrypt", "--key", key, "--out", here_dir, "--force", "-q", "--cpu", *models, folder])
     here = _digests(here_dir)
     cells = [name, len(sizes), int(np.median(sizes)), sizes[int(0.9 * (len(sizes) - 1))], len(here)]
     for cap in a.capabilities:
         d = os.path.join(a.out, "dec", name, cap)
-        _cli(["decrypt", "--key", key, "--out", d, "--force", "-q", "--cpu", folder], cap)
+        _cli(["decrypt", "--key", key, "--out", d, "--force", "-q", "--cpu", *models, folder], cap)
         there = _digests(d)
         same = sum(1 for s, h in there.items() if here.get(s) == h)
         cells += [len(there), same]
@@ -93,7 +96,7 @@ def _row(a, name: str, folder: str, plain: list[str], key: str, exact: bool) -> 
     else:
         vals = [psnr(np.asarray(Image.open(os.path.join(here_dir, f)).convert("RGB")),
                      np.asarray(Image.open(originals[os.path.splitext(f)[0]]).convert("RGB")))
-                for f in sorted(os.listdir(here_dir))]
+                for f in sorted(os.listdir(here_dir) if os.path.isdir(here_dir) else [])]
         cells.append(f"PSNR median {np.median(vals):.2f} dB" if vals else "-")
     return cells
 
@@ -102,7 +105,35 @@ def _digests_one(path: str) -> str:
     return hashlib.sha256(np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))).tobytes()).hexdigest()
 
 
+def _timings(a, key_path: str, plain: list[str]) -> list[list]:
+    """[format, encrypt ms/img, decrypt ms/img] in memory for ric/4, ric/3 and sealed/2 on the same images."""
+    from ..hub import load_classifier, load_ric_model
+    from ..io.images import load_image
+    from ..keys import Key
+    from ..schemes.container import read
+    from ..schemes.paper.scheme import PaperScheme
+    from ..schemes.sealed.scheme import SealedScheme
+    key, images = Key.load(key_path), [load_image(p) for p in plain]
+    model, clf = load_ric_model(a.model), load_classifier(a.classifier or a.model)
+    rows = []
+    for name, scheme in (("ric/4", PaperScheme(model, clf)), ("ric/3", PaperScheme(model, clf, format="ric/3")),
+                         ("sealed/2", SealedScheme(clf, lossy_fallback=True))):
+        scheme.encrypt(images[:1], key)                      # warm-up
+        t = now()
+        outs = [o for o in scheme.encrypt(images, key) if o.error is None]
+        t_enc = now() - t
+        t = now()
+        prepared = [scheme.prepare(key, read(o.data)) for o in outs]
+        done = sum(o.error is None for _, o in scheme.decrypt(key, prepared))
+        t_dec = now() - t
+        rows.append([name, f"{1000 * t_enc / len(images):.1f}", f"{1000 * t_dec / max(1, len(outs)):.1f}",
+                     f"{done}/{len(images)}"])
+    return rows
+
+
 def run(a) -> int:
+    import torch
+    torch.set_num_threads(a.threads)
     load0 = load()
     os.makedirs(a.out, exist_ok=True)
     key = os.path.join(a.out, "bench.key")
@@ -130,5 +161,8 @@ def run(a) -> int:
     print(table(head, [r[:len(head)] for r in rows]))
     print()
     print(table(["format", "recovery here"], [[r[0], r[-1]] for r in rows]))
-    print(f"\n{machine_line(os.environ.get('OMP_NUM_THREADS', 'default'), load0, load())}")
+    log("timing each format in memory")
+    print()
+    print(table(["format (in memory)", "encrypt ms/img", "decrypt ms/img", "decrypted"], _timings(a, key, plain)))
+    print(f"\n{machine_line(a.threads, load0, load())}")
     return 0

@@ -17,9 +17,11 @@ def add(sub) -> None:
     p.add_argument("--resize", metavar="HxW", type=opt.size_hw, default=None,
                    help="resize inputs to this size first, e.g. 32x32 (sides 8..4096)")
     p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image")
-    p.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME,
-                   help="sealed (default): lossless — the image, compressed and sealed with authenticated "
-                        "encryption, under a 5-level adversarial image; decrypts bit-exactly with the key alone. "
+    p.add_argument("--scheme", choices=SCHEMES, default=None,
+                   help="sealed (the default, unless a paper-scheme option such as --model, --mix or "
+                        "--no-class-starts is given: then paper): lossless — the input file (or its pixels), sealed "
+                        "with authenticated encryption, under a 5-level adversarial image; decrypts bit-exactly "
+                        "with the key alone. "
                         "paper: the paper's RIC (lossy recovery, about 46 dB; decrypting needs the key, the RIC "
                         "model and the classifier). Both decrypt to the same bytes on any machine. Decrypt reads "
                         "the scheme from the ciphertext; `ric info --formats` lists every format.")
@@ -44,6 +46,7 @@ def add(sub) -> None:
     opt.out_options(p)
     p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image "
                    "(label and class null for the sealed scheme, which stores no label)")
+    opt.stripped_option(p)
     p.add_argument("--regenerate", action="store_true",
                    help="paper formats ric/1-ric/3 that carry their exact n_adv (an rcNa chunk): re-run the attack "
                         "instead (ric/4 and sealed ciphertexts never re-run it)")
@@ -57,14 +60,16 @@ PAPER_ONLY = (("model", "--model"), ("mix", "--mix"), ("no_class_starts", "--no-
 
 
 def check_scheme_options(args) -> None:
-    """Options of the paper scheme given to the sealed one are refused (exit 2), not silently ignored."""
-    if args.scheme == "paper":
-        return
+    """The scheme to write: `--scheme` when given, else the paper scheme when one of its own options is given (a
+    RIC model names it), else the default (sealed). Paper options given with `--scheme sealed` are refused (exit 2),
+    not silently ignored."""
     given = [flag for name, flag in PAPER_ONLY if getattr(args, name, None) not in (None, False)]
-    if given:
+    if args.scheme is None:
+        args.scheme = "paper" if given else DEFAULT_SCHEME
+    if args.scheme != "paper" and given:
         from ..errors import RICError
         raise RICError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of the paper "
-                       f"scheme; add --scheme paper (the default scheme, sealed, uses only --classifier)")
+                       f"scheme, not of --scheme {args.scheme} (which uses only --classifier)")
 
 
 def encrypt_scheme(args, device):
@@ -135,7 +140,7 @@ def run_decrypt(args) -> int:
     device = opt.device_of(args)
     key = Key.load(args.key)
     resolver = Resolver(device, model=args.model, classifier=args.classifier, regenerate=args.regenerate,
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, allow_stripped=args.allow_stripped)
     engine = _engine(args)
     rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
     for r in engine.decrypt(resolver, key, args.ciphertexts, args.out, force=args.force, resume=args.resume):

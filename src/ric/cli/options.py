@@ -105,6 +105,12 @@ def window_option(p, help: str) -> None:
     p.add_argument("--window", type=POSITIVE, default=256, metavar="N", help=help)
 
 
+def stripped_option(p) -> None:
+    p.add_argument("--allow-stripped", action="store_true",
+                   help="decrypt sealed ciphertexts whose RIC metadata chunk was stripped (by an image host, say): "
+                        "their pixels hold everything decryption needs (refused by default, exit 5)")
+
+
 def key_option(p) -> None:
     p.add_argument("--key", required=True, metavar="KEYFILE", help="the secret key file (from `ric keygen`)")
 

@@ -26,14 +26,15 @@ def add(sub) -> None:
     p.add_argument("--new-key", default=None, metavar="KEYFILE", help="encrypt under this key instead (key "
                    "rotation); default: --key")
     opt.out_options(p)
-    p.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME, help="the scheme to write (default "
-                   f"{DEFAULT_SCHEME})")
+    p.add_argument("--scheme", choices=SCHEMES, default=None, help=f"the scheme to write (default {DEFAULT_SCHEME}; "
+                   "paper when a paper-scheme option such as --model or --mix is given)")
     p.add_argument("--json", action="store_true", help="print JSON: {file, out, label, class[, error]} per image")
     opt.margin_option(p)
     p.add_argument("--lossy-fallback", action="store_true",
                    help="sealed: store an image that does not fit losslessly as the best WebP that fits (default: "
                         "refuse it, exit 14, and keep the original)")
     opt.mix_option(p)
+    opt.stripped_option(p)
     p.add_argument("--no-class-starts", action="store_true", help="paper scheme: Φ from the keyed noise alone")
     opt.stream_options(p)
     opt.model_options(p)
@@ -71,8 +72,9 @@ def run_reencrypt(args) -> int:
     engine = _engine(args)
     rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
     lossy = []
-    for r in engine.reencrypt(Resolver(device, batch_size=args.batch_size), targets, key, new_key, args.ciphertexts,
-                              args.out, force=args.force, resume=args.resume):
+    resolver = Resolver(device, batch_size=args.batch_size, allow_stripped=args.allow_stripped)
+    for r in engine.reencrypt(resolver, targets, key, new_key, args.ciphertexts, args.out, force=args.force,
+                              resume=args.resume):
         rep.add(r)
         if r.info.get("lossy_psnr") is not None:
             lossy.append(r.info["lossy_psnr"])

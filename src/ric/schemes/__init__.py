@@ -25,11 +25,12 @@ def __getattr__(name):     # PEP 562: importing ric.schemes does not import torc
 class Resolver:
     """Which scheme instance decrypts a parsed ciphertext (ric.schemes.container.Parsed): one SealedScheme for every
     sealed ciphertext; for paper ciphertexts a PaperScheme per (model, classifier) pair that their headers name
-    (or `model` / `classifier` when given), each loaded once."""
+    (or `model` / `classifier` when given), each loaded once. `allow_stripped`: see SealedScheme."""
 
     def __init__(self, device="cpu", *, model: str | None = None, classifier: str | None = None,
-                 regenerate: bool = False, batch_size: int = 64):
+                 regenerate: bool = False, batch_size: int = 64, allow_stripped: bool = False):
         self.device, self.model, self.classifier = device, model, classifier
+        self.allow_stripped = allow_stripped
         self.regenerate, self.batch_size = regenerate, batch_size
         self._cache: dict = {}
 
@@ -47,7 +48,7 @@ class Resolver:
     def _make(self, key):
         if key[0] == "sealed":
             from .sealed.scheme import SealedScheme
-            return SealedScheme(None, self.device, batch_size=self.batch_size)
+            return SealedScheme(None, self.device, batch_size=self.batch_size, allow_stripped=self.allow_stripped)
         from ..hub import load_classifier, load_ric_model
         from .paper.scheme import PaperScheme
         return PaperScheme(load_ric_model(key[1], self.device), load_classifier(key[2], self.device), self.device,

@@ -14,19 +14,22 @@ from .sealed.stream import is_sealed
 
 @dataclass
 class Parsed:
-    """A ciphertext file read and recognised: its scheme, pixels (uint8 H, W, 3), the paper header (None for sealed)
-    and where it came from."""
+    """A ciphertext file read and recognised: its scheme, pixels (uint8 H, W, 3), the paper header (None for sealed),
+    where it came from, and whether its `ric` chunk was stripped (a sealed ciphertext, recognised by its pixels)."""
     scheme: str
     pixels: np.ndarray
     header: Header | None
     src: str = ""
+    stripped: bool = False
 
 
 def read(src) -> Parsed:
     """Read a ciphertext (a path or bytes) and recognise its scheme (`sniff`); ContainerError and friends if it is
     none."""
-    scheme, pixels, header = sniff(src)
-    return Parsed(scheme, pixels, header, src if isinstance(src, str) else "")
+    data = _read_bytes(src)
+    scheme, pixels, header = sniff(data)
+    stripped = scheme == "sealed" and not _ric_chunks(data)
+    return Parsed(scheme, pixels, header, src if isinstance(src, str) else "", stripped)
 
 
 def _ric_chunks(data: bytes, nadv: list | None = None) -> list[bytes]:

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ...errors import ModelLoadError
+from ...errors import ContainerError, ModelLoadError
 from ...hub import Loaded, class_starts_for
 from ...keys import Key
 from ..base import Outcome
@@ -68,10 +68,10 @@ class SealedScheme:
 
     def __init__(self, classifier: Loaded | None = None, device="cpu", *, margin: float | None = None,
                  lossy_fallback: bool = False, batch_size: int = 64, nonce_source=None, seed: int | None = None,
-                 starts="auto"):
+                 starts="auto", allow_stripped: bool = False):
         self.classifier, self.device = classifier, device
         self.classes = classifier.classes if classifier is not None else []
-        self.lossy_fallback, self.batch_size = lossy_fallback, batch_size
+        self.lossy_fallback, self.batch_size, self.allow_stripped = lossy_fallback, batch_size, allow_stripped
         if starts == "auto":
             starts = class_starts_for(classifier, COARSE_VIEW) if classifier is not None else None
         self.codec = None if classifier is None else SealedCodec(classifier.module, sealed_config(classifier, margin),
@@ -109,6 +109,12 @@ class SealedScheme:
         return parsed.scheme == self.name and keycheck_matches(key, parsed.pixels)
 
     def prepare(self, key: Key, parsed) -> Prepared:
+        """Authenticate and open the payload. A ciphertext whose `ric` chunk was stripped is refused unless
+        `allow_stripped` (everything decryption needs is in the pixels, so nothing is lost: the message says how)."""
+        if getattr(parsed, "stripped", False) and not self.allow_stripped:
+            raise ContainerError("its RIC metadata chunk is missing (stripped by some tool on the way); its pixels "
+                                 "hold a sealed ciphertext, which decrypts from the pixels alone: pass "
+                                 "--allow-stripped to decrypt it")
         codec, data = open_sealed_payload(key, parsed.pixels)
         return Prepared(codec, data, output_ext(codec, data))
 
