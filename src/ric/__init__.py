@@ -14,6 +14,7 @@ _LAZY = {
     "Key": "keys", "RICError": "errors",
     "RICCodec": "schemes.paper.codec", "Encrypted": "schemes.paper.codec",
     "PaperScheme": "schemes.paper.scheme", "SealedScheme": "schemes.sealed.scheme", "Resolver": "schemes",
+    "make_scheme": "schemes",
     "SealedCodec": "schemes.sealed.codec",
     "PhiConfig": "nae", "generate_nae": "nae",
     "create_ric_model": "nets", "list_ric_models": "nets",

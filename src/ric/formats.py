@@ -50,6 +50,7 @@ FORMATS = (
 )
 
 BY_NAME = {f.name: f for f in FORMATS}
+PAPER_MIXES = next(f.mixes for f in FORMATS if f.scheme == PAPER and f.written)            # the `--mix` choices
 PAPER_MARKERS = tuple(f.marker for f in FORMATS if f.scheme == PAPER)
 PAPER_WRITTEN = next(f.name for f in FORMATS if f.scheme == PAPER and f.written)          # "ric/4"
 SEALED_WRITTEN = next(f.name for f in FORMATS if f.scheme == SEALED and f.written)        # "sealed/2"

@@ -11,6 +11,7 @@ import sys
 import time
 
 from ..cli.options import NONNEG, POSITIVE, check_device
+from ..formats import PAPER_MIXES, SCHEMES
 
 ATTACKS = ("brute-force", "known-plaintext", "inversion", "cloud", "nonce-reuse", "linkage")
 
@@ -32,7 +33,7 @@ def _common(p, n: int | None, n_help: str, epochs: int | None = None):
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--threads", type=NONNEG, default=0, help="CPU threads for torch (default 0: torch's choice)")
     p.add_argument("--batch-size", type=POSITIVE, default=64)
-    p.add_argument("--mix", choices=("mask", "scramble", "none"), default="mask",  # ric.schemes.paper.mixing.CLI_NAMES
+    p.add_argument("--mix", choices=PAPER_MIXES, default="mask",
                    help="the victim's paper-scheme ciphertexts (format ric/4, what `ric encrypt --scheme paper` "
                         "writes): keyed uniform mask of u_en (default), keyed scramble, or none (the paper's exact "
                         "scheme)")
@@ -56,7 +57,7 @@ def add_parsers(sub) -> None:
                         "tested on a key it never saw")
     _common(p, 1000, "training pairs made by the attacker (from the train split)", epochs=10)
     p.add_argument("--keys", type=int, default=10, help="attacker keys the training pairs are spread over (default 10)")
-    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
+    p.add_argument("--scheme", choices=SCHEMES, default="paper",
                    help="which ciphertexts to attack (default paper); sealed needs no RIC model, and images that "
                    "do not fit losslessly are left out")
     p.add_argument("--n-test", type=int, default=100, help="victim test ciphertexts (default 100)")
@@ -87,7 +88,7 @@ def add_parsers(sub) -> None:
                    "of the same label, so every attacker must be at chance (checks the instrument, not the scheme)")
     p.add_argument("--both-coins", action="store_true", help="play every pair twice, with the ciphertext of each "
                    "of its images (2 x --trials trials): a choice set by the candidates alone scores exactly 50%%")
-    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper",
+    p.add_argument("--scheme", choices=SCHEMES, default="paper",
                    help="which ciphertexts to attack (default paper); sealed: images that do not fit losslessly "
                    "are left out of both sides")
     p.add_argument("--no-class-starts", action="store_true", help="Φ from the keyed noise alone, even where the "

@@ -7,7 +7,8 @@ runs). For comparison the same images are encrypted in memory as ric/3 (the rege
 under the same kernels. Prints one row per format: files, size median / p90 (bytes), decrypted here, decrypted under
 each capability, identical to here (bytes), and recovery (PSNR median, or bit-exact for sealed); then what each
 format costs in time: the same images encrypted and decrypted in memory in this process (ms per image, one run
-after a one-image warm-up; ric/3's decryption re-runs Φ, ric/4's runs D and its ties).
+after a one-image warm-up; both paper formats draw the same nonces, so Φ runs the same steps; ric/3's decryption
+re-runs Φ, ric/4's runs D and its ties).
 
   ric bench portable --data ../shared/data/cifar10.npz --n 200 --out portable-cifar
   ric bench portable --data ../shared/data/celeba_faces_64.npz --n 100 --model celeba64 --out portable-celeba
@@ -115,8 +116,13 @@ def _timings(a, key_path: str, plain: list[str]) -> list[list]:
     from ..schemes.sealed.scheme import SealedScheme
     key, images = Key.load(key_path), [load_image(p) for p in plain]
     model, clf = load_ric_model(a.model), load_classifier(a.classifier or a.model)
+
+    def nonces():        # the same nonces for both paper formats: Φ runs the same steps in each
+        counter = itertools.count()
+        return lambda: hashlib.sha256(b"bench portable timing %d" % next(counter)).digest()[:16]
     rows = []
-    for name, scheme in (("ric/4", PaperScheme(model, clf)), ("ric/3", PaperScheme(model, clf, format="ric/3")),
+    for name, scheme in (("ric/4", PaperScheme(model, clf, nonce_source=nonces())),
+                         ("ric/3", PaperScheme(model, clf, format="ric/3", nonce_source=nonces())),
                          ("sealed/2", SealedScheme(clf, lossy_fallback=True))):
         scheme.encrypt(images[:1], key)                      # warm-up
         t = now()

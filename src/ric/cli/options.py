@@ -6,6 +6,8 @@ import math
 import os
 import sys
 
+from ..formats import PAPER_MIXES
+
 EPILOG_IMAGES = ("Input images: any 8-bit image Pillow reads is CONVERTED to RGB for the classifier (greyscale, "
                  "palette, CMYK; the paper scheme drops an alpha channel with a warning; the sealed scheme gives "
                  "L, LA, P, RGB and RGBA files back in their own mode); 16-bit and floating-point images are "
@@ -20,7 +22,7 @@ EPILOG_STREAM = ("Folders are streamed (constant memory, one progress bar); sub-
                  "never overwrites anything else. Under torchrun (e.g. `torchrun --standalone --nproc-per-node 4 -m "
                  "ric.cli {cmd} ...`) each process takes its own disjoint share of the files.")
 
-MIX_CHOICES = ("mask", "scramble", "none")          # ric.schemes.paper.mixing.CLI_NAMES
+MIX_CHOICES = PAPER_MIXES                           # the mixings ric/4 holds (ric.formats)
 DEFAULT_MODEL = "cifar10"                           # ric.hub.DEFAULT (not imported: `ric --help` stays light)
 
 

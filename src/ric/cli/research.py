@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from ..formats import SCHEMES
 from . import options as opt
 from .report import fail
 
@@ -17,7 +18,8 @@ def add(sub) -> None:
     p.add_argument("--n", type=int, default=500, help="number of test images (default 500)")
     p.add_argument("--seed", type=int, default=0, help="which test images (a seeded random subset)")
     p.add_argument("--json", action="store_true", help="print the measurements as one JSON object")
-    p.add_argument("--scheme", choices=("paper", "sealed"), default="paper")
+    p.add_argument("--scheme", choices=SCHEMES, default="paper",
+                   help="paper (default: the paper's metrics, PSNR of the lossy recovery) or sealed")
     opt.margin_option(p)
     opt.mix_option(p)
     opt.model_options(p)

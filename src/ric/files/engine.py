@@ -255,7 +255,12 @@ def _prepare(scheme, key, parsed):
 
 def encrypt_files(scheme, key, paths: list[str], out_dir: str, **kw) -> list[FileResult]:
     """Encrypt files (a list; folders are streamed) and return every FileResult: FileEngine(...).encrypt, with
-    FileEngine's options (window, show_progress (default off here), rank, world, io_threads) taken from `kw`."""
+    FileEngine's options (window, show_progress (default off here), rank, world, io_threads) taken from `kw`.
+    `scheme`: a scheme instance, or a name for ric.schemes.make_scheme with its defaults (None: sealed, for the
+    cifar10 classifier)."""
+    if scheme is None or isinstance(scheme, str):
+        from ..schemes import make_scheme
+        scheme = make_scheme(scheme)
     engine = _engine(kw)
     return list(engine.encrypt(scheme, key, paths, out_dir, **kw))
 

@@ -3,10 +3,11 @@
     PaperScheme(model, classifier, device, ...)     encrypts with a RIC model; decrypts what that model made
     SealedScheme(classifier, device, ...)           encrypts for a classifier; decrypts with the key alone
     Resolver(device, ...)                           the scheme instance that decrypts a given parsed ciphertext
+    make_scheme(name=None, classifier=..., ...)     a scheme that encrypts, by name (default: sealed)
 """
 from __future__ import annotations
 
-SCHEMES = ("paper", "sealed")
+from ..formats import SCHEMES  # noqa: F401  (the scheme names: ric.formats, torch-free)
 
 
 def __getattr__(name):     # PEP 562: importing ric.schemes does not import torch
@@ -20,6 +21,24 @@ def __getattr__(name):     # PEP 562: importing ric.schemes does not import torc
         from . import base
         return getattr(base, name)
     raise AttributeError(f"module 'ric.schemes' has no attribute {name!r}")
+
+
+def make_scheme(name: str | None = None, classifier: str = "cifar10", model: str | None = None, device="cpu",
+                **options):
+    """The scheme `name` (default: ric.formats.DEFAULT_SCHEME, sealed) ready to encrypt, its models loaded by name or
+    path (ric.hub): the sealed scheme for `classifier`; the paper scheme with RIC model `model` (default: the
+    classifier's name) and `classifier`. `options` go to SealedScheme / PaperScheme (margin, mix, ...)."""
+    from ..formats import DEFAULT_SCHEME
+    from ..hub import load_classifier, load_ric_model
+    name = name or DEFAULT_SCHEME
+    if name not in SCHEMES:
+        raise ValueError(f"unknown scheme {name!r} (known: {', '.join(SCHEMES)})")
+    if name == "sealed":
+        from .sealed.scheme import SealedScheme
+        return SealedScheme(load_classifier(classifier, device), device, **options)
+    from .paper.scheme import PaperScheme
+    return PaperScheme(load_ric_model(model or classifier, device), load_classifier(classifier, device), device,
+                       **options)
 
 
 class Resolver:

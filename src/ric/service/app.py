@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from ..errors import MissingExtraError
+from ..formats import SCHEMES
 from ..hub import Loaded
 from .batcher import Batcher
 from .limits import BodyLimit, RateLimiter
@@ -71,7 +72,7 @@ class ImageOut(BaseModel):
     file: str = Field(description="the original file name (base name only)")
     label: int = Field(description="the label the service's classifier gave the ciphertext")
     class_: str | None = Field(alias="class", description="the class name of the label, if known")
-    scheme: Literal["paper", "sealed"]
+    scheme: Literal[SCHEMES]                       # ric.formats
     height: int = Field(ge=1)
     width: int = Field(ge=1)
     size: int = Field(ge=1, description="bytes")
