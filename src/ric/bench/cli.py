@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 
+from ..cli.options import at_least
 from .common import SPEED_SKIPPABLE
 
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
@@ -21,20 +22,6 @@ MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "serv
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
                "otherwise idle machine, under `nice` when it is shared.")
-
-
-def at_least(lo: int):
-    """argparse type: a whole number >= lo."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
-        return v
-    parse.__name__ = f"whole number >= {lo}"
-    return parse
 
 
 def skip_list(text: str) -> list[str]:

@@ -102,16 +102,22 @@ def run_encrypt(args) -> int:
     scheme = encrypt_scheme(args, device)
     engine = _engine(args)
     rep = Reporter(args.json, opt.streaming(args, args.images, engine.world), progress=opt.progress_bars(args))
-    lossy = []      # PSNR of each image stored lossily (--lossy-fallback)
-    for r in engine.encrypt(scheme, key, args.images, args.out, force=args.force, resize=resize, resume=args.resume):
+    results = engine.encrypt(scheme, key, args.images, args.out, force=args.force, resize=resize, resume=args.resume)
+    _summary(args, "encrypted", rep, engine, report_encrypted(rep, results) + _retries(scheme))
+    return rep.close()
+
+
+def report_encrypted(rep: Reporter, results) -> str:
+    """Add each result to the report, with a warning for an image stored lossily (--lossy-fallback); the summary's
+    count of them ("" when none)."""
+    lossy = []      # PSNR of each image stored lossily
+    for r in results:
         rep.add(r)
         if r.info.get("lossy_psnr") is not None:
             lossy.append(r.info["lossy_psnr"])
             print(f"ric: warning: {r.src} did not fit losslessly; stored as WebP at {r.info['lossy_psnr']:.2f} dB "
                   "PSNR", file=sys.stderr)
-    stored = f"; {len(lossy):,} of {rep.counts['done']:,} stored lossy, worst {min(lossy):.1f} dB" if lossy else ""
-    _summary(args, "encrypted", rep, engine, stored + _retries(scheme))
-    return rep.close()
+    return f"; {len(lossy):,} of {rep.counts['done']:,} stored lossy, worst {min(lossy):.1f} dB" if lossy else ""
 
 
 def _retries(scheme) -> str:

@@ -1,11 +1,9 @@
 """`ric reencrypt`: ciphertexts of any format into the current one (or another scheme, or under a new key)."""
 from __future__ import annotations
 
-import sys
-
 from ..formats import DEFAULT_SCHEME, SCHEMES
 from . import options as opt
-from .crypt import _engine, _summary, check_scheme_options
+from .crypt import _engine, _summary, check_scheme_options, report_encrypted
 from .report import Reporter
 
 EPILOG = ("Each ciphertext is decrypted in memory with --key (any format RIC reads: `ric info --formats`) and its "
@@ -71,15 +69,8 @@ def run_reencrypt(args) -> int:
     targets = Targets(args.scheme, _maker(args, device), args.classifier, args.model)
     engine = _engine(args)
     rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
-    lossy = []
     resolver = Resolver(device, batch_size=args.batch_size, allow_stripped=args.allow_stripped)
-    for r in engine.reencrypt(resolver, targets, key, new_key, args.ciphertexts, args.out, force=args.force,
-                              resume=args.resume):
-        rep.add(r)
-        if r.info.get("lossy_psnr") is not None:
-            lossy.append(r.info["lossy_psnr"])
-            print(f"ric: warning: {r.src} did not fit losslessly; stored as WebP at {r.info['lossy_psnr']:.2f} dB "
-                  "PSNR", file=sys.stderr)
-    stored = f"; {len(lossy):,} of {rep.counts['done']:,} stored lossy, worst {min(lossy):.1f} dB" if lossy else ""
-    _summary(args, "re-encrypted", rep, engine, stored)
+    results = engine.reencrypt(resolver, targets, key, new_key, args.ciphertexts, args.out, force=args.force,
+                               resume=args.resume)
+    _summary(args, "re-encrypted", rep, engine, report_encrypted(rep, results))
     return rep.close()
