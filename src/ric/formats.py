@@ -19,7 +19,8 @@ SEALED_CHUNK_TEXT = "ric/1"       # the sealed chunk's `format` text (not a pape
 # what decrypting needs, by kind of format
 KEY_ONLY = "the key alone; bit-exact on any machine"
 PORTABLE = ("the key, the RIC model and the classifier named inside (D and the class starts); the same pixels on "
-            "any machine (n_adv and D's rounding ties are stored under the key)")
+            "any machine whose D agrees to within 2⁻⁸ of a level (n_adv and D's rounding ties are stored under the "
+            "key; other machines are refused, exit 10)")
 REGENERATE = ("the key, the RIC model and the classifier named inside, and Φ re-run with the encryptor's exact "
               "float rounding: the same ATen kernels (CPU capability, device) as the encryptor's, unless the file "
               "carries its n_adv chunk (`rcNa`)")
