@@ -1,8 +1,9 @@
 """Shipped models and loading by NAME or PATH.
 
 Shipped weights live in `ric/weights/` as safetensors whose metadata carries their architecture (no
-pickles). A classifier is a shipped name, a `.safetensors` file written by `ric train-classifier`, or a
-TorchScript file; a RIC model is a shipped name or a `.safetensors` file written by `ric train`.
+pickles). A classifier is a shipped name, a third-party pretrained name (ric.classifiers.pretrained, an
+extra), a `.safetensors` file written by `ric train-classifier`, or a TorchScript file; a RIC model is a shipped
+name or a `.safetensors` file written by `ric train`.
 Every loaded module gets an identity `name@<12 hex of a digest of its weights>` that ciphertexts record.
 """
 from __future__ import annotations
@@ -20,6 +21,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from .classifiers import create_classifier
+from .classifiers.pipeline import Pipeline, WithPipeline
+from .classifiers.pretrained import PRETRAINED, load_pretrained
 from .errors import ModelLoadError
 from .nets.ric import RICNet, create_ric_model
 
@@ -67,9 +70,14 @@ def shipped_or_default(identity: str, kind: str) -> str:
 
 
 def module_digest(module: torch.nn.Module) -> str:
+    """12 hex of a SHA-256 over the module's state_dict: each key, each tensor's shape and bytes, and each non-tensor
+    entry (a module's extra state, e.g. a classifier's input pipeline settings) as canonical JSON."""
     h = hashlib.sha256()
     for k, v in sorted(module.state_dict().items()):
         h.update(k.encode())
+        if not isinstance(v, torch.Tensor):
+            h.update(json.dumps(v, sort_keys=True).encode())
+            continue
         h.update(str(tuple(v.shape)).encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes() if v.dtype != torch.bfloat16 else
                  v.detach().float().cpu().numpy().tobytes())
@@ -112,7 +120,26 @@ def safetensors_meta(path: str) -> dict:
         raise ModelLoadError(f"{path} is not a readable safetensors file ({type(e).__name__})") from None
 
 
-def load_classifier(spec: str = DEFAULT, device="cpu") -> Loaded:
+def load_classifier(spec: str = DEFAULT, device="cpu", pipeline: dict | None = None) -> Loaded:
+    """A shipped NAME, a third-party pretrained name (ric.classifiers.pretrained; its module has its stock input
+    pipeline), or a PATH. `pipeline` (settings, see ric.classifiers.pipeline) puts the module behind that input
+    pipeline instead (replacing a pretrained one's); it is then in the identity and in meta["pipeline"]."""
+    try:
+        pipe = None if pipeline is None else Pipeline.from_settings(pipeline)
+    except (TypeError, ValueError) as e:
+        raise ModelLoadError(f"not a classifier input pipeline: {e}") from None
+    if spec in PRETRAINED and not os.path.exists(spec):
+        module, classes, meta = load_pretrained(spec, device, pipeline)
+        return Loaded(module, spec, classes, meta, "")
+    loaded = _load_classifier(spec, device)
+    if pipe is not None:
+        pipe = pipe.to(device)
+        loaded.module = WithPipeline(pipe, loaded.module).eval()
+        loaded.meta = {**loaded.meta, "pipeline": json.dumps(pipe.settings, sort_keys=True)}
+    return loaded
+
+
+def _load_classifier(spec: str, device) -> Loaded:
     path, name = _resolve(spec, "classifier")
     if not path.endswith(".safetensors"):
         try:

@@ -102,6 +102,9 @@ def run_models(args) -> int:
     from ..nets import list_ric_models
     print("shipped RIC models (--model):", ", ".join(hub.shipped_names("ric")) or "none")
     print("shipped classifiers (--classifier):", ", ".join(hub.shipped_names("classifier")) or "none")
+    from ..classifiers.pretrained import EXTRA, PRETRAINED, installed
+    print(f"pretrained classifiers (--classifier; the {EXTRA} extra):",
+          ", ".join(f"{n}{'' if installed(n) else ' (not installed)'}" for n in sorted(PRETRAINED)))
     with_starts = [n for n in hub.shipped_names("classifier") if os.path.isfile(
         os.path.join(hub.WEIGHTS_DIR, f"{n}_classifier.starts.safetensors"))]
     print("classifiers with class starts (Φ begins from them; ric prepare-classifier):",

@@ -1,0 +1,96 @@
+"""A classifier is a model plus its input pipeline: the resize, crop and normalisation a cloud applies before
+its network sees a photo, written as a differentiable torch module so that Φ and the sealed coarse attack
+optimise through it.
+
+`Pipeline(resize_shorter=224, crop=224, interpolation="bilinear", antialias=True, mean=..., std=...)` maps
+float images (N, 3, H, W) in [0, 1] of any size to the model's input (N, 3, crop, crop):
+
+1. resize so that the shorter side is `resize_shorter` and the longer side is `round(longer · (resize_shorter /
+   shorter))` (Python's round, as `PIL.Image.resize` scripts usually compute it), with
+   `torch.nn.functional.interpolate(mode=interpolation, antialias=antialias, align_corners=False)`; an image
+   whose size is already that is not resampled; the result is clamped to [0, 1] (bicubic overshoots; PIL's
+   8-bit output is clipped the same way);
+2. centre crop `crop` × `crop`, the top-left corner at `((H' − crop) // 2, (W' − crop) // 2)`;
+3. normalise per channel: `(x − mean) / std`, mean and std in [0, 1] units (for inputs scaled as
+   `(255·x − 127) / 128`, mean = 127/255 and std = 128/255).
+
+`interpolation` is "bilinear" or "bicubic"; `resize_shorter` ≥ `crop` ≥ 1. The settings are data:
+`Pipeline.settings` is a plain dict (JSON-able, the keys above), `Pipeline.from_settings(d)` rebuilds it, and
+the settings are the module's extra state (`get_extra_state`), so they are in its `state_dict` and in the
+identity digest `ric.hub.module_digest` computes: the same weights behind two pipelines are two classifiers.
+
+`WithPipeline(pipeline, model)` is the classifier: `forward(x)` = `model(pipeline(x))`, x in [0, 1] of any
+size, logits out. A user's own model is wrapped the same way with the pipeline its training used.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+INTERPOLATIONS = ("bilinear", "bicubic")
+_KEYS = ("resize_shorter", "crop", "interpolation", "antialias", "mean", "std")
+
+
+class Pipeline(nn.Module):
+    def __init__(self, resize_shorter: int = 224, crop: int = 224, interpolation: str = "bilinear",
+                 antialias: bool = True, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
+        super().__init__()
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
+        if not (isinstance(crop, int) and isinstance(resize_shorter, int) and 1 <= crop <= resize_shorter):
+            raise ValueError(f"need integers resize_shorter >= crop >= 1 (got {resize_shorter}, {crop})")
+        mean, std = [float(v) for v in mean], [float(v) for v in std]
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError("mean and std need 3 values each, std > 0")
+        self.resize_shorter, self.crop, self.interpolation = resize_shorter, crop, interpolation
+        self.antialias, self.mean, self.std = bool(antialias), mean, std
+        self.register_buffer("_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def settings(self) -> dict:
+        return {"resize_shorter": self.resize_shorter, "crop": self.crop, "interpolation": self.interpolation,
+                "antialias": self.antialias, "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> Pipeline:
+        unknown = set(settings) - set(_KEYS)
+        if unknown:
+            raise ValueError(f"unknown pipeline settings: {sorted(unknown)} (known: {list(_KEYS)})")
+        return cls(**settings)
+
+    def get_extra_state(self) -> dict:
+        return self.settings
+
+    def set_extra_state(self, state: dict) -> None:
+        if state != self.settings:
+            raise ValueError(f"state_dict is for another pipeline: {state} (this one: {self.settings})")
+
+    def resized_size(self, h: int, w: int) -> tuple[int, int]:
+        s = self.resize_shorter
+        return (s, max(s, round(w * (s / h)))) if h <= w else (max(s, round(h * (s / w))), s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        size = self.resized_size(h, w)
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode=self.interpolation, align_corners=False,
+                              antialias=self.antialias).clamp(0, 1)
+        top, left = (size[0] - self.crop) // 2, (size[1] - self.crop) // 2
+        x = x[..., top:top + self.crop, left:left + self.crop]
+        return (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.settings.items())
+
+
+class WithPipeline(nn.Module):
+    """`model(pipeline(x))`: a model behind its input pipeline, fed [0, 1] images of any size."""
+
+    def __init__(self, pipeline: Pipeline, model: nn.Module):
+        super().__init__()
+        self.pipeline, self.model = pipeline, model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.pipeline(x))

@@ -1,0 +1,85 @@
+"""Classifier input pipelines (ric.classifiers.pipeline): the resize/crop geometry and values against hand
+computation and PIL's own float resampling, settings as data, and the settings in the identity digest."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from ric.classifiers.pipeline import Pipeline, WithPipeline
+from ric.errors import ModelLoadError
+from ric.hub import load_classifier, module_digest
+
+
+def _image(h, w, seed=0):
+    return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("h,w,rows,cols", [(224, 300, slice(0, 224), slice(38, 262)),
+                                           (301, 224, slice(38, 262), slice(0, 224)),
+                                           (224, 224, slice(0, 224), slice(0, 224))])
+def test_crop_geometry_without_resampling(h, w, rows, cols):
+    """Shorter side already 224: no resampling, a centre crop with its corner at ((H-224)//2, (W-224)//2), then
+    (x - mean) / std."""
+    x = _image(h, w)
+    p = Pipeline(224, 224, mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0))
+    want = (x[:, :, rows, cols] - torch.tensor([0.5, 0.25, 0.0]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.5, 0.25, 2.0]).view(1, 3, 1, 1)
+    torch.testing.assert_close(p(x), want, rtol=0, atol=1e-6)
+
+
+def test_resize_known_answer_by_hand():
+    """A 4x4 ramp down to 2x2 with the antialiased bilinear (triangle) filter: out[0] = (3a0 + 3a1 + a2) / 7,
+    out[1] = (a1 + 3a2 + 3a3) / 7 (the filter's weights 1, 3, 3, 1 over four pixels, cut at the border)."""
+    a = torch.tensor([0.0, 0.1, 0.2, 0.3])
+    x = a.view(1, 1, 4, 1).expand(1, 3, 4, 4)
+    y = Pipeline(2, 2)(x)
+    want = torch.tensor([(3 * a[0] + 3 * a[1] + a[2]) / 7, (a[1] + 3 * a[2] + 3 * a[3]) / 7])
+    torch.testing.assert_close(y, want.view(1, 1, 2, 1).expand(1, 3, 2, 2), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("interpolation,pil", [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)])
+def test_matches_pil_float_resize_then_crop(interpolation, pil):
+    """PIL's resize of a float image (its antialiased filters), clipped to [0, 1], then the same centre crop."""
+    x = _image(150, 233)
+    p = Pipeline(100, 90, interpolation)
+    h, w = p.resized_size(150, 233)
+    assert (h, w) == (100, round(233 * (100 / 150)))
+    ref = np.stack([np.asarray(Image.fromarray(x[0, c].numpy(), "F").resize((w, h), pil)) for c in range(3)])
+    top, left = (h - 90) // 2, (w - 90) // 2
+    want = torch.from_numpy(np.clip(ref, 0, 1)[:, top:top + 90, left:left + 90])[None]
+    torch.testing.assert_close(p(x), want, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (100, 180), (300, 256), (7, 500)])
+def test_any_size_to_crop_and_differentiable(size):
+    x = _image(*size).requires_grad_()
+    y = Pipeline(64, 56, "bicubic")(x)
+    assert y.shape == (1, 3, 56, 56)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_settings_are_data_and_in_the_digest():
+    p = Pipeline(256, 224, "bicubic", True, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    s = json.loads(json.dumps(p.settings))
+    assert Pipeline.from_settings(s).settings == p.settings
+    model = nn.Conv2d(3, 2, 1)
+    digests = {module_digest(WithPipeline(Pipeline.from_settings({**s, **change}), model))
+               for change in [{}, {"interpolation": "bilinear"}, {"antialias": False}, {"resize_shorter": 224},
+                              {"crop": 200}, {"mean": [0.1, 0.2, 0.31]}]}
+    assert len(digests) == 6
+    assert module_digest(WithPipeline(Pipeline.from_settings(s), model)) in digests    # deterministic
+    with pytest.raises(ValueError, match="another pipeline"):
+        WithPipeline(Pipeline(), model).load_state_dict(WithPipeline(p, model).state_dict())
+
+
+@pytest.mark.parametrize("bad", [{"interpolation": "nearest"}, {"resize_shorter": 200, "crop": 224},
+                                 {"std": [1, 0, 1]}, {"size": 3}])
+def test_bad_settings(bad):
+    with pytest.raises(ValueError):
+        Pipeline.from_settings(bad)
+    with pytest.raises(ModelLoadError, match="pipeline"):
+        load_classifier("cifar10", pipeline=bad)
