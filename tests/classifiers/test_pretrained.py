@@ -116,3 +116,12 @@ def test_a_pipeline_around_any_classifier():
     x = torch.rand(2, 3, 64, 80)
     with torch.no_grad():
         assert piped.module(x).shape == plain.module(torch.rand(2, 3, 32, 32)).shape
+
+
+@needs_packages
+def test_imagenet_names_it_and_ciphertexts_find_it_again(lite0):
+    """`--classifier imagenet` is efficientnet-lite0 (one identity), and the identity a ciphertext records leads
+    back to it (decrypting the paper scheme and `ric reencrypt` load it by that name)."""
+    assert hub.load_classifier("imagenet").identity == lite0.identity
+    assert hub.weights_for(lite0.identity, "classifier") == "efficientnet-lite0"
+    assert hub.weights_for(lite0.identity, "ric") is None

