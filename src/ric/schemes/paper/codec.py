@@ -220,6 +220,15 @@ class RICCodec:
             return margin_of(in_batches(clf, view.to(self.device)), labels[idx.cpu()].to(self.device)).cpu()
         return margin
 
+    def _phi_for(self, shape) -> PhiConfig:
+        """Φ's settings for images of `shape`: tiled at photo sizes, and from the class starts only at the size they
+        were fitted at (resized, they are a large pattern every ciphertext of a label shares: block-mean
+        correlation 0.99 at 512 px; and they rarely start past the margin there). Recorded per ciphertext."""
+        phi = dataclasses.replace(self.phi, tile=self.tile_for(shape))
+        if phi.start and tuple(shape[-2:]) != tuple(self.starts.patterns.shape[-2:]):
+            phi = dataclasses.replace(phi, start=0.0, start_id="")
+        return phi
+
     def escalate(self, phi: PhiConfig, label_failed: bool) -> PhiConfig:
         """Φ for an image's next nonce after a failure: twice the steps (up to 4× the codec's), and a margin moved by
         half the codec's: up (to at most 3×) when the NAE reached the margin but the ciphertext lost the label, down
@@ -242,7 +251,7 @@ class RICCodec:
         labels = self.classify(x)
         shape = tuple(x.shape[1:])
         nonces: list = [None] * n
-        phis = [dataclasses.replace(self.phi, tile=self.tile_for(x.shape))] * n
+        phis = [self._phi_for(x.shape)] * n
         n_adv = torch.empty_like(x)
         q = torch.zeros(x.shape, dtype=torch.int16) if self.grid else None
         grid_bits = [self.grid or 0] * n
