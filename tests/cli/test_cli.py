@@ -14,6 +14,7 @@ from ric.errors import (
     ContainerError,
     InputImageError,
     KeyFileError,
+    ModelLoadError,
     ModelMismatchError,
     OutputExistsError,
     TamperedMetadataError,
@@ -150,7 +151,7 @@ def test_key_errors(work, capsys):
 
 
 def test_unknown_model_name(work, capsys):
-    assert main(["classify", "--classifier", "nope", "plain/im0.png"]) != 0
+    assert main(["classify", "--classifier", "nope", "plain/im0.png"]) == ModelLoadError.exit_code
     assert "no shipped classifier model named 'nope'" in capsys.readouterr().err
 
 
