@@ -126,7 +126,9 @@ def safetensors_meta(path: str) -> dict:
 def load_classifier(spec: str = DEFAULT, device="cpu", pipeline: dict | None = None) -> Loaded:
     """A shipped NAME, a third-party pretrained name (ric.classifiers.pretrained; its module has its stock input
     pipeline), or a PATH. `pipeline` (settings, see ric.classifiers.pipeline) puts the module behind that input
-    pipeline instead (replacing a pretrained one's); it is then in the identity and in meta["pipeline"]."""
+    pipeline instead (replacing a pretrained one's); without it, a classifier file with NAME.pipeline.json beside
+    it (pipeline_path) is put behind the pipeline that file states. Either way the pipeline is in the identity and
+    in meta["pipeline"]."""
     try:
         pipe = None if pipeline is None else Pipeline.from_settings(pipeline)
     except (TypeError, ValueError) as e:
@@ -137,11 +139,31 @@ def load_classifier(spec: str = DEFAULT, device="cpu", pipeline: dict | None = N
         module, classes, meta = load_pretrained(spec, device, pipeline)
         return Loaded(module, spec, classes, meta, "")
     loaded = _load_classifier(spec, device)
+    if pipe is None:
+        pipe = _pipeline_beside(loaded.path)
     if pipe is not None:
         pipe = pipe.to(device)
         loaded.module = WithPipeline(pipe, loaded.module).eval()
         loaded.meta = {**loaded.meta, "pipeline": json.dumps(pipe.settings, sort_keys=True)}
     return loaded
+
+
+def pipeline_path(weights: str) -> str:
+    """Where a classifier file's input pipeline is stated: NAME.pipeline.json beside NAME.safetensors / NAME.pt."""
+    return os.path.splitext(weights)[0] + ".pipeline.json"
+
+
+def _pipeline_beside(weights: str):
+    """The Pipeline stated in the JSON file beside a classifier's weights (pipeline_path), or None when there is
+    none; a malformed one is ModelLoadError, never ignored."""
+    path = pipeline_path(weights) if weights else ""
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return Pipeline.from_settings(json.load(f))
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        raise ModelLoadError(f"{path}: not a classifier input pipeline ({type(e).__name__}: {e})") from None
 
 
 def _load_classifier(spec: str, device) -> Loaded:

@@ -83,3 +83,27 @@ def test_bad_settings(bad):
         Pipeline.from_settings(bad)
     with pytest.raises(ModelLoadError, match="pipeline"):
         load_classifier("cifar10", pipeline=bad)
+
+
+def test_a_pipeline_stated_beside_a_classifier_file_is_used(tmp_path, toy_pair, capsys):
+    """NAME.pipeline.json beside a classifier's weights puts it behind that pipeline (in its identity); a malformed
+    one is one line, exit 12."""
+    import shutil
+
+    from ric import hub
+    from ric.cli import main
+    weights = tmp_path / "mine.safetensors"
+    shutil.copy(toy_pair["classifier"], weights)
+    bare = hub.load_classifier(str(weights))
+    settings = {"resize_shorter": 40, "crop": 32, "interpolation": "bicubic", "antialias": True,
+                "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    (tmp_path / "mine.pipeline.json").write_text(json.dumps(settings))
+    piped = hub.load_classifier(str(weights))
+    assert isinstance(piped.module, WithPipeline) and piped.module.pipeline.settings == settings
+    assert piped.identity != bare.identity and json.loads(piped.meta["pipeline"]) == settings
+    assert piped.module(torch.rand(1, 3, 70, 90)).shape == bare.module(torch.rand(1, 3, 32, 32)).shape
+    (tmp_path / "mine.pipeline.json").write_text('{"crop": 32, "colour": "blue"}')
+    Image.new("RGB", (32, 32)).save(tmp_path / "x.png")
+    assert main(["classify", "--classifier", str(weights), str(tmp_path / "x.png")]) == 12
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mine.pipeline.json: not a classifier input pipeline" in err[0]
