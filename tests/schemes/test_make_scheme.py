@@ -21,3 +21,10 @@ def test_the_default_scheme_is_sealed_in_the_python_api(tmp_path):
 def test_an_unknown_scheme_name_is_refused():
     with pytest.raises(ValueError, match="unknown scheme 'lossy'"):
         ric.make_scheme("lossy")
+
+
+def test_a_decrypt_only_sealed_scheme_says_so_when_asked_to_encrypt():
+    scheme = ric.SealedScheme(None)
+    for call in (lambda: scheme.peak_bytes(32, 32, 1), lambda: scheme.encrypt([], ric.Key.generate())):
+        with pytest.raises(TypeError, match=r"SealedScheme\(None\) only decrypts"):
+            call()

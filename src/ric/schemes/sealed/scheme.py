@@ -81,7 +81,9 @@ class SealedScheme:
 
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w in one batch."""
-        if self.codec is None or not self.codec.tiled((h, w)):
+        if self.codec is None:
+            raise TypeError("SealedScheme needs a classifier to encrypt (SealedScheme(None) only decrypts)")
+        if not self.codec.tiled((h, w)):
             return BASE_BYTES + (PIXEL_BYTES + DRAW_BYTES * self.codec.cfg.payload_samples) * h * w * n
         t = self.codec.tile + 2 * CROP_HALO
         return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)  # 1 at a time
