@@ -133,9 +133,8 @@ def load_classifier(spec: str = DEFAULT, device="cpu", pipeline: dict | None = N
         pipe = None if pipeline is None else Pipeline.from_settings(pipeline)
     except (TypeError, ValueError) as e:
         raise ModelLoadError(f"not a classifier input pipeline: {e}") from None
-    if not os.path.exists(spec):
+    if not os.path.exists(spec) and ALIASES.get(spec, spec) in PRETRAINED:
         spec = ALIASES.get(spec, spec)
-    if spec in PRETRAINED and not os.path.exists(spec):
         module, classes, meta = load_pretrained(spec, device, pipeline)
         return Loaded(module, spec, classes, meta, "")
     loaded = _load_classifier(spec, device)

@@ -23,7 +23,6 @@ from ..schemes import container
 from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
-from ..schemes.paper.portable import GRID_BITS  # the grid of ric/4, what `ric encrypt` writes
 from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
 
 
@@ -38,7 +37,7 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
                 show: bool = True, mix: str = DEFAULT, seed: int | None = None) -> tuple[dict, dict]:
     """(result, arrays for the figure). `model`/`classifier` are hub.Loaded. `seed`: victim key, wrong keys and
     nonces derived from it (reproducible); None: fresh random ones."""
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=GRID_BITS,
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True,
                      **({} if seed is None else {"nonce_source": seeded_nonces(seed)}))
     key = _key(seed, "victim")
     enc = encrypt(codec, x, key, batch, "encrypt (victim key)", show)

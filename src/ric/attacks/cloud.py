@@ -20,7 +20,6 @@ from tqdm import tqdm
 from ..keys import Key
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
-from ..schemes.paper.portable import GRID_BITS  # the grid of ric/4, what `ric encrypt` writes
 from ..training.scoped import seeded_init
 from .common import encrypt, mean_image_baseline, predict, quality
 
@@ -79,7 +78,7 @@ def cloud(model, classifier, x_cipher_src: torch.Tensor, x_real: torch.Tensor, x
     """x_cipher_src: plaintexts whose ciphertexts the cloud holds (it never sees them); x_real: public real images
     for the discriminator; x_test: plaintexts of the test ciphertexts. The networks' initial weights and the
     batches are drawn from `seed`."""
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=GRID_BITS)
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
     key = Key.generate()
     hist_c = encrypt(codec, x_cipher_src, key, batch, "encrypt (historical ciphertexts)", show)["cipher"]
     victim = encrypt(codec, x_test, key, batch, "encrypt (test ciphertexts)", show)

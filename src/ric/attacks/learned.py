@@ -19,7 +19,6 @@ from ..io.tensors import to_float
 from ..keys import Key
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
-from ..schemes.paper.portable import GRID_BITS  # the grid of ric/4, what `ric encrypt` writes
 from ..training.scoped import seeded_init
 from .common import (
     LowPassAttack,
@@ -59,7 +58,7 @@ def _fit_and_score(cipher_tr, target_tr, cipher_te, x_te, mean_src, epochs, widt
 def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: int, width: int = 32,
                     device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
                     mix: str = DEFAULT):
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=GRID_BITS)
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
     key = Key.generate()
     enc = encrypt(codec, x, key, batch, "encrypt (one key)", show)
     x = x[enc["keep"]]
@@ -87,7 +86,7 @@ def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_
         def enc_with(x, key, desc):
             return encrypt_sealed(classifier.module, x, key, batch, desc, show, sealed_cfg, device)
     else:
-        codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=GRID_BITS)
+        codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
 
         def enc_with(x, key, desc):
             return encrypt(codec, x, key, batch, desc, show)

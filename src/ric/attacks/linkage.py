@@ -42,7 +42,6 @@ from tqdm import tqdm
 
 from ..io.tensors import to_uint8
 from ..keys import Key, seeded_nonces
-from ..schemes.paper.portable import GRID_BITS  # the grid of ric/4, what `ric encrypt` writes
 from ..training.scoped import seeded_init
 from .common import encrypt, encrypt_sealed, pick
 
@@ -358,7 +357,7 @@ def make_encryptor(scheme: str, model, clf, phi, device, mix: str, batch: int, s
     def enc(x, key, nonce_seed, desc):
         if scheme == "sealed":
             return encrypt_sealed(clf.module, x, key, batch, desc, show, sealed_cfg, device)
-        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, grid=GRID_BITS,
+        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, grid=True,
                          nonce_source=seeded_nonces(nonce_seed), starts=starts)
         return encrypt(codec, x, key, batch, desc, show)
     enc.starts = f"{starts.digest} (α {starts.alpha})" if starts is not None else None

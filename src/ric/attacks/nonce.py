@@ -16,7 +16,6 @@ from ..nae import generate_nae
 from ..noise import noise_image
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
-from ..schemes.paper.portable import GRID_BITS  # the grid of ric/4, what `ric encrypt` writes
 from .common import encrypt, ssim_per_image
 
 
@@ -48,7 +47,7 @@ def encrypt_with_nonces(codec: RICCodec, key: Key, x: torch.Tensor, nonces: list
 
 def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", show: bool = True,
                 mix: str = DEFAULT) -> tuple:
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=GRID_BITS)
+    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
     c = codec.classifier
     x = x.to(device)
     with torch.no_grad():

@@ -50,13 +50,15 @@ def _cli(args: list[str], capability: str | None = None) -> int:
                           stderr=subprocess.DEVNULL).returncode
 
 
+def _pixels_sha(path: str) -> str:
+    """sha256 of an image file's decoded RGB pixels."""
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))).tobytes()).hexdigest()
+
+
 def _digests(folder: str) -> dict:
-    """{stem: sha256 of the decoded RGB pixels} of the images in a folder."""
-    out = {}
-    for n in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        px = np.ascontiguousarray(np.asarray(Image.open(os.path.join(folder, n)).convert("RGB")))
-        out[os.path.splitext(n)[0]] = hashlib.sha256(px.tobytes()).hexdigest()
-    return out
+    """{stem: _pixels_sha} of the images in a folder."""
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return {os.path.splitext(n)[0]: _pixels_sha(os.path.join(folder, n)) for n in names}
 
 
 def _ric3(a, key_path: str, plain: list[str], folder: str) -> None:
@@ -92,7 +94,7 @@ def _row(a, name: str, folder: str, plain: list[str], key: str, exact: bool) -> 
         cells += [len(there), same]
     originals = {os.path.splitext(os.path.basename(p))[0]: p for p in plain}
     if exact:
-        ok = sum(1 for s, h in here.items() if _digests_one(originals[s]) == h)
+        ok = sum(1 for s, h in here.items() if _pixels_sha(originals[s]) == h)
         cells.append(f"bit-exact {ok}/{len(sizes)}")
     else:
         vals = [psnr(np.asarray(Image.open(os.path.join(here_dir, f)).convert("RGB")),
@@ -100,10 +102,6 @@ def _row(a, name: str, folder: str, plain: list[str], key: str, exact: bool) -> 
                 for f in sorted(os.listdir(here_dir) if os.path.isdir(here_dir) else [])]
         cells.append(f"PSNR median {np.median(vals):.2f} dB" if vals else "-")
     return cells
-
-
-def _digests_one(path: str) -> str:
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))).tobytes()).hexdigest()
 
 
 def _timings(a, key_path: str, plain: list[str]) -> list[list]:

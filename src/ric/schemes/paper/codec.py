@@ -111,15 +111,15 @@ class RICCodec:
     def __init__(self, model: RICNet, classifier: torch.nn.Module, phi: PhiConfig = PhiConfig(),
                  device="cpu", max_retries: int = 8, mix: str = DEFAULT, nonce_source=new_nonce,
                  starts: ClassStarts | None = None, tile: int = DEFAULT_TILE,
-                 tile_above: int = TILE_ABOVE, grid: int | None = None):
+                 tile_above: int = TILE_ABOVE, grid: bool = False):
         """`nonce_source`: a callable returning a fresh nonce per attempt (default: os.urandom via keys.new_nonce);
         tests inject a seeded one so that encryption is reproducible. `starts`: class starts of this classifier
         (ric.starts): encryption's Φ begins from them, and decryption regenerates ciphertexts that record them.
         `tile`, `tile_above`: images of more than `tile_above` pixels are processed in tiles of side `tile`
         (ric.tiles: the classifier, F, E and D; bounded memory at photo sizes); the side is recorded in Φ's settings,
-        and a decryptor regenerates with what was recorded. `tile` 0: never tile. `grid`: snap Φ's result to steps
-        of 2**-grid around its start and make the ciphertext from that (portable.snap: format ric/4); None keeps
-        Φ's exact result (ric/1–ric/3, which decrypt by regenerating it)."""
+        and a decryptor regenerates with what was recorded. `tile` 0: never tile. `grid`: snap Φ's result to a grid
+        around its start, per image the smallest that keeps Φ's margin (portable.compact: format ric/4), and make the
+        ciphertext from that; False keeps Φ's exact result (ric/1–ric/3, which decrypt by regenerating it)."""
         self.device = torch.device(device)
         self.nonce_source = nonce_source
         self.mix = check_mix(mix)
@@ -186,15 +186,17 @@ class RICCodec:
 
     def start_noise(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig) -> torch.Tensor:
         """Φ's start n0 for each image: the keyed noise, blended with the class starts when `phi` names some."""
+        return self._blend(key, nonces, labels, shape, self._starts_of(phi))
+
+    def _blend(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, starts) -> torch.Tensor:
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
-        starts = self._starts_of(phi)
         return noise if starts is None else starts.blend(noise, labels)
 
     def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
              progress=None) -> tuple[NAEResult, torch.Tensor]:
         """(Φ's result, its start n0)."""
-        noise = self.start_noise(key, nonces, labels, shape, phi)
         starts = self._starts_of(phi)
+        noise = self._blend(key, nonces, labels, shape, starts)
         # the forward-only step 0 pays where most images start past the margin: from class starts at the size they
         # were fitted at (84-99% at 32 and 64 px; at photo sizes the resized starts rarely do). Same bits either way.
         at_fit = starts is not None and tuple(shape[-2:]) == tuple(starts.patterns.shape[-2:])
@@ -254,7 +256,7 @@ class RICCodec:
         phis = [self._phi_for(x.shape)] * n
         n_adv = torch.empty_like(x)
         q = torch.zeros(x.shape, dtype=torch.int16) if self.grid else None
-        grid_bits = [self.grid or 0] * n
+        grid_bits = [0] * n
         steps = torch.zeros(n, dtype=torch.long)
         cipher = torch.empty(n, *shape[1:], shape[0], dtype=torch.uint8)
         todo = list(range(n))

@@ -143,9 +143,8 @@ class PaperScheme:
         if fast_decrypt and paper_header.portable(self.format):
             raise ValueError("fast_decrypt stores exact n_adv bits in a regenerating format (ric/3, ric/2); ric/4 "
                              "always stores its n_adv")
-        grid = portable.GRID_BITS if paper_header.portable(self.format) else None
         self.codec = RICCodec(model.module, classifier.module, phi, self.device, mix=mix, nonce_source=nonce_source,
-                              grid=grid)
+                              grid=paper_header.portable(self.format))
         if starts == "auto":
             starts = class_starts_for(classifier, self.codec.phi.view)
         if starts is not None:
