@@ -7,7 +7,7 @@ from hypothesis import settings
 from torch import nn
 
 from ric.datasets.arrays import shared_data_dir
-from ric.keys import Key
+from ric.keys import Key, seeded_token_bytes
 from ric.nae import PhiConfig
 from ric.nets import create_ric_model
 
@@ -112,3 +112,15 @@ def toy_pair_copy(toy_pair, tmp_path):
 def toy_args(toy_pair):
     """`--model M --classifier C -q` for the toy pair."""
     return ["--model", toy_pair["model"], "--classifier", toy_pair["classifier"], "-q"]
+
+
+@pytest.fixture(autouse=True)
+def reproducible_randomness(request, monkeypatch):
+    """Every in-process test draws its keys, nonces and the sealed attack's payload seeds from a stream seeded by its
+    own name (ric.keys.seeded_token_bytes): nothing a test asserts can depend on chance. Subprocesses and servers
+    the tests start are not affected."""
+    import random
+    import secrets
+    seed = request.node.nodeid.encode()
+    monkeypatch.setattr(secrets, "token_bytes", seeded_token_bytes(seed))
+    monkeypatch.setattr(secrets, "randbits", random.Random(seed).getrandbits)
