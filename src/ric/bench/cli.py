@@ -69,7 +69,7 @@ POSITIVE, NONNEG = at_least(1), at_least(0)
 
 def _speed(bsub) -> None:
     p = bsub.add_parser("speed", help="both schemes' speed: throughput, stages, Φ steps, peak memory, the authors' "
-                        "Φ, fast decryption, classification overhead (formerly scripts/bench_speed.py)")
+                        "Φ, fast decryption, classification overhead")
     p.add_argument("--size", type=int, choices=(32, 64, 160), required=True,
                    help="32: shipped cifar10 pair; 64: shipped celeba64 pair; 160: shipped celeba160 pair")
     p.add_argument("--n", type=POSITIVE, default=None, help="images (default 128 at 32x32, 32 at 64x64, 8 at 160x160)")
@@ -89,8 +89,7 @@ def _speed(bsub) -> None:
 
 
 def _schemes(bsub) -> None:
-    p = bsub.add_parser("schemes", help="paper vs sealed scheme, encrypt and decrypt, in memory and through files "
-                        "(formerly scripts/bench_schemes.py)")
+    p = bsub.add_parser("schemes", help="paper vs sealed scheme, encrypt and decrypt, in memory and through files")
     p.add_argument("--data", default="../shared/data/cifar10.npz", help="CIFAR-10 .npz (default "
                    "../shared/data/cifar10.npz)")
     p.add_argument("--n", type=POSITIVE, default=200, help="seeded test images (default 200)")
@@ -102,8 +101,7 @@ def _schemes(bsub) -> None:
 
 
 def _classify(bsub) -> None:
-    p = bsub.add_parser("classify", help="classification throughput of a classifier on test images "
-                        "(formerly scripts/bench_classify.py)")
+    p = bsub.add_parser("classify", help="classification throughput of a classifier on test images")
     p.add_argument("--classifier", required=True, help="classifier name or .safetensors path")
     p.add_argument("--data", required=True, help="an .npz in --root with x_test")
     p.add_argument("--root", default="../shared/data", help="folder of --data (default ../shared/data)")
@@ -115,8 +113,7 @@ def _classify(bsub) -> None:
 
 def _service(bsub) -> None:
     p = bsub.add_parser("service", help="load benchmark of `ric serve` on loopback, with an audit of the store; "
-                        "--kill-at for crash consistency, --worst-request for peak memory "
-                        "(formerly scripts/bench_service.py)")
+                        "--kill-at for crash consistency, --worst-request for peak memory")
     p.add_argument("--n", type=POSITIVE, default=2000, help="uploads (files; default 2000)")
     p.add_argument("--files-per-request", type=POSITIVE, default=1, help="files in each request (default 1)")
     p.add_argument("--concurrency", type=POSITIVE, default=16, help="requests in flight at most (default 16)")
@@ -140,7 +137,7 @@ def _service(bsub) -> None:
 
 def _phi_reach(bsub) -> None:
     p = bsub.add_parser("phi-reach", help="can Φ reach every target label from keyed noise, how fast, and does the "
-                        "classifier keep labels at reduced contrast (formerly scripts/diag_phi_reach.py)")
+                        "classifier keep labels at reduced contrast")
     p.add_argument("model", help="RIC model (shipped name or path) whose encryption Φ settings are used")
     p.add_argument("n", type=POSITIVE, help="noise images; targets cycle through the classes")
     p.add_argument("--classifier", help="classifier name or .safetensors path (default: MODEL's)")
@@ -156,7 +153,7 @@ def _phi_reach(bsub) -> None:
 
 def _sealed_attack(bsub) -> None:
     p = bsub.add_parser("sealed-attack", help="the sealed scheme's coarse 5-level attack on real images per "
-                        "SealedConfig: success, steps, time (formerly scripts/profile_sealed.py)")
+                        "SealedConfig: success, steps, time")
     p.add_argument("--data", required=True, help="dataset .npz (e.g. ../shared/data/celeba_faces_64.npz)")
     p.add_argument("--classifier", default="cifar10", help="classifier name or path (default cifar10)")
     p.add_argument("--n", type=POSITIVE, default=8, help="seeded images (default 8)")
