@@ -75,6 +75,50 @@ def test_no_work_period_sentence(path):
     assert lines == [], f"{_rel(path)} counts work periods (history lives in git):\n" + "".join(lines)
 
 
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: str) -> set[str]:
+    with open(path, encoding="utf-8") as f:
+        text = re.sub(r"^```.*?^```", "", f.read(), flags=re.S | re.M)      # no headings inside code blocks
+    return {slug(h) for h in re.findall(r"^#+\s+(.*)$", text, re.M)}
+
+
+def test_slug():
+    assert slug("The cloud's classifier: EfficientNet-Lite0") == "the-clouds-classifier-efficientnet-lite0"
+    assert slug("Why 160×160 stays slow") == "why-160160-stays-slow"
+
+
+def bad_links(path: str) -> list[str]:
+    """The relative links of a Markdown file whose file or heading does not exist."""
+    with open(path, encoding="utf-8") as f:
+        links = re.findall(r"\]\(([^)\s]+)\)", f.read())
+    bad = []
+    for link in links:
+        if re.match(r"[a-z]+:", link):                     # http:, https:, mailto:
+            continue
+        target, _, anchor = link.partition("#")
+        file = os.path.normpath(os.path.join(os.path.dirname(path), target)) if target else path
+        if not os.path.exists(file) or (anchor and file.endswith(".md") and anchor not in anchors(file)):
+            bad.append(link)
+    return bad
+
+
+def test_the_link_check_flags_missing_files_and_headings(tmp_path):
+    (tmp_path / "other.md").write_text("# Other page\n\n## Some part\n")
+    page = tmp_path / "page.md"
+    page.write_text("# Here\n[a](other.md) [b](other.md#some-part) [c](#here) [d](https://x.org/y#z)\n"
+                    "[e](missing.md) [f](other.md#no-such-part) [g](#nowhere)\n")
+    assert bad_links(str(page)) == ["missing.md", "other.md#no-such-part", "#nowhere"]
+
+
+@pytest.mark.parametrize("path", DOCS, ids=_rel)
+def test_every_relative_link_and_anchor_exists(path):
+    assert bad_links(path) == [], f"{_rel(path)}: links to missing files or headings"
+
+
 def test_readme_is_short():
     size = os.path.getsize(README)
     assert size <= README_MAX_BYTES, f"README.md is {size} bytes; at most {README_MAX_BYTES} (move text to docs/)"
