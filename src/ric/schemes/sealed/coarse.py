@@ -8,6 +8,7 @@ import torch
 
 from ...batching import in_batches
 from ...nae import margin_of
+from ...lowpass import locked
 from .digits import BASE
 
 # the ciphertext is (51·N + B) / 255 with N in 0..4 and B roughly uniform in 0..50: the classifier sees the coarse
@@ -25,6 +26,8 @@ class SealedConfig:
     #   real one alone — the label check on the written ciphertext retries the rare miss (0 retries in 256 CIFAR-10
     #   and 256 MNIST test images, 3.9x / 3.3x faster than 4 draws: docs/results.md, "Sealed scheme at 32x32")
     max_retries: int = 4
+    lock: int = 16                # low-frequency lock (ric.lowpass): the mean of N over every `lock`×`lock` block
+    #   stays that of the keyed start, so no two ciphertexts share a large pattern; 0 = off
 
 
 def _ste_round(v: torch.Tensor) -> torch.Tensor:
@@ -37,12 +40,26 @@ def _margins(classifier, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return in_batches(lambda xb, tb: margin_of(classifier(xb), tb), x, target)
 
 
-def _levels_margins(classifier, w: torch.Tensor, b: torch.Tensor, target: torch.Tensor):
+def _levels(w: torch.Tensor, ref: torch.Tensor, lock: int) -> torch.Tensor:
+    """The 5 levels (straight-through rounded) of tanh-space `w`, with their block means locked to `ref`'s (both
+    on the 0..4 scale) when `lock` > 0."""
+    v = 2 * (torch.tanh(w) + 1)
+    if lock:
+        v = locked(v, ref, lock).clamp(0, 4)
+    return _ste_round(v)
+
+
+def _levels_margins(classifier, w: torch.Tensor, ref: torch.Tensor, lock: int, b: torch.Tensor,
+                    target: torch.Tensor):
     """The 5 levels of tanh-space `w` (a, C, H, W) and the margins (a, k) of the ciphertexts they make with each of
     the k payloads in b (a, k, C, H, W)."""
-    lev = _ste_round(2 * (torch.tanh(w) + 1))                          # (a, C, H, W) in {0..4}
+    lev = _levels(w, ref, lock)                                        # (a, C, H, W) in {0..4}
     c = (BASE * lev[:, None] + b) / 255
     return lev, _margins(classifier, c.flatten(0, 1), target.repeat_interleave(b.shape[1])).view(len(w), -1)
+
+
+def _rows(ref: torch.Tensor | None, act: torch.Tensor) -> torch.Tensor | None:
+    return None if ref is None else ref[act]
 
 
 def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
@@ -55,8 +72,9 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
     the label; steps is the step at which that happened (max_steps when it did not)."""
     n, k = len(fine), cfg.payload_samples
     w = torch.atanh((init * 2 - 1).clamp(-0.999, 0.999)).detach().requires_grad_(True)
+    ref = 4 * init if cfg.lock else None
     opt = torch.optim.Adam([w], lr=cfg.lr)
-    best = torch.round(2 * (torch.tanh(w.detach()) + 1))
+    best = _levels(w.detach(), ref, cfg.lock)
     done = torch.zeros(n, dtype=torch.bool, device=fine.device)
     steps = torch.full((n,), cfg.max_steps, dtype=torch.long)
     for step in range(cfg.max_steps + 1):
@@ -65,7 +83,7 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
                              dtype=torch.uint8).to(fine.device).float()
         b = torch.cat([fine[act, None].float(), rand], 1)              # real payload first
         with torch.no_grad() if step == 0 and step0 else contextlib.nullcontext():   # step 0: forward only first
-            lev, m = _levels_margins(classifier, w[act], b, target[act])
+            lev, m = _levels_margins(classifier, w[act], _rows(ref, act), cfg.lock, b, target[act])
         ok = (m[:, 0] >= cfg.margin) & (m[:, 1:] > 0).all(1)
         if ok.any():
             idx = act[ok]
@@ -76,10 +94,10 @@ def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: to
             break
         if step == 0 and step0:   # those past the margin at the start need no backward; the others run again
             act, b = act[~ok], b[~ok]
-            _, m = _levels_margins(classifier, w[act], b, target[act])
+            _, m = _levels_margins(classifier, w[act], _rows(ref, act), cfg.lock, b, target[act])
         loss = torch.clamp(-m, min=-cfg.margin).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    best[~done] = torch.round(2 * (torch.tanh(w.detach()) + 1))[~done]
+    best[~done] = _levels(w.detach(), ref, cfg.lock)[~done]
     return best.to(torch.uint8), done, steps
