@@ -10,11 +10,21 @@ where L replaces every `block`×`block` block (aligned at the top-left corner; t
 blocks may be smaller) by its mean, per channel. v' has exactly the block means of v_ref, the keyed start, which
 no two ciphertexts share; everything finer than a block is left to the optimiser. The map is linear, so
 gradients pass through it unchanged in shape.
+
+The block is 8 pixels as the classifier sees them (`lock_side`): for a model behind a resizing pipeline, 8 of
+its input pixels, so a photo's blocks grow with its size and the lock never removes what the model can see.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+SIDE = 8
+
+
+def lock_side(scale: float = 1.0, side: int = SIDE) -> int:
+    """The lock's block side in image pixels when one pixel the classifier sees is `scale` image pixels."""
+    return max(side, round(side * scale))
 
 
 def block_means(v: torch.Tensor, block: int) -> torch.Tensor:

@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from .errors import ConfigError
+from .lowpass import locked
 
 CONTIGUOUS = "contiguous"
+LOCK_EPS = 1e-4     # a locked n stays inside (0, 1), like the tanh image it comes from
 MEMORY_FORMATS = {CONTIGUOUS: torch.contiguous_format, "channels_last": torch.channels_last}
 
 
@@ -44,6 +46,9 @@ class PhiConfig:
     start: float = 0.0       # α of the class starts Φ begins from (ric.starts): n0 = (1 − α)·n + α·p_y; 0 = from n
     start_id: str = ""       # digest of those class starts (ClassStarts.digest); "" when start is 0
     tile: int = 0            # the classifier is run in tiles of this side (ric.tiles; photo sizes); 0 = whole image
+    lock: int = 0            # low-frequency lock (ric.lowpass): n keeps the block means of its start over blocks of
+    #                          this side, so no two ciphertexts share a large pattern; 0 = off (ciphertexts from
+    #                          before it existed record none)
     memory: str = "channels_last"   # the memory layout C sees (MEMORY_FORMATS): oneDNN's convolutions give other
     #   float bits on each, and channels-last ran Φ's steps ≈ 30% faster on CPU; ciphertexts from before it
     #   existed record none and regenerate on "contiguous"
@@ -60,6 +65,8 @@ class PhiConfig:
             del d["start"], d["start_id"]
         if not self.tile:
             del d["tile"]
+        if not self.lock:
+            del d["lock"]
         if self.memory == CONTIGUOUS:
             del d["memory"]
         return d
@@ -77,7 +84,13 @@ class PhiConfig:
             raise ValueError(f"unknown memory layout {layout!r} for Φ ({', '.join(MEMORY_FORMATS)})")
         return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]),
                    schedule=schedule, view=float(d.get("view", 1.0)), start=float(d.get("start", 0.0)),
-                   start_id=str(d.get("start_id", "")), tile=int(d.get("tile", 0)), memory=layout)
+                   start_id=str(d.get("start_id", "")), tile=int(d.get("tile", 0)), lock=int(d.get("lock", 0)),
+                   memory=layout)
+
+    def image(self, w: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """The noise image n of tanh-space `w`, its block means held at those of `start` when `lock` is set."""
+        n = (torch.tanh(w) + 1) / 2
+        return locked(n, start, self.lock).clamp(LOCK_EPS, 1 - LOCK_EPS) if self.lock else n
 
     def seen(self, n: torch.Tensor) -> torch.Tensor:
         """What the classifier is shown during Φ for the noise image n, in Φ's memory layout."""
@@ -122,7 +135,7 @@ def _attack_chunk(classifier, n0: torch.Tensor, target: torch.Tensor, cfg: PhiCo
     done = torch.zeros(len(n0), dtype=torch.bool, device=n0.device)
     last_margin = torch.zeros(len(n0), device=n0.device)
     for step in range(cfg.max_steps + 1):
-        n = (torch.tanh(w) + 1) / 2
+        n = cfg.image(w, n0)
         logits = classifier(cfg.seen(n))
         m = margin_of(logits, target)
         newly = (m >= cfg.margin) & ~done
@@ -179,10 +192,11 @@ def _step0(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: PhiConfig
     k, ns, ms = cfg.chunk, [], []
     for s in range(0, len(noise), k):
         rows = list(range(s, min(s + k, len(noise))))
-        w = torch.stack([_to_w(noise[i]) for i in rows + rows[-1:] * (k - len(rows))])
+        padded = rows + rows[-1:] * (k - len(rows))
+        w = torch.stack([_to_w(noise[i]) for i in padded])
         wr = w.requires_grad_(True)
-        n = (torch.tanh(wr) + 1) / 2
-        t = target[rows + rows[-1:] * (k - len(rows))]
+        n = cfg.image(wr, noise[padded])
+        t = target[padded]
         ms.append(margin_of(classifier(cfg.seen(n)), t).detach()[:len(rows)])
         ns.append(n.detach()[:len(rows)])
     return torch.cat(ns), torch.cat(ms)
@@ -220,6 +234,7 @@ def _refill_slots(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: Ph
     out_ok = torch.zeros(n_img, dtype=torch.bool, device=dev)
     out_m = torch.zeros(n_img, device=dev)
     w = torch.zeros((k, *shape), device=dev)
+    start = torch.zeros_like(w)     # each slot's image's start (the lock's reference)
     exp_avg, exp_avg_sq = torch.zeros_like(w), torch.zeros_like(w)
     tgt = torch.zeros(k, dtype=torch.long, device=dev)
     slot = [-1] * k          # image index held by each slot, -1 = empty
@@ -230,6 +245,7 @@ def _refill_slots(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: Ph
         nonlocal nxt
         if nxt < n_img:
             w[s] = _to_w(noise[nxt])
+            start[s] = noise[nxt]
             exp_avg[s] = 0
             exp_avg_sq[s] = 0
             tgt[s] = target[nxt]
@@ -242,7 +258,7 @@ def _refill_slots(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: Ph
         fill(s)
     while any(i >= 0 for i in slot):
         wr = w.detach().requires_grad_(True)
-        n = (torch.tanh(wr) + 1) / 2
+        n = cfg.image(wr, start)
         m = margin_of(classifier(cfg.seen(n)), tgt)
         md = m.detach()
         hit = (md >= cfg.margin).tolist()

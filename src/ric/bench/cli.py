@@ -18,7 +18,7 @@ from .common import SPEED_SKIPPABLE
 
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
            "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes",
-           "portable": "portable"}
+           "portable": "portable", "noise-like": "noise_like"}
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
                "otherwise idle machine, under `nice` when it is shared.")
@@ -223,11 +223,36 @@ def _portable(bsub) -> None:
     p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads of the timing (default 2)")
 
 
+def config_list(text: str) -> list[str]:
+    """argparse type: comma list of SIZE:CLASSIFIER."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    for p in parts:
+        size, _, clf = p.partition(":")
+        if not (size.isdigit() and int(size) >= 32 and clf):
+            raise argparse.ArgumentTypeError(f"expected SIZE:CLASSIFIER with SIZE >= 32, e.g. 512:cifar10; got {p!r}")
+    return parts
+
+
+def _noise_like(bsub) -> None:
+    p = bsub.add_parser("noise-like", help="same-label ciphertexts' block-mean correlation and low-frequency power "
+                        "at each image size, both schemes")
+    p.add_argument("--configs", type=config_list, default=["32:cifar10", "512:cifar10"],
+                   help="SIZE:CLASSIFIER list (default 32:cifar10,512:cifar10)")
+    p.add_argument("--data", default="../shared/data/cifar10.npz", help="test images for classifiers other than "
+                   "celeba64/celeba160, which read their own ../shared/data set (default ../shared/data/cifar10.npz)")
+    p.add_argument("--n", type=POSITIVE, default=6, help="test images per configuration, each under 2 keys "
+                   "(default 6)")
+    p.add_argument("--schemes", type=scheme_list, default=["sealed", "paper"], help="schemes (default sealed,paper)")
+    p.add_argument("--out", default="", help="folder for the pictures of two same-label ciphertexts (default none)")
+    p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
+
+
 def add_parsers(sub) -> None:
     bp = sub.add_parser("bench", help="benchmarks behind docs/results.md: speed, schemes, classify, service, "
-                        "phi-reach, sealed-attack, photo-sizes, portable", description=DESCRIPTION)
+                        "phi-reach, sealed-attack, photo-sizes, portable, noise-like", description=DESCRIPTION)
     bsub = bp.add_subparsers(dest="bench", required=True, metavar="NAME")
-    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack, _photo_sizes, _portable):
+    for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack, _photo_sizes, _portable,
+                _noise_like):
         add(bsub)
 
 

@@ -94,3 +94,11 @@ class WithPipeline(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.pipeline(x))
+
+
+def input_scale(module: nn.Module, h: int, w: int) -> float:
+    """How many pixels of an h×w image make one pixel of what the model sees: the pipeline's resize factor for a
+    model behind a pipeline (shorter side / resize_shorter), else 1."""
+    if isinstance(module, WithPipeline):
+        return min(h, w) / module.pipeline.resize_shorter
+    return 1.0

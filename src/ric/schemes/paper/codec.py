@@ -22,9 +22,11 @@ import numpy as np
 import torch
 
 from ...batching import in_batches
+from ...classifiers.pipeline import input_scale
 from ...classifiers.tiling import TiledClassifier, tileable
 from ...io.tensors import to_float, to_uint8
 from ...keys import Key, new_nonce
+from ...lowpass import lock_side
 from ...nae import NAEResult, PhiConfig, generate_nae, margin_of
 from ...nets.ric import RICNet, quantize, srl_blend, srl_subtract
 from ...nets.tiling import TiledRIC
@@ -225,8 +227,10 @@ class RICCodec:
     def _phi_for(self, shape) -> PhiConfig:
         """Φ's settings for images of `shape`: tiled at photo sizes, and from the class starts only at the size they
         were fitted at (resized, they are a large pattern every ciphertext of a label shares: block-mean
-        correlation 0.99 at 512 px; and they rarely start past the margin there). Recorded per ciphertext."""
-        phi = dataclasses.replace(self.phi, tile=self.tile_for(shape))
+        correlation 0.99 at 512 px; and they rarely start past the margin there), with the low-frequency lock
+        (ric.lowpass) over blocks of 8 pixels as the classifier sees them. Recorded per ciphertext."""
+        phi = dataclasses.replace(self.phi, tile=self.tile_for(shape),
+                                  lock=lock_side(input_scale(self.classifier, *shape[-2:])))
         if phi.start and tuple(shape[-2:]) != tuple(self.starts.patterns.shape[-2:]):
             phi = dataclasses.replace(phi, start=0.0, start_id="")
         return phi
@@ -305,7 +309,7 @@ class RICCodec:
         """n_adv for these nonces and labels; `phi` is one config for all, or one per image (Encrypted.phis). With a
         grid (and `grid` True), what encryption made the ciphertext from (portable.compact), for in-memory decryption
         on this machine (ric/4 files carry it instead); `grid` False: Φ's exact result (formats ric/1–ric/3)."""
-        phis = phi if isinstance(phi, list) else [phi or self.phi] * len(nonces)
+        phis = phi if isinstance(phi, list) else [phi or self._phi_for(shape)] * len(nonces)
         out = None
         for cfg in dict.fromkeys(phis):
             group = [i for i, p in enumerate(phis) if p == cfg]

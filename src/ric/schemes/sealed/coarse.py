@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from ...batching import in_batches
-from ...nae import margin_of
 from ...lowpass import locked
+from ...nae import margin_of
 from .digits import BASE
 
 # the ciphertext is (51·N + B) / 255 with N in 0..4 and B roughly uniform in 0..50: the classifier sees the coarse
@@ -26,8 +26,9 @@ class SealedConfig:
     #   real one alone — the label check on the written ciphertext retries the rare miss (0 retries in 256 CIFAR-10
     #   and 256 MNIST test images, 3.9x / 3.3x faster than 4 draws: docs/results.md, "Sealed scheme at 32x32")
     max_retries: int = 4
-    lock: int = 16                # low-frequency lock (ric.lowpass): the mean of N over every `lock`×`lock` block
-    #   stays that of the keyed start, so no two ciphertexts share a large pattern; 0 = off
+    lock: int = 8                 # low-frequency lock (ric.lowpass): the mean of N over every `lock`×`lock` block
+    #   (pixels as the classifier sees them) stays that of the keyed start: no two ciphertexts share a large
+    #   pattern; 0 = off
 
 
 def _ste_round(v: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 
 from ...batching import in_batches
+from ...classifiers.pipeline import input_scale
 from ...classifiers.tiling import TiledClassifier, tileable
 from ...errors import NAEFailure, RICError
 from ...io.tensors import to_float
 from ...keys import Key
+from ...lowpass import lock_side
 from ...noise import noise_image
 from ...starts import ClassStarts
 from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
@@ -72,9 +74,12 @@ class SealedCodec:
         Random payloads guard the label against the fine digits the attack does not know (the tag's); over a
         megapixel of them the classifier's global mean barely moves, and each draw would cost a whole tiled
         forward and backward pass. The label check on the written ciphertext (and its retries) stays."""
+        cfg = self.cfg
+        if cfg.lock:   # the lock's side in pixels as the classifier sees them (a pipeline's resize scales it)
+            cfg = dataclasses.replace(cfg, lock=lock_side(input_scale(self.classifier, *shape[-2:]), cfg.lock))
         if self.tiled(shape):
-            return dataclasses.replace(self.cfg, payload_samples=1)
-        return self.cfg
+            return dataclasses.replace(cfg, payload_samples=1)
+        return cfg
 
     def classifier_for(self, shape) -> torch.nn.Module:
         """The classifier for images of `shape` (…, H, W): tiled above `tile_above` pixels."""
