@@ -36,8 +36,8 @@ def add(sub) -> None:
     p = sub.add_parser("models", help="list shipped models and architectures")
     p.set_defaults(run=run_models)
 
-    p = sub.add_parser("demo", help="encrypt, classify and decrypt the bundled sample images; print a table "
-                       "and write a figure")
+    p = sub.add_parser("demo", help="encrypt, classify and decrypt the bundled CIFAR-10 samples and, with the "
+                       "pretrained extra, the bundled real photos; print tables and write figures")
     p.add_argument("--out", default="ric-demo", metavar="DIR", help="folder for the demo's files (default ric-demo)")
     opt.device_options(p)
     p.set_defaults(run=run_demo)
