@@ -110,7 +110,11 @@ class NAEResult:
 
 
 def margin_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """C[y] - max_{i≠y} C[i] per row."""
+    """C[y] - max_{i≠y} C[i] per row. Logits (N, V, K) of V views of each image (a pipeline's views,
+    ric.classifiers.pipeline.ViewMargins) give the smallest margin over the views."""
+    if logits.dim() == 3:
+        v = logits.shape[1]
+        return margin_of(logits.flatten(0, 1), target.repeat_interleave(v)).view(-1, v).amin(1)
     tgt = logits.gather(1, target[:, None]).squeeze(1)
     other = logits.scatter(1, target[:, None], float("-inf")).amax(1)
     return tgt - other

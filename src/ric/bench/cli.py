@@ -18,7 +18,7 @@ from .common import SPEED_SKIPPABLE
 
 MODULES = {"speed": "speed", "schemes": "schemes", "classify": "classify", "service": "service",
            "phi-reach": "phi_reach", "sealed-attack": "sealed_attack", "photo-sizes": "photo_sizes",
-           "portable": "portable", "noise-like": "noise_like"}
+           "portable": "portable", "noise-like": "noise_like", "cloud": "cloud"}
 DESCRIPTION = ("The measurements behind docs/results.md. Each benchmark prints Markdown tables with the machine it ran "
                "on (CPUs, torch version, threads, load average before and after). Times are wall-clock: run on an "
                "otherwise idle machine, under `nice` when it is shared.")
@@ -247,12 +247,28 @@ def _noise_like(bsub) -> None:
     p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
 
 
+def _cloud(bsub) -> None:
+    p = bsub.add_parser("cloud", help="a stock ImageNet classifier behind a cloud's own resize and crop (PIL, torch): "
+                        "do ciphertexts get their plaintext's label")
+    p.add_argument("--data", default="", help="an .npz with x_test (e.g. ../shared/data/cifar10.npz)")
+    p.add_argument("--n", type=POSITIVE, default=200, help="test images of --data, evenly spaced (default 200)")
+    p.add_argument("--size", type=POSITIVE, default=256, help="--data images resized to this shorter side (default "
+                   "256)")
+    p.add_argument("--photos", default="", help="a folder of photos to add (e.g. src/ric/samples/photos)")
+    p.add_argument("--classifier", default="efficientnet-lite0", help="a classifier behind a pipeline (default "
+                   "efficientnet-lite0)")
+    p.add_argument("--model", default="cifar10", help="the paper scheme's RIC model (default cifar10, tiled)")
+    p.add_argument("--schemes", type=scheme_list, default=["sealed", "paper"], help="schemes (default sealed,paper)")
+    p.add_argument("--out", default="cloud-bench", help="working folder (kept; a rerun goes on where one stopped)")
+    p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
+
+
 def add_parsers(sub) -> None:
     bp = sub.add_parser("bench", help="benchmarks behind docs/results.md: speed, schemes, classify, service, "
-                        "phi-reach, sealed-attack, photo-sizes, portable, noise-like", description=DESCRIPTION)
+                        "phi-reach, sealed-attack, photo-sizes, portable, noise-like, cloud", description=DESCRIPTION)
     bsub = bp.add_subparsers(dest="bench", required=True, metavar="NAME")
     for add in (_speed, _schemes, _classify, _service, _phi_reach, _sealed_attack, _photo_sizes, _portable,
-                _noise_like):
+                _noise_like, _cloud):
         add(bsub)
 
 

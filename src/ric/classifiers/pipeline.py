@@ -21,6 +21,13 @@ identity digest `ric.hub.module_digest` computes: the same weights behind two pi
 
 `WithPipeline(pipeline, model)` is the classifier: `forward(x)` = `model(pipeline(x))`, x in [0, 1] of any
 size, logits out. A user's own model is wrapped the same way with the pipeline its training used.
+
+Clouds differ in their resizer. `views`, a list of overrides of the first four settings (e.g.
+`[{"resize_shorter": 256}]`: resize to 256 and crop 224, as torchvision's ImageNet evaluation does), names the other
+preprocessings the encryption must hold under: `WithPipeline.attack_module()` gives the model's logits under the
+pipeline and under each view, (N, V, K), whose margin (ric.nae.margin_of) is the smallest over the views: Φ and
+the sealed coarse attack reach the margin under every view, while labels (`forward`) stay those of the pipeline.
+`views` is part of the settings, so of the identity.
 """
 from __future__ import annotations
 
@@ -29,12 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 
 INTERPOLATIONS = ("bilinear", "bicubic")
-_KEYS = ("resize_shorter", "crop", "interpolation", "antialias", "mean", "std")
+_KEYS = ("resize_shorter", "crop", "interpolation", "antialias", "mean", "std", "views")
+_VIEW_KEYS = ("resize_shorter", "crop", "interpolation", "antialias")
 
 
 class Pipeline(nn.Module):
     def __init__(self, resize_shorter: int = 224, crop: int = 224, interpolation: str = "bilinear",
-                 antialias: bool = True, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
+                 antialias: bool = True, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), views=()):
         super().__init__()
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
@@ -45,13 +53,26 @@ class Pipeline(nn.Module):
             raise ValueError("mean and std need 3 values each, std > 0")
         self.resize_shorter, self.crop, self.interpolation = resize_shorter, crop, interpolation
         self.antialias, self.mean, self.std = bool(antialias), mean, std
+        self.views = [dict(v) for v in views]
+        for v in self.views:
+            bad = set(v) - set(_VIEW_KEYS) if isinstance(v, dict) else {"(not a mapping)"}
+            if bad:
+                raise ValueError(f"a pipeline view overrides only {list(_VIEW_KEYS)}, not {sorted(bad)}")
         self.register_buffer("_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     @property
     def settings(self) -> dict:
-        return {"resize_shorter": self.resize_shorter, "crop": self.crop, "interpolation": self.interpolation,
-                "antialias": self.antialias, "mean": list(self.mean), "std": list(self.std)}
+        d = {"resize_shorter": self.resize_shorter, "crop": self.crop, "interpolation": self.interpolation,
+             "antialias": self.antialias, "mean": list(self.mean), "std": list(self.std)}
+        if self.views:
+            d["views"] = [dict(v) for v in self.views]
+        return d
+
+    def variants(self) -> list[Pipeline]:
+        """This pipeline without views, then one pipeline per view (the view's settings over this one's)."""
+        base = {k: v for k, v in self.settings.items() if k != "views"}
+        return [Pipeline(**base)] + [Pipeline(**{**base, **v}) for v in self.views]
 
     @classmethod
     def from_settings(cls, settings: dict) -> Pipeline:
@@ -94,6 +115,28 @@ class WithPipeline(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.pipeline(x))
+
+    def attack_module(self) -> nn.Module:
+        """What encryption optimises: logits (N, V, K) under the pipeline's variants (itself when it has no views)."""
+        return ViewMargins(self.pipeline.variants(), self.model).train(self.training) if self.pipeline.views else self
+
+
+class ViewMargins(nn.Module):
+    """`model`'s logits under several input pipelines, stacked as (N, V, K): ric.nae.margin_of takes the smallest
+    margin over them."""
+
+    def __init__(self, pipelines: list[Pipeline], model: nn.Module):
+        super().__init__()
+        self.pipelines, self.model = nn.ModuleList(pipelines), model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.model(p(x)) for p in self.pipelines], 1)
+
+
+def attack_module(module: nn.Module) -> nn.Module:
+    """The module encryption optimises for a classifier module: a pipeline's logits under each of its views, else
+    the module itself."""
+    return module.attack_module() if isinstance(module, WithPipeline) else module
 
 
 def input_scale(module: nn.Module, h: int, w: int) -> float:

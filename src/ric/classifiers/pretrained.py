@@ -26,7 +26,9 @@ from .pipeline import Pipeline, WithPipeline
 EXTRA = "pretrained"
 
 EFFICIENTNET_LITE0_PIPELINE = {"resize_shorter": 224, "crop": 224, "interpolation": "bilinear",
-                               "antialias": True, "mean": [127 / 255] * 3, "std": [128 / 255] * 3}
+                               "antialias": True, "mean": [127 / 255] * 3, "std": [128 / 255] * 3,
+                               # encryption also holds behind Resize 256 + centre crop 224 (torchvision's evaluation)
+                               "views": [{"resize_shorter": 256, "interpolation": "bicubic"}]}
 
 
 def _efficientnet_lite0():

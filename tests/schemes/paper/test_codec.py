@@ -3,6 +3,7 @@ import torch
 from conftest import FAST_PHI
 
 from ric.keys import Key
+from ric.lowpass import lock_side
 from ric.schemes.paper.codec import RICCodec, nae_fingerprint
 
 SEED_ESCALATE = 2   # a seed whose retried images needed their extra steps (with seeds 0 and 1 they reached the lowered
@@ -144,7 +145,7 @@ def test_small_groups_run_phi_in_fewer_slots_and_still_decrypt(tiny_model, toy_c
     for n, chunk in ((1, 1), (3, 4), (6, 8)):
         enc = codec.encrypt(images[:n], key)
         assert enc.failed == [] and {p.chunk for p in enc.phis} == {chunk}
-        assert all(p == dataclasses.replace(codec.phi, chunk=chunk) for p in enc.phis)
+        assert all(p == dataclasses.replace(codec.phi, chunk=chunk, lock=lock_side()) for p in enc.phis)
         regen = codec.regenerate(key, enc.nonces, enc.labels, (3, 16, 16), enc.phis)
         assert torch.equal(regen, enc.n_adv)
         _, ok = codec.decrypt(enc.cipher, key, enc.nonces, enc.labels, enc.fingerprints, phi=enc.phis)

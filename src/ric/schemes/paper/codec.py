@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ...batching import in_batches
-from ...classifiers.pipeline import input_scale
+from ...classifiers.pipeline import attack_module, input_scale
 from ...classifiers.tiling import TiledClassifier, tileable
 from ...io.tensors import to_float, to_uint8
 from ...keys import Key, new_nonce
@@ -202,7 +202,7 @@ class RICCodec:
         # the forward-only step 0 pays where most images start past the margin: from class starts at the size they
         # were fitted at (84-99% at 32 and 64 px; at photo sizes the resized starts rarely do). Same bits either way.
         at_fit = starts is not None and tuple(shape[-2:]) == tuple(starts.patterns.shape[-2:])
-        return generate_nae(self.classifier_for(phi.tile), noise, labels.to(self.device),
+        return generate_nae(attack_module(self.classifier_for(phi.tile)), noise, labels.to(self.device),
                             dataclasses.replace(phi, step0=at_fit), progress), noise
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:
@@ -216,7 +216,7 @@ class RICCodec:
 
     def _view_margin(self, phi: PhiConfig, labels: torch.Tensor):
         """(n, idx) -> Φ's margin for labels[idx] on what Φ aimed at (view·n + (1 − view)·0.5), as Φ measures it."""
-        clf = self.classifier_for(phi.tile)
+        clf = attack_module(self.classifier_for(phi.tile))
 
         @torch.inference_mode()
         def margin(n: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

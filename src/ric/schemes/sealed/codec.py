@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ...batching import in_batches
-from ...classifiers.pipeline import input_scale
+from ...classifiers.pipeline import attack_module, input_scale
 from ...classifiers.tiling import TiledClassifier, tileable
 from ...errors import NAEFailure, RICError
 from ...io.tensors import to_float
@@ -141,8 +141,9 @@ class SealedCodec:
             if at_fit:
                 init = self.starts.blend(init, labels[keep])
             with torch.enable_grad():   # a forward-only step 0 where most start past the margin (as Φ's)
-                lev, _, steps = coarse_attack(self.classifier_for(fine.shape), fine, labels[keep].to(self.device),
-                                              init, self.config_for(fine.shape), gen, step0=at_fit)
+                attacked = attack_module(self.classifier_for(fine.shape))   # a pipeline's views: expectation
+                lev, _, steps = coarse_attack(attacked, fine, labels[keep].to(self.device), init,
+                                              self.config_for(fine.shape), gen, step0=at_fit)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
