@@ -131,7 +131,7 @@ def _recovery(a, scheme_name: str, recs: list[dict]) -> dict[str, float]:
     outs = [r["out"] for r in recs if r.get("out")]
     if outs:
         subprocess.run([sys.executable, "-m", "ric.cli", "decrypt", "--key", keyfile, "--out", folder, "--resume",
-                        "-q", "--threads", str(a.threads), *outs], check=False)
+                        "-q", "--threads", str(a.threads), *outs], check=False, stdout=subprocess.DEVNULL)
     got = {}
     for r in recs:
         if r.get("out"):
