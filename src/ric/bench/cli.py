@@ -198,6 +198,9 @@ def _photo_sizes(bsub) -> None:
     p.add_argument("--threads", type=POSITIVE, default=1, help="torch CPU threads of each run (default 1)")
     p.add_argument("--cpu", action="store_true", help="pass --cpu to each run")
     p.add_argument("--no-plot", action="store_true", help="no figure (without the plots extra)")
+    p.add_argument("--fwd-bwd", type=POSITIVE, default=0, metavar="SIDE",
+                   help="also time the classifier's forward+backward on one SIDE×SIDE image, and print each "
+                   "encryption as a multiple of it")
 
 
 def capability_list(text: str) -> list[str]:

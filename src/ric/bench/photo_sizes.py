@@ -117,6 +117,28 @@ def plot(rows: list[dict], path: str) -> str:
     return save(fig, path)
 
 
+def forward_backward(spec: str | None, threads: int, side: int = 224, repeat: int = 5) -> float:
+    """Median seconds of one forward+backward pass (gradient to the input, weights frozen) of the classifier on one
+    side×side image, in this process, after one warm-up."""
+    import statistics
+
+    import torch
+
+    from ..hub import DEFAULT, load_classifier
+    torch.set_num_threads(threads)
+    clf = load_classifier(spec or DEFAULT).module
+    for p in clf.parameters():
+        p.requires_grad_(False)
+    x = torch.rand(1, 3, side, side)
+    times = []
+    for _ in range(repeat + 1):
+        xi = x.clone().requires_grad_(True)
+        t = time.perf_counter()
+        clf(xi).sum().backward()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:])
+
+
 def run(a) -> int:
     from ..keys import Key
     os.makedirs(a.out, exist_ok=True)
@@ -129,6 +151,11 @@ def run(a) -> int:
     print(machine_line(a.threads, load0, load1))
     print(table(["scheme", "size", "MP", "encrypt s", "s/MP", "peak MiB", "decrypt s", "s/MP", "peak MiB",
                  "recovered"], [_cells(r) for r in rows]))
+    if a.fwd_bwd:
+        fb = forward_backward(a.classifier, a.threads, a.fwd_bwd)
+        print(f"\nclassifier forward+backward on one {a.fwd_bwd}×{a.fwd_bwd} image: {fb:.3f} s (median of 5, this "
+              f"process); encrypt / that: " + ", ".join(f"{r['scheme']} {r['size']} {r['encrypt_s'] / fb:.1f}×"
+                                                       for r in rows if r.get("encrypt_rc") == 0))
     for r in rows:
         for op in ("encrypt", "decrypt"):
             if r.get(f"{op}_error"):
