@@ -61,9 +61,17 @@ def victim_scheme(name: str, model, classifier, device="cpu", *, mix: str = DEFA
                         **spec.build_kwargs(cli))
 
 
+def as_files(u8: np.ndarray) -> list:
+    """Each uint8 (H, W, 3) image as the PNG file a user would hand `ric encrypt` (ric.io.images.encode_png), loaded
+    as the file engine loads it for a scheme that keeps the file (ric.io.images.load_picture)."""
+    from ..io.images import encode_png, load_picture
+    return [load_picture(f"{i}.png", None, True, data=encode_png(im)) for i, im in enumerate(u8)]
+
+
 def encrypt(scheme, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt", show: bool = True) -> dict:
     """Encrypt float images (N,3,H,W) on 8-bit levels with `key` through `scheme.encrypt`, the call `ric encrypt`
-    makes, so each ciphertext is the file a user gets: {"files": the ciphertext files' bytes, "cipher": float
+    makes for PNG files of them (as_files, for a scheme that keeps the file), so each ciphertext is the file a user
+    gets: {"files": the ciphertext files' bytes, "cipher": float
     (n,3,H,W) of their pixels, "cipher_u8": uint8 (n,H,W,3), "labels" (ŷ), "keep": indices of x that were encrypted,
     "headers": each file's public header (None where the scheme writes none), "nonces" and "phis" (Φ settings)
     from them (None likewise)}. Images the scheme refused (no margin reached; too large to hold losslessly) are
@@ -74,7 +82,8 @@ def encrypt(scheme, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "enc
     out = {"files": [], "ciphers": [], "labels": [], "keep": [], "headers": []}
     with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
         for s in range(0, len(x), batch):
-            for j, o in enumerate(scheme.encrypt(list(u8[s:s + batch]), key)):
+            for j, o in enumerate(scheme.encrypt(list(u8[s:s + batch]), key, None,
+                                                 as_files(u8[s:s + batch]) if scheme.keeps_mode else None)):
                 if o.error is not None:
                     continue
                 parsed = container.read(o.data)
