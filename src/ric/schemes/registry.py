@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import RICError, UnknownSchemeError
-from ..formats import DEFAULT_SCHEME, FORMATS
+from ..formats import DEFAULT_SCHEME, FORMATS, SCHEMES
 
 BUILTIN = ("ric.schemes.sealed.spec", "ric.schemes.paper.spec")     # importing each registers its scheme
 _SPECS: dict = {}
@@ -119,9 +119,10 @@ def unregister_scheme(name: str) -> None:
 
 
 def scheme_names() -> list[str]:
-    """The registered scheme names, the default (ric.formats.DEFAULT_SCHEME) first, then in registration order."""
+    """The registered scheme names: the default (ric.formats.DEFAULT_SCHEME) first, the other built-in ones
+    (ric.formats.SCHEMES), then the rest in registration order."""
     _builtin()
-    return sorted(_SPECS, key=lambda n: n != DEFAULT_SCHEME)
+    return sorted(_SPECS, key=lambda n: (n != DEFAULT_SCHEME, n not in SCHEMES))
 
 
 def scheme_spec(name: str) -> SchemeSpec:
