@@ -87,3 +87,23 @@ def test_a_seed_makes_victims_reproducible_and_different_seeds_differ():
     key = Key(bytes(range(32)))
     runs = [encrypt(victim_scheme("sealed", None, clf, seed=s), x, key, show=False)["files"][0] for s in (1, 1, 2)]
     assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_every_harness_runs_on_the_registrys_victims():
+    """Tiny budgets on the bundled samples (no ../shared data): each attack encrypts through victim_scheme and
+    measures what it measures (the --data runs are in test_attacks and test_attack_linkage)."""
+    from ric.attacks.bruteforce import brute_force
+    from ric.attacks.cloud import cloud
+    from ric.attacks.learned import inversion, known_plaintext
+    from ric.attacks.nonce import nonce_reuse
+    x = to_float([np.asarray(Image.open(os.path.join(SAMPLES, f)).convert("RGB")) for f in sorted(os.listdir(SAMPLES))])
+    model, clf = load_ric_model("cifar10"), load_classifier("cifar10")
+    res, _ = brute_force(model, clf, x[:3], 2, show=False, seed=1)
+    assert (res["container_rejected"], res["container_accepted"]) == (6, 0) and res["correct_key_PSNR"] > 40
+    assert known_plaintext(model, clf, x, 6, 1, width=4, show=False)[0]["test_images"] == 4
+    for scheme in ("paper", "sealed"):
+        res, _ = inversion(model, clf, x[:6], x[6:], 2, 1, width=4, show=False, scheme=scheme)
+        assert (res["scheme"], res["train_pairs"], res["test_images"]) == (scheme, 6, 4)
+    assert cloud(model, clf, x[:6], x[:6], x[6:], 1, w_dim=8, batch=4, show=False)[0]["test_images"] == 4
+    res, _ = nonce_reuse(model, clf, x, 2, show=False, seed=3)
+    assert res["pairs"] == 2 and res["library_distinct_nonces"] == res["library_nonces_checked"] == 20

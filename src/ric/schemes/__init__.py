@@ -47,12 +47,12 @@ class Resolver:
     def __init__(self, device="cpu", *, model: str | None = None, classifier: str | None = None,
                  regenerate: bool = False, batch_size: int = 64, allow_stripped: bool = False):
         self.device, self.model, self.classifier = device, model, classifier
-        self.settings = {"regenerate": regenerate, "batch_size": batch_size, "allow_stripped": allow_stripped}
+        self.options = {"regenerate": regenerate, "batch_size": batch_size, "allow_stripped": allow_stripped}
         self._cache: dict = {}
 
     def scheme_for(self, parsed):
         spec = scheme_spec(parsed.scheme)
         key = (spec.name, spec.models_of(parsed, self.model, self.classifier))
         if key not in self._cache:
-            self._cache[key] = spec.decryptor(key[1], self.device, **self.settings)
+            self._cache[key] = spec.decryptor(key[1], self.device, **self.options)
         return self._cache[key]
