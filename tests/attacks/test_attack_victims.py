@@ -72,7 +72,8 @@ def test_attack_ciphertexts_are_the_files_ric_encrypt_writes(scheme, flags, tmp_
 
 
 def test_the_paper_victim_uses_the_class_starts_and_phi_of_ric_encrypt():
-    """What made the attack ciphertexts differ from users': Φ's settings from the model, and the class starts."""
+    """The paper victim's Φ has the model's settings, ric/4's grid and the classifier's class starts, as `ric
+    encrypt`'s (and none with class_starts=False, as with --no-class-starts)."""
     from ric.schemes.paper.scheme import model_phi
     model, clf = load_ric_model("cifar10"), load_classifier("cifar10")
     victim = victim_scheme("paper", model, clf)

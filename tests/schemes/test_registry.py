@@ -1,5 +1,5 @@
 """ric.schemes.registry: a third scheme is one registration, unknown names are the project's error, every registered
-scheme implements the whole Scheme protocol, and the specs answer what code outside ric.schemes used to branch on."""
+scheme implements the whole Scheme protocol, and the specs answer what code outside ric.schemes asks of a scheme."""
 import argparse
 import dataclasses
 

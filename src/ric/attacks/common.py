@@ -71,11 +71,10 @@ def as_files(u8: np.ndarray) -> list:
 def encrypt(scheme, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt", show: bool = True) -> dict:
     """Encrypt float images (N,3,H,W) on 8-bit levels with `key` through `scheme.encrypt`, the call `ric encrypt`
     makes for PNG files of them (as_files, for a scheme that keeps the file), so each ciphertext is the file a user
-    gets: {"files": the ciphertext files' bytes, "cipher": float
-    (n,3,H,W) of their pixels, "cipher_u8": uint8 (n,H,W,3), "labels" (ŷ), "keep": indices of x that were encrypted,
-    "headers": each file's public header (None where the scheme writes none), "nonces" and "phis" (Φ settings)
-    from them (None likewise)}. Images the scheme refused (no margin reached; too large to hold losslessly) are
-    dropped; none at all is a ValueError."""
+    gets. Returns {"files": the ciphertext files' bytes, "cipher": float (n,3,H,W) of their pixels, "cipher_u8":
+    uint8 (n,H,W,3), "labels" (ŷ), "keep": indices of x that were encrypted, "headers": each file's public header
+    (None where the scheme writes none), "nonces" and "phis" (Φ settings) from them (None likewise)}. Images the
+    scheme refused (no margin reached; too large to hold losslessly) are dropped; none at all is a ValueError."""
     from ..nae import PhiConfig
     from ..schemes import container
     u8 = to_uint8(x).numpy()
