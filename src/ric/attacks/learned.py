@@ -17,7 +17,6 @@ import torch
 
 from ..keys import Key
 from ..schemes.paper.mixing import DEFAULT
-from ..schemes.registry import scheme_spec
 from ..training.scoped import seeded_init
 from .common import (
     LowPassAttack,
@@ -84,8 +83,7 @@ def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_
     unused where the scheme needs no RIC model); images a scheme refuses (the sealed scheme's that do not fit
     losslessly) are left out on both sides. `mix`: the paper scheme's keyed mixing of u_en
     (ric.schemes.paper.mixing)."""
-    victim_of = victim_scheme(scheme, model if scheme_spec(scheme).needs_model else None, classifier, device,
-                              mix=mix, batch=batch)
+    victim_of = victim_scheme(scheme, model, classifier, device, mix=mix, batch=batch)
 
     def enc_with(x, key, desc):
         return encrypt(victim_of, x, key, batch, desc, show)

@@ -349,8 +349,6 @@ def make_encryptor(scheme: str, model, clf, device, mix: str, batch: int, show: 
     model), every nonce and draw derived from the nonce seed (reproducible). `class_starts`: begin from the
     classifier's class starts where `ric encrypt` would (ric.starts); the encryptor's `starts` attribute names
     them (None: from the keyed noise alone)."""
-    model = model if scheme_spec(scheme).needs_model else None
-
     def build(seed=None):
         return victim_scheme(scheme, model, clf, device, mix=mix, class_starts=class_starts, seed=seed, batch=batch)
 
