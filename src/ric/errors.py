@@ -163,3 +163,18 @@ class RequestRefused(RICError):
 class StoreError(RICError):
     """The database URL is malformed, its driver is missing, or the database cannot be reached."""
     exit_code = 23
+
+
+class UnknownSchemeError(RICError, ValueError):
+    """A scheme name that no scheme is registered under (ric.schemes.registry); the message lists the known ones.
+    Also a ValueError, as the scheme constructors' own refusals are."""
+    exit_code = 2
+
+
+class UploadRefused(ContainerError):
+    """An uploaded file that a scheme's upload check refuses (ric.schemes.registry.SchemeSpec.check_upload): `code`
+    is the short machine code the service answers with (e.g. "bad_identity", "classifier_mismatch")."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code

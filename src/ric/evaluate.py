@@ -32,7 +32,7 @@ from .hub import Loaded
 from .io.tensors import to_float
 from .keys import Key
 from .metrics import lpips, psnr_per_image, ssim
-from .schemes.paper.mixing import DEFAULT
+from .schemes.registry import build_scheme, scheme_spec
 
 
 def affine_leakage(x: torch.Tensor, cipher: torch.Tensor, k: int = 5) -> tuple[float, float]:
@@ -116,34 +116,28 @@ def _run_files(sch, key, classifier, plain, tmp, device, batch_size, show_progre
 
 def evaluate(model: Loaded | None, classifier: Loaded, data: str, n: int = 500, seed: int = 0, device="cpu",
              batch_size: int = 64, show_progress: bool = True, scheme: str = "paper",
-             margin: float | None = None, mix: str | None = None) -> dict:
-    """`mix`: the paper scheme's keyed mixing of u_en (ric.schemes.paper.mixing; default the uniform mask)."""
-    from .schemes.paper.scheme import PaperScheme
-    from .schemes.sealed.scheme import SealedScheme
+             margin: float | None = None, mix: str | None = None, **options) -> dict:
+    """`scheme`: a registered scheme name (ric.schemes.registry), built as `ric encrypt` builds it; `model`: its RIC
+    model where it needs one (else ignored). `mix`: the paper scheme's keyed mixing of u_en
+    (ric.schemes.paper.mixing; None: its default); `options`: further build_scheme keywords."""
     ds = load_dataset(data, "test")
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:n])
-    if scheme == "paper":
-        sch = PaperScheme(model, classifier, device, margin=margin, mix=mix or DEFAULT, batch_size=batch_size)
-    else:
-        sch = SealedScheme(classifier, device, margin=margin, batch_size=batch_size)
+    spec = scheme_spec(scheme)
+    if mix is not None:
+        options["mix"] = mix
+    sch = build_scheme(scheme, classifier, model if spec.needs_model else None, device, margin=margin,
+                       batch_size=batch_size, **options)
     with tempfile.TemporaryDirectory() as tmp:
         plain = _write_plaintexts(ds, idx, os.path.join(tmp, "plain"))
         r = _run_files(sch, Key.generate(), classifier, plain, tmp, device, batch_size, show_progress)
-    stats = sch.stats if scheme == "paper" else {"nae_retries": 0, "label_retries": sch.stats["retries"]}
-    out = _measures(r, ds.y[idx], stats, n=len(idx))
-    head = {"scheme": scheme, "mix": (mix or DEFAULT) if scheme == "paper" else None,
-            "data": os.path.basename(data), "n": len(idx), "n_requested": int(n),
-            "model": model.identity if (model is not None and scheme == "paper") else None,
-            "classifier": classifier.identity, "margin_g1": _margin(sch, margin)}
+    out = _measures(r, ds.y[idx], sch.stats, n=len(idx))
+    used = sch.settings()
+    head = {"scheme": scheme, "mix": used["mix"], "data": os.path.basename(data), "n": len(idx),
+            "n_requested": int(n), "model": used["model"], "classifier": classifier.identity,
+            "margin_g1": used["margin_g1"]}
     out = {**head, **out, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
                                      f"{torch.__version__}, {torch.get_num_threads()} threads, device {device}"}
-    return out | _scheme_measures(sch, r, ds, classifier, device)
-
-
-def _margin(sch, margin):
-    if margin is not None:
-        return margin
-    return sch.codec.phi.margin if sch.name == "paper" else sch.codec.cfg.margin
+    return out | SCHEME_MEASURES.get(scheme, _no_measures)(sch, r, ds, classifier, device)
 
 
 def _measures(r: dict, y, stats: dict, n: int) -> dict:
@@ -175,10 +169,22 @@ def _measures(r: dict, y, stats: dict, n: int) -> dict:
     }
 
 
-def _scheme_measures(sch, r: dict, ds, classifier, device) -> dict:
-    if sch.name == "paper":
-        return {"phi_steps_median": float(np.median(r["steps"])), "phi_steps_max": int(r["steps"].max())}
+def _no_measures(sch, r: dict, ds, classifier, device) -> dict:
+    return {}
+
+
+def _phi_measures(sch, r: dict, ds, classifier, device) -> dict:
+    """The paper scheme's: how many steps Φ took."""
+    return {"phi_steps_median": float(np.median(r["steps"])), "phi_steps_max": int(r["steps"].max())}
+
+
+def _sealed_measures(sch, r: dict, ds, classifier, device) -> dict:
+    """The sealed scheme's: how many test images fit losslessly, and the label under random payloads."""
     return {"capacity_fit_rate_full_test_split": _fit_rate(ds),
             "payload_robustness_20_random_payloads": _payload_robustness(
                 classifier.module, r["xc"].to(device), [c.label for c in r["lab_c"]]),
             "failed_reasons": sorted({type(e.error).__name__ for e in r["enc"] if e.error})}
+
+
+# measures that only make sense for one scheme, by its registry name (a scheme without an entry gets the common ones)
+SCHEME_MEASURES = {"paper": _phi_measures, "sealed": _sealed_measures}

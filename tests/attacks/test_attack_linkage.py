@@ -216,3 +216,50 @@ def test_null_control_encrypts_neither_candidate(monkeypatch):
     x, v = _victims(monkeypatch, null=True)
     for c, a, b in zip(v["cipher"], v["x0"], v["x1"]):
         assert not torch.equal(c, a) and not torch.equal(c, b)
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class _Images:
+    """A dataset split of given images (labels all 0): what attacker_pairs and victim_trials read."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def tensors(self, idx=None):
+        x = self.x if idx is None else self.x[torch.as_tensor(idx)]
+        return x, torch.zeros(len(x), dtype=torch.long)
+
+
+def _varied(n: int, g: torch.Generator) -> torch.Tensor:
+    """Smooth 32×32 images of varied contrast with a little noise, on 8-bit levels (they fit a sealed ciphertext)."""
+    yy = torch.linspace(0, 1, 32)
+    a, b = torch.rand(n, 3, 1, 1, generator=g), torch.rand(n, 3, 1, 1, generator=g)
+    base = (a * yy[:, None] + b * yy[None, :]) * 0.5 * torch.rand(n, 1, 1, 1, generator=g) * 1.6
+    base = base + torch.rand(n, 3, 1, 1, generator=g) * 0.3 + torch.randint(0, 6, (n, 3, 32, 32), generator=g) / 255
+    return (base.clamp(0, 1) * 255).round() / 255
+
+
+@pytest.mark.parametrize("scheme", ["paper", "sealed"])
+def test_the_game_runs_on_user_ciphertexts_and_repeats_exactly(scheme, one_thread):
+    """The game's ciphertexts come from the scheme as `ric encrypt` builds it (class starts included), and every
+    key, nonce and draw from the seed: the same seed plays the same game, for the sealed scheme too."""
+    from ric.hub import load_classifier, load_ric_model
+    g = torch.Generator().manual_seed(0)
+    train, test = _Images(_varied(60, g)), _Images(_varied(40, g))
+    model, clf = load_ric_model("cifar10"), load_classifier("cifar10")
+    runs = [L.linkage(model, clf, train, test, scheme=scheme, mix="uniform-mask/1", n_attacker=60, n_trials=4,
+                      n_keys=2, epochs=1, seed=0, show=False)[0] for _ in range(2)]
+    res = runs[0]
+    assert (res["scheme"], res["attacker_images"], res["attacker_keys"], res["trials"]) == (scheme, 60, 2, 4)
+    assert res["class_starts"] is not None and set(res["results"]) == {"ridge", "deepsets", "likelihood"}
+    assert runs[0]["results"] == runs[1]["results"]

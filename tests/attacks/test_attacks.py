@@ -200,8 +200,9 @@ def test_encrypt_sealed_keeps_what_ric_encrypt_would_write():
     that does not fit losslessly is left out (not in "keep"), not replaced by something else."""
     from conftest import ToyClassifier
 
-    from ric.attacks.common import encrypt_sealed
-    from ric.schemes.sealed import SealedConfig, open_sealed_pixels
+    from ric.attacks.common import encrypt, victim_scheme
+    from ric.hub import Loaded
+    from ric.schemes.sealed import open_sealed_pixels
     g = torch.Generator().manual_seed(0)
     yy = torch.linspace(0, 1, 16)
     smooth = torch.stack([(yy[:, None] * a + yy[None, :] * b).expand(3, 16, 16) * 0.8
@@ -211,7 +212,8 @@ def test_encrypt_sealed_keeps_what_ric_encrypt_would_write():
     x = (x * 255).round() / 255
     clf = ToyClassifier().eval()
     key = Key.generate()
-    enc = encrypt_sealed(clf, x, key, batch=2, show=False, cfg=SealedConfig(max_steps=200))
+    scheme = victim_scheme("sealed", None, Loaded(clf, "toy"), seed=4)
+    enc = encrypt(scheme, x, key, batch=2, show=False)
     assert enc["keep"].tolist() == [0, 1, 3]
     assert enc["cipher"].shape == (3, 3, 16, 16) and enc["cipher"].dtype == torch.float32
     for c, i in zip(enc["cipher_u8"], enc["keep"]):
@@ -219,8 +221,8 @@ def test_encrypt_sealed_keeps_what_ric_encrypt_would_write():
         assert np.array_equal(back, to_uint8(x[i:i + 1])[0].numpy())
     with torch.no_grad():
         assert clf(enc["cipher"]).argmax(1).tolist() == clf(x[enc["keep"]]).argmax(1).tolist() == enc["labels"]
-    with pytest.raises(ValueError, match="no image could be sealed"):
-        encrypt_sealed(clf, noise, key, show=False)
+    with pytest.raises(ValueError, match="no image could be encrypted with the sealed scheme"):
+        encrypt(scheme, noise, key, show=False)
 
 
 def test_inversion_scheme_option_is_checked(tmp_path, capsys):

@@ -26,7 +26,8 @@ def test_defaults_go_from_32_px_to_12_megapixels():
 @pytest.mark.parametrize("argv, message", [
     (["--out", "x", "--sizes", "640x"], "expected WxH sizes with sides 8..4096"),
     (["--out", "x", "--sizes", "5000x10"], "expected WxH sizes with sides 8..4096"),
-    (["--out", "x", "--schemes", "paper,rot13"], "expected paper, sealed or paper,sealed"),
+    (["--out", "x", "--schemes", "paper,rot13"],
+     "expected scheme names separated by commas (sealed, paper), got 'paper,rot13'"),
     (["--sizes", "32x32"], "the following arguments are required: --out"),
 ])
 def test_bad_options_are_clear_errors(argv, message, capsys):

@@ -17,13 +17,13 @@ from tqdm import tqdm
 
 from ..errors import RICError, WrongKeyError
 from ..io.tensors import to_float
-from ..keys import Key, seeded_nonces
+from ..keys import Key
 from ..metrics import lpips, psnr_per_image
 from ..schemes import container
 from ..schemes.paper import header as paper_header
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
-from .common import LPIPS_NOTE, encrypt, quality, ssim_per_image
+from .common import LPIPS_NOTE, encrypt, quality, recover, ssim_per_image, victim_scheme
 
 
 def _key(seed, label: str) -> Key:
@@ -36,21 +36,19 @@ def _key(seed, label: str) -> Key:
 def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", batch: int = 64,
                 show: bool = True, mix: str = DEFAULT, seed: int | None = None) -> tuple[dict, dict]:
     """(result, arrays for the figure). `model`/`classifier` are hub.Loaded. `seed`: victim key, wrong keys and
-    nonces derived from it (reproducible); None: fresh random ones."""
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True,
-                     **({} if seed is None else {"nonce_source": seeded_nonces(seed)}))
+    nonces derived from it (reproducible); None: fresh random ones. The victim's ciphertexts are `ric encrypt
+    --scheme paper`'s (common.victim_scheme, common.encrypt), recovered as `ric decrypt` does."""
+    scheme = victim_scheme("paper", model, classifier, device, mix=mix, seed=seed, batch=batch)
     key = _key(seed, "victim")
-    enc = encrypt(codec, x, key, batch, "encrypt (victim key)", show)
+    enc = encrypt(scheme, x, key, batch, "encrypt (victim key)", show)
     x = x[enc["keep"]]
     n = len(x)
-    cipher = enc["cipher"]
-    files = [_container(enc, j, key, model, classifier, codec) for j in range(n)]
-    rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"], phi=enc["phis"])
-    rec = to_float(rec, "cpu")
+    cipher, files = enc["cipher"], enc["files"]
+    rec = recover(scheme, key, files)
     with torch.inference_mode():
         seen = torch.cat([classifier.module(cipher[s:s + batch].to(device)).argmax(1).cpu()
                           for s in range(0, n, batch)]).tolist()
-    t = _wrong_keys(codec, enc, files, seen, x, rec, n_keys, seed, batch, show)
+    t = _wrong_keys(scheme.codec, enc, files, seen, x, rec, n_keys, seed, batch, show)
 
     def summ(a):
         return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
@@ -71,15 +69,6 @@ def brute_force(model, classifier, x: torch.Tensor, n_keys: int, device="cpu", b
               "per_key_psnr": t["ps_x"].mean(1), "per_key_ssim": t["ss_x"].mean(1),
               "correct_psnr": correct["PSNR_mean"], "correct_ssim": correct["SSIM_mean"]}
     return res, arrays
-
-
-def _container(enc: dict, j: int, key: Key, model, classifier, codec: RICCodec) -> bytes:
-    """The ciphertext file of image j, as `ric encrypt` writes it (its header carries the key check)."""
-    pix = enc["cipher_u8"][j].numpy()
-    hd = paper_header.make_header(key, pix, enc["nonces"][j], enc["labels"][j], 0, model=model.identity,
-                                  classifier=classifier.identity, lam=codec.lam, phi=enc["phis"][j].to_dict(),
-                                  fingerprint=b"\0" * 8, mix=codec.mix)
-    return paper_header.encode_png(pix, hd)
 
 
 def _wrong_keys(codec: RICCodec, enc: dict, files: list, seen: list, x, rec, n_keys: int, seed, batch: int,

@@ -167,8 +167,9 @@ def run_attack(args) -> int:
     from .common import default_data, load_split
     device = _device(args)
     data = args.data or default_data()
-    sealed = getattr(args, "scheme", "paper") == "sealed"
-    model = None if sealed else hub.load_ric_model(args.model, device)
+    from ..schemes.registry import scheme_spec
+    needs_model = scheme_spec(getattr(args, "scheme", "paper")).needs_model    # only inversion, linkage choose
+    model = hub.load_ric_model(args.model, device) if needs_model else None
     clf = hub.load_classifier(args.classifier or (args.model if args.model in hub.shipped_names("classifier")
                                                     else hub.DEFAULT), device)
     from ..schemes.paper.mixing import CLI_NAMES
@@ -232,15 +233,13 @@ def _known_plaintext(args, model, clf, data, test, device, mix, png) -> dict:
 
 
 def _inversion(args, model, clf, data, test, device, mix, png) -> dict:
-    from ..schemes.sealed.scheme import sealed_config
     from .common import load_split, pick, strip_figure
     from .learned import inversion
     train = load_split(data, "train")
     xt = train.tensors(pick(len(train), args.n, args.seed))[0]
     xv = test.tensors(pick(len(test), args.n_test, args.seed))[0]
     res, arr = inversion(model, clf, xt, xv, args.keys, args.epochs, args.width, device, args.batch_size,
-                         show=not args.quiet, seed=args.seed, scheme=args.scheme, sealed_cfg=sealed_config(clf),
-                         mix=mix)
+                         show=not args.quiet, seed=args.seed, scheme=args.scheme, mix=mix)
     strip_figure(png, arr, title=f"inversion attack ({args.scheme} scheme): ciphertexts under a key the "
                  "attacker never saw")
     return res
@@ -260,17 +259,14 @@ def _cloud(args, model, clf, data, test, device, mix, png) -> dict:
 
 
 def _linkage(args, model, clf, data, test, device, mix, png) -> dict:
-    from ..schemes.paper.scheme import model_phi
-    from ..schemes.sealed.scheme import sealed_config
     from .common import load_split
     from .linkage import figure, linkage
     res, arr = linkage(model, clf, load_split(data, "train"), test, scheme=args.scheme, mix=mix,
                        n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
                        epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
-                       show=not args.quiet, phi=model_phi(model) if model else None, sealed_cfg=sealed_config(clf),
-                       null=args.null, both_coins=args.both_coins, class_starts=not args.no_class_starts)
-    sealed = args.scheme == "sealed"
-    figure(png, arr, f"linkage game ({args.scheme} scheme{'' if sealed else ', mix ' + args.mix}): "
+                       show=not args.quiet, null=args.null, both_coins=args.both_coins,
+                       class_starts=not args.no_class_starts)
+    figure(png, arr, f"linkage game ({args.scheme} scheme{', mix ' + args.mix if model else ''}): "
            f"{res['trials']} trials, {res['attacker_images']} attacker images")
     return res
 
@@ -279,6 +275,6 @@ def _nonce_reuse(args, model, clf, data, test, device, mix, png) -> dict:
     from .common import pick, strip_figure
     from .nonce import nonce_reuse
     x = test.tensors(pick(len(test), args.n, args.seed))[0]
-    res, arr = nonce_reuse(model, clf, x, args.pairs, device, not args.quiet, mix=mix)
+    res, arr = nonce_reuse(model, clf, x, args.pairs, device, not args.quiet, mix=mix, seed=args.seed)
     strip_figure(png, arr, title="shared key+nonce: x'1 - x'2 cancels the NAE")
     return res

@@ -18,10 +18,9 @@ from torch import nn
 from tqdm import tqdm
 
 from ..keys import Key
-from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
 from ..training.scoped import seeded_init
-from .common import encrypt, mean_image_baseline, predict, quality
+from .common import encrypt, mean_image_baseline, predict, quality, victim_scheme
 
 
 def _down(cin, cout):
@@ -78,10 +77,10 @@ def cloud(model, classifier, x_cipher_src: torch.Tensor, x_real: torch.Tensor, x
     """x_cipher_src: plaintexts whose ciphertexts the cloud holds (it never sees them); x_real: public real images
     for the discriminator; x_test: plaintexts of the test ciphertexts. The networks' initial weights and the
     batches are drawn from `seed`."""
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
+    scheme = victim_scheme("paper", model, classifier, device, mix=mix, batch=batch)   # as `ric encrypt` makes them
     key = Key.generate()
-    hist_c = encrypt(codec, x_cipher_src, key, batch, "encrypt (historical ciphertexts)", show)["cipher"]
-    victim = encrypt(codec, x_test, key, batch, "encrypt (test ciphertexts)", show)
+    hist_c = encrypt(scheme, x_cipher_src, key, batch, "encrypt (historical ciphertexts)", show)["cipher"]
+    victim = encrypt(scheme, x_test, key, batch, "encrypt (test ciphertexts)", show)
     x_te, c_te = x_test[victim["keep"]], victim["cipher"]
     clf = classifier.module.to(device).eval()
     for p in clf.parameters():

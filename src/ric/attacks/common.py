@@ -1,6 +1,7 @@
 """Shared pieces of the attacks: victim ciphertexts, metrics, baselines, a small training loop, tables."""
 from __future__ import annotations
 
+import argparse
 import math
 import os
 
@@ -15,7 +16,8 @@ from ..errors import RICError
 from ..io.tensors import to_float, to_uint8
 from ..keys import Key
 from ..metrics import psnr_per_image
-from ..schemes.paper.codec import RICCodec
+from ..schemes.paper.mixing import CLI_NAMES, DEFAULT
+from ..schemes.registry import build_scheme, scheme_spec
 
 LPIPS_NOTE = "unavailable: LPIPS needs pretrained AlexNet/VGG backbone weights, which cannot be downloaded here"
 
@@ -45,52 +47,75 @@ def images(ds, idx) -> torch.Tensor:
     return ds.tensors(idx)[0]
 
 
-def encrypt(codec: RICCodec, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt",
-            show: bool = True) -> dict:
-    """Encrypt float images (N,3,H,W) with `key`: {"cipher": float (n,3,H,W) from the 8-bit PNG pixels,
-    "nonces", "labels" (sealed ŷ), "phis" (Φ per image), "keep": indices of x that succeeded}. Images Φ never
-    succeeded on are dropped."""
-    ciphers, nonces, labels, keep, phis = [], [], [], [], []
-    with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
-        for s in range(0, len(x), batch):
-            enc = codec.encrypt(x[s:s + batch], key)
-            for j in range(len(enc.nonces)):
-                if j in enc.failed:
-                    continue
-                ciphers.append(enc.cipher[j])
-                nonces.append(enc.nonces[j])
-                labels.append(enc.labels[j])
-                phis.append(enc.phis[j])
-                keep.append(s + j)
-            bar.update(len(enc.nonces))
-    cipher = to_float(torch.stack(ciphers), "cpu")
-    return {"cipher": cipher, "cipher_u8": torch.stack(ciphers), "nonces": nonces, "labels": labels,
-            "keep": np.array(keep), "phis": phis}
+def victim_scheme(name: str, model, classifier, device="cpu", *, mix: str = DEFAULT, class_starts: bool = True,
+                  seed: int | None = None, batch: int = 64):
+    """The scheme whose ciphertexts an attack measures, built through the registry from the options `ric encrypt
+    --scheme NAME [--mix M] [--no-class-starts]` would parse (ric.schemes.registry.SchemeSpec.build_kwargs): the
+    same Φ / attack settings and class starts as a user gets. `model` is used where the scheme needs a RIC model;
+    `mix` (ric.schemes.paper.mixing) and `class_starts` where the scheme has those options. `seed`: nonces (and
+    every other draw of encryption) derived from it, reproducible; None: fresh ones, as `ric encrypt` draws."""
+    spec = scheme_spec(name)
+    cli = argparse.Namespace(mix={v: k for k, v in CLI_NAMES.items()}[mix], no_class_starts=not class_starts,
+                             margin=None, batch_size=batch, lossy_fallback=False)
+    return build_scheme(name, classifier, model if spec.needs_model else None, device, seed=seed,
+                        **spec.build_kwargs(cli))
 
 
-def encrypt_sealed(classifier, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt (sealed)",
-                   show: bool = True, cfg=None, device="cpu") -> dict:
-    """Sealed-scheme counterpart of `encrypt` (same dict, without nonces): every ciphertext is what `ric encrypt
-    --scheme sealed` writes. Images that do not fit losslessly or whose attack failed are dropped (not in "keep")."""
-    from ..schemes.sealed import SealedCodec, SealedConfig
-    codec = SealedCodec(classifier, cfg or SealedConfig(), device)
+def as_files(u8: np.ndarray) -> list:
+    """Each uint8 (H, W, 3) image as the PNG file a user would hand `ric encrypt` (ric.io.images.encode_png), loaded
+    as the file engine loads it for a scheme that keeps the file (ric.io.images.load_picture)."""
+    from ..io.images import encode_png, load_picture
+    return [load_picture(f"{i}.png", None, True, data=encode_png(im)) for i, im in enumerate(u8)]
+
+
+def encrypt(scheme, x: torch.Tensor, key: Key, batch: int = 64, desc: str = "encrypt", show: bool = True) -> dict:
+    """Encrypt float images (N,3,H,W) on 8-bit levels with `key` through `scheme.encrypt`, the call `ric encrypt`
+    makes for PNG files of them (as_files, for a scheme that keeps the file), so each ciphertext is the file a user
+    gets. Returns {"files": the ciphertext files' bytes, "cipher": float (n,3,H,W) of their pixels, "cipher_u8":
+    uint8 (n,H,W,3), "labels" (ŷ), "keep": indices of x that were encrypted, "headers": each file's public header
+    (None where the scheme writes none), "nonces" and "phis" (Φ settings) from them (None likewise)}. Images the
+    scheme refused (no margin reached; too large to hold losslessly) are dropped; none at all is a ValueError."""
+    from ..nae import PhiConfig
+    from ..schemes import container
     u8 = to_uint8(x).numpy()
-    ciphers, labels, keep = [], [], []
+    out = {"files": [], "ciphers": [], "labels": [], "keep": [], "headers": []}
     with tqdm(total=len(x), desc=desc, unit="img", disable=not show, leave=False) as bar:
         for s in range(0, len(x), batch):
-            res = codec.encrypt(list(u8[s:s + batch]), key)
-            for j, c in enumerate(res.cipher):
-                if j in res.errors:
+            for j, o in enumerate(scheme.encrypt(list(u8[s:s + batch]), key, None,
+                                                 as_files(u8[s:s + batch]) if scheme.keeps_mode else None)):
+                if o.error is not None:
                     continue
-                ciphers.append(torch.from_numpy(c))
-                labels.append(res.labels[j])
-                keep.append(s + j)
-            bar.update(len(res.cipher))
-    if not ciphers:
-        raise ValueError("no image could be sealed (none fits losslessly, or every attack failed)")
-    cipher_u8 = torch.stack(ciphers)
-    return {"cipher": to_float(cipher_u8, "cpu"), "cipher_u8": cipher_u8, "labels": labels,
-            "keep": np.array(keep)}
+                parsed = container.read(o.data)
+                out["files"].append(o.data)
+                out["ciphers"].append(torch.from_numpy(np.array(parsed.pixels)))
+                out["labels"].append(o.label)
+                out["keep"].append(s + j)
+                out["headers"].append(parsed.header)
+            bar.update(len(u8[s:s + batch]))
+    if not out["files"]:
+        raise ValueError(f"no image could be encrypted with the {scheme.name} scheme (none fits losslessly, or "
+                         "every attack failed)")
+    cipher_u8 = torch.stack(out.pop("ciphers"))
+    heads = out["headers"]
+    return {**out, "cipher": to_float(cipher_u8, "cpu"), "cipher_u8": cipher_u8, "keep": np.array(out["keep"]),
+            "nonces": [None if h is None else h.nonce for h in heads],
+            "phis": [None if h is None else PhiConfig.from_dict(h.phi) for h in heads]}
+
+
+def recover(scheme, key: Key, files: list[bytes]) -> torch.Tensor:
+    """The images `ric decrypt` recovers from ciphertext files (Scheme.prepare, then decrypt), float (n,3,H,W)."""
+    import io
+
+    from PIL import Image
+
+    from ..schemes import container
+    prepared = [scheme.prepare(key, container.read(f)) for f in files]
+    out: list = [None] * len(files)
+    for i, o in scheme.decrypt(key, prepared):
+        if o.error is not None:
+            raise o.error
+        out[i] = np.asarray(Image.open(io.BytesIO(o.data)).convert("RGB"))
+    return to_float(out, "cpu")
 
 
 def ssim_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import torch
 
-from ..io.tensors import to_float
 from ..keys import Key
-from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
 from ..training.scoped import seeded_init
 from .common import (
     LowPassAttack,
     encrypt,
-    encrypt_sealed,
     label_mean_baseline,
     mean_image_baseline,
     predict,
     quality,
+    recover,
     train_regressor,
+    victim_scheme,
 )
 from .unet import UNet
 
@@ -58,12 +57,13 @@ def _fit_and_score(cipher_tr, target_tr, cipher_te, x_te, mean_src, epochs, widt
 def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: int, width: int = 32,
                     device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
                     mix: str = DEFAULT):
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
+    """The paper scheme's ciphertexts of one key, as `ric encrypt` makes them, and their recoveries as `ric decrypt`
+    gives them (common.victim_scheme, encrypt, recover)."""
+    scheme = victim_scheme("paper", model, classifier, device, mix=mix, batch=batch)
     key = Key.generate()
-    enc = encrypt(codec, x, key, batch, "encrypt (one key)", show)
+    enc = encrypt(scheme, x, key, batch, "encrypt (one key)", show)
     x = x[enc["keep"]]
-    rec, _ = codec.decrypt(enc["cipher_u8"], key, enc["nonces"], enc["labels"], phi=enc["phis"])
-    rec = to_float(rec, "cpu")
+    rec = recover(scheme, key, enc["files"])
     c = enc["cipher"]
     tr, te = slice(0, n_train), slice(n_train, None)
     lab = list(enc["labels"])
@@ -78,18 +78,15 @@ def known_plaintext(model, classifier, x: torch.Tensor, n_train: int, epochs: in
 
 def inversion(model, classifier, x_train: torch.Tensor, x_test: torch.Tensor, n_keys: int, epochs: int,
               width: int = 32, device="cpu", batch: int = 64, lr: float = 1e-3, show: bool = True, seed: int = 0,
-              scheme: str = "paper", sealed_cfg=None, mix: str = DEFAULT):
-    """scheme "sealed": the ciphertexts are the sealed scheme's (no RIC model; `model` is unused), made with the
-    same settings a user gets (`sealed_cfg`); images that do not fit losslessly are left out on both sides.
-    `mix`: the paper scheme's keyed mixing of u_en (ric.schemes.paper.mixing)."""
-    if scheme == "sealed":
-        def enc_with(x, key, desc):
-            return encrypt_sealed(classifier.module, x, key, batch, desc, show, sealed_cfg, device)
-    else:
-        codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
+              scheme: str = "paper", mix: str = DEFAULT):
+    """`scheme`: whose ciphertexts, built as `ric encrypt --scheme NAME` builds them (common.victim_scheme; `model`
+    unused where the scheme needs no RIC model); images a scheme refuses (the sealed scheme's that do not fit
+    losslessly) are left out on both sides. `mix`: the paper scheme's keyed mixing of u_en
+    (ric.schemes.paper.mixing)."""
+    victim_of = victim_scheme(scheme, model, classifier, device, mix=mix, batch=batch)
 
-        def enc_with(x, key, desc):
-            return encrypt(codec, x, key, batch, desc, show)
+    def enc_with(x, key, desc):
+        return encrypt(victim_of, x, key, batch, desc, show)
     groups = torch.arange(len(x_train)).chunk(max(1, n_keys))
     cs, xs, ys = [], [], []
     for g in groups:  # the attacker's own keys, one per group of its own plaintexts

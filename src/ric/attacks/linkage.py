@@ -41,9 +41,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..io.tensors import to_uint8
-from ..keys import Key, seeded_nonces
+from ..keys import Key
+from ..schemes.registry import scheme_spec
 from ..training.scoped import seeded_init
-from .common import encrypt, encrypt_sealed, pick
+from .common import encrypt, pick, victim_scheme
 
 DATASETS = {"cifar10": "cifar10.npz", "celeba64": "celeba_faces_64.npz", "celeba160": "celeba_faces_160.npz",
             "mnist": "mnist.npz"}
@@ -342,25 +343,18 @@ def derived_key(*parts) -> Key:
     return Key(hashlib.sha256("/".join(["ric-linkage", *map(str, parts)]).encode()).digest())
 
 
-def make_encryptor(scheme: str, model, clf, phi, device, mix: str, batch: int, show: bool, sealed_cfg=None,
-                   class_starts: bool = True):
-    """(x, key, nonce seed, desc) -> the dict of common.encrypt. The paper scheme draws nonces from
-    keys.seeded_nonces(nonce seed); the sealed codec draws its own (os.urandom), so sealed runs are not
-    bit-reproducible. `class_starts`: Φ begins from the classifier's class starts where `ric encrypt` would
-    (ric.starts); the encryptor's `starts` attribute names them (None: from the keyed noise alone)."""
-    from ..hub import class_starts_for
-    from ..schemes.paper.codec import RICCodec
-    starts = None
-    if scheme != "sealed" and class_starts:   # loaded once: every encryption call of the game uses them
-        starts = class_starts_for(clf, RICCodec(model.module, clf.module, phi, device, mix=mix).phi.view)
+def make_encryptor(scheme: str, model, clf, device, mix: str, batch: int, show: bool, class_starts: bool = True):
+    """(x, key, nonce seed, desc) -> the dict of common.encrypt: the scheme's ciphertexts as `ric encrypt --scheme
+    NAME` makes them (common.victim_scheme: its Φ / attack settings; `model` unused where the scheme needs no RIC
+    model), every nonce and draw derived from the nonce seed (reproducible). `class_starts`: begin from the
+    classifier's class starts where `ric encrypt` would (ric.starts); the encryptor's `starts` attribute names
+    them (None: from the keyed noise alone)."""
+    def build(seed=None):
+        return victim_scheme(scheme, model, clf, device, mix=mix, class_starts=class_starts, seed=seed, batch=batch)
 
     def enc(x, key, nonce_seed, desc):
-        if scheme == "sealed":
-            return encrypt_sealed(clf.module, x, key, batch, desc, show, sealed_cfg, device)
-        codec = RICCodec(model.module, clf.module, phi, device, mix=mix, grid=True,
-                         nonce_source=seeded_nonces(nonce_seed), starts=starts)
-        return encrypt(codec, x, key, batch, desc, show)
-    enc.starts = f"{starts.digest} (α {starts.alpha})" if starts is not None else None
+        return encrypt(build(nonce_seed), x, key, batch, desc, show)
+    enc.starts = build().settings()["class_starts"]
     return enc
 
 
@@ -518,14 +512,15 @@ def victim_trials(enc, clf, test, n_trials: int, seed: int, device, show: bool, 
 
 def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attacker: int = 600,
             n_trials: int = 2000, n_keys: int = 10, epochs: int = 60, seed: int = 0, device="cpu", batch: int = 64,
-            show: bool = True, phi=None, sealed_cfg=None, null: bool = False,
-            both_coins: bool = False, class_starts: bool = True) -> tuple[dict, dict]:
-    """The whole game. Returns (result dict, arrays for the figure)."""
-    sealed = scheme == "sealed"
-    enc = make_encryptor(scheme, model, clf, phi, device, mix, batch, show, sealed_cfg, class_starts)
-    c_att, x_att, n_groups, labels_att = attacker_pairs(enc, train, n_attacker, n_keys, seed, sealed)
+            show: bool = True, null: bool = False, both_coins: bool = False,
+            class_starts: bool = True) -> tuple[dict, dict]:
+    """The whole game. Returns (result dict, arrays for the figure). A lossless scheme refuses what it cannot hold
+    losslessly: such images are left out of both sides (fits_sealed)."""
+    bounded = scheme_spec(scheme).lossless
+    enc = make_encryptor(scheme, model, clf, device, mix, batch, show, class_starts)
+    c_att, x_att, n_groups, labels_att = attacker_pairs(enc, train, n_attacker, n_keys, seed, bounded)
     attackers, info = fit_attackers(c_att, x_att, seed, show, epochs)
-    v = victim_trials(enc, clf, test, n_trials, seed, device, show, sealed, null, both_coins)
+    v = victim_trials(enc, clf, test, n_trials, seed, device, show, bounded, null, both_coins)
     truth = channel_contrast(v["x_chosen"])
     scores, preds = play(attackers, v["cipher"], batched(stats, v["x0"]), batched(stats, v["x1"]), v["coin"], truth)
     res = {"attack": "linkage", "scheme": scheme, "attacker_images": len(c_att), "attacker_keys": n_groups,
@@ -534,8 +529,8 @@ def linkage(model, clf, train, test, *, scheme: str = "paper", mix: str, n_attac
            "null_control": null, "both_coins": both_coins, "class_starts": enc.starts,
            "pairs_same_dataset_label": v["same_dataset_label"], "victim_ciphertexts_reused": False,
            "victim_key": "one key the attacker never saw, nonce per image",
-           "keys_and_nonces": "keys and nonces derived from --seed (keys.seeded_nonces), attacker and victim apart"
-           if not sealed else "keys derived from --seed; the sealed codec draws its own nonces and padding",
+           "keys_and_nonces": "keys, nonces and the scheme's other draws derived from --seed (keys.seeded_nonces), "
+                               "attacker and victim apart",
            "statistic": "E[(x-0.5)^2] per channel (R^2 on the victim ciphertexts)", **info,
            "label_only_contrast_R2_per_channel": label_only_r2(labels_att, channel_contrast(x_att), v["labels"],
                                                                 truth),

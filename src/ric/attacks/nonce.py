@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from ..keys import Key, new_nonce
+from ..keys import Key, new_nonce, seeded_nonces
 from ..metrics import psnr_per_image
 from ..nae import generate_nae
-from ..noise import noise_image
 from ..schemes.paper.codec import RICCodec
 from ..schemes.paper.mixing import DEFAULT
-from .common import encrypt, ssim_per_image
+from .common import encrypt, ssim_per_image, victim_scheme
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -37,17 +36,22 @@ def same_label_pairs(labels: list[int], n_pairs: int) -> list[tuple[int, int]]:
 
 def encrypt_with_nonces(codec: RICCodec, key: Key, x: torch.Tensor, nonces: list[bytes], labels: list[int]
                         ) -> torch.Tensor:
-    """Ciphertexts (float, 8-bit levels) of x with GIVEN nonces: what a buggy caller reusing nonces would get
-    (with the codec's mixing of u_en)."""
-    noise = torch.stack([noise_image(key, nc, tuple(x.shape[1:])) for nc in nonces]).to(x.device)
-    n_adv = generate_nae(codec.classifier, noise, torch.tensor(labels, device=x.device), codec.phi).n_adv
+    """Ciphertexts (float, 8-bit levels) of x with GIVEN nonces: what a buggy caller reusing nonces would get (with
+    the codec's mixing of u_en, its Φ settings and its class starts; Φ's exact result, not snapped to ric/4's grid)."""
+    y = torch.tensor(labels, device=x.device)
+    n_adv = generate_nae(codec.classifier, codec.start_noise(key, nonces, y, tuple(x.shape[1:]), codec.phi), y,
+                         codec.phi).n_adv
     with torch.no_grad():
         return codec._encode(x, n_adv, key, nonces)
 
 
 def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", show: bool = True,
-                mix: str = DEFAULT) -> tuple:
-    codec = RICCodec(model.module, classifier.module, device=device, mix=mix, grid=True)
+                mix: str = DEFAULT, seed: int | None = None) -> tuple:
+    """The paper scheme as `ric encrypt` builds it (common.victim_scheme). `seed`: every nonce (the pairs' and the
+    library's) derived from it, reproducible; None: fresh random ones."""
+    scheme = victim_scheme("paper", model, classifier, device, mix=mix, seed=seed)
+    codec = scheme.codec
+    fresh = new_nonce if seed is None else seeded_nonces(seed + 1)
     c = codec.classifier
     x = x.to(device)
     with torch.no_grad():
@@ -62,8 +66,8 @@ def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", 
     lam = codec.lam
     out = {}
     for mode in ("shared nonce", "fresh nonces"):
-        n1 = [new_nonce() for _ in pairs]
-        n2 = n1 if mode == "shared nonce" else [new_nonce() for _ in pairs]
+        n1 = [fresh() for _ in pairs]
+        n2 = n1 if mode == "shared nonce" else [fresh() for _ in pairs]
         c1 = encrypt_with_nonces(codec, key, x1, n1, y)
         c2 = encrypt_with_nonces(codec, key, x2, n2, y)
         d = c1 - c2
@@ -73,8 +77,8 @@ def nonce_reuse(model, classifier, x: torch.Tensor, n_pairs: int, device="cpu", 
                      "SSIM(x2 + (x'1-x'2)/(1-λ), x1)": ssim_per_image(est.cpu(), x1.cpu()).mean().item(),
                      "_d": d.cpu(), "_est": est.cpu()}
     # the library: nonces of many encryptions, including the same image twice and a retry-prone batch
-    enc_a = encrypt(codec, x.cpu(), key, 64, "library encrypt", show)
-    enc_b = encrypt(codec, x.cpu(), key, 64, "library encrypt again", show)
+    enc_a = encrypt(scheme, x.cpu(), key, 64, "library encrypt", show)
+    enc_b = encrypt(scheme, x.cpu(), key, 64, "library encrypt again", show)
     all_n = enc_a["nonces"] + enc_b["nonces"]
     res = {"attack": "nonce-reuse", "pairs": len(pairs), "pairs_note": "same-label pairs (equal n_adv when the "
            "nonce is shared)", "lam": lam,

@@ -180,9 +180,13 @@ def size_list(text: str) -> list[tuple[int, int]]:
 
 
 def scheme_list(text: str) -> list[str]:
+    """Comma-separated registered scheme names (ric.schemes.registry)."""
+    from ..schemes.registry import scheme_names
+    known = scheme_names()
     parts = [p for p in text.split(",") if p]
-    if not parts or any(p not in ("paper", "sealed") for p in parts):
-        raise argparse.ArgumentTypeError(f"expected paper, sealed or paper,sealed, got {text!r}")
+    if not parts or any(p not in known for p in parts):
+        raise argparse.ArgumentTypeError(f"expected scheme names separated by commas ({', '.join(known)}), got "
+                                         f"{text!r}")
     return parts
 
 

@@ -19,6 +19,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from ..schemes.registry import scheme_spec
 from .common import log, machine_line, table
 
 
@@ -57,7 +58,7 @@ def _one(a, scheme: str, h: int, w: int, key: str) -> dict:
         Image.fromarray(synthetic_photo(h, w)).save(src)
     ric = [sys.executable, "-m", "ric.cli"]
     common = ["--key", key, "--force", "-q", "--threads", str(a.threads)] + (["--cpu"] if a.cpu else [])
-    models = [*(["--model", a.model] if a.model and scheme == "paper" else []),
+    models = [*(["--model", a.model] if a.model and scheme_spec(scheme).needs_model else []),
               *(["--classifier", a.classifier] if a.classifier else [])]
     enc_dir, dec_dir = (os.path.join(a.out, f"{op}-{scheme}") for op in ("enc", "dec"))
     log(f"{scheme} {name}: encrypting")
@@ -87,7 +88,7 @@ def _cells(r: dict) -> list:
         return [f"{r[f'{op}_s']:.1f}", f"{r[f'{op}_s'] / r['mp']:.0f}", f"{r[f'{op}_mib']:,.0f}"]
     if "psnr_db" not in r:
         right = "not decrypted"
-    elif r["scheme"] == "sealed":
+    elif scheme_spec(r["scheme"]).lossless:
         right = "bit-exact" if r["bit_exact"] else "NOT bit-exact"
     else:
         right = f"{r['psnr_db']:.2f} dB"

@@ -24,6 +24,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from ..schemes.registry import scheme_spec
 from .common import load, log, machine_line, now, table
 from .photo_sizes import psnr
 
@@ -147,12 +148,14 @@ def run(a) -> int:
     models = ["--classifier", a.classifier or a.model]
     folders = {}
     for scheme in ("paper", "sealed"):
+        spec = scheme_spec(scheme)
         folder = os.path.join(a.out, f"enc_{scheme}")
         log(f"encrypting {len(plain)} images with the {scheme} scheme")
-        extra = ["--model", a.model] if scheme == "paper" else []
+        extra = ["--model", a.model] if spec.needs_model else []
+        lossy = [o.flag for o in spec.options if o.dest == "lossy_fallback"]   # store, rather than refuse, a misfit
         _cli(["encrypt", "--key", key, "--out", folder, "--resume", "-q", "--cpu", "--scheme", scheme, *models,
-              *extra, *(["--lossy-fallback"] if scheme == "sealed" else []), *plain])
-        folders["ric/4" if scheme == "paper" else "sealed/2"] = folder
+              *extra, *lossy, *plain])
+        folders[spec.written_format] = folder
     log("encrypting the same images as ric/3 (in memory)")
     folders["ric/3"] = os.path.join(a.out, "enc_ric3")
     _ric3(a, key, plain, folders["ric/3"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..formats import DEFAULT_SCHEME, SCHEMES
 from . import options as opt
-from .crypt import _engine, _summary, check_scheme_options, report_encrypted
+from .crypt import _engine, _summary, report_encrypted
 from .report import Reporter
 
 EPILOG = ("Each ciphertext is decrypted in memory with --key (any format RIC reads: `ric info --formats`) and its "
@@ -41,18 +41,13 @@ def add(sub) -> None:
 
 
 def _maker(args, device):
-    """make(scheme name, classifier name, model name) -> a scheme that encrypts, as `ric encrypt` builds it."""
-    from ..hub import load_classifier, load_ric_model
+    """make(scheme name, classifier name, model name) -> a scheme that encrypts, as `ric encrypt` builds it
+    (ric.schemes.registry: the shared options and the scheme's own)."""
+    from ..schemes.registry import build_scheme, scheme_spec
 
     def make(name: str, classifier: str, model: str | None):
-        if name == "sealed":
-            from ..schemes.sealed.scheme import SealedScheme
-            return SealedScheme(load_classifier(classifier, device), device, margin=args.margin,
-                                lossy_fallback=args.lossy_fallback, batch_size=args.batch_size)
-        from ..schemes.paper.scheme import PaperScheme
-        return PaperScheme(load_ric_model(model, device), load_classifier(classifier, device), device,
-                           margin=args.margin, mix=opt.mix_of(args.mix), batch_size=args.batch_size,
-                           starts=None if args.no_class_starts else "auto")
+        spec = scheme_spec(name)
+        return build_scheme(name, classifier, model if spec.needs_model else None, device, **spec.build_kwargs(args))
     return make
 
 
@@ -61,7 +56,8 @@ def run_reencrypt(args) -> int:
     from ..io.atomic import check_out_folder
     from ..keys import Key
     from ..schemes import Resolver
-    check_scheme_options(args)
+    from ..schemes.registry import choose_scheme
+    choose_scheme(args)                 # --scheme, or the one whose options are given; others' options: exit 2
     check_out_folder(args.out)
     device = opt.device_of(args)
     key = Key.load(args.key)

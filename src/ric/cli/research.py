@@ -129,11 +129,14 @@ def _keep_replaced_starts(path: str) -> str | None:
 
 def run_evaluate(args) -> int:
     from ..evaluate import evaluate
+    from ..schemes.registry import choose_scheme, scheme_spec
+    spec = scheme_spec(choose_scheme(args))       # another scheme's options (--mix with sealed): exit 2
     device = opt.device_of(args)
-    model = opt.load_ric_model(args, device) if args.scheme == "paper" else None
+    model = opt.load_ric_model(args, device) if spec.needs_model else None
     clf = opt.load_classifier(args, device)
-    res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet,
-                   args.scheme, args.margin, opt.mix_of(args.mix))
+    built = {k: v for k, v in spec.build_kwargs(args).items() if k != "batch_size"}   # as `ric encrypt` builds it
+    res = evaluate(model, clf, args.data, args.n, args.seed, device, args.batch_size, not args.quiet, spec.name,
+                   **built)
     if args.json:
         print(json.dumps(res, indent=1))
     else:

@@ -26,7 +26,7 @@ from ...io.images import encode_png as encode_image_png
 from ...io.tensors import to_float
 from ...keys import Key, new_nonce
 from ...nae import PhiConfig
-from ..base import Outcome
+from ..base import Outcome, new_stats
 from . import header as paper_header
 from . import portable
 from .codec import RICCodec, pack_nadv, unpack_nadv
@@ -127,6 +127,7 @@ class PaperScheme:
     `starts`: "auto" (the class starts stored beside the classifier, when it has some fitted for the contrast Φ
     aims at; ric.starts), None (Φ from the keyed noise alone), or a ClassStarts."""
     name = "paper"
+    keeps_mode = False          # encrypts the decoded pixels (RGB); the files' own modes and bytes are not kept
 
     def __init__(self, model: Loaded, classifier: Loaded, device="cpu", *, phi: PhiConfig | None = None,
                  margin: float | None = None, mix: str = DEFAULT, fast_decrypt: bool = False,
@@ -151,7 +152,7 @@ class PaperScheme:
             self.codec.use_starts(starts)
         self.fast_decrypt, self.regenerate, self.batch_size = fast_decrypt, regenerate, batch_size
         self.classes = classifier.classes
-        self.stats = {"nae_retries": 0, "label_retries": 0}
+        self.stats = new_stats()
 
     # -- encrypt ------------------------------------------------------------------------------------
     def peak_bytes(self, h: int, w: int, n: int) -> int:
@@ -162,7 +163,9 @@ class PaperScheme:
         crop = min(h, tile + 2 * CROP_HALO) * min(w, tile + 2 * CROP_HALO)     # tiled: one image at a time
         return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + BYTES_PER_PIXEL * crop
 
-    def encrypt(self, images: list[np.ndarray], key: Key, progress=None) -> list[Outcome]:
+    def encrypt(self, images: list[np.ndarray], key: Key, progress=None, originals: list | None = None
+                ) -> list[Outcome]:
+        """One Outcome per image (`originals` unused: see keeps_mode)."""
         out = []
         # tiled sizes go one image at a time: a batch would only add whole-image tensors (crops run singly anyway)
         size = 1 if images and self.codec.tile_for(images[0].shape[:2]) else self.batch_size
@@ -170,6 +173,7 @@ class PaperScheme:
             enc = self.codec.encrypt(to_float(images[s:s + size], self.device), key, progress)
             self.stats["nae_retries"] += enc.nae_retries
             self.stats["label_retries"] += enc.label_retries
+            self.stats["retries"] += enc.nae_retries + enc.label_retries
             parts = self._portable_parts(key, enc) if enc.q is not None else [(None, None)] * len(enc.nonces)
             for j in range(len(enc.nonces)):
                 if j in enc.failed:
@@ -179,6 +183,13 @@ class PaperScheme:
                 out.append(Outcome(self._png(key, enc, j, *parts[j]), enc.labels[j],
                                    {"steps": enc.steps[j], "attempts": enc.attempts[j]}))
         return out
+
+    def settings(self) -> dict:
+        """How this scheme encrypts, as a result records it: Φ's margin g1, the mixing, the models, class starts."""
+        starts = self.codec.starts
+        return {"margin_g1": self.codec.phi.margin, "mix": self.codec.mix, "model": self.model.identity,
+                "classifier": self.classifier.identity,
+                "class_starts": f"{starts.digest} (α {starts.alpha})" if starts is not None else None}
 
     def _png(self, key: Key, enc, j: int, body: bytes | None = None, fingerprint: bytes | None = None) -> bytes:
         """The ciphertext file of image j: `body` and `fingerprint` are the portable n_adv and the recovered image's
@@ -267,6 +278,10 @@ class PaperScheme:
         """Estimated peak memory of decrypting one prepared ciphertext: Φ's when it must regenerate n_adv."""
         h, w = p.pixels.shape[:2]
         return self.peak_bytes(h, w, 1) if p.nadv is None else BASE_BYTES
+
+    def output_ext(self, p: Prepared) -> str:
+        """Decryption gives back a PNG of the recovered pixels."""
+        return ".png"
 
     def batch_key(self, p: Prepared):
         """Ciphertexts that one codec call can decrypt together."""

@@ -45,29 +45,26 @@ height ‖ width, random padding and filler) still decrypts, bit-exactly, but it
 coarse plane N (what the classifier sees) and its filler digits can be changed without detection.
 Re-encrypt version-1 ciphertexts to get version 2's guarantee.
 """
-from ...errors import CapacityError, NotSealedError
-from .coarse import SealedConfig, coarse_attack
-from .codec import SealedCodec, SealedResult
-from .digits import BASE, BLOCK_BYTES, BLOCK_DIGITS, LEVELS, bytes_to_digits, capacity_bytes, digits_to_bytes
-from .payload import CODEC_FILE, CODEC_PNG, CODEC_WEBP, CODEC_WEBP_LOSSY, compress, decompress
-from .stream import (
-                     HEADER_BYTES,
-                     MAGIC,
-                     NONCE_BYTES,
-                     PREFIX_BYTES,
-                     TAG_BYTES,
-                     VERSION,
-                     VERSION_1,
-                     VERSIONS,
-                     PendingSeal,
-                     fine_digits,
-                     is_sealed,
-                     open_sealed_file,
-                     open_sealed_payload,
-                     open_sealed_pixels,
-                     payload_room,
-                     seal_body,
-                     seal_pixels,
-                     seal_stream,
-                     sealed_version,
-)
+_LAZY = {   # name -> module: importing ric.schemes.sealed (e.g. for its registry entry, .spec) loads no torch
+    **dict.fromkeys(("CapacityError", "NotSealedError"), "...errors"),
+    **dict.fromkeys(("SealedConfig", "coarse_attack"), ".coarse"),
+    **dict.fromkeys(("SealedCodec", "SealedResult"), ".codec"),
+    **dict.fromkeys(("BASE", "BLOCK_BYTES", "BLOCK_DIGITS", "LEVELS", "bytes_to_digits", "capacity_bytes",
+                     "digits_to_bytes"), ".digits"),
+    **dict.fromkeys(("CODEC_FILE", "CODEC_PNG", "CODEC_WEBP", "CODEC_WEBP_LOSSY", "compress", "decompress"),
+                    ".payload"),
+    **dict.fromkeys(("HEADER_BYTES", "MAGIC", "NONCE_BYTES", "PREFIX_BYTES", "TAG_BYTES", "VERSION", "VERSION_1",
+                     "VERSIONS", "PendingSeal", "fine_digits", "is_sealed", "open_sealed_file",
+                     "open_sealed_payload", "open_sealed_pixels", "payload_room", "seal_body", "seal_pixels",
+                     "seal_stream", "sealed_version"), ".stream"),
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):     # PEP 562
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import ContainerError, ModelLoadError
 from ...hub import Loaded, class_starts_for
 from ...keys import Key
-from ..base import Outcome
+from ..base import Outcome, new_stats
 from .coarse import COARSE_VIEW, SealedConfig
 from .codec import SealedCodec
 from .payload import output_ext, to_file
@@ -77,7 +77,7 @@ class SealedScheme:
         self.codec = None if classifier is None else SealedCodec(classifier.module, sealed_config(classifier, margin),
                                                                  device, nonce_source=nonce_source, seed=seed,
                                                                  starts=starts)
-        self.stats = {"retries": 0}
+        self.stats = new_stats()
 
     def peak_bytes(self, h: int, w: int, n: int) -> int:
         """Estimated peak memory of encrypting n images of h×w in one batch."""
@@ -87,6 +87,14 @@ class SealedScheme:
             return BASE_BYTES + (PIXEL_BYTES + DRAW_BYTES * self.codec.cfg.payload_samples) * h * w * n
         t = self.codec.tile + 2 * CROP_HALO
         return BASE_BYTES + TILED_BYTES_PER_PIXEL * h * w + CROP_BYTES_PER_PIXEL * min(h, t) * min(w, t)  # 1 at a time
+
+    def settings(self) -> dict:
+        """How this scheme encrypts, as a result records it: the margin g1, the classifier, its class starts (no
+        mixing, no RIC model)."""
+        starts = None if self.codec is None else self.codec.starts
+        return {"margin_g1": None if self.codec is None else self.codec.cfg.margin, "mix": None, "model": None,
+                "classifier": self.classifier.identity if self.classifier is not None else None,
+                "class_starts": f"{starts.digest} (α {starts.alpha})" if starts is not None else None}
 
     def encrypt(self, images: list[np.ndarray], key: Key, progress=None,
                 originals: list | None = None) -> list[Outcome]:
@@ -99,7 +107,8 @@ class SealedScheme:
             batch = images[s:s + size]
             res = self.codec.encrypt(batch, key, self.lossy_fallback,
                                      None if originals is None else originals[s:s + size])
-            self.stats["retries"] += res.retries
+            self.stats["retries"] += res.retries          # every retry is a ciphertext that lost the label
+            self.stats["label_retries"] += res.retries
             for j in range(len(batch)):
                 out.append(Outcome(error=res.errors[j]) if j in res.errors else
                            Outcome(encode_sealed_png(res.cipher[j]), res.labels[j], res.info[j]))
@@ -124,6 +133,11 @@ class SealedScheme:
     def output_ext(prepared: Prepared) -> str:
         """The extension of the file that `decrypt` gives back for `prepared` (known before it runs)."""
         return prepared.ext
+
+    @staticmethod
+    def decrypt_peak_bytes(prepared: Prepared) -> int:
+        """Memory decrypting `prepared` holds besides its ciphertext: the opened payload (no model runs)."""
+        return len(prepared.data)
 
     def batch_key(self, prepared: Prepared):
         return None
