@@ -97,7 +97,8 @@ def test_every_harness_runs_on_the_registrys_victims():
     from ric.attacks.cloud import cloud
     from ric.attacks.learned import inversion, known_plaintext
     from ric.attacks.nonce import nonce_reuse
-    x = to_float([np.asarray(Image.open(os.path.join(SAMPLES, f)).convert("RGB")) for f in sorted(os.listdir(SAMPLES))])
+    x = to_float([np.asarray(Image.open(os.path.join(SAMPLES, f)).convert("RGB")) for f in sorted(os.listdir(SAMPLES))
+                  if f.endswith(".png")])
     model, clf = load_ric_model("cifar10"), load_classifier("cifar10")
     res, _ = brute_force(model, clf, x[:3], 2, show=False, seed=1)
     assert (res["container_rejected"], res["container_accepted"]) == (6, 0) and res["correct_key_PSNR"] > 40
