@@ -138,3 +138,36 @@ def test_ciphertexts_of_the_replaced_shipped_starts_still_decrypt(tmp_path, name
     from PIL import Image
     rec = np.asarray(Image.open(out[0].out).convert("RGB")).astype(float)
     assert 10 * np.log10(255 ** 2 / ((rec - img) ** 2).mean()) > 40
+
+
+RETIRED_CELEBA160 = "celeba160@7d5b048f2fc2"   # the small_resnet celeba160 classifier (26%), replaced on 2026-12-06
+
+
+def test_ciphertexts_of_the_retired_celeba160_classifier_still_decrypt(tmp_path):
+    """A paper ciphertext made with the replaced celeba160 classifier (and its class starts, kept beside it in
+    weights/retired/) names that identity; decryption finds both by what the ciphertext records, bit-exactly."""
+    if "celeba160" not in hub.shipped_names("ric"):
+        pytest.skip("no shipped celeba160 weights in this checkout")
+    import numpy as np
+
+    from ric.files.engine import FileEngine
+    from ric.keys import Key, seeded_nonces
+    from ric.schemes import Resolver
+    from ric.schemes.paper.scheme import PaperScheme
+    path = hub.weights_for(RETIRED_CELEBA160, "classifier")
+    assert path is not None and path.endswith(f"retired/{RETIRED_CELEBA160}_classifier.safetensors")
+    old = hub.load_classifier(path)
+    assert old.identity == RETIRED_CELEBA160 and hub.load_class_starts(old).digest == "e98dc15ae54c"
+    assert hub.weights_for(f"celeba160@{'0' * 12}", "classifier") == "celeba160"   # another digest: the current name
+    key = Key(bytes(range(32)))
+    from image_support import smooth_images
+    img = smooth_images(1, 160, 160)[0]
+    enc = PaperScheme(hub.load_ric_model("celeba160"), old, nonce_source=seeded_nonces(5)).encrypt([img], key)[0]
+    assert enc.error is None
+    c = tmp_path / "c.png"
+    c.write_bytes(enc.data)
+    out = list(FileEngine(show_progress=False).decrypt(Resolver(), key, [str(c)], str(tmp_path / "dec")))
+    assert out[0].error is None
+    from PIL import Image
+    rec = np.asarray(Image.open(out[0].out).convert("RGB")).astype(float)
+    assert 10 * np.log10(255 ** 2 / ((rec - img) ** 2).mean()) > 40

@@ -181,11 +181,25 @@ def _load_classifier(spec: str, device) -> Loaded:
         kwargs = json.loads(meta.get("arch_kwargs", "{}"))
         classes = json.loads(meta.get("classes", "[]"))
         module = create_classifier(meta["arch"], num_classes=int(meta["num_classes"]), **kwargs)
-        module.load_state_dict(load_file(path))
+        _load_state(module, load_file(path))
     except (KeyError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"{path} is not a RIC classifier checkpoint ({type(e).__name__}: "
                              f"{str(e).splitlines()[0][:120]})") from None
     return Loaded(module.to(device).eval(), name, classes, meta, path)
+
+
+def _load_state(module: torch.nn.Module, state: dict) -> None:
+    """Load a classifier file's tensors strictly, except the keys the module fills from elsewhere: a module with
+    `external_state_keys` (e.g. ric.classifiers.dlib_face, whose backbone comes from a wheel) may lack exactly those
+    in the file; they stay in its state_dict, so they are part of its identity all the same."""
+    external = set(getattr(module, "external_state_keys", ()))
+    if not external:
+        module.load_state_dict(state)
+        return
+    result = module.load_state_dict(state, strict=False)
+    missing = sorted(set(result.missing_keys) - external)
+    if missing or result.unexpected_keys:
+        raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {sorted(result.unexpected_keys)[:3]}")
 
 
 def load_ric_model(spec: str = DEFAULT, device="cpu") -> Loaded:

@@ -7,7 +7,7 @@ from ..registry import Registry
 
 CLASSIFIERS = Registry("classifier")
 
-from . import cnn, inception_resnet, mnist_cnn, resnet, svhn_cnn  # noqa: E402,F401  (register architectures)
+from . import cnn, dlib_face, inception_resnet, mnist_cnn, resnet, svhn_cnn  # noqa: E402,F401  (register architectures)
 
 
 def create_classifier(arch: str, **kwargs):
