@@ -250,6 +250,8 @@ def _noise_like(bsub) -> None:
     p.add_argument("--n", type=POSITIVE, default=6, help="test images per configuration, each under 2 keys "
                    "(default 6)")
     p.add_argument("--schemes", type=scheme_list, default=["sealed", "paper"], help="schemes (default sealed,paper)")
+    p.add_argument("--model", default="cifar10", help="the paper scheme's RIC model for a classifier without one of "
+                   "its name (default cifar10, tiled)")
     p.add_argument("--out", default="", help="folder for the pictures of two same-label ciphertexts (default none)")
     p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
 
