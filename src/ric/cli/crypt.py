@@ -93,9 +93,9 @@ def _engine(args):
 
 
 def run_encrypt(args) -> int:
-    from ..io.atomic import check_out_folder
     from ..keys import Key
-    check_out_folder(args.out)
+    from ..storage import location
+    location(args.out).check_out_folder()
     device = opt.device_of(args)
     key = Key.load(args.key)
     resize = opt.parse_hw(args.resize)
@@ -139,10 +139,10 @@ def _summary(args, verb: str, rep: Reporter, engine, extra: str = "") -> None:
 
 
 def run_decrypt(args) -> int:
-    from ..io.atomic import check_out_folder
     from ..keys import Key
     from ..schemes import Resolver
-    check_out_folder(args.out)
+    from ..storage import location
+    location(args.out).check_out_folder()
     device = opt.device_of(args)
     key = Key.load(args.key)
     resolver = Resolver(device, model=args.model, classifier=args.classifier, regenerate=args.regenerate,

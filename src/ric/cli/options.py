@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
 from ..formats import PAPER_MIXES
@@ -206,4 +205,5 @@ def parse_hw(s):
 
 def streaming(args, inputs, world: int) -> bool:
     """Results are printed as they finish (JSON lines) for folders, --resume and torchrun (`world` > 1)."""
-    return args.resume or world > 1 or any(os.path.isdir(p) for p in inputs)
+    from ..storage import location
+    return args.resume or world > 1 or any(location(p).is_folder() for p in inputs)

@@ -58,11 +58,11 @@ def _maker(args, device):
 
 def run_reencrypt(args) -> int:
     from ..files.reencrypt import Targets
-    from ..io.atomic import check_out_folder
     from ..keys import Key
     from ..schemes import Resolver
+    from ..storage import location
     check_scheme_options(args)
-    check_out_folder(args.out)
+    location(args.out).check_out_folder()
     device = opt.device_of(args)
     key = Key.load(args.key)
     new_key = Key.load(args.new_key) if args.new_key else key
