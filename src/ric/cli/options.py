@@ -102,6 +102,19 @@ def stream_options(p) -> None:
     window_option(p, "images held in memory at once when streaming (default 256)")
 
 
+def engine_options(p) -> None:
+    g = p.add_argument_group("distributed runs (the ray extra)")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (or its torchrun rank); ray: a Ray cluster's actor pool through Ray "
+                        "Data (the key is sent to the workers: run it on a cluster you trust with the key)")
+    g.add_argument("--ray-address", metavar="ADDRESS", default=None,
+                   help="the Ray cluster to join (default: $RAY_ADDRESS, else a new local cluster of this machine)")
+    g.add_argument("--workers", type=POSITIVE, default=2, metavar="N", help="--engine ray: actors (default 2)")
+    g.add_argument("--worker-cpus", type=float, default=0.5, metavar="F",
+                   help="--engine ray: CPUs each actor reserves (default 0.5; whole CPUs on a small machine leave "
+                        "none for Ray Data's reading tasks)")
+
+
 def window_option(p, help: str) -> None:
     p.add_argument("--window", type=POSITIVE, default=256, metavar="N", help=help)
 
