@@ -95,17 +95,18 @@ def run_ray(args, kind: str, make, key, resize=None) -> int:
     from ..errors import RICError
     from ..files.ray_engine import Cluster, Job, run
     from ..files.stream import Skipped, rank_world
+    from ..storage import absolute
     if rank_world()[1] > 1:
         raise RICError("--engine ray runs one driver: start it once, not under torchrun")
     if not 0 < args.worker_cpus <= 64:
         raise RICError("--worker-cpus must be above 0 (fractions allowed) and at most 64")
-    job = Job(kind, make, key, args.out, force=args.force, resume=args.resume, resize=resize, window=args.window,
-              threads=max(1, int(args.worker_cpus)))
+    job = Job(kind, make, key, absolute(args.out), force=args.force, resume=args.resume, resize=resize,
+              window=args.window, threads=max(1, int(args.worker_cpus)))
     cluster = Cluster(args.ray_address, args.workers, args.worker_cpus, show_progress=opt.progress_bars(args))
     seen = SimpleNamespace(rank=0, world=1, skipped_folders=[], skipped_files=Skipped())
     rep = Reporter(args.json, True, progress=opt.progress_bars(args))
-    for r in run(job, args.images if kind == "encrypt" else args.ciphertexts, cluster, seen.skipped_folders,
-                 seen.skipped_files):
+    inputs = [absolute(p) for p in (args.images if kind == "encrypt" else args.ciphertexts)]
+    for r in run(job, inputs, cluster, seen.skipped_folders, seen.skipped_files):
         rep.add(r)
     extra = f" ({args.workers} Ray workers)"
     _summary(args, "encrypted" if kind == "encrypt" else "decrypted", rep, seen, extra)

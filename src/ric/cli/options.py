@@ -106,7 +106,8 @@ def engine_options(p) -> None:
     g = p.add_argument_group("distributed runs (the ray extra)")
     g.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this process (or its torchrun rank); ray: a Ray cluster's actor pool through Ray "
-                        "Data (the key is sent to the workers: run it on a cluster you trust with the key)")
+                        "Data (the key is sent to the workers: run it on a cluster you trust with the key; local "
+                        "paths are shown absolute)")
     g.add_argument("--ray-address", metavar="ADDRESS", default=None,
                    help="the Ray cluster to join (default: $RAY_ADDRESS, else a new local cluster of this machine)")
     g.add_argument("--workers", type=POSITIVE, default=2, metavar="N", help="--engine ray: actors (default 2)")

@@ -28,10 +28,17 @@ def location(path: str) -> Location:
     return LocalLocation(path)
 
 
+def absolute(path: str) -> str:
+    """`path` made absolute when it is local (for processes with another working folder: Ray workers); a URL as
+    it is."""
+    import os
+    return path if is_remote(path) else os.path.abspath(path)
+
+
 def read_bytes(path: str, limit: int | None = None) -> bytes:
     """The bytes of the file at `path` (at most `limit` + 1 of them when `limit` is given, so that a caller sees
     that a file is too large without reading all of it); OSError (with `strerror`) when it cannot be read."""
     return location(path).read_bytes(limit)
 
 
-__all__ = ["Location", "LocalLocation", "S3_PREFIX", "is_remote", "location", "read_bytes"]
+__all__ = ["Location", "LocalLocation", "S3_PREFIX", "absolute", "is_remote", "location", "read_bytes"]

@@ -95,15 +95,14 @@ class S3Location:
         return got.get("KeyCount", 0) > 0
 
     def exists(self) -> bool:
-        bucket, key = self._bk
+        """False also when the server cannot say (access denied, unreachable): the write that follows then fails
+        with its own error, and the server's If-None-Match still refuses to replace an object."""
         try:
+            bucket, key = self._bk
             client().head_object(Bucket=bucket, Key=key)
             return True
-        except Exception as e:    # noqa: BLE001
-            err = _os_error(e)
-            if err.errno == errno.ENOENT:
-                return False
-            raise err from None
+        except Exception:    # noqa: BLE001
+            return False
 
     def _get(self, rng: str | None = None) -> bytes:
         bucket, key = self._bk
