@@ -39,6 +39,7 @@ epid=$!
 while (( $(count enc/) < N / 3 )); do sleep 0.5; done
 kill -9 $epid; wait $epid 2>/dev/null; echo "encrypt SIGKILLed with $(count enc/) of $N ciphertexts written"
 $PY -m ric.cli encrypt --key k.key "${extra[@]}" --out s3://ric/enc --resume s3://ric/plain/ >/dev/null 2>enc2.err; echo "resume: exit $?: $(tail -1 enc2.err)"
+grep "ric: error" enc2.err
 t1=$(date +%s.%N)
 $PY -m ric.cli decrypt --key k.key "${extra[@]}" --out s3://ric/dec -q s3://ric/enc/ >/dev/null 2>dec.err; echo "decrypt: exit $?"
 t2=$(date +%s.%N)
