@@ -145,7 +145,9 @@ def s3(s3_server, monkeypatch, request):
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    import hashlib
+    tag = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    bucket = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-" + tag
     client = s3_server.client()
     client.create_bucket(Bucket=bucket)
     s3_server.bucket = bucket
