@@ -55,6 +55,9 @@ def _add_serve_parser(sub) -> None:
                         "beyond it: 429 with Retry-After")
     p.add_argument("--rate-burst", type=int, default=Settings.rate_burst, metavar="B",
                    help=f"requests a token may make at once before the rate applies (default {Settings.rate_burst})")
+    p.add_argument("--shared-limits", action="store_true",
+                   help="keep the rate limit's buckets in the database, so that several `ric serve` processes on "
+                        "one database grant each token --rate-limit in all (quotas are always in the database)")
     _blobs_arg(p)
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default %(default)s; info and debug also log every request)")
@@ -268,7 +271,7 @@ def _serve(args) -> int:
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,
                         max_request_bytes=args.max_request_bytes, max_batch=args.max_batch,
                         max_batch_pixels=args.max_batch_pixels, rate_limit=args.rate_limit,
-                        rate_burst=args.rate_burst)
+                        rate_burst=args.rate_burst, shared_limits=args.shared_limits)
     try:
         settings.check()
     except ValueError as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import threading
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ try:
         BigInteger,
         Boolean,
         DateTime,
+        Float,
         Index,
         Integer,
         LargeBinary,
@@ -43,6 +45,8 @@ try:
         text,
         update,
     )
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
 except ModuleNotFoundError as e:      # a core dependency is missing (a partial install)
@@ -84,6 +88,15 @@ class TokenRow(Base):
     prefix: Mapped[str | None] = mapped_column(String(16), nullable=True)   # display only; NULL for old tokens
     max_images: Mapped[int | None] = mapped_column(Integer, nullable=True)  # upload quota; NULL: no limit
     max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RateRow(Base):
+    """A token's request bucket when the rate limit is kept in the database (`ric serve --shared-limits`): the
+    requests it may still make at once and when that was computed (wall-clock seconds, shared by every server)."""
+    __tablename__ = "ric_rates"
+    token_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)
 
 
 @dataclass(frozen=True)
@@ -282,6 +295,24 @@ class Store:
         with self._write_lock, Session(self.engine) as s, s.begin():
             s.get(TokenRow, rec["id"]).revoked = True
         return {**rec, "revoked": True}
+
+    # -- shared rate limits -------------------------------------------------------------------------
+    def take_rate(self, key: int, rate: float, burst: int, now: float) -> int:
+        """Spend one request of token `key`'s bucket (`burst` requests, refilled at `rate` per second; `now`:
+        wall-clock seconds): 0, or when it is empty the whole seconds to wait (nothing spent). One transaction
+        that locks the token's row (PostgreSQL: SELECT ... FOR UPDATE; SQLite: its single writer), so every
+        server process sharing the database spends from the same bucket."""
+        ins = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(RateRow)
+        with self._write_lock, Session(self.engine) as s, s.begin():
+            s.execute(ins.values(token_id=key, tokens=float(burst), at=now).on_conflict_do_nothing())
+            row = s.execute(select(RateRow).where(RateRow.token_id == key).with_for_update()).scalar_one()
+            tokens = min(float(burst), row.tokens + max(0.0, now - row.at) * rate)
+            row.at = max(now, row.at)
+            if tokens >= 1.0:
+                row.tokens = tokens - 1.0
+                return 0
+            row.tokens = tokens
+            return max(1, math.ceil((1.0 - tokens) / rate))
 
     # -- images -------------------------------------------------------------------------------------
     # `owner`: None means every image (an admin), else only the images of that token id.
