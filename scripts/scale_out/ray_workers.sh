@@ -15,13 +15,13 @@ n = int(sys.argv[1]); x = np.load('/work/shared/data/cifar10.npz')['x_test']; os
 for i in range(n): Image.fromarray(x[i]).save(f'plain/img{i:05d}.png')
 P
 $PY -m ric.cli keygen k.key >/dev/null
-echo "nproc: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPUs: $(nproc --all) (this process may use $(python3 -c 'import os; print(len(os.sched_getaffinity(0)))')); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() {   # NAME ARGS...
   local name=$1; shift
   local t0=$(date +%s.%N)
   $PY -m ric.cli encrypt --key k.key --lossy-fallback -q --out "out_$name" "$@" plain/ >/dev/null 2>"$name.err"
   local rc=$? t1=$(date +%s.%N)
-  echo "$name: exit $rc, $(ls out_$name | wc -l) outputs, $(echo "$t1 - $t0" | bc) s, $(echo "$N / ($t1 - $t0)" | bc -l | cut -c1-6) img/s; $(tail -1 $name.err); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "$name: exit $rc, $(ls out_$name | wc -l) outputs, $(echo "$t1 - $t0" | bc) s, $(echo "$N / ($t1 - $t0)" | bc -l | cut -c1-6) img/s; $(grep '^ric: encrypted' $name.err); load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 run local
 run ray1 --engine ray --workers 1
