@@ -12,3 +12,4 @@ rec acceptance-local.txt env RIC_ACCEPT_DIR=/tmp/s3-accept ../shared/acceptance/
 rec acceptance-ray.txt env RIC_ACCEPT_DIR=/tmp/s3-accept ENGINE=ray ../shared/acceptance/10-s3-roundtrip
 rec s3-kill-resume-1000.txt scripts/scale_out/s3_kill_resume.sh 1000 local
 rec ray-workers-2000.txt scripts/scale_out/ray_workers.sh 2000
+rec service-blobs-kill-2000.txt scripts/scale_out/service_blobs_kill.sh 2000 1000
