@@ -125,3 +125,34 @@ def test_errors_are_one_line_with_the_tables_codes(s3, plain, capsys, monkeypatc
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"ric: error: cannot read s3://{b}/plain/{NAMES[0]}: the S3 endpoint cannot be reached")
     assert "\n" not in err and not os.path.exists("enc/" + NAMES[0])
+
+
+@pytest.fixture(scope="module")
+def full_server(tmp_path_factory):
+    """A SeaweedFS server with too few volumes: the first bucket written to takes them all, and every upload to
+    another bucket fails (HTTP 500, "no writable volumes")."""
+    from s3_support import start, stop
+    server = start(str(tmp_path_factory.mktemp("seaweedfs-full")), volume_max=5)
+    c = server.client()
+    c.create_bucket(Bucket="filler")
+    c.put_object(Bucket="filler", Key="x", Body=b"takes the volumes")
+    yield server
+    stop(server)
+
+
+def test_an_upload_the_server_fails_is_one_line_exit_17_and_leaves_nothing(full_server, tmp_path, monkeypatch,
+                                                                          capsys):
+    for k, v in full_server.env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.chdir(tmp_path)
+    c = full_server.client()
+    c.create_bucket(Bucket="full")
+    assert main(["keygen", "k.key"]) == 0
+    capsys.readouterr()
+    code = main(["encrypt", "--key", "k.key", "-q", "--out", "s3://full/enc", os.path.join(SAMPLES, NAMES[0])])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 17 and len(err) == 1
+    assert err[0] == (f"ric: error: {SAMPLES}/{NAMES[0]}: cannot write s3://full/enc/{NAMES[0]}: the S3 server "
+                      "answered InternalError: We encountered an internal error, please try again.")
+    assert c.list_objects_v2(Bucket="full").get("KeyCount", 0) == 0
