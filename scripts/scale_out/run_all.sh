@@ -13,3 +13,4 @@ rec acceptance-ray.txt env RIC_ACCEPT_DIR=/tmp/s3-accept ENGINE=ray ../shared/ac
 rec s3-kill-resume-1000.txt scripts/scale_out/s3_kill_resume.sh 1000 local
 rec ray-workers-2000.txt scripts/scale_out/ray_workers.sh 2000
 rec service-blobs-kill-2000.txt scripts/scale_out/service_blobs_kill.sh 2000 1000
+rec replicas-2000.txt env PYTHONPATH=src OMP_NUM_THREADS=1 /work/main/.venv/bin/python scripts/scale_out/replicas.py 2000 16
