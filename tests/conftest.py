@@ -124,3 +124,31 @@ def reproducible_randomness(request, monkeypatch):
     seed = request.node.nodeid.encode()
     monkeypatch.setattr(secrets, "token_bytes", seeded_token_bytes(seed))
     monkeypatch.setattr(secrets, "randbits", random.Random(seed).getrandbits)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 server for the whole run (tests/s3_support.py); skipped when `weed` is absent."""
+    from s3_support import start, stop
+    server = start(str(tmp_path_factory.mktemp("seaweedfs")))
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch, request):
+    """The S3 server with the standard AWS variables pointing at it, and a bucket of this test's own (its name)."""
+    import re
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(k)
+    for k, v in s3_server.env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    import hashlib
+    tag = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    bucket = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-" + tag
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    s3_server.bucket = bucket
+    return s3_server

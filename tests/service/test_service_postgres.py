@@ -99,7 +99,8 @@ def test_a_postgres_store_of_the_previous_version_is_migrated(pg):
                     (len(data), hashlib.sha256(data).hexdigest(), data))
     store = open_store(base + "/ric_old")
     try:
-        assert sorted(store.migrated) == ["index ix_ric_images_owner_id", "ric_images.owner", "ric_tokens.admin",
+        assert sorted(store.migrated) == ["index ix_ric_images_blob", "index ix_ric_images_owner_id",
+                                          "ric_images.blob", "ric_images.owner", "ric_tokens.admin",
                                           "ric_tokens.max_bytes", "ric_tokens.max_images", "ric_tokens.prefix"]
         who = store.check_token(token)
         assert who is not None and not who.admin

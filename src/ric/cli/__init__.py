@@ -16,7 +16,7 @@ COMMANDS = (
     ("cli.crypt", "add", None),                         # encrypt, decrypt
     ("cli.reencrypt", "add", None),                     # reencrypt
     ("cli.research", "add", None),                      # evaluate, train, train-classifier, data
-    ("service.cli", "add_parsers", "handle"),           # serve, token, upload, download
+    ("service.cli", "add_parsers", "handle"),           # serve, token, upload, download, cleanup
     ("attacks.cli", "add_parsers", "run_attack"),       # attack NAME
     ("experiments.cli", "add_parsers", "run_experiment"),   # experiment NAME
     ("bench.cli", "add_parsers", "run_bench"),          # bench NAME

@@ -1,6 +1,7 @@
 """`ric encrypt` and `ric decrypt`: the options, the scheme they build, and the file engine run over the inputs."""
 from __future__ import annotations
 
+import functools
 import sys
 
 from ..formats import DEFAULT_SCHEME, SCHEMES
@@ -35,6 +36,7 @@ def add(sub) -> None:
                         "starts (NAME.starts.safetensors beside its weights, from `ric prepare-classifier`); "
                         "slower, and the ciphertext's histogram stays closer to the noise's")
     opt.stream_options(p)
+    opt.engine_options(p)
     opt.model_options(p)
     opt.run_options(p)
     p.set_defaults(run=run_encrypt)
@@ -51,6 +53,7 @@ def add(sub) -> None:
                    help="paper formats ric/1-ric/3 that carry their exact n_adv (an rcNa chunk): re-run the attack "
                         "instead (ric/4 and sealed ciphertexts never re-run it)")
     opt.stream_options(p)
+    opt.engine_options(p)
     opt.model_options(p, decrypt=True)
     opt.run_options(p)
     p.set_defaults(run=run_decrypt)
@@ -85,6 +88,31 @@ def encrypt_scheme(args, device):
                        starts=None if args.no_class_starts else "auto")
 
 
+def run_ray(args, kind: str, make, key, resize=None) -> int:
+    """Run `kind` on a Ray cluster (ric.files.ray_engine): results printed as they come, then the summary."""
+    from types import SimpleNamespace
+
+    from ..errors import RICError
+    from ..files.ray_engine import Cluster, Job, run
+    from ..files.stream import Skipped, rank_world
+    from ..storage import absolute
+    if rank_world()[1] > 1:
+        raise RICError("--engine ray runs one driver: start it once, not under torchrun")
+    if not 0 < args.worker_cpus <= 64:
+        raise RICError("--worker-cpus must be above 0 (fractions allowed) and at most 64")
+    job = Job(kind, make, key, absolute(args.out), force=args.force, resume=args.resume, resize=resize,
+              window=args.window, threads=max(1, int(args.worker_cpus)))
+    cluster = Cluster(args.ray_address, args.workers, args.worker_cpus, show_progress=opt.progress_bars(args))
+    seen = SimpleNamespace(rank=0, world=1, skipped_folders=[], skipped_files=Skipped())
+    rep = Reporter(args.json, True, progress=opt.progress_bars(args))
+    inputs = [absolute(p) for p in (args.images if kind == "encrypt" else args.ciphertexts)]
+    for r in run(job, inputs, cluster, seen.skipped_folders, seen.skipped_files):
+        rep.add(r)
+    extra = f" ({args.workers} Ray workers)"
+    _summary(args, "encrypted" if kind == "encrypt" else "decrypted", rep, seen, extra)
+    return rep.close()
+
+
 def _engine(args):
     from ..files.engine import FileEngine
     from ..files.stream import rank_world
@@ -93,13 +121,15 @@ def _engine(args):
 
 
 def run_encrypt(args) -> int:
-    from ..io.atomic import check_out_folder
     from ..keys import Key
-    check_out_folder(args.out)
+    from ..storage import location
+    location(args.out).check_out_folder()
     device = opt.device_of(args)
     key = Key.load(args.key)
     resize = opt.parse_hw(args.resize)
-    scheme = encrypt_scheme(args, device)
+    scheme = encrypt_scheme(args, device)       # built here too under --engine ray: bad options fail at once
+    if args.engine == "ray":
+        return run_ray(args, "encrypt", functools.partial(encrypt_scheme, args, device), key, resize)
     engine = _engine(args)
     rep = Reporter(args.json, opt.streaming(args, args.images, engine.world), progress=opt.progress_bars(args))
     results = engine.encrypt(scheme, key, args.images, args.out, force=args.force, resize=resize, resume=args.resume)
@@ -139,14 +169,18 @@ def _summary(args, verb: str, rep: Reporter, engine, extra: str = "") -> None:
 
 
 def run_decrypt(args) -> int:
-    from ..io.atomic import check_out_folder
     from ..keys import Key
     from ..schemes import Resolver
-    check_out_folder(args.out)
+    from ..storage import location
+    location(args.out).check_out_folder()
     device = opt.device_of(args)
     key = Key.load(args.key)
-    resolver = Resolver(device, model=args.model, classifier=args.classifier, regenerate=args.regenerate,
-                        batch_size=args.batch_size, allow_stripped=args.allow_stripped)
+    resolver = functools.partial(Resolver, device, model=args.model, classifier=args.classifier,
+                                 regenerate=args.regenerate, batch_size=args.batch_size,
+                                 allow_stripped=args.allow_stripped)
+    if args.engine == "ray":
+        return run_ray(args, "decrypt", resolver, key)
+    resolver = resolver()
     engine = _engine(args)
     rep = Reporter(args.json, opt.streaming(args, args.ciphertexts, engine.world), progress=opt.progress_bars(args))
     for r in engine.decrypt(resolver, key, args.ciphertexts, args.out, force=args.force, resume=args.resume):

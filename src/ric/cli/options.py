@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
 from ..formats import PAPER_MIXES
@@ -101,6 +100,20 @@ def stream_options(p) -> None:
                    "(a ciphertext of this scheme under this key / a readable image); anything else there is an "
                    "error, never overwritten")
     window_option(p, "images held in memory at once when streaming (default 256)")
+
+
+def engine_options(p) -> None:
+    g = p.add_argument_group("distributed runs (the ray extra)")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (or its torchrun rank); ray: a Ray cluster's actor pool through Ray "
+                        "Data (the key is sent to the workers: run it on a cluster you trust with the key; local "
+                        "paths are shown absolute)")
+    g.add_argument("--ray-address", metavar="ADDRESS", default=None,
+                   help="the Ray cluster to join (default: $RAY_ADDRESS, else a new local cluster of this machine)")
+    g.add_argument("--workers", type=POSITIVE, default=2, metavar="N", help="--engine ray: actors (default 2)")
+    g.add_argument("--worker-cpus", type=float, default=0.5, metavar="F",
+                   help="--engine ray: CPUs each actor reserves (default 0.5; whole CPUs on a small machine leave "
+                        "none for Ray Data's reading tasks)")
 
 
 def window_option(p, help: str) -> None:
@@ -206,4 +219,5 @@ def parse_hw(s):
 
 def streaming(args, inputs, world: int) -> bool:
     """Results are printed as they finish (JSON lines) for folders, --resume and torchrun (`world` > 1)."""
-    return args.resume or world > 1 or any(os.path.isdir(p) for p in inputs)
+    from ..storage import location
+    return args.resume or world > 1 or any(location(p).is_folder() for p in inputs)

@@ -53,12 +53,12 @@ def _maker(args, device):
 
 def run_reencrypt(args) -> int:
     from ..files.reencrypt import Targets
-    from ..io.atomic import check_out_folder
     from ..keys import Key
     from ..schemes import Resolver
     from ..schemes.registry import choose_scheme
+    from ..storage import location
     choose_scheme(args)                 # --scheme, or the one whose options are given; others' options: exit 2
-    check_out_folder(args.out)
+    location(args.out).check_out_folder()
     device = opt.device_of(args)
     key = Key.load(args.key)
     new_key = Key.load(args.new_key) if args.new_key else key

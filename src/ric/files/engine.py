@@ -10,7 +10,6 @@ I/O threads that read, authenticate and write while the networks run (Pillow, zl
 """
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -18,10 +17,10 @@ from typing import Iterator
 from tqdm import tqdm
 
 from ..errors import CapacityError, ContainerError, InputImageError, RICError
-from ..io.atomic import ensure_folder, write_atomic
 from ..io.images import load_picture
 from ..io.png import MAX_CIPHERTEXT_BYTES
 from ..schemes import container
+from ..storage import location
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, identities, image_complete, plan_bases, plan_outputs, verdict
 from .progress import heartbeat
@@ -34,8 +33,8 @@ CIPHERTEXT_EXTS = (".png",)
 
 
 def _write(out: str, data: bytes, force: bool, mode: int | None = None) -> None:
-    ensure_folder(os.path.dirname(out), out)
-    write_atomic(out, data, force, mode)
+    """Write a whole new output wherever it is (ric.storage: a local file, an S3 object)."""
+    location(out).write_new(data, force, mode)
 
 
 def _class_name(classes: list[str], label: int | None) -> str | None:

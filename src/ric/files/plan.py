@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import InputImageError, OutputExistsError, RICError
+from ..storage import location
 
 
 @dataclass
@@ -46,7 +47,7 @@ def verdict(src: str, out: str, force: bool, resume: bool, is_complete=None,
         what = "the input itself" if hit == src else f"the input {hit}"
         return OutputExistsError(f"{src}: output would overwrite {what} ({out}, through a link or in the same "
                                  "folder); choose another --out (--force never overwrites an input)")
-    exists = os.path.exists(out) and not force
+    exists = not force and location(out).exists()
     if exists and resume:
         if is_complete is not None and is_complete(out):
             return False
@@ -59,11 +60,7 @@ def verdict(src: str, out: str, force: bool, resume: bool, is_complete=None,
 
 def _identity(path: str):
     """(the path with symbolic links resolved, (device, inode) or None when it does not exist)."""
-    try:
-        st = os.stat(path)
-        return os.path.realpath(path), (st.st_dev, st.st_ino)
-    except (OSError, ValueError):
-        return os.path.realpath(path), None
+    return location(path).identity()
 
 
 def identities(paths: list[str]) -> dict:
@@ -149,15 +146,13 @@ def _existing(out_dir: str, bases: dict[int, str], paths: list[str]) -> dict[int
     want = {os.path.basename(b): i for i, b in bases.items()}
     found: dict[int, list[str]] = {}
     try:
-        names = os.listdir(out_dir or ".")
+        for name, path in location(out_dir).files():
+            stem, ext = os.path.splitext(name)
+            i = want.get(stem)
+            if i is not None and ext and os.path.abspath(path) != os.path.abspath(paths[i]):
+                found.setdefault(i, []).append(os.path.join(out_dir, name))
     except OSError:
-        return found
-    for name in names:
-        stem, ext = os.path.splitext(name)
-        i = want.get(stem)
-        path = os.path.join(out_dir, name)
-        if i is not None and ext and os.path.abspath(path) != os.path.abspath(paths[i]) and os.path.isfile(path):
-            found.setdefault(i, []).append(path)
+        pass
     return {i: sorted(v) for i, v in found.items()}
 
 

@@ -13,11 +13,14 @@ collide land on the same rank, where the collision is reported). What grows with
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from itertools import islice
 
 from ..errors import InputImageError, RICError
+from ..storage import location
 
+HEADER_BYTES = 1 << 16     # enough of a file for its image header (a JPEG's EXIF segment is at most 64 KiB)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 
 
@@ -54,27 +57,25 @@ class Skipped:
 
 
 def iter_folder(folder: str, exts=IMAGE_EXTS, skipped: list | None = None, skipped_files=None):
-    """Paths of the image files directly in `folder` (by extension; hidden files skipped), lazily, sorted by
-    nothing (the order does not matter: every file is handled on its own). Sub-folders are not entered: their
-    paths are appended to `skipped` when given; other files (not one of `exts`) to `skipped_files`."""
-    with os.scandir(folder) as it:
-        for e in it:
-            if e.name.startswith("."):
-                continue
-            if e.is_dir():
-                if skipped is not None:
-                    skipped.append(e.path)
-            elif e.name.lower().endswith(exts) and e.is_file():
-                yield e.path
+    """Paths of the image files directly in `folder` (a local folder or an `s3://` prefix: ric.storage; by
+    extension; hidden files skipped), lazily, sorted by nothing (the order does not matter: every file is handled on
+    its own). Sub-folders are not entered: their paths are appended to `skipped` when given; other files (not one
+    of `exts`) to `skipped_files`."""
+    try:
+        for name, path in location(folder).files(skipped):
+            if name.lower().endswith(exts):
+                yield path
             elif skipped_files is not None:
-                skipped_files.append(e.path)
+                skipped_files.append(path)
+    except OSError as e:
+        raise InputImageError(f"cannot list {folder}: {e.strerror}") from None
 
 
 def iter_inputs(inputs: list[str], exts=IMAGE_EXTS, skipped: list | None = None, skipped_files=None):
     """Files as given; folders expanded lazily (not recursively: sub-folders go to `skipped`, files of other
     extensions to `skipped_files`). A folder with no image files in it is an error (exit 4)."""
     for p in inputs:
-        if os.path.isdir(p):
+        if location(p).is_folder():
             found = False
             for f in iter_folder(p, exts, skipped, skipped_files):
                 found = True
@@ -100,7 +101,7 @@ def pixels_of(path: str) -> int:
     reports the real error)."""
     from PIL import Image
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(location(path).head_bytes(HEADER_BYTES))) as im:
             return im.size[0] * im.size[1]
     except Exception:       # noqa: BLE001 — any unreadable file: the loader gives the one-line error later
         return 0

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputImageError
+from ..storage import read_bytes
 
 MIN_SIDE = 8
 MAX_SIDE = 4096
@@ -53,8 +54,7 @@ def _open(path: str, data: bytes | None = None) -> tuple[Image.Image, bytes]:
     then only names it)."""
     try:
         if data is None:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_bytes(path)
     except IsADirectoryError:
         raise InputImageError(f"{path} is a directory, not an image") from None
     except OSError as e:

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ContainerError, ImageSizeError
+from ..storage import read_bytes
 
 CHUNK_KEYWORD = "ric"
 
@@ -144,8 +145,7 @@ def _read_bytes(src) -> bytes:
     if isinstance(src, (bytes, bytearray)):
         return bytes(src)
     try:
-        with open(src, "rb") as f:
-            data = f.read(MAX_CIPHERTEXT_BYTES + 1)
+        data = read_bytes(src, MAX_CIPHERTEXT_BYTES)
     except OSError as e:
         raise ContainerError(f"cannot read {src}: {e.strerror}") from None
     if len(data) > MAX_CIPHERTEXT_BYTES:

@@ -31,7 +31,7 @@ from ..errors import MissingExtraError
 from ..formats import SCHEMES
 from ..hub import Loaded
 from .batcher import Batcher
-from .limits import BodyLimit, RateLimiter
+from .limits import BodyLimit, RateLimiter, SharedRateLimiter
 from .settings import Settings
 from .store import NewImage, Principal, QuotaExceeded, Store, quota_problem
 from .uploads import Rejected, check_upload
@@ -209,7 +209,7 @@ class _Ctx:
     settings: Settings
     store: Store
     batcher: Batcher
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter
     identity: str
     classes: list[str]
     require_token: Callable
@@ -237,7 +237,8 @@ def create_app(settings: Settings, store: Store, classifier: Loaded, clock=None)
     settings.check()
     batcher = Batcher(classifier, settings.device, settings.max_batch, settings.max_wait_ms,
                       settings.max_batch_pixels)
-    limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
+    limiter = (SharedRateLimiter(store, settings.rate_limit, settings.rate_burst, clock) if settings.shared_limits
+               else RateLimiter(settings.rate_limit, settings.rate_burst, clock))
     app = FastAPI(title="RIC encrypted-image store", version="1",
                   description="Stores RIC ciphertexts (noise-like PNGs) and labels them with a plaintext "
                               "classifier. The service holds no key and accepts none. Every error is JSON "
@@ -275,7 +276,7 @@ def _lifespan(batcher: Batcher):
     return lifespan
 
 
-def _token_dependency(store: Store, limiter: RateLimiter, bearer: HTTPBearer) -> Callable:
+def _token_dependency(store: Store, limiter: RateLimiter | SharedRateLimiter, bearer: HTTPBearer) -> Callable:
     """The dependency every /api route takes: a valid, unrevoked bearer token within its rate limit."""
     async def require_token(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
         if cred is None:

@@ -11,17 +11,18 @@ import sys
 from ..cli.options import check_device
 from .settings import Settings, default_db
 
-COMMANDS = ("serve", "token", "upload", "download")
+COMMANDS = ("serve", "token", "upload", "download", "cleanup")
 
 # the modules of the `service` extra each command imports (python-multipart: FastAPI's form parser)
 NEEDS = {"serve": ("fastapi", "uvicorn", "python_multipart", "sqlalchemy"), "token": ("sqlalchemy",),
-         "upload": ("httpx",), "download": ("httpx",)}
+         "cleanup": ("sqlalchemy",), "upload": ("httpx",), "download": ("httpx",)}
 
 
 def add_parsers(sub) -> None:
     """Register `ric serve`, `ric token`, `ric upload` and `ric download` on ric's subparsers."""
     _add_serve_parser(sub)
     _add_token_parser(sub)
+    _add_cleanup_parser(sub)
     _add_client_parsers(sub)
 
 
@@ -54,8 +55,29 @@ def _add_serve_parser(sub) -> None:
                         "beyond it: 429 with Retry-After")
     p.add_argument("--rate-burst", type=int, default=Settings.rate_burst, metavar="B",
                    help=f"requests a token may make at once before the rate applies (default {Settings.rate_burst})")
+    p.add_argument("--shared-limits", action="store_true",
+                   help="keep the rate limit's buckets in the database, so that several `ric serve` processes on "
+                        "one database grant each token --rate-limit in all (quotas are always in the database)")
+    _blobs_arg(p)
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default %(default)s; info and debug also log every request)")
+
+
+def _blobs_arg(p) -> None:
+    p.add_argument("--blobs", default=os.environ.get("RIC_BLOBS"), metavar="s3://BUCKET/PREFIX",
+                   help="keep the ciphertexts' bytes as objects here, their records in the database (the s3 extra; "
+                        "endpoint and credentials from the AWS variables; default: $RIC_BLOBS, else in the "
+                        "database)")
+
+
+def _add_cleanup_parser(sub) -> None:
+    p = sub.add_parser("cleanup", help="delete stored objects that no record names (left by a killed upload or "
+                                       "delete); run it now and then, from any one machine")
+    p.add_argument("--db", default=None, metavar="URL", help="database, as for `ric serve`")
+    _blobs_arg(p)
+    p.add_argument("--grace", type=float, default=3600.0, metavar="SECONDS",
+                   help="only objects older than this (default 3600): an upload in progress writes its objects "
+                        "before its records")
 
 
 def _add_token_parser(sub) -> None:
@@ -138,7 +160,8 @@ def handle(args) -> int | None:
         return None
     from ..errors import require_extra
     require_extra(f"ric {args.cmd}", None, *NEEDS[args.cmd])   # core dependencies: a partial install
-    return {"serve": _serve, "token": _token, "upload": _upload, "download": _download}[args.cmd](args)
+    return {"serve": _serve, "token": _token, "upload": _upload, "download": _download,
+            "cleanup": _cleanup}[args.cmd](args)
 
 
 def _err(msg: str) -> None:
@@ -150,6 +173,21 @@ def _migration_notice(store) -> None:
         print(f"ric: upgraded the database schema ({', '.join(store.migrated)}); images stored before this "
               f"version have no owner and are visible to admin tokens only (ric token create --admin)",
               file=sys.stderr, flush=True)
+
+
+def _cleanup(args) -> int:
+    from ..errors import StoreError
+    from .store import open_store
+    if not args.blobs:
+        raise StoreError("give --blobs s3://BUCKET/PREFIX (or set RIC_BLOBS): the objects to check")
+    store = open_store(args.db or default_db(), args.blobs)
+    try:
+        got = store.cleanup(args.grace)
+    finally:
+        store.close()
+    print(f"ric: checked {got['checked']} objects older than {args.grace:g} s, removed {got['removed']} that no "
+          "record names", file=sys.stderr)
+    return 0
 
 
 def _token(args) -> int:
@@ -233,18 +271,19 @@ def _serve(args) -> int:
                         max_side=args.max_side, max_file_bytes=args.max_file_bytes, max_files=args.max_files,
                         max_request_bytes=args.max_request_bytes, max_batch=args.max_batch,
                         max_batch_pixels=args.max_batch_pixels, rate_limit=args.rate_limit,
-                        rate_burst=args.rate_burst)
+                        rate_burst=args.rate_burst, shared_limits=args.shared_limits)
     try:
         settings.check()
     except ValueError as e:
         raise ServiceError(str(e)) from None
     classifier = load_classifier(settings.classifier, device)
-    store = open_store(settings.db_url)
+    store = open_store(settings.db_url, args.blobs)
     _migration_notice(store)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"ric: serving on http://{shown}:{port} (store: {store.safe_url}; classifier: {classifier.identity}; "
+    blobs = f", bytes in {store.blobs.url}" if store.blobs else ""
+    print(f"ric: serving on http://{shown}:{port} (store: {store.safe_url}{blobs}; classifier: {classifier.identity}; "
           f"device: {device})", file=sys.stderr, flush=True)
     app = create_app(settings, store, classifier)
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level,

@@ -40,13 +40,31 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+class SharedRateLimiter:
+    """RateLimiter's buckets kept in the database (Store.take_rate), so that every server process on one database
+    grants a token `rate` requests per second in all, not each. The clock is wall-clock seconds (shared by the
+    machines; injectable for tests)."""
+
+    def __init__(self, store, rate: float, burst: int, clock=None):
+        self.store, self.rate, self.burst = store, float(rate), max(1, int(burst))
+        self.clock = clock or time.time
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def take(self, key) -> int:
+        return self.store.take_rate(key, self.rate, self.burst, self.clock()) if self.enabled else 0
+
+
 class RateLimiter:
     """Per-token request rate limit: a token bucket per key holding up to `burst` requests, refilled at `rate`
     requests per second. `take(key)` spends one request and returns 0, or, when the bucket is empty, spends
     nothing and returns the whole seconds to wait (the Retry-After). rate <= 0 turns the limit off.
 
     The clock is injectable (any function returning seconds, monotonic): tests step it by hand and never sleep.
-    Buckets live in this process only, so with several server processes each enforces the limit on its own."""
+    Buckets live in this process only, so with several server processes each enforces the limit on its own
+    (SharedRateLimiter keeps them in the database)."""
 
     def __init__(self, rate: float, burst: int, clock=None):
         self.rate, self.burst = float(rate), max(1, int(burst))

@@ -37,6 +37,7 @@ class Settings:
     page_limit: int = 1000                    # largest page a list request may ask for
     rate_limit: float = 50.0                  # requests per second per token (0: no limit); 429 beyond it
     rate_burst: int = 100                     # requests a token may make at once before the rate applies
+    shared_limits: bool = False               # rate-limit buckets in the database (several server processes)
 
     def check(self) -> None:
         """Refuse limits that cannot work together (raised as ValueError with a one-line reason)."""

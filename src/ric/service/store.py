@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import threading
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ try:
         BigInteger,
         Boolean,
         DateTime,
+        Float,
         Index,
         Integer,
         LargeBinary,
@@ -43,6 +45,8 @@ try:
         text,
         update,
     )
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
 except ModuleNotFoundError as e:      # a core dependency is missing (a partial install)
@@ -68,7 +72,9 @@ class ImageRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     owner: Mapped[int | None] = mapped_column(Integer, nullable=True)   # ric_tokens.id; NULL: admin only
-    __table_args__ = (Index("ix_ric_images_label_id", "label", "id"), Index("ix_ric_images_owner_id", "owner", "id"))
+    blob: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the object holding the bytes (blobs.py)
+    __table_args__ = (Index("ix_ric_images_label_id", "label", "id"), Index("ix_ric_images_owner_id", "owner", "id"),
+                      Index("ix_ric_images_blob", "blob"))
 
 
 class TokenRow(Base):
@@ -82,6 +88,15 @@ class TokenRow(Base):
     prefix: Mapped[str | None] = mapped_column(String(16), nullable=True)   # display only; NULL for old tokens
     max_images: Mapped[int | None] = mapped_column(Integer, nullable=True)  # upload quota; NULL: no limit
     max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RateRow(Base):
+    """A token's request bucket when the rate limit is kept in the database (`ric serve --shared-limits`): the
+    requests it may still make at once and when that was computed (wall-clock seconds, shared by every server)."""
+    __tablename__ = "ric_rates"
+    token_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)
 
 
 @dataclass(frozen=True)
@@ -150,8 +165,10 @@ def _public(row: ImageRow) -> dict:
 
 
 class Store:
-    def __init__(self, url: str):
-        self.url = normalize_db_url(url)
+    """`blobs`: where the ciphertexts' bytes go (ric.service.blobs.S3Blobs); None: in their rows."""
+
+    def __init__(self, url: str, blobs=None):
+        self.url, self.blobs = normalize_db_url(url), blobs
         try:
             if self.url.startswith("sqlite"):
                 self.engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -279,6 +296,24 @@ class Store:
             s.get(TokenRow, rec["id"]).revoked = True
         return {**rec, "revoked": True}
 
+    # -- shared rate limits -------------------------------------------------------------------------
+    def take_rate(self, key: int, rate: float, burst: int, now: float) -> int:
+        """Spend one request of token `key`'s bucket (`burst` requests, refilled at `rate` per second; `now`:
+        wall-clock seconds): 0, or when it is empty the whole seconds to wait (nothing spent). One transaction
+        that locks the token's row (PostgreSQL: SELECT ... FOR UPDATE; SQLite: its single writer), so every
+        server process sharing the database spends from the same bucket."""
+        ins = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(RateRow)
+        with self._write_lock, Session(self.engine) as s, s.begin():
+            s.execute(ins.values(token_id=key, tokens=float(burst), at=now).on_conflict_do_nothing())
+            row = s.execute(select(RateRow).where(RateRow.token_id == key).with_for_update()).scalar_one()
+            tokens = min(float(burst), row.tokens + max(0.0, now - row.at) * rate)
+            row.at = max(now, row.at)
+            if tokens >= 1.0:
+                row.tokens = tokens - 1.0
+                return 0
+            row.tokens = tokens
+            return max(1, math.ceil((1.0 - tokens) / rate))
+
     # -- images -------------------------------------------------------------------------------------
     # `owner`: None means every image (an admin), else only the images of that token id.
     def add_images(self, images: list[NewImage], owner: int | None = None,
@@ -288,10 +323,28 @@ class Store:
         quota: the uploading token, when it has a quota; the usage is read and the images added in one
         transaction that first writes the token's row, so concurrent uploads of one token (from any number of
         server processes) are serialised and cannot together exceed it. Raises QuotaExceeded, storing nothing."""
+        keys = [self.blobs.put(im.data) for im in images] if self.blobs else [None] * len(images)
         rows = [ImageRow(filename=im.filename, label=im.label, scheme=im.scheme, height=im.height, width=im.width,
                          size=len(im.data), sha256=im.sha256, classifier=im.classifier,
-                         meta=json.dumps(im.meta, sort_keys=True), created_at=_now(), data=im.data, owner=owner)
-                for im in images]
+                         meta=json.dumps(im.meta, sort_keys=True), created_at=_now(),
+                         data=b"" if k else im.data, blob=k, owner=owner)
+                for im, k in zip(images, keys)]
+        try:
+            self._insert(rows, quota)
+        except BaseException:
+            self._forget([k for k in keys if k])     # a killed process leaves them to `cleanup`
+            raise
+        return [_public(r) for r in rows]
+
+    def _forget(self, keys: list[str]) -> None:
+        """Delete objects no row names (best effort: what is left is removed by `cleanup`)."""
+        for k in keys:
+            try:
+                self.blobs.delete(k)
+            except Exception:     # noqa: BLE001, S112 — the caller's error is the one to report
+                continue
+
+    def _insert(self, rows: list[ImageRow], quota: Principal | None) -> None:
         with self._write_lock, Session(self.engine, expire_on_commit=False) as s, s.begin():
             if quota is not None and quota.has_quota:
                 # a no-op write: takes the row lock (PostgreSQL) or the write lock (SQLite) before the usage is read
@@ -303,7 +356,6 @@ class Store:
                     raise QuotaExceeded(why)
             s.add_all(rows)
             s.flush()
-        return [_public(r) for r in rows]
 
     @staticmethod
     def _owned(q, owner: int | None):
@@ -332,19 +384,21 @@ class Store:
     def get_data(self, image_id: int, owner: int | None = None) -> tuple[str, bytes] | None:
         if not 0 < image_id <= self.max_id:
             return None
-        with Session(self.engine) as s:
-            row = s.execute(self._owned(select(ImageRow.filename, ImageRow.data).where(ImageRow.id == image_id),
-                                        owner)).first()
-            return None if row is None else (row[0], row[1])
+        got = self.get_content(image_id, owner)
+        return None if got is None else (got[0], got[2])
 
     def get_content(self, image_id: int, owner: int | None = None) -> tuple[str, str, bytes] | None:
         """(file name, SHA-256, bytes) of a stored image, or None."""
         if not 0 < image_id <= self.max_id:
             return None
         with Session(self.engine) as s:
-            row = s.execute(self._owned(select(ImageRow.filename, ImageRow.sha256, ImageRow.data)
+            row = s.execute(self._owned(select(ImageRow.filename, ImageRow.sha256, ImageRow.data, ImageRow.blob)
                                         .where(ImageRow.id == image_id), owner)).first()
-            return None if row is None else (row[0], row[1], row[2])
+        if row is None:
+            return None
+        if row[3] and self.blobs is None:
+            raise StoreError(f"image {image_id}'s bytes are in object storage: start the service with --blobs")
+        return row[0], row[1], self.blobs.get(row[3]) if row[3] else row[2]
 
     def get_digest(self, image_id: int, owner: int | None = None) -> str | None:
         """The SHA-256 of a stored image's bytes (its ETag), without reading them; None if not there."""
@@ -360,7 +414,27 @@ class Store:
             q = delete(ImageRow).where(ImageRow.id == image_id)
             if owner is not None:
                 q = q.where(ImageRow.owner == owner)
-            return s.execute(q).rowcount > 0
+            gone = s.execute(q.returning(ImageRow.blob)).all()
+        for (key,) in gone:         # after the commit: a crash here leaves an object without a row, for `cleanup`
+            if key:
+                self._forget([key])
+        return bool(gone)
+
+    def cleanup(self, grace: float = 3600.0) -> dict:
+        """Delete the objects that no row names and that were written more than `grace` seconds ago (an upload in
+        progress has written its objects and not yet committed its rows; `grace` must exceed the longest upload).
+        Returns {"checked": objects looked at, "removed": objects deleted}."""
+        if self.blobs is None:
+            return {"checked": 0, "removed": 0}
+        checked = removed = 0
+        for keys in self.blobs.older_than(_now() - dt.timedelta(seconds=grace)):
+            checked += len(keys)
+            with Session(self.engine) as s:
+                named = set(s.scalars(select(ImageRow.blob).where(ImageRow.blob.in_(keys)))) if keys else set()
+            orphans = [k for k in keys if k not in named]
+            self._forget(orphans)
+            removed += len(orphans)
+        return {"checked": checked, "removed": removed}
 
     def count(self, label: int | None = None, owner: int | None = None) -> int:
         q = self._owned(select(func.count(ImageRow.id)), owner)
@@ -445,9 +519,13 @@ def _first_line(e: Exception) -> str:
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
 
 
-def open_store(url: str) -> Store:
-    """Open (creating the tables if needed) the store at a database URL or SQLite file path."""
+def open_store(url: str, blobs: str | None = None) -> Store:
+    """Open (creating the tables if needed) the store at a database URL or SQLite file path; `blobs`: an
+    s3://bucket/prefix for the ciphertexts' bytes (None: in the database)."""
+    if blobs is not None:
+        from .blobs import S3Blobs
+        blobs = S3Blobs(blobs)
     try:
-        return Store(url)
+        return Store(url, blobs)
     except OperationalError as e:
         raise StoreError(f"cannot open the database: {_first_line(e)}") from None
