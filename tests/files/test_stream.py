@@ -51,13 +51,16 @@ def test_folder_roundtrip_in_small_windows(work, capsys):
 
 
 class _CountingScheme:
-    """Records how many images each encrypt call gets; writes nothing."""
-    name, classes, stats = "fake", [], {}
+    """Records how many images each encrypt call gets; writes nothing (and needs no memory)."""
+    name, classes, stats, device, keeps_mode = "fake", [], {}, "cpu", False
 
     def __init__(self, seen: list):
         self.seen = seen
 
-    def encrypt(self, images, key, progress=None):
+    def peak_bytes(self, h, w, n):
+        return 0
+
+    def encrypt(self, images, key, progress=None, originals=None):
         from ric.errors import RICError
         from ric.schemes.base import Outcome
         self.seen.append(len(images))
@@ -95,7 +98,7 @@ def test_the_bar_is_redrawn_while_one_window_runs(work, monkeypatch):
     monkeypatch.setattr(eng, "heartbeat", recording)
 
     class Slow(_CountingScheme):
-        def encrypt(self, images, key, progress=None):
+        def encrypt(self, images, key, progress=None, originals=None):
             assert three.wait(timeout=120)      # a bound against a hang only
             return super().encrypt(images, key, progress)
 

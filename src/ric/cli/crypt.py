@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from ..formats import DEFAULT_SCHEME, SCHEMES
+from ..formats import SCHEMES
 from . import options as opt
 from .report import CIPHERTEXTS, IMAGES, Reporter, warn_skipped
 
@@ -59,33 +59,13 @@ def add(sub) -> None:
     p.set_defaults(run=run_decrypt)
 
 
-PAPER_ONLY = (("model", "--model"), ("mix", "--mix"), ("no_class_starts", "--no-class-starts"))
-
-
-def check_scheme_options(args) -> None:
-    """The scheme to write: `--scheme` when given, else the paper scheme when one of its own options is given (a
-    RIC model names it), else the default (sealed). Paper options given with `--scheme sealed` are refused (exit 2),
-    not silently ignored."""
-    given = [flag for name, flag in PAPER_ONLY if getattr(args, name, None) not in (None, False)]
-    if args.scheme is None:
-        args.scheme = "paper" if given else DEFAULT_SCHEME
-    if args.scheme != "paper" and given:
-        from ..errors import RICError
-        raise RICError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of the paper "
-                       f"scheme, not of --scheme {args.scheme} (which uses only --classifier)")
-
-
 def encrypt_scheme(args, device):
-    """The scheme that `ric encrypt`'s options name, with its models loaded."""
-    check_scheme_options(args)
-    if args.scheme == "sealed":
-        from ..schemes.sealed.scheme import SealedScheme
-        return SealedScheme(opt.load_classifier(args, device), device, margin=args.margin,
-                            lossy_fallback=args.lossy_fallback, batch_size=args.batch_size)
-    from ..schemes.paper.scheme import PaperScheme
-    return PaperScheme(opt.load_ric_model(args, device), opt.load_classifier(args, device), device,
-                       margin=args.margin, mix=opt.mix_of(args.mix), batch_size=args.batch_size,
-                       starts=None if args.no_class_starts else "auto")
+    """The scheme that `ric encrypt`'s options name (ric.schemes.registry: `--scheme`, else the scheme whose own
+    options are given, else the default; another scheme's options are refused, exit 2), with its models loaded."""
+    from ..schemes.registry import build_from_args, choose_scheme, scheme_spec
+    spec = scheme_spec(choose_scheme(args))
+    model = opt.load_ric_model(args, device) if spec.needs_model else None
+    return build_from_args(args, opt.load_classifier(args, device), model, device)
 
 
 def run_ray(args, kind: str, make, key, resize=None) -> int:
@@ -151,11 +131,11 @@ def report_encrypted(rep: Reporter, results) -> str:
 
 
 def _retries(scheme) -> str:
-    st = scheme.stats
-    if scheme.name == "sealed":
+    st = scheme.stats        # one shape for every scheme (ric.schemes.base.Scheme.stats)
+    if not st["nae_retries"]:
         return f"; new nonces needed: {st['retries']}"
-    return (f"; new nonces needed: {st['nae_retries']} (Φ missed the margin), {st['label_retries']} (ciphertext "
-            "label changed)")
+    return (f"; new nonces needed: {st['retries']} ({st['nae_retries']} Φ missed the margin, {st['label_retries']} "
+            "ciphertext label changed)")
 
 
 def _summary(args, verb: str, rep: Reporter, engine, extra: str = "") -> None:

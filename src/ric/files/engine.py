@@ -93,7 +93,7 @@ class FileEngine:
 
     def _encrypt_window(self, scheme, key, paths, out_dir, force, resize, resume, seen, progress):
         results, outs = plan_outputs(paths, out_dir, force, resume, ciphertext_of(scheme, key), seen)
-        keep_mode = getattr(scheme, "keeps_mode", False)
+        keep_mode = scheme.keeps_mode
         images = {}
         for i in outs:
             try:
@@ -105,15 +105,14 @@ class FileEngine:
 
     def encrypt_pictures(self, scheme, key, images: dict, results, outs, force, progress) -> None:
         """Encrypt {index: Picture} in batches of one size that fit in memory, writing each to outs[index]."""
-        keep_mode = getattr(scheme, "keeps_mode", False)
         groups = defaultdict(list)
         for i, pic in images.items():
             groups[pic.pixels.shape].append(i)
         for (h, w, _), idx in groups.items():
             for batch in self._fitting(scheme, h, w, idx, results):
                 rgb = [images[i].pixels for i in batch]
-                extra = {"originals": [images[i] for i in batch]} if keep_mode else {}
-                for i, o in zip(batch, scheme.encrypt(rgb, key, progress, **extra)):
+                originals = [images[i] for i in batch] if scheme.keeps_mode else None
+                for i, o in zip(batch, scheme.encrypt(rgb, key, progress, originals)):
                     self._finish(results[i], outs[i], o, scheme.classes, force)
                 for i in batch:
                     del images[i]
@@ -121,7 +120,7 @@ class FileEngine:
     def _limit(self, scheme) -> int | None:
         if self.memory_limit is not None:
             return self.memory_limit
-        return available_bytes(getattr(scheme, "device", "cpu"))
+        return available_bytes(scheme.device)
 
     def _fitting(self, scheme, h: int, w: int, idx: list[int], results):
         """`idx` in batches whose estimated memory fits; an image too large on its own gets OutOfMemory (per file,
@@ -200,18 +199,16 @@ class FileEngine:
         return results
 
     def _decrypt_group(self, scheme, key, items, results, bases, force, resume, pool, progress) -> None:
-        """Prepare each ciphertext, name its output DIR/<stem><ext> with the extension the scheme gives (".png"
-        unless it has `output_ext`), check that output (never overwrite, resume), then decrypt and write."""
+        """Prepare each ciphertext, name its output DIR/<stem><ext> with the extension the scheme gives
+        (Scheme.output_ext), check that output (never overwrite, resume), then decrypt and write."""
         idx, prepared, outs = [], [], {}
         limit = self._limit(scheme)
-        need = getattr(scheme, "decrypt_peak_bytes", None)
-        ext_of = getattr(scheme, "output_ext", lambda p: ".png")
         ids = identities([r.src for r in results])
         for (i, parsed), got in zip(items, pool.map(lambda it: _prepare(scheme, key, it[1]), items)):
-            if not isinstance(got, RICError) and need is not None and limit is not None and need(got) > limit:
-                got = too_large_to_decrypt(parsed.pixels.shape, need(got), limit)
+            if not isinstance(got, RICError) and limit is not None and scheme.decrypt_peak_bytes(got) > limit:
+                got = too_large_to_decrypt(parsed.pixels.shape, scheme.decrypt_peak_bytes(got), limit)
             if not isinstance(got, RICError):
-                out = bases[i] + ext_of(got)
+                out = bases[i] + scheme.output_ext(got)
                 ok = verdict(results[i].src, out, force, resume, image_complete, ids)
                 if ok is False:
                     results[i].out, results[i].info = out, {"skipped": True}

@@ -25,9 +25,9 @@ def available_bytes(device="cpu") -> int | None:
 
 def images_that_fit(scheme, h: int, w: int, n: int, limit: int | None) -> int:
     """The largest batch (at most n) of h×w images whose estimated peak (scheme.peak_bytes) is within `limit`;
-    n when the scheme has no estimate or the limit is unknown; 0 when not even one image fits."""
-    peak = getattr(scheme, "peak_bytes", None)
-    if peak is None or limit is None:
+    n when the limit is unknown; 0 when not even one image fits."""
+    peak = scheme.peak_bytes
+    if limit is None:
         return n
     lo, hi = 0, n
     while lo < hi:

@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from ..errors import InputImageError, RICError
 from ..io.images import load_picture
+from ..schemes.registry import scheme_spec
 from .plan import plan_outputs
 
 DEFAULT_CLASSIFIER = "cifar10"     # for ciphertexts that name none (sealed) when no --classifier is given
@@ -35,28 +36,23 @@ class Targets:
         from ..hub import shipped_or_default
         hd = parsed.header
         clf = self.classifier or (shipped_or_default(hd.classifier, "classifier") if hd else DEFAULT_CLASSIFIER)
-        model = None if self.name != "paper" else self.model or (shipped_or_default(hd.model, "ric") if hd else clf)
+        needs_model = scheme_spec(self.name).needs_model
+        model = (self.model or (shipped_or_default(hd.model, "ric") if hd else clf)) if needs_model else None
         if (clf, model) not in self._cache:
             self._cache[(clf, model)] = self.make(self.name, clf, model)
         return self._cache[(clf, model)]
 
     def owns(self, key):
         """For resume: an existing output counts as done when it is a ciphertext of the target scheme, in the format
-        RIC writes, under `key`."""
+        RIC writes, under `key` (SchemeSpec.is_current)."""
         from ..schemes.container import read
-        from ..schemes.paper import header as paper_header
-        from ..schemes.sealed.stream import keycheck_matches
+        current = scheme_spec(self.name).is_current
 
         def check(out: str) -> bool:
             try:
-                parsed = read(out)
+                return current(key, read(out))
             except RICError:
                 return False
-            if parsed.scheme != self.name:
-                return False
-            if parsed.header is None:
-                return keycheck_matches(key, parsed.pixels)
-            return paper_header.portable(parsed.header.format) and paper_header.keycheck_matches(key, parsed.header)
         return check
 
 
@@ -74,7 +70,7 @@ def reencrypt_window(engine, resolver, targets: Targets, key, new_key, paths, ou
         except RICError as e:
             results[i].error = e
     for (scheme, target), items in by_scheme.items():
-        pictures = _recovered(scheme, key, items, paths, results, pool, getattr(target, "keeps_mode", False))
+        pictures = _recovered(scheme, key, items, paths, results, pool, target.keeps_mode)
         engine.encrypt_pictures(target, new_key, pictures, results, outs, force, progress)
     return results
 
@@ -90,7 +86,7 @@ def _recovered(scheme, key, items: list, paths, results, pool, keep_mode: bool) 
         else:
             prepared.append(got)
             order.append(i)
-    ext_of = getattr(scheme, "output_ext", lambda p: ".png")
+    ext_of = scheme.output_ext
     out = {}
     for j, o in scheme.decrypt(key, prepared):
         i = order[j]

@@ -1,8 +1,9 @@
 """Checks on one uploaded file, cheapest first: size; the PNG chunk walk (ric.io.png.walk_png: CRCs, exactly one
 IHDR, first, its declared sides within --max-side; nothing decoded); then the RIC container itself
-(ric.schemes.container.sniff: metadata, scheme, pixels); a claimed sealed ciphertext is verified from its pixels
-(ric.schemes.sealed.is_sealed), never trusted from its metadata; the identities a paper ciphertext names must be
-plain names, and it must have been made for the classifier this service runs. No key is involved."""
+(ric.schemes.container.sniff: metadata, scheme, pixels); then the scheme's own upload check
+(ric.schemes.registry.SchemeSpec.check_upload: a claimed sealed ciphertext is verified from its pixels, never trusted
+from its metadata; the identities a paper ciphertext names must be plain names, and it must have been made for the
+classifier this service runs). No key is involved."""
 from __future__ import annotations
 
 import hashlib
@@ -12,16 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ContainerError, ImageSizeError, TamperedMetadataError
-from ..formats import sealed_name
+from ..errors import ContainerError, ImageSizeError, TamperedMetadataError, UploadRefused
 from ..io.png import MAX_PIXELS, PngLayout, walk_png
 from ..schemes.container import sniff
-from ..schemes.sealed import is_sealed, sealed_version
+from ..schemes.registry import scheme_spec
 from .settings import Settings
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\\"]")
-MAX_IDENTITY = 200       # characters of a model or classifier identity `name@digest`
-_ILLEGAL_IN_IDENTITY = re.compile(r"[\x00-\x1f\x7f/\\:]")
 
 
 class Rejected(Exception):
@@ -47,27 +45,6 @@ def safe_filename(name: str | None) -> str:
     base = os.path.basename((name or "").replace("\\", "/"))
     base = _UNSAFE.sub("_", base).strip()[:200]
     return base if base not in ("", ".", "..") else "upload.png"
-
-
-def plain_identity(identity) -> str | None:
-    """Why a model/classifier identity from untrusted metadata is not a plain `name[@digest]`, or None if it is.
-
-    A plain identity names nothing on a file system: no path separator, no drive or scheme colon, no `..`, no
-    control character, not empty, not absolute, and short. Spaces and the like are allowed (a classifier loaded
-    from `my model.safetensors` is called `my model@...`)."""
-    if not isinstance(identity, str) or not identity.strip():
-        return "is empty"
-    if len(identity) > MAX_IDENTITY:
-        return f"is longer than {MAX_IDENTITY} characters"
-    if _ILLEGAL_IN_IDENTITY.search(identity):
-        return "contains a path separator, a colon or a control character"
-    if ".." in identity or identity.startswith((".", "~")):
-        return "looks like a relative path"
-    return None
-
-
-def _digest(identity: str) -> str:
-    return identity.rsplit("@", 1)[-1]
 
 
 def check_png_headers(fname: str, data: bytes, settings: Settings) -> PngLayout:
@@ -110,21 +87,8 @@ def check_upload(name: str | None, data: bytes, settings: Settings, classifier_i
         # uploader's malformed file, never a 500 (e.g. metadata JSON nested deeper than the parser goes)
         raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: its metadata could not "
                                                 f"be parsed ({type(e).__name__})") from None
-    h, w = pixels.shape[:2]
-    if scheme == "paper":
-        for field, ident in (("model", header.model), ("classifier", header.classifier)):
-            why = plain_identity(ident)
-            if why is not None:
-                raise Rejected(422, "bad_identity", f"{fname}: the ciphertext's {field} identity {why}; a plain "
-                                                    f"name@digest is expected")
-        meta = header.public()
-        if _digest(header.classifier) != _digest(classifier_identity):
-            raise Rejected(422, "classifier_mismatch",
-                           f"{fname}: the ciphertext was made for classifier {header.classifier}; this service "
-                           f"classifies with {classifier_identity}")
-    else:
-        if not is_sealed(pixels):   # the metadata says "sealed"; only the pixels can show it
-            raise Rejected(422, "not_a_ciphertext", f"{fname}: not a valid RIC ciphertext: its metadata claims the "
-                                                    f"sealed scheme but its pixels carry no sealed header")
-        meta = {"format": sealed_name(sealed_version(pixels)), "scheme": "sealed", "height": h, "width": w}
+    try:     # the scheme's own check (ric.schemes.registry): identities, classifier, sealed pixels
+        meta = scheme_spec(scheme).check_upload(pixels, header, classifier_identity)
+    except UploadRefused as e:
+        raise Rejected(422, e.code, f"{fname}: {e}") from None
     return Checked(fname, scheme, pixels, meta, hashlib.sha256(data).hexdigest(), data)
