@@ -95,9 +95,11 @@ def measure(cfg: str, a, keys) -> list[list]:
     images = _images(DATA.get(clf, a.data), a.n, size)
     rows = []
     from ..hub import shipped_names
+    from ..schemes.registry import scheme_spec
     model = clf if clf in shipped_names("ric") else a.model     # the paper scheme's RIC model
     for name in a.schemes:
-        scheme = make_scheme(name, classifier=clf, **({"seed": 1} if name == "sealed" else {"model": model}))
+        needs_model = scheme_spec(name).needs_model
+        scheme = make_scheme(name, classifier=clf, seed=1, **({"model": model} if needs_model else {}))
         cts, per = _encrypt(scheme, images, keys)
         pairs = [(p, q) for p, q in itertools.combinations(cts, 2) if p[2] == q[2] and not (p[0] == q[0] and
                                                                                            p[1] == q[1])]
@@ -108,7 +110,7 @@ def measure(cfg: str, a, keys) -> list[list]:
         if a.out and distinct:
             os.makedirs(a.out, exist_ok=True)
             _show([distinct[0][0][3], distinct[0][1][3]], os.path.join(a.out, f"{size}-{clf}-{name}.png"))
-        who = clf if name == "sealed" else f"{clf} (RIC model {model})"
+        who = f"{clf} (RIC model {model})" if needs_model else clf
         rows.append([f"{size}×{size}", who, name, len(cts), len(pairs), f"{max(1, size // GRID)} px",
                      f"{max(cs):.3f}" if cs else "–", f"{np.mean(cs):.3f}" if cs else "–", f"{base_max:.3f}",
                      f"{lf:.2f}", f"{per:.2f}"])
