@@ -34,9 +34,8 @@ def shipped():
 @pytest.fixture(scope="module")
 def samples():
     from PIL import Image
-    d = os.path.join(os.path.dirname(__import__("ric").__file__), "samples")
-    files = sorted(os.listdir(d))
-    return to_float([np.asarray(Image.open(os.path.join(d, f)).convert("RGB")) for f in files])
+    from ric.demo import sample_files          # the bundled CIFAR-10 samples (not the photos beside them)
+    return to_float([np.asarray(Image.open(f).convert("RGB")) for f in sample_files()])
 
 
 def _corr(a, b):
