@@ -34,7 +34,8 @@ def shipped():
 @pytest.fixture(scope="module")
 def samples():
     from PIL import Image
-    from ric.demo import sample_files          # the bundled CIFAR-10 samples (not the photos beside them)
+
+    from ric.demo import sample_files  # the bundled CIFAR-10 samples (not the photos beside them)
     return to_float([np.asarray(Image.open(f).convert("RGB")) for f in sample_files()])
 
 
