@@ -1,0 +1,34 @@
+"""`ric --help` lists the commands in groups: product, model and lab commands, each command in exactly one."""
+from __future__ import annotations
+
+import re
+
+from ric.cli import GROUPS, build_parser
+
+
+def command_names(parser) -> set[str]:
+    return {name for action in parser._actions if hasattr(action, "choices") and isinstance(action.choices, dict)
+            for name in action.choices}
+
+
+def test_every_command_is_in_exactly_one_group():
+    listed = [name for _, names in GROUPS for name in names]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == command_names(build_parser())
+
+
+def test_help_shows_the_groups_in_order_with_their_commands():
+    text = build_parser().format_help()
+    assert text.startswith("usage: ric [-h] COMMAND ...\n")
+    titles = [m.group(1) for m in re.finditer(r"^(\w[\w ]*commands):$", text, re.M)]
+    assert titles == ["product commands", "model commands", "lab commands"]
+    product = text[text.index("product commands:"):text.index("model commands:")]
+    lab = text[text.index("lab commands:"):]
+    assert re.search(r"^  encrypt ", product, re.M) and not re.search(r"^  bench ", product, re.M)
+    assert re.search(r"^  bench ", lab, re.M) and re.search(r"^  attack ", lab, re.M)
+    assert "{" not in text.split("\n", 1)[0]       # no flat {keygen,encrypt,...} list in the usage line
+
+
+def test_a_sub_command_keeps_its_own_usage_line():
+    sub = next(a for a in build_parser()._actions if isinstance(getattr(a, "choices", None), dict))
+    assert sub.choices["bench"].format_usage().startswith("usage: ric bench [-h] NAME ...")
