@@ -197,8 +197,9 @@ class _Split:
 def _victims(monkeypatch, **kw):
     """victim_trials with a fake encryptor (the ciphertext is the image itself) and every test image labelled 0."""
     x = torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    monkeypatch.setattr(L, "draw_pairs", lambda clf, xt, n, seed, device, show, sealed: np.arange(12).reshape(6, 2))
-    monkeypatch.setattr(L, "predicted_labels", lambda clf, xs, device, show=True: np.zeros(len(xs), np.int64))
+    monkeypatch.setattr(L.game, "draw_pairs",
+                        lambda clf, xt, n, seed, device, show, sealed: np.arange(12).reshape(6, 2))
+    monkeypatch.setattr(L.game, "predicted_labels", lambda clf, xs, device, show=True: np.zeros(len(xs), np.int64))
     enc = lambda xs, key, nonce_seed, desc: {"cipher": xs, "labels": [0] * len(xs), "keep": np.arange(len(xs))}
     return x, L.victim_trials(enc, None, _Split(x), 6, 1, "cpu", False, False, **kw)
 
@@ -259,8 +260,9 @@ def test_the_game_runs_on_user_ciphertexts_and_repeats_exactly(scheme, one_threa
     g = torch.Generator().manual_seed(0)
     train, test = _Images(_varied(60, g)), _Images(_varied(40, g))
     model, clf = load_ric_model("cifar10"), load_classifier("cifar10")
-    runs = [L.linkage(model, clf, train, test, scheme=scheme, mix="uniform-mask/1", n_attacker=60, n_trials=4,
-                      n_keys=2, epochs=1, seed=0, show=False)[0] for _ in range(2)]
+    cfg = L.LinkageConfig(scheme=scheme, mix="uniform-mask/1", n_attacker=60, n_trials=4, n_keys=2, epochs=1,
+                          seed=0, show=False)
+    runs = [L.linkage(model, clf, train, test, cfg)[0] for _ in range(2)]
     res = runs[0]
     assert (res["scheme"], res["attacker_images"], res["attacker_keys"], res["trials"]) == (scheme, 60, 2, 4)
     assert res["class_starts"] is not None and set(res["results"]) == {"ridge", "deepsets", "likelihood"}

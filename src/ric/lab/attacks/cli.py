@@ -260,12 +260,12 @@ def _cloud(args, model, clf, data, test, device, mix, png) -> dict:
 
 def _linkage(args, model, clf, data, test, device, mix, png) -> dict:
     from .common import load_split
-    from .linkage import figure, linkage
-    res, arr = linkage(model, clf, load_split(data, "train"), test, scheme=args.scheme, mix=mix,
-                       n_attacker=args.attacker_images, n_trials=args.trials, n_keys=args.keys,
-                       epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
-                       show=not args.quiet, null=args.null, both_coins=args.both_coins,
-                       class_starts=not args.no_class_starts)
+    from .linkage import LinkageConfig, figure, linkage
+    cfg = LinkageConfig(scheme=args.scheme, mix=mix, n_attacker=args.attacker_images, n_trials=args.trials,
+                        n_keys=args.keys, epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
+                        show=not args.quiet, null=args.null, both_coins=args.both_coins,
+                        class_starts=not args.no_class_starts)
+    res, arr = linkage(model, clf, load_split(data, "train"), test, cfg)
     figure(png, arr, f"linkage game ({args.scheme} scheme{', mix ' + args.mix if model else ''}): "
            f"{res['trials']} trials, {res['attacker_images']} attacker images")
     return res
