@@ -228,8 +228,7 @@ def test_speed_measures_the_sealed_scheme_beside_the_paper_scheme(tmp_path, toy_
     from image_support import smooth_images
 
     from ric.keys import Key
-    from ric.lab.bench import speed
-    monkeypatch.setattr(speed.Key, "generate", staticmethod(lambda: Key(bytes(range(32)))))
+    monkeypatch.setattr(Key, "generate", staticmethod(lambda: Key(bytes(range(32)))))
     x = np.stack(smooth_images(3, 32, 32))
     np.savez(tmp_path / "cifar10.npz", x_train=x, y_train=np.zeros(3, np.int64), x_test=x,
              y_test=np.zeros(3, np.int64))
