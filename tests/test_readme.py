@@ -165,8 +165,6 @@ def shell_script(code: str) -> tuple[str | None, list[str]]:
     return (PRELUDE + "\n".join(out) + "\n" if out else None), left_out
 
 
-
-
 def read_png(path: str) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 

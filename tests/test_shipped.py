@@ -53,6 +53,7 @@ def test_cifar10_roundtrip_keeps_labels_and_recovers(tmp_path, shared_data, pair
     assert all(type(r.error).__name__ == "WrongKeyError" for r in bad)
 
 
+@pytest.mark.slow
 def test_phi_with_shipped_classifier_is_batch_invariant(pair):
     from ric.nae import PhiConfig, generate_nae
     from ric.noise import noise_image

@@ -192,6 +192,7 @@ def _psnr(a, b):
     return psnr_u8(*(np.asarray(Image.open(p).convert("RGB")) for p in (a, b)))
 
 
+@pytest.mark.slow
 def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys, monkeypatch):
     """keygen -> encrypt -> token -> serve -> upload -> download each class -> decrypt: nothing lost, the
     service's labels equal `ric classify` on the ciphertexts, and decryption recovers the plaintexts."""

@@ -272,6 +272,7 @@ def test_until_success_retries_on_new_noise_only_the_images_that_missed(key):
 
 
 
+@pytest.mark.slow
 def test_portable_decrypts_each_format_under_the_baseline_kernels_and_times_them(toy, tmp_path, capsys):
     """A tiny run on the toy pair: ric/4 and sealed/2 decrypt identically under ATEN_CPU_CAPABILITY=default."""
     ramp = np.arange(32, dtype=np.uint8) * 8                 # smooth images: they fit a sealed ciphertext losslessly

@@ -43,6 +43,7 @@ def test_synthetic_photo_is_deterministic_and_smooth():
     assert psnr(a, a) == float("inf") and 20 < psnr(a, np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)) < 30
 
 
+@pytest.mark.slow
 def test_a_tiny_run_of_both_schemes(tmp_path, toy_pair, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "pb"
