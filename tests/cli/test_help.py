@@ -32,3 +32,31 @@ def test_help_shows_the_groups_in_order_with_their_commands():
 def test_a_sub_command_keeps_its_own_usage_line():
     sub = next(a for a in build_parser()._actions if isinstance(getattr(a, "choices", None), dict))
     assert sub.choices["bench"].format_usage().startswith("usage: ric bench [-h] NAME ...")
+
+
+def _importer(missing: str):
+    """import_module as in an install where module `missing` cannot be found."""
+    from importlib import import_module
+
+    def fake(name):
+        if name == missing or name.startswith(missing + "."):
+            raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+        return import_module(name)
+    return fake
+
+
+def test_a_build_without_the_lab_leaves_its_commands_out(monkeypatch):
+    import ric.cli as cli
+    monkeypatch.setattr(cli, "import_module", _importer("ric.lab"))
+    names = command_names(cli.build_parser())
+    assert {"attack", "experiment", "bench"}.isdisjoint(names) and {"encrypt", "serve", "train"} <= names
+
+
+def test_a_missing_dependency_of_a_command_module_is_raised_not_hidden(monkeypatch):
+    import pytest
+
+    import ric.cli as cli
+    monkeypatch.setattr(cli, "import_module", lambda name: _importer("r")("r"))   # ric.* present, "r" missing
+    with pytest.raises(ModuleNotFoundError) as e:
+        cli.build_parser()
+    assert e.value.name == "r"

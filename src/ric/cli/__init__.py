@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = import_module(f"ric.{module}")
         except ModuleNotFoundError as e:
-            if not f"ric.{module}".startswith(str(e.name)):
-                raise
+            full = f"ric.{module}"
+            if not (full == e.name or full.startswith(f"{e.name}.")):
+                raise                    # a dependency missing, not the package part itself
             continue                     # a package part not installed (e.g. the lab in a trimmed build)
         before = set(sub.choices)
         getattr(mod, add)(sub)
