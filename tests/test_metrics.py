@@ -33,14 +33,29 @@ def test_affine_leakage_sees_a_blended_plaintext_but_not_noise():
     assert leak_noise < base + 0.1         # pure noise reveals nothing beyond the mean colour
 
 
-def test_lpips_reports_why_it_is_unavailable_without_torchvision():
-    import importlib.util
-    x = torch.rand(1, 3, 32, 32)
+def test_lpips_reports_why_it_is_unavailable_without_torchvision(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.lpip", None)   # the import fails as without torchvision
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     value, why = lpips(x, x)
-    if importlib.util.find_spec("torchvision") is None:
-        assert value is None and why.startswith("unavailable: LPIPS needs torchvision")
-    else:  # with torchvision: a number, or the missing weights named
-        assert (value is not None and why == "") or "backbone weights" in why
+    assert value is None and why.startswith("unavailable: LPIPS needs torchvision, which is not installed (")
+
+
+def test_lpips_names_the_missing_backbone_weights(monkeypatch):
+    import sys
+    import types
+
+    class Offline(torch.nn.Module):  # torchvision present, the weights neither cached nor downloadable
+        def __init__(self, net_type, normalize):
+            raise OSError("no network")
+
+    mod = types.ModuleType("torchmetrics.image.lpip")
+    mod.LearnedPerceptualImagePatchSimilarity = Offline
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.lpip", mod)
+    value, why = lpips(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), net_type="vgg")
+    assert value is None
+    assert why == ("unavailable: the vgg backbone weights for LPIPS are not in the torch hub cache and could not be "
+                   "fetched (OSError)")
 
 
 def test_lpips_uses_the_torchmetrics_metric_when_it_can_be_built(monkeypatch):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from image_support import psnr_u8 as psnr
 from PIL import Image
 
 from ric.datasets.arrays import shared_data_dir
@@ -162,13 +163,6 @@ def shell_script(code: str) -> tuple[str | None, list[str]]:
         if _strip_comment(line):
             out.append(line)
     return (PRELUDE + "\n".join(out) + "\n" if out else None), left_out
-
-
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()
-    return 10 * np.log10(255 ** 2 / max(mse, 1e-12))
 
 
 def read_png(path: str) -> np.ndarray:

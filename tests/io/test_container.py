@@ -230,19 +230,20 @@ def test_write_atomic_never_overwrites(tmp_path):
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=600), st.integers(0, 2000))
 def test_fuzz_parser_only_raises_container_errors(blob, cut):
-    """Random bytes, and a real ciphertext cut and spliced with them, give ContainerError or parse — never another
-    exception type."""
+    """Random bytes are never a ciphertext (ContainerError); a real ciphertext cut and spliced with them gives
+    ContainerError, fails authentication (a RICError), or parses to exactly the original pixels and header (a
+    splice that left the content as it was) — never another exception type, never another accepted content."""
     key = Key(bytes(range(32)))
-    _, _, data = _make(key)
-    for cand in (blob, data[:cut] + blob, data[:cut] + blob + data[cut + len(blob):]):
+    pix0, hd0, data = _make(key)
+    with pytest.raises(ContainerError):
+        container.read_ciphertext(blob)
+    for cand in (data[:cut] + blob, data[:cut] + blob + data[cut + len(blob):]):
         try:
             pix, hd = container.read_ciphertext(cand)
-        except ContainerError:
-            continue
-        try:
             paper_header.authenticate(key, pix, hd)
         except RICError:
-            pass
+            continue
+        assert np.array_equal(pix, pix0) and hd.to_json() == hd0.to_json()
 
 
 @settings(max_examples=100, deadline=None)
@@ -251,13 +252,17 @@ def test_fuzz_parser_only_raises_container_errors(blob, cut):
                        st.one_of(st.none(), st.integers(), st.text(max_size=30), st.floats(allow_nan=True),
                                  st.lists(st.integers(), max_size=3))))
 def test_fuzz_metadata_fields(changes):
+    """Any change of a metadata field is refused with a RICError; only rewriting fields to the values they had
+    authenticates."""
     key = Key(bytes(range(32)))
-    _, _, data = _make(key)
+    _, hd0, data = _make(key)
+    meta0 = json.loads(hd0.to_json())
     bad = _rewrite(data, mutate_meta=lambda m: m.update(changes))
     try:
         paper_header.authenticate(key, *container.read_ciphertext(bad))
     except RICError:
-        pass
+        return
+    assert all(k in meta0 and meta0[k] == v for k, v in changes.items()), changes
 
 
 def test_compressed_itxt_is_read(key):

@@ -127,7 +127,7 @@ def test_every_registered_scheme_implements_the_whole_protocol(name, toy_pair):
     key, other = Key(bytes(range(32))), Key(bytes(32))
     enc = build_scheme(name, toy_pair["classifier"], toy_pair["model"] if spec.needs_model else None, seed=3)
     (out,) = enc.encrypt([_image()], key)
-    assert out.error is None and out.label in (0, 1, 2)
+    assert out.error is None and out.label == 2          # the toy classifier labels _image() 2
     parsed = container.read(out.data)
     models = spec.models_of(parsed, toy_pair["model"], toy_pair["classifier"])
     dec = spec.decryptor(models, "cpu", batch_size=4, regenerate=False, allow_stripped=False)

@@ -13,6 +13,7 @@ import sys
 import httpx
 import numpy as np
 import pytest
+from image_support import psnr_u8
 from PIL import Image
 from service_support import Server, ric_cmd, toy_set
 
@@ -188,11 +189,10 @@ def test_serve_help_shows_every_limit_default(capsys):
 
 
 def _psnr(a, b):
-    x = np.asarray(Image.open(a).convert("RGB"), dtype=np.float64)
-    y = np.asarray(Image.open(b).convert("RGB"), dtype=np.float64)
-    return 10 * np.log10(255 ** 2 / max(((x - y) ** 2).mean(), 1e-12))
+    return psnr_u8(*(np.asarray(Image.open(p).convert("RGB")) for p in (a, b)))
 
 
+@pytest.mark.slow
 def test_full_workflow_with_the_shipped_cifar10_models(tmp_path, capsys, monkeypatch):
     """keygen -> encrypt -> token -> serve -> upload -> download each class -> decrypt: nothing lost, the
     service's labels equal `ric classify` on the ciphertexts, and decryption recovers the plaintexts."""

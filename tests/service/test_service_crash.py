@@ -19,7 +19,7 @@ def _crash_run(tmp_path, db: str) -> dict:
     ct = toy_set()
     out = tmp_path / "crash.json"
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "ric.bench", "service", "--n", "160",
+    r = subprocess.run([sys.executable, "-m", "ric.lab.bench", "service", "--n", "160",
                         "--concurrency", "12", "--files-per-request", "2", "--kill-at", "40",
                         "--classifier", ct["models"]["classifier"], "--pool", os.path.dirname(ct["enc"][0]),
                         "--db", db, "--json", str(out)], capture_output=True, text=True, env=env, timeout=300)

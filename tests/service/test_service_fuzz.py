@@ -93,6 +93,7 @@ else:
         links = re.search(r"API Links:\s+(\d+) covered", out)     # the stateful phase walked real uploads
         assert links is not None and int(links.group(1)) >= 3, out[-3000:]
 
+    @pytest.mark.slow
     def test_schemathesis_finds_nothing_sqlite(pool, tmp_path):
         _fuzz(pool, tmp_path, f"sqlite:///{tmp_path}/fuzz.db")
 

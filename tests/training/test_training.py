@@ -44,6 +44,7 @@ def test_classifier_training_writes_safetensors_and_config(toy_classifier_file):
     assert json.load(open(os.path.join(run, "metrics.json")))["test_acc"] >= 0.5
 
 
+@pytest.mark.slow
 def test_ric_training_resume_and_refusal(tmp_path, toy_npz, toy_classifier_file):
     out = str(tmp_path / "ric")
     cfg = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
@@ -82,6 +83,7 @@ def test_unknown_config_key_is_refused():
         merge_config({"a": 1}, {"b": 2})
 
 
+@pytest.mark.slow
 def test_ric_training_time_budget_fixes_run_length(tmp_path, toy_npz, toy_classifier_file, monkeypatch):
     import ric.training.ric as ric_train
     ticks = [0]
@@ -120,6 +122,7 @@ def test_intensity_jitter_lowers_contrast_of_about_half_the_images_and_is_seeded
     assert torch.all((c > 0.25 - 1e-3) & (c < 0.75 + 1e-3))
 
 
+@pytest.mark.slow
 def test_ric_training_init_starts_from_given_weights_and_refuses_another_arch(tmp_path, toy_npz, toy_classifier_file):
     base = {"data": toy_npz, "classifier": toy_classifier_file, "arch": "tiny", "epochs": 1, "batch_size": 8,
             "bank_per_class": 2, "eval_images": 4, "checkpoint_every": 1000,

@@ -17,9 +17,18 @@ COMMANDS = (
     ("cli.reencrypt", "add", None),                     # reencrypt
     ("cli.research", "add", None),                      # evaluate, train, train-classifier, data
     ("service.cli", "add_parsers", "handle"),           # serve, token, upload, download, cleanup
-    ("attacks.cli", "add_parsers", "run_attack"),       # attack NAME
-    ("experiments.cli", "add_parsers", "run_experiment"),   # experiment NAME
-    ("bench.cli", "add_parsers", "run_bench"),          # bench NAME
+    ("lab.attacks.cli", "add_parsers", "run_attack"),   # attack NAME
+    ("lab.experiments.cli", "add_parsers", "run_experiment"),   # experiment NAME
+    ("lab.bench.cli", "add_parsers", "run_bench"),      # bench NAME
+)
+
+# how `ric --help` lists the commands: what a user runs to protect and classify images; what makes the models
+# those commands load; and the lab, which measures RIC (attacks, the paper's experiments, benchmarks, evaluate)
+GROUPS = (
+    ("product commands", ("keygen", "encrypt", "decrypt", "reencrypt", "classify", "info", "models", "demo",
+                          "serve", "token", "upload", "download", "cleanup")),
+    ("model commands", ("train", "train-classifier", "prepare-classifier", "data")),
+    ("lab commands", ("attack", "experiment", "bench", "evaluate")),
 )
 
 
@@ -32,23 +41,38 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="ric", description="Recoverable privacy-preserving image classification: "
-                                 "encrypt images into noise-like PNGs that ordinary classifiers still label "
-                                 "correctly, and recover them with the key.")
+    ap = Parser(prog="ric",
+                description="Recoverable privacy-preserving image classification: encrypt images into noise-like "
+                            "PNGs that ordinary classifiers still label correctly, and recover them with the key.",
+                epilog="`ric COMMAND --help` describes a command.")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     for module, add, run in COMMANDS:
         try:
             mod = import_module(f"ric.{module}")
         except ModuleNotFoundError as e:
-            if e.name != f"ric.{module}":
-                raise
-            continue                     # a package part not installed (e.g. bench in a trimmed build)
+            full = f"ric.{module}"
+            if not (full == e.name or full.startswith(f"{e.name}.")):
+                raise                    # a dependency missing, not the package part itself
+            continue                     # a package part not installed (e.g. the lab in a trimmed build)
         before = set(sub.choices)
         getattr(mod, add)(sub)
         if run is not None:
             for name in set(sub.choices) - before:
                 sub.choices[name].set_defaults(run=getattr(mod, run))
+    _group_commands(ap, sub)
     return ap
+
+
+def _group_commands(ap: argparse.ArgumentParser, sub) -> None:
+    """List the commands in `ric --help` under the titles of GROUPS (a command in no group: "other commands")."""
+    listed = {a.dest: a for a in sub._choices_actions}
+    sub.help = argparse.SUPPRESS         # the groups below list the commands instead of one flat list
+    ap.usage = f"{ap.prog} [-h] COMMAND ..."   # (a suppressed action leaves the usage line too)
+    rest = [name for name in listed if not any(name in names for _, names in GROUPS)]
+    for title, names in (*GROUPS, ("other commands", rest)):
+        actions = [listed[n] for n in names if n in listed]
+        if actions:
+            ap.add_argument_group(title)._group_actions.extend(actions)
 
 
 def _out_of_memory(e: BaseException) -> bool:

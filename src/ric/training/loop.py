@@ -1,6 +1,6 @@
 """The one training loop (`optimise`) and the train step and loss of hiding models (RIC and the baselines).
 
-`ric train` (training/ric.py), the budgeted trainer of `ric experiment` (experiments/common.py) and the
+`ric train` (training/ric.py), the budgeted trainer of `ric experiment` (lab/experiments/common.py) and the
 classifier trainer all run `optimise`; the first two build their step from `HidingStep` (E, simulated Q, D) and
 `Objective` (β·L_rec + the auxiliary loss), so RIC and the steganography baselines train the same way.
 """
@@ -45,7 +45,7 @@ class HidingStep(torch.nn.Module):
     """E, Q (simulated) and D in one forward, so DDP can average the gradients of the whole path.
 
     `model`: encode(x, c) -> x' before Q and decode(x'_q, c) -> x̃ (a RIC model, or a baseline of
-    ric.experiments.hiding with its container c). Q's noise is drawn from `generator` (on the model's device;
+    ric.lab.experiments.hiding with its container c). Q's noise is drawn from `generator` (on the model's device;
     None: torch's global generator). mix "mask" (format ric/3, RIC models): what D sees is clip(u_en, 0, 1) plus
     the 8-bit rounding noise scaled by 1 / ((1 − λ)(1 − 2δ)) (ric.schemes.paper.mixing), whatever the mask was,
     so the mask itself need not be simulated; the ciphertext does not depend on E, so the classifier loss gives

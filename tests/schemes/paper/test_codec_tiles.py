@@ -40,6 +40,7 @@ def test_large_images_are_tiled_and_the_tile_is_recorded(pair):
     assert all(p.tile == 0 and "tile" not in p.to_dict() for p in small.phis)
 
 
+@pytest.mark.slow
 def test_tiled_ciphertexts_regenerate_exactly_whatever_the_decryptor_tiles(pair):
     enc = _codec(pair, 16).encrypt(_images(), KEY)
     for dec in (_codec(pair, 16), _codec(pair, 0), _codec(pair, 24)):   # Φ follows the recorded tile side
@@ -57,6 +58,7 @@ def test_tiled_decoding_matches_the_whole_image(pair):
     assert int((rec_tiled.int() - rec_whole.int()).abs().max()) <= 1
 
 
+@pytest.mark.slow
 def test_the_paper_scheme_stores_the_tile_in_the_header(pair, tmp_path):
     model, clf = pair
     scheme = PaperScheme(model, clf, phi=FAST_PHI, nonce_source=seeded_nonces(8), starts=None)

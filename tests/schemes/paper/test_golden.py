@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from image_support import psnr_u8
 from PIL import Image
 
 from ric.cli import main
@@ -17,11 +18,6 @@ from ric.schemes import container
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "golden", "paper")
 MANIFEST = json.load(open(os.path.join(GOLDEN, "manifest.json")))
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "src", "ric", "samples")
-
-
-def _psnr(a, b):
-    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()
-    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
 
 
 @pytest.mark.parametrize("entry", MANIFEST["files"], ids=[e["ciphertext"] for e in MANIFEST["files"]])
@@ -40,7 +36,7 @@ def test_old_formats_still_decrypt(entry, tmp_path, monkeypatch):
     then = np.asarray(Image.open(os.path.join(GOLDEN, entry["recovered"])).convert("RGB"))
     assert np.abs(got.astype(int) - then.astype(int)).max() <= 1     # D's float arithmetic, nothing more
     plain = np.asarray(Image.open(os.path.join(SAMPLES, entry["plaintext"])).convert("RGB"))
-    assert _psnr(got, plain) > 40
+    assert psnr_u8(got, plain) > 40
 
 
 def test_golden_key_is_refused_by_another_key(tmp_path, monkeypatch):
