@@ -59,4 +59,4 @@ class AuthorsCodec(RICCodec):
 
     def _nae(self, key, nonces, labels, shape, phi, progress=None):
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
-        return authors_phi(self.classifier, noise, labels.to(self.device), margin=phi.margin)
+        return authors_phi(self.classifier, noise, labels.to(self.device), margin=phi.margin), noise
