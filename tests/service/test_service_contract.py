@@ -12,7 +12,7 @@ import pytest
 from service_support import race_a_quota, served, toy_set
 
 from ric.cli import main
-from ric.service.app import MAX_ID
+from ric.service.schemas import MAX_ID
 from ric.service.store import Principal, open_store
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -121,14 +121,19 @@ def test_openapi_states_parameters_statuses_auth_and_links(api, ct):
     assert "304" in ops[("get", "/api/images/{image_id}/content")]["responses"]
     body = doc["components"]["schemas"]["Body_upload_images"]
     assert body["required"] == ["files"] and body["properties"]["files"]["minItems"] == 1
+    assert body["properties"]["files"]["items"]["minLength"] == 1       # an empty part is not schema-valid
+    assert "empty_file" in ops[("post", "/api/images")]["responses"]["422"]["description"]
     params = {p["name"]: p["schema"] for p in ops[("get", "/api/images")]["parameters"]}
     assert params["cursor"] == {"type": "string", "pattern": "^[0-9]{1,19}$", "description": params["cursor"][
         "description"]}
     assert params["label"]["anyOf"][0] == {"type": "integer", "minimum": 0, "maximum": 2 ** 31 - 1}
     assert params["label"]["anyOf"][1] == {"type": "string", "enum": list(ct["classes"])}
-    links = ops[("post", "/api/images")]["responses"]["201"]["links"]
-    assert {v["operationId"] for v in links.values()} == {"get_image", "get_image_content", "delete_image"}
-    assert all(v["parameters"] == {"image_id": "$response.body#/images/0/id"} for v in links.values())
+    assert params["limit"]["minimum"] == 1 and params["limit"]["maximum"] == 1000        # --page-limit
+    for (method, path, status), first in {("post", "/api/images", "201"): "$response.body#/images/0/id",
+                                          ("get", "/api/images", "200"): "$response.body#/items/0/id"}.items():
+        links = ops[(method, path)]["responses"][status]["links"]
+        assert {v["operationId"] for v in links.values()} == {"get_image", "get_image_content", "delete_image"}
+        assert all(v["parameters"] == {"image_id": first} for v in links.values())
 
 
 # -- 4. methods, HEAD, ETag ---------------------------------------------------------------------------------
@@ -312,3 +317,29 @@ def test_a_store_without_quota_columns_is_migrated(tmp_path, ct):
     again = open_store(f"sqlite:///{path}")
     assert again.migrated == []
     again.close()
+
+
+# -- the parts of the app --------------------------------------------------------------------------------------
+def test_routes_take_overridable_dependencies(api, ct):
+    from ric.service import deps
+    from ric.service.routes import images
+    client, store = api
+    assert _post(client, ct["enc"][0]).status_code == 201               # the test token's image
+    client.app.dependency_overrides[deps.require_token] = lambda: Principal(99, False, None, None)
+    try:
+        r = client.get("/api/images", headers={"Authorization": ""})     # no token needed now: token 99 owns none
+        assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
+    finally:
+        client.app.dependency_overrides.clear()
+    _err(client.get("/api/images", headers={"Authorization": ""}), 401, "unauthorized")
+    assert any(getattr(rt, "path", None) == "/api/images/{image_id}" for rt in images.router.routes)
+
+
+def test_the_page_size_bound_is_the_services_setting(ct, tmp_path):
+    with served(tmp_path, ct, page_limit=5) as (client, _, _t):
+        assert client.get("/api/images", params={"limit": 5}).status_code == 200
+        msg = _err(client.get("/api/images", params={"limit": 6}), 422, "invalid_request")
+        assert msg == "query.limit: Input should be less than or equal to 5"
+        (limit,) = [p for p in client.get("/openapi.json").json()["paths"]["/api/images"]["get"]["parameters"]
+                    if p["name"] == "limit"]
+        assert limit["schema"]["maximum"] == 5 and limit["schema"]["minimum"] == 1

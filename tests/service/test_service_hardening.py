@@ -298,6 +298,29 @@ def test_token_cli_create_admin_list_and_revoke(ct, tmp_path, capsys):
     assert all(r["revoked"] for r in json.loads(capsys.readouterr().out))
 
 
+def test_token_revoke_and_set_quota_take_a_name(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path}/t.db"
+    toks = []
+    for name in ("alice", "bob", "bob", "carol"):
+        assert main(["token", "create", "--db", db, "--name", name]) == 0
+        toks.append(capsys.readouterr().out.strip())
+    assert main(["token", "revoke", "--db", db, "alice"]) == 0
+    assert capsys.readouterr().err == "ric: revoked token 1 (" + toks[0][:12] + ", alice)\n"
+    assert main(["token", "revoke", "--db", db, "bob"]) == 2                        # two share the name
+    assert capsys.readouterr().err == "ric: error: 'bob' matches 2 tokens (ids 2, 3); give the token id\n"
+    assert main(["token", "set-quota", "--db", db, "bob", "--max-images", "1"]) == 2
+    capsys.readouterr()
+    assert main(["token", "revoke", "--db", db, "dave"]) == 21                       # no such name
+    assert "no token matches 'dave'" in capsys.readouterr().err
+    assert main(["token", "set-quota", "--db", db, "carol", "--max-images", "7"]) == 0
+    assert main(["token", "revoke", "--db", db, "ric_"]) == 2                        # an ambiguous prefix too
+    capsys.readouterr()
+    assert main(["token", "list", "--db", db, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["name"], r["revoked"], r["max_images"]) for r in rows] == [
+        (1, "alice", True, None), (2, "bob", False, None), (3, "bob", False, None), (4, "carol", False, 7)]
+
+
 def test_an_ambiguous_prefix_revokes_nothing(tmp_path, capsys):
     store = open_store(f"sqlite:///{tmp_path}/t.db")
     try:

@@ -97,7 +97,8 @@ def _engine(args):
     from ..files.engine import FileEngine
     from ..files.stream import rank_world
     rank, world = rank_world()
-    return FileEngine(window=args.window, show_progress=opt.progress_bars(args), rank=rank, world=world)
+    return FileEngine(window=args.window, show_progress=opt.progress_bars(args), rank=rank, world=world,
+                      progress_lines=opt.progress_lines(args))
 
 
 def run_encrypt(args) -> int:

@@ -155,6 +155,11 @@ def progress_bars(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+def progress_lines(args) -> bool:
+    """Where stderr is not a terminal (a log), a long job prints a progress line now and then instead of a bar."""
+    return not args.quiet and not sys.stderr.isatty()
+
+
 def device_of(args) -> str:
     """The torch device the options name (--cpu, --device, else cuda when available); sets --threads."""
     import torch

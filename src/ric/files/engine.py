@@ -23,7 +23,7 @@ from ..schemes import container
 from ..storage import location
 from .memory import available_bytes, images_that_fit, too_large, too_large_to_decrypt
 from .plan import FileResult, ciphertext_of, identities, image_complete, plan_bases, plan_outputs, verdict
-from .progress import heartbeat
+from .progress import LineProgress, heartbeat
 from .stream import Skipped, by_pixels, iter_inputs, shard, windows
 
 PLAINTEXT_MODE = 0o600   # recovered images are private: readable by their owner only
@@ -46,13 +46,17 @@ def _class_name(classes: list[str], label: int | None) -> str | None:
 class FileEngine:
     """`window`: images held in memory at once, and no more than `window_pixels` pixels of them (file headers say
     how many: a window of large photos is cut shorter); `rank`/`world`: this process's torchrun shard; `skipped`
-    collects the sub-folders that were not entered (folders are not walked recursively)."""
+    collects the sub-folders that were not entered (folders are not walked recursively). `show_progress`: a
+    tqdm bar (for a terminal); else `progress_lines`: a line now and then (ric.files.progress.LineProgress, for
+    a log; `clock` its time source)."""
 
     def __init__(self, *, window: int = 256, show_progress: bool = True, rank: int = 0, world: int = 1,
-                 io_threads: int = IO_THREADS, memory_limit: int | None = None, window_pixels: int = WINDOW_PIXELS):
+                 io_threads: int = IO_THREADS, memory_limit: int | None = None, window_pixels: int = WINDOW_PIXELS,
+                 progress_lines: bool = False, clock=None):
         if window < 1:
             raise RICError("--window must be at least 1")
         self.window, self.show_progress, self.rank, self.world = window, show_progress, rank, world
+        self.progress_lines, self.clock = progress_lines, clock
         self.io_threads, self.window_pixels = io_threads, window_pixels
         self.memory_limit = memory_limit        # bytes encryption may use; None: what the machine has free
         self.skipped_folders: list[str] = []
@@ -69,6 +73,8 @@ class FileEngine:
         self.skipped_files.clear()
         if self.world > 1:
             desc = f"{desc} [rank {self.rank}/{self.world}]"
+        if self.progress_lines and not self.show_progress:
+            return LineProgress(total, desc, clock=self.clock)
         return tqdm(total=total, desc=desc, unit="img", disable=not self.show_progress, leave=False,
                     position=self.rank if self.world > 1 else None, dynamic_ncols=True, mininterval=0.5)
 

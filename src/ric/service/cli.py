@@ -95,13 +95,13 @@ def _add_token_parser(sub) -> None:
     t.add_argument("--db", default=None, metavar="URL")
     t.add_argument("--json", action="store_true", help="print a JSON list")
     t = tsub.add_parser("set-quota", help="change a token's upload quota (images it already holds are kept)")
-    t.add_argument("token", metavar="ID|PREFIX|TOKEN", help="the token's id or prefix (from `ric token list`), "
-                   "or the token itself")
+    t.add_argument("token", metavar="ID|NAME|PREFIX|TOKEN", help="the token's id, name or prefix (from `ric token "
+                   "list`), or the token itself; a name or prefix several tokens share is refused (exit 2)")
     t.add_argument("--db", default=None, metavar="URL")
     _quota_args(t, "unchanged")
     t = tsub.add_parser("revoke", help="revoke an upload token, e.g. a leaked one")
-    t.add_argument("token", metavar="ID|PREFIX|TOKEN", help="the token's id or prefix (from `ric token list`), "
-                   "or the token itself")
+    t.add_argument("token", metavar="ID|NAME|PREFIX|TOKEN", help="the token's id, name or prefix (from `ric token "
+                   "list`), or the token itself; a name or prefix several tokens share is refused (exit 2)")
     t.add_argument("--db", default=None, metavar="URL")
 
 
@@ -204,7 +204,7 @@ def _token(args) -> int:
 
 
 def _token_action(args, store) -> int:
-    from ..errors import AuthError, RequestRefused
+    from ..errors import RequestRefused
     if args.token_cmd == "create":
         quota = {k: v for k, v in (("max_images", args.max_images), ("max_bytes", args.max_bytes)) if v is not _KEEP}
         print(store.create_token(args.name, admin=args.admin, **quota))
@@ -226,22 +226,28 @@ def _token_action(args, store) -> int:
         quota = {k: v for k, v in (("max_images", args.max_images), ("max_bytes", args.max_bytes)) if v is not _KEEP}
         if not quota:
             raise RequestRefused("give --max-images and/or --max-bytes (a number, or none for no limit)")
-        try:
-            rec = store.set_quota(args.token, **quota)
-        except LookupError as e:
-            raise AuthError(str(e)) from None
+        rec = _one_token(store.set_quota, args.token, **quota)
         shown = ", ".join(f"{k.replace('_', ' ')} {'no limit' if rec[k] is None else rec[k]}"
                           for k in ("max_images", "max_bytes"))
         print(f"ric: token {rec['id']}: {shown} (a running server applies it to the next request)",
               file=sys.stderr)
         return 0
-    try:
-        rec = store.revoke_token(args.token)
-    except LookupError as e:
-        raise AuthError(str(e)) from None
+    rec = _one_token(store.revoke_token, args.token)
     note = ", ".join(x for x in (rec["prefix"], rec["name"]) if x)
     print(f"ric: revoked token {rec['id']}" + (f" ({note})" if note else ""), file=sys.stderr)
     return 0
+
+
+def _one_token(action, ref: str, **kw) -> dict:
+    """action(ref, **kw) on the one token `ref` names: none is AuthError (exit 21), several a RICError (exit 2)."""
+    from ..errors import AuthError, RICError
+    from .store import AmbiguousToken
+    try:
+        return action(ref, **kw)
+    except AmbiguousToken as e:
+        raise RICError(str(e)) from None
+    except LookupError as e:
+        raise AuthError(str(e)) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -164,6 +164,10 @@ def _public(row: ImageRow) -> dict:
             "meta": json.loads(row.meta), "created_at": created.isoformat()}
 
 
+class AmbiguousToken(LookupError):
+    """A token reference (a name or a prefix) that matches several tokens."""
+
+
 class Store:
     """`blobs`: where the ciphertexts' bytes go (ric.service.blobs.S3Blobs); None: in their rows."""
 
@@ -263,8 +267,9 @@ class Store:
             return int(n), int(b)
 
     def find_token(self, ref: str) -> dict:
-        """The one token `ref` names: its id (`3` or `#3`), the token itself, or a prefix of it (as `ric token
-        list` shows). Raises LookupError naming the problem when none or several match."""
+        """The one token `ref` names: its id (`3` or `#3`), the token itself, a prefix of it (as `ric token list`
+        shows), or its name (`ric token create --name`). Raises AmbiguousToken (a LookupError) naming the ids
+        when several match, LookupError naming the problem when none does."""
         ref = ref.strip()
         with Session(self.engine) as s:
             if ref.lstrip("#").isdigit():
@@ -275,17 +280,18 @@ class Store:
             row = s.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(ref)))
             if row is not None:
                 return _token_public(row)
-            if not ref.startswith(PREFIX):
-                raise LookupError(f"no token matches {ref!r} (give a token id from `ric token list`, a token, or "
-                                  f"its prefix ric_...)")
-            # a prefix of the stored display prefix (a whole token that is not stored matches nothing)
-            rows = [r for r in s.scalars(select(TokenRow).where(TokenRow.prefix.is_not(None)))
-                    if r.prefix.startswith(ref)]
+            rows = []
+            if ref.startswith(PREFIX):   # a prefix of the stored display prefix (a whole token not stored: none)
+                rows = [r for r in s.scalars(select(TokenRow).where(TokenRow.prefix.is_not(None)))
+                        if r.prefix.startswith(ref)]
+            if not rows and ref:
+                rows = list(s.scalars(select(TokenRow).where(TokenRow.name == ref).order_by(TokenRow.id)))
             if not rows:
-                raise LookupError(f"no token matches {ref!r} in this store")
+                raise LookupError(f"no token matches {ref!r} in this store (give a token id, name or prefix from "
+                                  f"`ric token list`, or the token)")
             if len(rows) > 1:
-                raise LookupError(f"{ref!r} matches {len(rows)} tokens (ids {', '.join(str(r.id) for r in rows)}); "
-                                  f"give the token id")
+                raise AmbiguousToken(f"{ref!r} matches {len(rows)} tokens (ids {', '.join(str(r.id) for r in rows)}); "
+                                     f"give the token id")
             return _token_public(rows[0])
 
     def revoke_token(self, ref: str) -> dict:
