@@ -145,3 +145,9 @@ def input_scale(module: nn.Module, h: int, w: int) -> float:
     if isinstance(module, WithPipeline):
         return min(h, w) / module.pipeline.resize_shorter
     return 1.0
+
+
+def behind_pipeline(module: nn.Module) -> bool:
+    """Whether a classifier module resizes its input itself (so encryption's memory is whole-image tensors plus
+    the model's activations at its own input size, not activations at the image's size)."""
+    return isinstance(module, WithPipeline)

@@ -269,6 +269,8 @@ def _cloud(bsub) -> None:
     p.add_argument("--model", default="cifar10", help="the paper scheme's RIC model (default cifar10, tiled)")
     p.add_argument("--schemes", type=scheme_list, default=["sealed", "paper"], help="schemes (default sealed,paper)")
     p.add_argument("--out", default="cloud-bench", help="working folder (kept; a rerun goes on where one stopped)")
+    p.add_argument("--report-only", action="store_true", help="encrypt nothing more: report on the ciphertexts "
+                   "already in --out")
     p.add_argument("--threads", type=POSITIVE, default=2, help="torch CPU threads (default 2)")
 
 

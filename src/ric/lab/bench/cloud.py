@@ -93,7 +93,7 @@ def _encrypt_all(a, scheme_name: str, items) -> list[dict]:
     done = {}
     if os.path.exists(logp):
         done = {r["src"]: r for r in map(json.loads, open(logp)) if r.get("src")}
-    todo = [(s, p) for s, p in items if p not in done]
+    todo = [] if a.report_only else [(s, p) for s, p in items if p not in done]
     if todo:
         from ..schemes.registry import scheme_spec
         scheme = make_scheme(scheme_name, classifier=a.classifier,
@@ -115,7 +115,7 @@ def _encrypt_all(a, scheme_name: str, items) -> list[dict]:
                 done[p] = rec
                 log(f"cloud {scheme_name}: {k + 1}/{len(todo)} {os.path.basename(p)} "
                     f"{'ok' if o.error is None else 'failed'} in {rec['seconds']:.1f} s")
-    return [done[p] for _, p in items]
+    return [done[p] for _, p in items if p in done]
 
 
 def _recovery(a, scheme_name: str, recs: list[dict]) -> dict[str, float]:
@@ -167,7 +167,8 @@ def run(a) -> int:
         recs = _encrypt_all(a, name, items)
         rec = _recovery(a, name, recs)
         for tag in dict.fromkeys(s for s, _ in items):
-            rs = [r for (s, _), r in zip(items, recs) if s == tag]
+            srcs = {p for s, p in items if s == tag}
+            rs = [r for r in recs if r["src"] in srcs]
             ok = [r for r in rs if r.get("out")]
             agree, every = {k: 0 for k in RESIZERS}, 0
             for r in ok:
