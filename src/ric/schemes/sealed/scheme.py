@@ -48,9 +48,10 @@ BASE_BYTES, PIXEL_BYTES, DRAW_BYTES = 450 << 20, 1000, 1400
 # tiled (ric.tiles, above TILE_ABOVE pixels; one image, one payload draw): the whole-image tensors of the attack
 # per pixel, plus one crop's classifier activations — 12 MP measured at 3,541 MiB, ~210 B/px besides base and crop
 TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 230, 1843, 48
-# behind a resizing pipeline (efficientnet-lite0): whole-image tensors only, the model's activations at 224 —
-# 12 MP measured at 3,379 MiB peak (docs/results.md, "The cloud's classifier"), ~252 B/px besides base
-PIPELINE_BYTES_PER_PIXEL = 280
+# behind a resizing pipeline (efficientnet-lite0): whole-image tensors, and the model's activations at its own
+# input size — one thread, peak RSS 1,802 MiB at 2000x1334 and 3,379 MiB at 4032x3024 (docs/results.md, "The
+# cloud's classifier"): ≈ 1,360 MiB + 174 B/px, estimated with a margin
+PIPELINE_BASE_BYTES, PIPELINE_BYTES_PER_PIXEL = 1400 << 20, 180
 
 
 @dataclass
@@ -88,7 +89,7 @@ class SealedScheme:
         if self.codec is None:
             raise TypeError("SealedScheme needs a classifier to encrypt (SealedScheme(None) only decrypts)")
         if behind_pipeline(self.codec.classifier):
-            return BASE_BYTES + PIPELINE_BYTES_PER_PIXEL * h * w * n
+            return PIPELINE_BASE_BYTES + PIPELINE_BYTES_PER_PIXEL * h * w * n
         if not self.codec.tiled((h, w)):
             return BASE_BYTES + (PIXEL_BYTES + DRAW_BYTES * self.codec.cfg.payload_samples) * h * w * n
         t = self.codec.tile + 2 * CROP_HALO
