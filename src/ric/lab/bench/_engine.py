@@ -3,7 +3,8 @@
 
 What is called: ric.files.engine.FileEngine (its encrypt / decrypt, io_threads), ric.files.engine.encrypt_files,
 ric.files.engine.IO_THREADS; ric.schemes.paper.scheme.PaperScheme (its codec.max_retries and fast_decrypt),
-model_phi and the module constants FAST_D_BATCH and RECOVERED_PNG_LEVEL; ric.schemes.sealed.scheme.SealedScheme.
+model_phi, and a PaperScheme's own fast_d_batch and png_level (never the module's constants);
+ric.schemes.sealed.scheme.SealedScheme.
 A change of that interface is adapted here alone.
 """
 from __future__ import annotations
@@ -53,12 +54,13 @@ class PaperFiles:
 @contextmanager
 def round1_fast_decrypt(files: PaperFiles):
     """The fast file decryption as it was before round 2: one I/O thread, D in batches of 64, zlib level 6."""
-    saved = _paper.FAST_D_BATCH, _paper.RECOVERED_PNG_LEVEL
-    _paper.FAST_D_BATCH, _paper.RECOVERED_PNG_LEVEL, files.io_threads = 64, 6, 1
+    sch = files.scheme
+    saved = sch.fast_d_batch, sch.png_level
+    sch.fast_d_batch, sch.png_level, files.io_threads = 64, 6, 1
     try:
         yield
     finally:
-        _paper.FAST_D_BATCH, _paper.RECOVERED_PNG_LEVEL = saved
+        sch.fast_d_batch, sch.png_level = saved
         files.io_threads = _eng.IO_THREADS
 
 

@@ -157,6 +157,7 @@ class PaperScheme:
         if starts is not None:
             self.codec.use_starts(starts)
         self.fast_decrypt, self.regenerate, self.batch_size = fast_decrypt, regenerate, batch_size
+        self.fast_d_batch, self.png_level = FAST_D_BATCH, RECOVERED_PNG_LEVEL   # per instance (the bench varies them)
         self.classes = classifier.classes
         self.stats = new_stats()
 
@@ -302,7 +303,7 @@ class PaperScheme:
             groups[self.batch_key(p)].append(i)
         for (_, phi_items, fast, mix, ported), idx in groups.items():
             phi = PhiConfig.from_dict(dict(phi_items))
-            size = min(self.batch_size, FAST_D_BATCH) if fast else self.batch_size
+            size = min(self.batch_size, self.fast_d_batch) if fast else self.batch_size
             run = self._decrypt_portable if ported else self._decrypt_batch
             for s in range(0, len(idx), size):
                 yield from run(key, [prepared[i] for i in idx[s:s + size]], idx[s:s + size], phi, fast, mix, progress)
@@ -319,7 +320,7 @@ class PaperScheme:
             if not hmac.compare_digest(portable.digest(key, nonces[j], rec), items[j].header.fingerprint):
                 yield i, Outcome(error=RegenerationError(_decoder_differs(items[j].header)))
                 continue
-            yield i, Outcome(encode_image_png(rec, RECOVERED_PNG_LEVEL), items[j].private.label, {"fast": True},
+            yield i, Outcome(encode_image_png(rec, self.png_level), items[j].private.label, {"fast": True},
                              plaintext=True)
 
     def _decrypt_batch(self, key, items: list[Prepared], idx: list[int], phi, fast: bool, mix: str, progress):
@@ -335,5 +336,5 @@ class PaperScheme:
                        RegenerationError(_regeneration_failed(items[j].header)))
                 yield i, Outcome(error=err)
                 continue
-            yield i, Outcome(encode_image_png(rec[j].numpy(), RECOVERED_PNG_LEVEL), items[j].private.label,
+            yield i, Outcome(encode_image_png(rec[j].numpy(), self.png_level), items[j].private.label,
                              {"fast": fast}, plaintext=True)
