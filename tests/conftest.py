@@ -152,3 +152,13 @@ def s3(s3_server, monkeypatch, request):
     client.create_bucket(Bucket=bucket)
     s3_server.bucket = bucket
     return s3_server
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for a test (robust on a loaded 2-core machine; big nets on tiny inputs run fastest so),
+    its setting restored after. Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

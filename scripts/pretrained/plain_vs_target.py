@@ -6,10 +6,9 @@ import sys
 
 import torch
 from PIL import Image
-from ric.lab.bench.cloud import _labels, RESIZERS
-from ric.hub import load_classifier
+from ric.lab.bench.cloud import RESIZERS, _labels, stock_model
 torch.set_num_threads(1)
-m = load_classifier("efficientnet-lite0").module.model.eval()
+m = stock_model("efficientnet-lite0")
 recs = [json.loads(l) for l in open(sys.argv[1])]
 names = list(RESIZERS)
 diff = {k: 0 for k in names}; cdiff = {k: 0 for k in names}

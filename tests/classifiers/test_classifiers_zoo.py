@@ -17,13 +17,7 @@ from ric.training.classifier import DEFAULTS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Big nets on tiny inputs run fastest on one thread (and do not fight over a shared CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py: big nets, tiny inputs
 
 
 ZOO = ["mnist_cnn", "svhn_cnn", "resnet18", "resnet50", "inception_resnet_v1"]

@@ -21,12 +21,7 @@ from ric.lab.attacks.common import encrypt, recover, victim_scheme
 NAMES = ("ship_08055.png", "cat_03897.png")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 def _same_draws(monkeypatch) -> None:

@@ -18,14 +18,7 @@ from ric.lab.attacks.nonce import encrypt_with_nonces, nonces_distinct, same_lab
 from ric.lab.attacks.unet import UNet
 from ric.metrics import psnr
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The attack smoke runs pass --threads 1 (robust on a loaded 2-core machine); restore torch's setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def _torch(img: Image.Image, shorter: int, crop: int, mode: str, antialias: bool
 
 KEY = bytes(range(32))   # the benchmark's fixed key (its ciphertexts are throwaway)
 
-# name -> how a cloud turns an RGB image into the 224×224 model input (before (x − 127) / 128)
+# name -> how a cloud turns an RGB image into the 224×224 model input (before the pipeline's normalisation)
 RESIZERS = {
     "PIL bilinear 224": lambda im: _pil(im, 224, 224, Image.BILINEAR),
     "PIL bicubic 224": lambda im: _pil(im, 224, 224, Image.BICUBIC),
@@ -145,22 +145,34 @@ def _recovery(a, scheme_name: str, recs: list[dict]) -> dict[str, float]:
     return got
 
 
-def _labels(model, img: Image.Image) -> dict[str, int]:
+def stock_model(spec: str):
+    """The raw model of a classifier behind a pipeline, fed 0..255 pixels (N, 3, 224, 224) and normalised with the
+    pipeline's own mean and std: the model as a cloud runs it after its own resize and crop."""
+    from ...hub import load_classifier
+    module = load_classifier(spec).module.eval()
+    model, pipe = module.model, module.pipeline
+
+    def net(x):
+        return model((x / 255 - pipe._mean) / pipe._std)
+    return net
+
+
+def _labels(net, img: Image.Image) -> dict[str, int]:
+    """Labels of `img` behind every preprocessing of RESIZERS (`net`: stock_model's)."""
     import torch
     xs = np.stack([f(img) for f in RESIZERS.values()])
     with torch.inference_mode():
-        y = model((torch.from_numpy(xs).permute(0, 3, 1, 2) - 127) / 128).argmax(1).tolist()
+        y = net(torch.from_numpy(xs).permute(0, 3, 1, 2)).argmax(1).tolist()
     return dict(zip(RESIZERS, y))
 
 
 def run(a) -> int:
     import torch
 
-    from ...hub import load_classifier
     torch.set_num_threads(a.threads)
     l0 = load()
     items = _plaintexts(a)
-    model = load_classifier(a.classifier).module.model.eval()
+    model = stock_model(a.classifier)
     plain = {p: _labels(model, Image.open(p).convert("RGB")) for _, p in items}
     rows = []
     for name in a.schemes:
