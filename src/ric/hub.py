@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from .classifiers import create_classifier
 from .classifiers.pipeline import Pipeline, WithPipeline
-from .classifiers.pretrained import ALIASES, PRETRAINED, load_pretrained
+from .classifiers.pretrained import ALIASES, PRETRAINED, load_pretrained, retired_pipeline
 from .errors import ModelLoadError
 from .nets.ric import RICNet, create_ric_model
 
@@ -62,8 +62,8 @@ def weights_for(identity: str, kind: str) -> str | None:
     retired = os.path.join(RETIRED_DIR, f"{name}@{digest}_{kind}.safetensors")
     if digest and os.path.isfile(retired):
         return retired
-    if kind == "classifier" and name in PRETRAINED:
-        return name                                  # a classifier from a wheel (ric.classifiers.pretrained)
+    if kind == "classifier" and name in PRETRAINED:  # a classifier from a wheel (ric.classifiers.pretrained),
+        return identity if retired_pipeline(identity) else name   # behind a replaced stock pipeline: NAME@DIGEST
     return name if name in shipped_names(kind) else None
 
 
@@ -133,10 +133,10 @@ def load_classifier(spec: str = DEFAULT, device="cpu", pipeline: dict | None = N
         pipe = None if pipeline is None else Pipeline.from_settings(pipeline)
     except (TypeError, ValueError) as e:
         raise ModelLoadError(f"not a classifier input pipeline: {e}") from None
-    if not os.path.exists(spec) and ALIASES.get(spec, spec) in PRETRAINED:
+    if not os.path.exists(spec) and (ALIASES.get(spec, spec) in PRETRAINED or retired_pipeline(spec)):
         spec = ALIASES.get(spec, spec)
         module, classes, meta = load_pretrained(spec, device, pipeline)
-        return Loaded(module, spec, classes, meta, "")
+        return Loaded(module, spec.split("@")[0], classes, meta, "")
     loaded = _load_classifier(spec, device)
     if pipe is None:
         pipe = _pipeline_beside(loaded.path)

@@ -111,10 +111,12 @@ class NAEResult:
 
 def margin_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """C[y] - max_{i≠y} C[i] per row. Logits (N, V, K) of V views of each image (a pipeline's views,
-    ric.classifiers.pipeline.ViewMargins) give the smallest margin over the views."""
+    ric.classifiers.pipeline.ViewMargins) give the smallest margin over the views, towards one target per image
+    (N,) or one per view (N, V)."""
     if logits.dim() == 3:
         v = logits.shape[1]
-        return margin_of(logits.flatten(0, 1), target.repeat_interleave(v)).view(-1, v).amin(1)
+        per_view = target.reshape(-1) if target.dim() == 2 else target.repeat_interleave(v)
+        return margin_of(logits.flatten(0, 1), per_view).view(-1, v).amin(1)
     tgt = logits.gather(1, target[:, None]).squeeze(1)
     other = logits.scatter(1, target[:, None], float("-inf")).amax(1)
     return tgt - other
@@ -240,7 +242,7 @@ def _refill_slots(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: Ph
     w = torch.zeros((k, *shape), device=dev)
     start = torch.zeros_like(w)     # each slot's image's start (the lock's reference)
     exp_avg, exp_avg_sq = torch.zeros_like(w), torch.zeros_like(w)
-    tgt = torch.zeros(k, dtype=torch.long, device=dev)
+    tgt = torch.zeros((k, *target.shape[1:]), dtype=torch.long, device=dev)
     slot = [-1] * k          # image index held by each slot, -1 = empty
     t = [0] * k              # Adam steps taken by each slot's image
     nxt = 0
@@ -293,7 +295,8 @@ def _refill_slots(classifier, noise: torch.Tensor, target: torch.Tensor, cfg: Ph
 
 def generate_nae(classifier: torch.nn.Module, noise: torch.Tensor, target: torch.Tensor,
                  cfg: PhiConfig = PhiConfig(), progress=None) -> NAEResult:
-    """Run Φ on noise images (N, C, H, W) towards labels `target` (N,). The classifier must be in eval mode."""
+    """Run Φ on noise images (N, C, H, W) towards labels `target` (N,), or (N, V) for a classifier that gives
+    logits under V views (N, V, K). The classifier must be in eval mode."""
     if classifier.training:
         raise ValueError("the classifier must be in eval mode for Φ (call .eval())")
     n_total = len(noise)
@@ -313,7 +316,7 @@ def generate_nae(classifier: torch.nn.Module, noise: torch.Tensor, target: torch
                 if k < cfg.chunk:  # pad to the fixed chunk shape
                     reps = cfg.chunk - k
                     n0 = torch.cat([n0, n0[-1:].expand(reps, *n0.shape[1:])])
-                    t0 = torch.cat([t0, t0[-1:].expand(reps)])
+                    t0 = torch.cat([t0, t0[-1:].expand(reps, *t0.shape[1:])])
                 res = _attack_chunk(classifier, n0.contiguous(), t0.contiguous(), cfg)
                 outs.append([r[:k] for r in res])
                 if progress is not None:

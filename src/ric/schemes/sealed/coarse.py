@@ -56,7 +56,7 @@ def _levels_margins(classifier, w: torch.Tensor, ref: torch.Tensor, lock: int, b
     the k payloads in b (a, k, C, H, W)."""
     lev = _levels(w, ref, lock)                                        # (a, C, H, W) in {0..4}
     c = (BASE * lev[:, None] + b) / 255
-    return lev, _margins(classifier, c.flatten(0, 1), target.repeat_interleave(b.shape[1])).view(len(w), -1)
+    return lev, _margins(classifier, c.flatten(0, 1), target.repeat_interleave(b.shape[1], 0)).view(len(w), -1)
 
 
 def _rows(ref: torch.Tensor | None, act: torch.Tensor) -> torch.Tensor | None:
@@ -65,7 +65,8 @@ def _rows(ref: torch.Tensor | None, act: torch.Tensor) -> torch.Tensor | None:
 
 def coarse_attack(classifier, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
                   cfg: SealedConfig, gen: torch.Generator, step0: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine`. `step0`: step 0
+    """N (uint8 0..4, shape like fine) such that C((51N + B)/255) = target for the real B = `fine` (`target` (n,),
+    or (n, V) for a classifier that gives logits under V views: one label per view). `step0`: step 0
     runs forward only first, and again with autograd for the images that did not start past the margin — it pays
     where most do (class starts at the size they were fitted at).
 

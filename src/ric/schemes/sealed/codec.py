@@ -88,8 +88,11 @@ class SealedCodec:
         return self.classifier
 
     @torch.inference_mode()
-    def _labels(self, x: torch.Tensor) -> torch.Tensor:
-        return in_batches(self.classifier_for(x.shape), x.to(self.device)).argmax(1).cpu()
+    def aims(self, x: torch.Tensor) -> torch.Tensor:
+        """What the coarse attack aims at for images x, and what their ciphertexts must be labelled: behind a
+        pipeline with views (ric.classifiers.pipeline), each view's own label of the plaintext, (N, V) — a cloud
+        that resizes another way labels the ciphertext as it labels the plaintext — else ŷ (N,). Column 0 is ŷ."""
+        return in_batches(attack_module(self.classifier_for(x.shape)), x.to(self.device)).argmax(-1).cpu()
 
     def encrypt(self, images: list[np.ndarray], key: Key, lossy_fallback: bool = False,
                 originals: list | None = None) -> SealedResult:
@@ -100,8 +103,7 @@ class SealedCodec:
         res = SealedResult(cipher=[None] * len(images), labels=[None] * len(images), info=[{}] * len(images))
         if not images:
             return res
-        x = to_float(images)
-        labels = self._labels(x)
+        labels = self.aims(to_float(images))
         todo = list(range(len(images)))
         gen = self._gen if self._gen is not None else torch.Generator().manual_seed(secrets.randbits(63))
         req = [p.requires_grad for p in self.classifier.parameters()]
@@ -139,7 +141,7 @@ class SealedCodec:
             # ciphertext of a label shares (block-mean correlation 0.99 at 512 px), and rarely past the margin
             at_fit = self.starts is not None and tuple(fine.shape[-2:]) == tuple(self.starts.patterns.shape[-2:])
             if at_fit:
-                init = self.starts.blend(init, labels[keep])
+                init = self.starts.blend(init, labels[keep] if labels.dim() == 1 else labels[keep, 0])
             with torch.enable_grad():   # a forward-only step 0 where most start past the margin (as Φ's)
                 attacked = attack_module(self.classifier_for(fine.shape))   # a pipeline's views: expectation
                 lev, _, steps = coarse_attack(attacked, fine, labels[keep].to(self.device), init,
@@ -147,11 +149,11 @@ class SealedCodec:
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
-            got = self._labels(to_float(cipher))
+            got = self.aims(to_float(cipher))
             for j, i in enumerate(keep):
-                if got[j] == labels[i]:
+                if bool((got[j] == labels[i]).all()):
                     res.cipher[i] = cipher[j]
-                    res.labels[i] = int(labels[i])
+                    res.labels[i] = int(labels[i].reshape(-1)[0])
                     res.info[i] = {**infos[j], "attempts": attempt + 1, "steps": int(steps[j])}
                 else:
                     todo.append(i)
