@@ -93,3 +93,49 @@ def test_the_command_table_names_the_lab_by_module_only():
     from ric.cli import COMMANDS
     lab = [module for module, _, _ in COMMANDS if module.startswith("lab.")]
     assert lab == ["lab.attacks.cli", "lab.experiments.cli", "lab.bench.cli"]
+
+
+# -- every package-internal import names a module that exists (a lazy import is only run when its path is) ----------
+def all_modules() -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(os.path.join(SRC, "ric")):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".py")]
+    return found
+
+
+def missing_modules(path: str, src: str = SRC) -> list[str]:
+    """`from ric.X import a` (absolute or relative, at any depth) where the module ric.X is not in the tree."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=path)
+    module = module_name(path, src)
+    bases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            bases.add((node.lineno, imported(ast.Module(body=[node], type_ignores=[]), module,
+                                             path.endswith("__init__.py"))[0][1]))
+    root = os.path.join(src, *module.split(".")[:1])
+    out = []
+    for line, name in sorted(bases):
+        if name.split(".")[0] != module.split(".")[0]:
+            continue                                                  # another package
+        where = os.path.join(os.path.dirname(root), *name.split("."))
+        if not (os.path.isfile(where + ".py") or os.path.isfile(os.path.join(where, "__init__.py"))):
+            out.append(f"{os.path.relpath(path, src)}:{line}: {name}")
+    return out
+
+
+def test_the_import_check_flags_a_module_that_is_not_there(tmp_path):
+    lab = tmp_path / "src" / "ric" / "lab" / "bench"
+    lab.mkdir(parents=True)
+    for d in (lab.parent.parent, lab.parent, lab):
+        (d / "__init__.py").write_text("")
+    (tmp_path / "src" / "ric" / "schemes.py").write_text("")
+    (lab / "cloud.py").write_text("def f():\n    from ..schemes import x\n    from ...schemes import y\n")
+    assert missing_modules(str(lab / "cloud.py"), str(tmp_path / "src")) == [
+        f"{os.path.join('ric', 'lab', 'bench', 'cloud.py')}:2: ric.lab.schemes"]
+
+
+@pytest.mark.parametrize("path", all_modules(), ids=lambda p: os.path.relpath(p, SRC))
+def test_every_import_from_the_package_names_a_module_that_exists(path):
+    assert missing_modules(path) == []

@@ -93,6 +93,10 @@ def add_parsers(sub) -> None:
                    "are left out of both sides")
     p.add_argument("--no-class-starts", action="store_true", help="Φ from the keyed noise alone, even where the "
                    "classifier has class starts (which `ric encrypt` uses)")
+    p.add_argument("--attacker-data", default=None, metavar="NPZ", help="the attacker's own images from this data "
+                   "set instead (both splits, resized to the victim's size, without the classes --data also names)")
+    p.add_argument("--victim-split", choices=("test", "all"), default="test", help="draw the victim's pairs from "
+                   "the test split (default) or from train and test (the attacker then needs --attacker-data)")
 
 
 def _device(args) -> str:
@@ -259,13 +263,23 @@ def _cloud(args, model, clf, data, test, device, mix, png) -> dict:
 
 
 def _linkage(args, model, clf, data, test, device, mix, png) -> dict:
+    from ...errors import RICError
     from .common import load_split
     from .linkage import LinkageConfig, figure, linkage
+    from .linkage.sources import attacker_images, victim_pool
     cfg = LinkageConfig(scheme=args.scheme, mix=mix, n_attacker=args.attacker_images, n_trials=args.trials,
                         n_keys=args.keys, epochs=args.epochs, seed=args.seed, device=device, batch=args.batch_size,
                         show=not args.quiet, null=args.null, both_coins=args.both_coins,
                         class_starts=not args.no_class_starts)
-    res, arr = linkage(model, clf, load_split(data, "train"), test, cfg)
+    if args.victim_split == "all" and not args.attacker_data:
+        raise RICError("--victim-split all needs --attacker-data: the attacker's own images must not be the victim's")
+    test = victim_pool(data, args.victim_split)
+    train = load_split(data, "train")
+    if args.attacker_data:
+        train = attacker_images(args.attacker_data, test.x.shape[1:3], set(test.classes))
+    res, arr = linkage(model, clf, train, test, cfg)
+    res.update(victim_split=args.victim_split, attacker_data=os.path.abspath(args.attacker_data)
+               if args.attacker_data else "the TRAIN split of --data")
     figure(png, arr, f"linkage game ({args.scheme} scheme{', mix ' + args.mix if model else ''}): "
            f"{res['trials']} trials, {res['attacker_images']} attacker images")
     return res

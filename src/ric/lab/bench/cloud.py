@@ -95,7 +95,7 @@ def _encrypt_all(a, scheme_name: str, items) -> list[dict]:
         done = {r["src"]: r for r in map(json.loads, open(logp)) if r.get("src")}
     todo = [] if a.report_only else [(s, p) for s, p in items if p not in done]
     if todo:
-        from ..schemes.registry import scheme_spec
+        from ...schemes.registry import scheme_spec
         scheme = make_scheme(scheme_name, classifier=a.classifier,
                              **({"model": a.model} if scheme_spec(scheme_name).needs_model else {}))
         key = Key(KEY)

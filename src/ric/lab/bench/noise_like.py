@@ -94,8 +94,8 @@ def measure(cfg: str, a, keys) -> list[list]:
     size = int(size_s)
     images = _images(DATA.get(clf, a.data), a.n, size)
     rows = []
-    from ..hub import shipped_names
-    from ..schemes.registry import scheme_spec
+    from ...hub import shipped_names
+    from ...schemes.registry import scheme_spec
     model = clf if clf in shipped_names("ric") else a.model     # the paper scheme's RIC model
     for name in a.schemes:
         needs_model = scheme_spec(name).needs_model
