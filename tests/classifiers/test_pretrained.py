@@ -145,3 +145,27 @@ def test_replaced_stock_pipelines_still_load_by_the_identity_they_gave(lite0):
         old = hub.load_classifier(identity)
         assert old.identity == identity and old.module.pipeline.settings == settings
     assert hub.weights_for("efficientnet-lite0@000000000000", "classifier") == "efficientnet-lite0"
+
+
+@needs_packages
+def test_a_paper_ciphertext_of_the_replaced_pipeline_decrypts_without_naming_it(tmp_path, capsys):
+    """Made with `efficientnet-lite0@838677f7e003` (the earlier stock pipeline), a paper ciphertext decrypts by
+    itself (the recorded identity loads that pipeline); naming today's efficientnet-lite0 is refused in one line
+    that names the one to pass."""
+    import shutil
+    old = "efficientnet-lite0@838677f7e003"
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(os.path.join(SAMPLES, sorted(KNOWN)[0]), src / "a.png")
+    key = tmp_path / "k.key"
+    assert main(["keygen", str(key)]) == 0
+    assert main(["encrypt", "--scheme", "paper", "--model", "cifar10", "--classifier", old, "--key", str(key),
+                 "--out", str(tmp_path / "c"), "-q", str(src / "a.png")]) == 0
+    cipher = str(tmp_path / "c" / "a.png")
+    assert main(["decrypt", "--key", str(key), "--out", str(tmp_path / "d"), "-q", cipher]) == 0
+    assert (tmp_path / "d" / "a.png").exists()
+    capsys.readouterr()
+    code = main(["decrypt", "--key", str(key), "--classifier", "efficientnet-lite0", "--out", str(tmp_path / "e"),
+                 "-q", cipher])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 9 and len(err) == 1 and f"--classifier {old}" in err[0]     # ModelMismatchError
