@@ -233,13 +233,16 @@ def test_decompress_each_codec_exactly(codec_id):
         sealed.decompress(9, sealed_payload._encode(img, codec_id))
 
 
-@pytest.mark.parametrize("room,tried,chosen", [(70, ["png", 1], 1), (55, ["png", 1, 4], 4), (40, ["png", 1, 4], None)])
-def test_webp_efforts_are_tried_fast_first_and_the_slow_one_only_when_needed(monkeypatch, room, tried, chosen):
-    """Known sizes per effort (PNG 100 bytes, WebP method 1: 60, method 4: 50): the first that fits is kept."""
-    sizes, calls = {"png": 100, 1: 60, 4: 50}, []
+@pytest.mark.parametrize("room,tried,chosen", [
+    (120, ["png"], "png"), (95, ["png", "png+"], "png+"), (70, ["png", "png+", 1], 1),
+    (55, ["png", "png+", 1, 4], 4), (40, ["png", "png+", 1, 4], None)])
+def test_efforts_are_tried_fast_first_and_the_slow_ones_only_when_needed(monkeypatch, room, tried, chosen):
+    """Known sizes per effort (PNG at zlib's default level 110 bytes, PNG optimized 90, WebP method 1: 60, method 4:
+    50): the first that fits is kept."""
+    sizes, calls = {"png": 110, "png+": 90, 1: 60, 4: 50}, []
 
-    def fake(im, codec, quality=100, method=6):
-        what = "png" if codec == sealed.CODEC_PNG else method
+    def fake(im, codec, quality=100, method=6, optimize=False):
+        what = ("png+" if optimize else "png") if codec == sealed.CODEC_PNG else method
         calls.append(what)
         return bytes([codec]) * sizes[what]
     monkeypatch.setattr(sealed_payload, "_encode", fake)
@@ -249,7 +252,8 @@ def test_webp_efforts_are_tried_fast_first_and_the_slow_one_only_when_needed(mon
             sealed_payload.compress(img, room)
     else:
         codec_id, data, psnr = sealed_payload.compress(img, room)
-        assert (codec_id, len(data), psnr) == (sealed.CODEC_WEBP, sizes[chosen], None)
+        want = sealed.CODEC_PNG if chosen in ("png", "png+") else sealed.CODEC_WEBP
+        assert (codec_id, len(data), psnr) == (want, sizes[chosen], None)
     assert calls == tried
 
 
