@@ -23,18 +23,24 @@ from PIL import Image
 FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
-def _exact(x: torch.Tensor, size: tuple[int, int], interpolation: str) -> torch.Tensor:
-    pixels = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+def pixels_of(x: torch.Tensor) -> list[Image.Image]:
+    """The 8-bit RGB images PIL resizes for float images x (N, 3, H, W) in [0, 1]: round(255·x), clipped. Several
+    resizes of one x (a pipeline's views) can share them."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"PIL resizing here takes RGB images (N, 3, H, W), not {tuple(x.shape)}")
+    u8 = x.detach().mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
+    return [Image.fromarray(p.numpy(), "RGB") for p in u8]
+
+
+def _exact(x: torch.Tensor, size: tuple[int, int], interpolation: str, pixels) -> torch.Tensor:
     h, w = size
-    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(p), "RGB").resize((w, h), FILTERS[interpolation]))
-                    for p in pixels])
+    out = np.stack([np.asarray(p.resize((w, h), FILTERS[interpolation])) for p in pixels])
     return (torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255)
 
 
-def pil_resize(x: torch.Tensor, size: tuple[int, int], interpolation: str) -> torch.Tensor:
-    if x.shape[1] != 3:
-        raise ValueError(f"PIL resizing here takes RGB images (N, 3, H, W), not {tuple(x.shape)}")
-    exact = _exact(x, size, interpolation)
+def pil_resize(x: torch.Tensor, size: tuple[int, int], interpolation: str, pixels=None) -> torch.Tensor:
+    """`pixels`: x's `pixels_of`, when the caller has them already."""
+    exact = _exact(x, size, interpolation, pixels_of(x) if pixels is None else pixels)
     if not (torch.is_grad_enabled() and x.requires_grad):
         return exact
     approx = F.interpolate(x, size=size, mode=interpolation, antialias=True, align_corners=False)

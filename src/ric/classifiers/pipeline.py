@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pil_resize import pil_resize
+from .pil_resize import pil_resize, pixels_of
 
 INTERPOLATIONS = ("bilinear", "bicubic")
 RESAMPLERS = ("torch", "pil")
@@ -103,11 +103,12 @@ class Pipeline(nn.Module):
         s = self.resize_shorter
         return (s, max(s, round(w * (s / h)))) if h <= w else (max(s, round(h * (s / w))), s)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pixels=None) -> torch.Tensor:
+        """`pixels`: x's 8-bit images (pil_resize.pixels_of) when the caller has them (several views of one x)."""
         h, w = x.shape[-2:]
         size = self.resized_size(h, w)
         if size != (h, w) and self.resampler == "pil":
-            x = pil_resize(x, size, self.interpolation)
+            x = pil_resize(x, size, self.interpolation, pixels)
         elif size != (h, w):
             x = F.interpolate(x, size=size, mode=self.interpolation, align_corners=False,
                               antialias=self.antialias).clamp(0, 1)
@@ -143,7 +144,9 @@ class ViewMargins(nn.Module):
         self.pipelines, self.model = nn.ModuleList(pipelines), model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.model(p(x)) for p in self.pipelines], 1)
+        resizes = [p for p in self.pipelines if p.resampler == "pil" and p.resized_size(*x.shape[-2:]) != x.shape[-2:]]
+        pixels = pixels_of(x) if len(resizes) > 1 else None      # converted once for every view that needs them
+        return torch.stack([self.model(p(x, pixels)) for p in self.pipelines], 1)
 
 
 def attack_module(module: nn.Module) -> nn.Module:

@@ -19,6 +19,7 @@ from ...lowpass import lock_side
 from ...noise import noise_image
 from ...starts import ClassStarts
 from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
+from . import resized
 from .coarse import COARSE_VIEW, SealedConfig, coarse_attack
 from .original import sources
 from .stream import NONCE_BYTES, open_sealed_pixels, seal_body
@@ -142,10 +143,8 @@ class SealedCodec:
             at_fit = self.starts is not None and tuple(fine.shape[-2:]) == tuple(self.starts.patterns.shape[-2:])
             if at_fit:
                 init = self.starts.blend(init, labels[keep] if labels.dim() == 1 else labels[keep, 0])
-            with torch.enable_grad():   # a forward-only step 0 where most start past the margin (as Φ's)
-                attacked = attack_module(self.classifier_for(fine.shape))   # a pipeline's views: expectation
-                lev, _, steps = coarse_attack(attacked, fine, labels[keep].to(self.device), init,
-                                              self.config_for(fine.shape), gen, step0=at_fit)
+            with torch.enable_grad():
+                lev, steps = self._coarse(fine, labels[keep].to(self.device), init, gen, at_fit)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
@@ -163,6 +162,24 @@ class SealedCodec:
         for i in todo:
             res.errors[i] = NAEFailure("no 5-level adversarial image kept the label after "
                                        f"{self.cfg.max_retries + 1} nonces; nothing written")
+
+    def _coarse(self, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor, gen, at_fit: bool):
+        """(N, steps): the coarse levels for these payload digits. Behind a pipeline that shrinks the images, first
+        at the resolution the classifier sees (ric.schemes.sealed.resized), then the whole-image attack from there
+        for those that fall short; else the whole-image attack (a forward-only step 0 where most start past the
+        margin, as Φ's)."""
+        cfg = self.config_for(fine.shape)
+        attacked = attack_module(self.classifier_for(fine.shape))      # a pipeline's views: each view's own label
+        if not resized.applies(self.classifier, fine.shape):
+            return coarse_attack(attacked, fine, target, init, cfg, gen, step0=at_fit)[::2]
+        lev, lifted, steps = resized.coarse_attack_resized(self.classifier, fine, target, init, cfg.margin,
+                                                           cfg.max_steps, self.cfg.lock)
+        rest = (~lifted).nonzero().squeeze(1)
+        if len(rest):
+            more, _, more_steps = coarse_attack(attacked, fine[rest], target[rest], lev[rest].float() / 4, cfg, gen,
+                                                step0=False)
+            lev[rest], steps[rest.cpu()] = more, steps[rest.cpu()] + more_steps
+        return lev, steps
 
     @staticmethod
     def decrypt(pixels: np.ndarray, key: Key) -> np.ndarray:

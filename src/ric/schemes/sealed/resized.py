@@ -1,0 +1,129 @@
+"""The coarse attack for a photo behind a resizing pipeline, run at the resolution the classifier sees.
+
+Behind a pipeline that shrinks a photo s times (a 12 MP photo to 224: s ≈ 13.5), the whole-image attack
+(`coarse_attack`) spends each step on whole-image tensors: the levels, the lock, the resize and its backward,
+and Adam's state, for 36 million values, while the classifier sees 224×224. This attack optimises instead a level
+offset δ on the pipeline's resized grid (h', w'):
+
+    N = clamp(round(N0 + U(δ)), 0, 4)
+
+N0 = 4 × the keyed noise, the start's levels before rounding: their fractions are uniform, so they dither δ, and
+over the many photo pixels one grid pixel stands for N averages to N0 + U(δ), less what the clamp cuts
+(`clamped_shift`, its known mean). U is bilinear upsampling to the photo. Each view v of the pipeline
+(ric.classifiers.pipeline: the pipeline and its `views`) then sees, to first order, its view of the start
+ciphertext (51·N0 + B)/255, computed once and exactly, plus (51/255)·R_v(clamped_shift(δ)), where R_v is the
+upsampling followed by the view's antialiased resize and crop: a small linear map per axis (`_axis`). δ keeps
+zero means over the lock's blocks (`lock` grid pixels, ric.lowpass), so N keeps the start's block means up to
+rounding.
+
+δ is pushed BAND past the margin, since lifting it costs a little (the rounding, the model's first order, the
+resizer's own rounding); then N is lifted to the photo and its margin measured exactly under every view. Images
+that fall short go on with the whole-image attack from their N (`lifted` says which; the caller's job), so every
+ciphertext meets the same margin, measured the same way.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ...classifiers.pipeline import WithPipeline
+from ...lowpass import lowpass
+from ...nae import margin_of
+from .digits import BASE
+
+MIN_SHRINK = 2.0      # used where the pipeline shrinks the image at least this much (else the whole-image attack)
+BAND = 1.0            # how far past the margin δ is pushed before it is lifted to the photo
+LR = 0.2              # Adam's step in levels
+
+
+def applies(classifier, shape) -> bool:
+    """Whether images of `shape` (…, H, W) are attacked at the pipeline's resolution: a classifier behind a
+    pipeline that shrinks them at least MIN_SHRINK times."""
+    return isinstance(classifier, WithPipeline) and min(shape[-2:]) >= MIN_SHRINK * classifier.pipeline.resize_shorter
+
+
+def _axis(n_grid: int, n_photo: int, n_view: int, interpolation: str, device) -> torch.Tensor:
+    """(n_view, n_grid): along one axis, a grid field upsampled (bilinear) to the photo, then resized to the view's
+    size with its antialiased filter — the linear map the classifier sees a grid offset through."""
+    eye = torch.eye(n_grid, device=device)[None, None]                      # columns: the grid's basis vectors
+    up = F.interpolate(eye, size=(n_photo, n_grid), mode="bilinear", align_corners=False)[0, 0]
+    eye = torch.eye(n_photo, device=device)[None, None]
+    down = F.interpolate(eye, size=(n_view, n_photo), mode=interpolation, antialias=True, align_corners=False)[0, 0]
+    return down @ up
+
+
+def _seen(clf: WithPipeline, c: torch.Tensor, grid: tuple[int, int]):
+    """Per view: (its normalised input for the photos c, the map from a grid field to what the view sees of it
+    (`_axis` along each axis, then its crop), its std)."""
+    h, w = c.shape[-2:]
+    out = []
+    for p in clf.pipeline.variants():
+        size = p.resized_size(h, w)
+        top, left = (size[0] - p.crop) // 2, (size[1] - p.crop) // 2
+        rows = _axis(grid[0], h, size[0], p.interpolation, c.device)[top:top + p.crop]
+        cols = _axis(grid[1], w, size[1], p.interpolation, c.device)[left:left + p.crop]
+
+        def field(d, rows=rows, cols=cols):
+            return torch.einsum("ih,nchw,jw->ncij", rows, d, cols)
+        with torch.no_grad():
+            base = p(c)
+        out.append((base, field, p._std.to(c.dtype)))
+    return out
+
+
+def clamped_shift(delta: torch.Tensor) -> torch.Tensor:
+    """The mean of clamp(n0 + δ, 0, 4) − n0 over n0 uniform in [0, 4] (the keyed start's levels): δ − sign(δ)·δ²/8
+    for |δ| ≤ 4 — how far the clamp lets a block's mean move."""
+    d = delta.clamp(-4, 4)
+    return d - d.sign() * d * d / 8
+
+
+def _margins(clf: WithPipeline, views, delta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    shift = clamped_shift(delta)
+    x = torch.stack([base + (BASE / 255) * field(shift) / std for base, field, std in views], 1)
+    logits = clf.model(x.flatten(0, 1)).view(len(delta), len(views), -1)
+    return margin_of(logits, target)
+
+
+def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
+                          margin: float, max_steps: int, lock: int):
+    """(N uint8 (n, 3, H, W), lifted: bool (n,) whether N's exact margin reached `margin` under every view, steps).
+    `lock`: the lock's side in grid pixels (0: off)."""
+    n0 = 4 * init         # unrounded: the keyed start's fractions dither δ, so round(n0 + δ) averages to n0 + δ
+    grid = clf.pipeline.resized_size(*fine.shape[-2:])
+    views = _seen(clf, (BASE * n0 + fine.float()) / 255, grid)
+    w = torch.zeros(len(fine), 3, *grid, device=fine.device, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=LR)
+    done = torch.zeros(len(fine), dtype=torch.bool, device=fine.device)
+    steps = torch.full((len(fine),), max_steps, dtype=torch.long)
+    best = torch.zeros_like(w)
+
+    def offset(v):
+        return v - lowpass(v, lock) if lock else v
+
+    for step in range(max_steps + 1):
+        delta = offset(w)
+        m = _margins(clf, views, delta, target)
+        hit = (m.detach() >= margin + BAND) & ~done
+        best[hit] = delta.detach()[hit]
+        steps[hit.cpu()] = step
+        done |= hit
+        if bool(done.all()) or step == max_steps:
+            break
+        loss = (torch.clamp(-m, min=-(margin + BAND)) * (~done)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    best[~done] = offset(w).detach()[~done]
+    return _lift(clf, n0, best, fine, target, margin) + (steps,)
+
+
+@torch.no_grad()
+def _lift(clf: WithPipeline, n0: torch.Tensor, delta: torch.Tensor, fine: torch.Tensor, target: torch.Tensor,
+          margin: float):
+    """N on the photo for grid offsets δ, and whether its exact margin (every view, the pipeline's own resizer)
+    reaches `margin`."""
+    up = F.interpolate(delta, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+    lev = (n0 + up).round().clamp(0, 4)
+    logits = clf.attack_module()((BASE * lev + fine.float()) / 255)
+    return lev.to(torch.uint8), margin_of(logits if logits.dim() == 3 else logits[:, None], target) >= margin
