@@ -92,3 +92,24 @@ def test_below_the_shrink_the_whole_image_attack_runs(key, monkeypatch):
     img = np.kron(np.random.default_rng(1).integers(0, 256, (5, 5, 3)), np.ones((8, 8, 1))).astype(np.uint8)
     res = codec.encrypt([img], key)
     assert not res.errors and np.array_equal(SealedCodec.decrypt(res.cipher[0], key), img)
+
+
+def test_a_lift_that_falls_short_is_pushed_further_and_lifted_again(monkeypatch):
+    """The first lift is made to fall short: δ goes on (BAND further) and the second lift is kept, without the
+    whole-image attack."""
+    clf = _classifier()
+    g = torch.Generator().manual_seed(2)
+    init = torch.rand(1, 3, 96, 96, generator=g)
+    fine = torch.randint(0, BASE, (1, 3, 96, 96), generator=g).to(torch.uint8)
+    goals, lifts = [], []
+    real_push, real_lift = resized._push, resized._lift
+    monkeypatch.setattr(resized, "_push", lambda *a, **k: goals.append(a[6]) or real_push(*a, **k))
+
+    def lift(*a, **k):
+        lev, ok = real_lift(*a, **k)
+        lifts.append(bool(ok[0]))
+        return lev, ok & (len(lifts) > 1)
+    monkeypatch.setattr(resized, "_lift", lift)
+    lev, lifted, steps = resized.coarse_attack_resized(clf, fine, torch.tensor([1]), init, 2.0, 200, 8)
+    assert goals == [2.0 + resized.BAND, 2.0 + 2 * resized.BAND] and lifts == [True, True]
+    assert lifted.tolist() == [True] and steps[0] > 0

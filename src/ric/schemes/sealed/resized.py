@@ -17,9 +17,10 @@ zero means over the lock's blocks (`lock` grid pixels, ric.lowpass), so N keeps 
 rounding.
 
 δ is pushed BAND past the margin, since lifting it costs a little (the rounding, the model's first order, the
-resizer's own rounding); then N is lifted to the photo and its margin measured exactly under every view. Images
-that fall short go on with the whole-image attack from their N (`lifted` says which; the caller's job), so every
-ciphertext meets the same margin, measured the same way.
+resizer's own rounding); then N is lifted to the photo and its margin measured exactly under every view. An image
+that falls short is pushed BAND further from where it was and lifted again, up to LIFTS times; what still falls
+short goes on with the whole-image attack from its N (`lifted` says which; the caller's job: at photo sizes each
+of its steps costs the whole image), so every ciphertext meets the same margin, measured the same way.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from .digits import BASE
 MIN_SHRINK = 2.0      # used where the pipeline shrinks the image at least this much (else the whole-image attack)
 BAND = 1.0            # how far past the margin δ is pushed before it is lifted to the photo
 LR = 0.2              # Adam's step in levels
+LIFTS = 3             # lifts tried, each after pushing δ BAND further, before the whole-image attack takes over
 
 
 def applies(classifier, shape) -> bool:
@@ -94,28 +96,48 @@ def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.T
     views = _seen(clf, (BASE * n0 + fine.float()) / 255, grid)
     w = torch.zeros(len(fine), 3, *grid, device=fine.device, requires_grad=True)
     opt = torch.optim.Adam([w], lr=LR)
-    done = torch.zeros(len(fine), dtype=torch.bool, device=fine.device)
-    steps = torch.full((len(fine),), max_steps, dtype=torch.long)
+    lifted = torch.zeros(len(fine), dtype=torch.bool, device=fine.device)
+    lev = torch.zeros_like(fine)
+    steps = torch.zeros(len(fine), dtype=torch.long)
+    for r in range(1, LIFTS + 1):   # a lift that falls short: on from the same δ, pushed BAND further
+        delta, took = _push(clf, views, w, opt, target, lifted, margin + r * BAND, max_steps, lock)
+        steps += took
+        lev_r, ok = _lift(clf, n0, delta, fine, target, margin)
+        new = ok & ~lifted
+        lev[new], lifted = lev_r[new], lifted | new
+        if bool(lifted.all()):
+            break
+    lev[~lifted] = lev_r[~lifted]
+    return lev, lifted, steps
+
+
+def _push(clf, views, w, opt, target, skip, goal: float, max_steps: int, lock: int):
+    """Adam on the offsets `w` until every image not in `skip` has margin `goal` on the model, or max_steps.
+    Returns (the offsets reached, steps taken per image)."""
+    done = skip.clone()
+    steps = torch.full((len(w),), max_steps, dtype=torch.long)
+    steps[skip.cpu()] = 0
     best = torch.zeros_like(w)
-
-    def offset(v):
-        return v - lowpass(v, lock) if lock else v
-
     for step in range(max_steps + 1):
-        delta = offset(w)
+        delta = _offset(w, lock)
         m = _margins(clf, views, delta, target)
-        hit = (m.detach() >= margin + BAND) & ~done
+        hit = (m.detach() >= goal) & ~done
         best[hit] = delta.detach()[hit]
         steps[hit.cpu()] = step
         done |= hit
         if bool(done.all()) or step == max_steps:
             break
-        loss = (torch.clamp(-m, min=-(margin + BAND)) * (~done)).sum()
+        loss = (torch.clamp(-m, min=-goal) * (~done)).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    best[~done] = offset(w).detach()[~done]
-    return _lift(clf, n0, best, fine, target, margin) + (steps,)
+    best[~done] = _offset(w, lock).detach()[~done]
+    return best, steps
+
+
+def _offset(w: torch.Tensor, lock: int) -> torch.Tensor:
+    """The offsets with zero means over the lock's blocks."""
+    return w - lowpass(w, lock) if lock else w
 
 
 @torch.no_grad()
