@@ -49,8 +49,10 @@ BASE_BYTES, PIXEL_BYTES, DRAW_BYTES = 450 << 20, 1000, 1400
 # per pixel, plus one crop's classifier activations — 12 MP measured at 3,541 MiB, ~210 B/px besides base and crop
 TILED_BYTES_PER_PIXEL, CROP_BYTES_PER_PIXEL, CROP_HALO = 230, 1843, 48
 # behind a resizing pipeline (efficientnet-lite0): whole-image tensors, and the model's activations at its own
-# input size — one thread, peak RSS 1,802 MiB at 2000x1334 and 3,379 MiB at 4032x3024 (docs/results.md, "The
-# cloud's classifier"): ≈ 1,360 MiB + 174 B/px, estimated with a margin
+# input size. The whole-image attack peaked at 1,802 MiB at 2000x1334 and 3,379 MiB at 4032x3024 (one thread):
+# ≈ 1,360 MiB + 174 B/px, estimated with a margin. The attack at the classifier's resolution (resized.py) peaks
+# lower (1,025 and 1,943 MiB, docs/photo_sizes/effnet-sealed-in-process.txt), but an image whose lift falls short
+# goes on with the whole-image attack, so the estimate stays the whole-image one
 PIPELINE_BASE_BYTES, PIPELINE_BYTES_PER_PIXEL = 1400 << 20, 180
 
 
