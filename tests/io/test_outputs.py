@@ -65,3 +65,24 @@ def test_weights_for_never_builds_a_path_from_a_traversal_identity(tmp_path, mon
     assert hub.weights_for("../../../evil@0123456789ab", "ric") is None
     assert hub.weights_for("cifar10@zz", "ric") is None                # a digest is 12 hex digits
     assert hub.weights_for("cifar10@0123456789ab", "ric") == "cifar10"  # plain: the shipped name
+
+
+def test_remove_temporaries_takes_only_write_atomics_own_leftovers(tmp_path):
+    """A process killed mid-write leaves `.NAME.XXXXXXXX.part`; only those of that output go, never the output,
+    another output's temporaries, a look-alike with another middle, or a link."""
+    import tempfile
+
+    from ric.io.atomic import remove_temporaries, write_atomic
+    out = tmp_path / "a.png"
+    write_atomic(str(out), b"done")
+    left = [tempfile.mkstemp(dir=tmp_path, prefix=".a.png.", suffix=".part") for _ in range(2)]
+    for fd, _ in left:
+        os.close(fd)
+    other_fd, other = tempfile.mkstemp(dir=tmp_path, prefix=".b.png.", suffix=".part")
+    os.close(other_fd)
+    (tmp_path / ".a.png.not-ours.part").write_bytes(b"x")
+    os.symlink(other, tmp_path / ".a.png.abcdefgh.part")
+    assert remove_temporaries(str(out)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".a.png.abcdefgh.part", ".a.png.not-ours.part", os.path.basename(other), "a.png"])
+    assert out.read_bytes() == b"done" and remove_temporaries(str(tmp_path / "missing" / "x.png")) == 0

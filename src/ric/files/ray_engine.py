@@ -13,7 +13,7 @@ Fault tolerance: an actor that dies (killed, out of memory, its node lost) is re
 again. The rerun finds the outputs the dead actor finished and skips them as complete (the workers always run in
 --resume mode; outputs that existed before the job were refused by the driver's plan unless --force or --resume),
 and an output it was writing is absent (writes are whole-object), so every input ends with exactly one complete
-output.
+output. The temporary file a killed actor was writing in a local folder is removed when the job ends.
 
 Trust model: the key is part of each actor's constructor arguments, so it travels (serialised, not encrypted by
 Ray unless the cluster uses TLS) through the cluster's control store to every worker process, and sits in their
@@ -175,6 +175,18 @@ def run(job: Job, inputs: list[str], cluster: Cluster, skipped: list | None = No
                          runtime_env={"env_vars": cluster.env} if cluster.env else None)
     with tqdm(total=len(todo), desc=f"{job.kind} (ray, {cluster.workers} workers)", unit="img", file=sys.stderr,
               disable=not cluster.show_progress, leave=False, mininterval=0.5) as bar:
+        written = []
         for row in out.iter_rows():
             bar.update(1)
+            written.append(row["out"])
             yield from_row(row)
+    _sweep(written)
+
+
+def _sweep(outputs: list[str]) -> None:
+    """A worker killed while writing leaves its temporary file beside the output (local folders; an object store
+    keeps no partial object): once the job is over, nothing writes them any more."""
+    from ..io.atomic import remove_temporaries
+    for path in outputs:
+        if path and "://" not in path:
+            remove_temporaries(path)

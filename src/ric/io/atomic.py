@@ -99,3 +99,28 @@ def _write_and_move(fd: int, tmp: str, path: str, data: bytes, force: bool, mode
         if os.path.lexists(path):
             raise OutputExistsError(f"{path} already exists; refusing to overwrite (use --force)") from None
         os.rename(tmp, path)
+
+
+_TEMP_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")     # what tempfile's random names are made of
+
+
+def remove_temporaries(path: str) -> int:
+    """Remove the temporary files `write_atomic` leaves for `path` when its process is killed mid-write (regular
+    files `.NAME.XXXXXXXX.part` beside it, NAME its base name as write_atomic truncates it); returns how many. For a
+    driver whose worker died: call it only once nothing writes `path` any more."""
+    folder, name = os.path.dirname(path) or ".", os.path.basename(path)[:100]
+    prefix, removed = f".{name}.", 0
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return 0
+    for entry in entries:
+        rest = entry[len(prefix):-len(".part")] if entry.startswith(prefix) and entry.endswith(".part") else ""
+        tmp = os.path.join(folder, entry)
+        if len(rest) == 8 and set(rest) <= _TEMP_CHARS and os.path.isfile(tmp) and not os.path.islink(tmp):
+            try:
+                os.unlink(tmp)
+                removed += 1
+            except OSError:
+                pass
+    return removed
