@@ -56,8 +56,8 @@ def test_lifted_levels_reach_the_margin_exactly_and_keep_the_lock():
     init = torch.rand(2, 3, 96, 120, generator=g)
     fine = torch.randint(0, BASE, (2, 3, 96, 120), generator=g).to(torch.uint8)
     target = torch.tensor([[1, 1], [2, 2]])
-    lev, lifted, steps = resized.coarse_attack_resized(clf, fine, target, init, margin=2.0, max_steps=200, lock=8)
-    assert lev.dtype == torch.uint8 and int(lev.max()) <= 4 and lifted.tolist() == [True, True]
+    lev, lifts, steps = resized.coarse_attack_resized(clf, fine, target, init, margin=2.0, max_steps=200, lock=8)
+    assert lev.dtype == torch.uint8 and int(lev.max()) <= 4 and lifts.tolist() == [1, 1]
     with torch.no_grad():
         m = margin_of(attack_module(clf)((BASE * lev.float() + fine.float()) / 255), target)
     assert (m >= 2.0).all() and (steps < 200).all()
@@ -76,7 +76,7 @@ def test_a_codec_behind_a_shrinking_pipeline_uses_it_and_decrypts_bit_for_bit(ke
     rng = np.random.default_rng(0)
     images = [np.kron(rng.integers(0, 256, (6, 8, 3)), np.ones((16, 16, 1))).astype(np.uint8) for _ in range(2)]
     res = codec.encrypt(images, key)
-    assert not res.errors and calls == [1]
+    assert not res.errors and calls == [1] and [i["lift"] for i in res.info] == [1, 1]   # recorded per image
     with torch.inference_mode():
         from ric.io.tensors import to_float
         want = attack_module(clf)(to_float(images)).argmax(-1)
@@ -110,6 +110,28 @@ def test_a_lift_that_falls_short_is_pushed_further_and_lifted_again(monkeypatch)
         lifts.append(bool(ok[0]))
         return lev, ok & (len(lifts) > 1)
     monkeypatch.setattr(resized, "_lift", lift)
-    lev, lifted, steps = resized.coarse_attack_resized(clf, fine, torch.tensor([1]), init, 2.0, 200, 8)
+    lev, got, steps = resized.coarse_attack_resized(clf, fine, torch.tensor([1]), init, 2.0, 200, 8)
     assert goals == [2.0 + resized.BAND, 2.0 + 2 * resized.BAND] and lifts == [True, True]
-    assert lifted.tolist() == [True] and steps[0] > 0
+    assert got.tolist() == [2] and steps[0] > 0
+
+
+def test_where_no_lift_reaches_the_margin_the_whole_image_attack_finishes(key, monkeypatch):
+    """Every lift made to fall short: the codec goes on with the whole-image attack from the lifted levels, records
+    lift 0, and the ciphertext is still labelled as aimed and decrypts bit for bit."""
+    real = resized.coarse_attack_resized
+
+    def never(*a, **k):
+        lev, lifts, steps = real(*a, **k)
+        return lev, torch.zeros_like(lifts), steps
+    monkeypatch.setattr(resized, "coarse_attack_resized", never)
+    clf = _classifier()
+    count = itertools.count()
+    codec = SealedCodec(clf, nonce_source=lambda: next(count).to_bytes(16, "big"), seed=0)
+    img = np.kron(np.random.default_rng(3).integers(0, 256, (6, 8, 3)), np.ones((16, 16, 1))).astype(np.uint8)
+    res = codec.encrypt([img], key)
+    assert not res.errors and res.info[0]["lift"] == 0
+    from ric.io.tensors import to_float
+    with torch.inference_mode():
+        views = attack_module(clf)
+        assert torch.equal(views(to_float(res.cipher)).argmax(-1), views(to_float([img])).argmax(-1))
+    assert np.array_equal(SealedCodec.decrypt(res.cipher[0], key), img)

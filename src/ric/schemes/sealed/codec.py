@@ -144,7 +144,7 @@ class SealedCodec:
             if at_fit:
                 init = self.starts.blend(init, labels[keep] if labels.dim() == 1 else labels[keep, 0])
             with torch.enable_grad():
-                lev, steps = self._coarse(fine, labels[keep].to(self.device), init, gen, at_fit)
+                lev, steps, lifts = self._coarse(fine, labels[keep].to(self.device), init, gen, at_fit)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()
             cipher = [p.finish(n) for p, n in zip(pends, lev)]     # the tag, over the final N, written in
             # classify the very ciphertexts that will be written (their tag digits differ from the attack's)
@@ -153,7 +153,8 @@ class SealedCodec:
                 if bool((got[j] == labels[i]).all()):
                     res.cipher[i] = cipher[j]
                     res.labels[i] = int(labels[i].reshape(-1)[0])
-                    res.info[i] = {**infos[j], "attempts": attempt + 1, "steps": int(steps[j])}
+                    res.info[i] = {**infos[j], "attempts": attempt + 1, "steps": int(steps[j]),
+                                   **({} if lifts is None else {"lift": int(lifts[j])})}
                 else:
                     todo.append(i)
             res.retries += len(todo)
@@ -164,22 +165,23 @@ class SealedCodec:
                                        f"{self.cfg.max_retries + 1} nonces; nothing written")
 
     def _coarse(self, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor, gen, at_fit: bool):
-        """(N, steps): the coarse levels for these payload digits. Behind a pipeline that shrinks the images, first
-        at the resolution the classifier sees (ric.schemes.sealed.resized), then the whole-image attack from there
-        for those that fall short; else the whole-image attack (a forward-only step 0 where most start past the
-        margin, as Φ's)."""
+        """(N, steps, lifts): the coarse levels for these payload digits. Behind a pipeline that shrinks the images,
+        first at the resolution the classifier sees (ric.schemes.sealed.resized; `lifts`: the lift that reached the
+        margin, 0 where the whole-image attack then finished it), else the whole-image attack (a forward-only step 0
+        where most start past the margin, as Φ's; `lifts` None)."""
         cfg = self.config_for(fine.shape)
         attacked = attack_module(self.classifier_for(fine.shape))      # a pipeline's views: each view's own label
         if not resized.applies(self.classifier, fine.shape):
-            return coarse_attack(attacked, fine, target, init, cfg, gen, step0=at_fit)[::2]
-        lev, lifted, steps = resized.coarse_attack_resized(self.classifier, fine, target, init, cfg.margin,
-                                                           cfg.max_steps, self.cfg.lock)
-        rest = (~lifted).nonzero().squeeze(1)
+            return (*coarse_attack(attacked, fine, target, init, cfg, gen, step0=at_fit)[::2], None)
+        lev, lifts, steps = resized.coarse_attack_resized(self.classifier, fine, target, init, cfg.margin,
+                                                          cfg.max_steps, self.cfg.lock)
+        rest = (lifts == 0).nonzero().squeeze(1)
         if len(rest):
-            more, _, more_steps = coarse_attack(attacked, fine[rest], target[rest], lev[rest].float() / 4, cfg, gen,
+            on = rest.to(fine.device)
+            more, _, more_steps = coarse_attack(attacked, fine[on], target[on], lev[on].float() / 4, cfg, gen,
                                                 step0=False)
-            lev[rest], steps[rest.cpu()] = more, steps[rest.cpu()] + more_steps
-        return lev, steps
+            lev[on], steps[rest] = more, steps[rest] + more_steps
+        return lev, steps, lifts
 
     @staticmethod
     def decrypt(pixels: np.ndarray, key: Key) -> np.ndarray:

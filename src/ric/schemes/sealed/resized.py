@@ -19,7 +19,7 @@ rounding.
 δ is pushed BAND past the margin, since lifting it costs a little (the rounding, the model's first order, the
 resizer's own rounding); then N is lifted to the photo and its margin measured exactly under every view. An image
 that falls short is pushed BAND further from where it was and lifted again, up to LIFTS times; what still falls
-short goes on with the whole-image attack from its N (`lifted` says which; the caller's job: at photo sizes each
+short goes on with the whole-image attack from its N (`lifts` 0 says which; the caller's job: at photo sizes each
 of its steps costs the whole image), so every ciphertext meets the same margin, measured the same way.
 """
 from __future__ import annotations
@@ -89,14 +89,15 @@ def _margins(clf: WithPipeline, views, delta: torch.Tensor, target: torch.Tensor
 
 def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
                           margin: float, max_steps: int, lock: int):
-    """(N uint8 (n, 3, H, W), lifted: bool (n,) whether N's exact margin reached `margin` under every view, steps).
-    `lock`: the lock's side in grid pixels (0: off)."""
+    """(N uint8 (n, 3, H, W), lifts, steps): lifts (n,) is the lift at which N's exact margin reached `margin` under
+    every view (1 … LIFTS), 0 where none did. `lock`: the lock's side in grid pixels (0: off)."""
     n0 = 4 * init         # unrounded: the keyed start's fractions dither δ, so round(n0 + δ) averages to n0 + δ
     grid = clf.pipeline.resized_size(*fine.shape[-2:])
     views = _seen(clf, (BASE * n0 + fine.float()) / 255, grid)
     w = torch.zeros(len(fine), 3, *grid, device=fine.device, requires_grad=True)
     opt = torch.optim.Adam([w], lr=LR)
     lifted = torch.zeros(len(fine), dtype=torch.bool, device=fine.device)
+    lifts = torch.zeros(len(fine), dtype=torch.long)
     lev = torch.zeros_like(fine)
     steps = torch.zeros(len(fine), dtype=torch.long)
     for r in range(1, LIFTS + 1):   # a lift that falls short: on from the same δ, pushed BAND further
@@ -105,10 +106,11 @@ def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.T
         lev_r, ok = _lift(clf, n0, delta, fine, target, margin)
         new = ok & ~lifted
         lev[new], lifted = lev_r[new], lifted | new
+        lifts[new.cpu()] = r
         if bool(lifted.all()):
             break
     lev[~lifted] = lev_r[~lifted]
-    return lev, lifted, steps
+    return lev, lifts, steps
 
 
 def _push(clf, views, w, opt, target, skip, goal: float, max_steps: int, lock: int):
