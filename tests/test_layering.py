@@ -28,26 +28,37 @@ def imported(tree: ast.AST, module: str, is_package: bool) -> list[tuple[int, st
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
+            base = from_base(node, package)
             out.append((node.lineno, base))
             out += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
     return out
+
+
+def from_base(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module X of `from X import …`, a relative X resolved against `package`."""
+    base = node.module or ""
+    if not node.level:
+        return base
+    anchor = package.split(".")
+    anchor = anchor[:len(anchor) - (node.level - 1)]
+    return ".".join(anchor + ([base] if base else []))
 
 
 def into_lab(name: str) -> bool:
     return name == LAB or name.startswith(LAB + ".")
 
 
-def product_modules() -> list[str]:
+def all_modules() -> list[str]:
+    """Every .py file of the package, the lab included."""
     found = []
     for folder, dirs, files in os.walk(os.path.join(SRC, "ric")):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not (folder.endswith("ric") and d == "lab"))
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".py")]
     return found
+
+
+def product_modules() -> list[str]:
+    return [p for p in all_modules() if not into_lab(module_name(p))]
 
 
 def lab_imports(path: str, src: str = SRC) -> list[str]:
@@ -96,30 +107,18 @@ def test_the_command_table_names_the_lab_by_module_only():
 
 
 # -- every package-internal import names a module that exists (a lazy import is only run when its path is) ----------
-def all_modules() -> list[str]:
-    found = []
-    for folder, dirs, files in os.walk(os.path.join(SRC, "ric")):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".py")]
-    return found
-
-
 def missing_modules(path: str, src: str = SRC) -> list[str]:
     """`from ric.X import a` (absolute or relative, at any depth) where the module ric.X is not in the tree."""
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), filename=path)
     module = module_name(path, src)
-    bases = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            bases.add((node.lineno, imported(ast.Module(body=[node], type_ignores=[]), module,
-                                             path.endswith("__init__.py"))[0][1]))
-    root = os.path.join(src, *module.split(".")[:1])
+    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    bases = {(node.lineno, from_base(node, package)) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     out = []
     for line, name in sorted(bases):
         if name.split(".")[0] != module.split(".")[0]:
             continue                                                  # another package
-        where = os.path.join(os.path.dirname(root), *name.split("."))
+        where = os.path.join(src, *name.split("."))
         if not (os.path.isfile(where + ".py") or os.path.isfile(os.path.join(where, "__init__.py"))):
             out.append(f"{os.path.relpath(path, src)}:{line}: {name}")
     return out
