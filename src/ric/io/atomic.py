@@ -72,7 +72,7 @@ def write_atomic(path: str, data: bytes, force: bool = False, mode: int | None =
         raise OutputExistsError(f"{path} already exists; refusing to overwrite (use --force)")
     folder = os.path.dirname(path) or "."
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)[:100]}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path), suffix=".part")
     except OSError as e:
         raise write_error(path, e) from None
     try:
@@ -101,6 +101,11 @@ def _write_and_move(fd: int, tmp: str, path: str, data: bytes, force: bool, mode
         os.rename(tmp, path)
 
 
+def _temp_prefix(path: str) -> str:
+    """The name write_atomic's temporary file for `path` starts with (then 8 random characters and .part)."""
+    return f".{os.path.basename(path)[:100]}."
+
+
 _TEMP_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")     # what tempfile's random names are made of
 
 
@@ -108,8 +113,7 @@ def remove_temporaries(path: str) -> int:
     """Remove the temporary files `write_atomic` leaves for `path` when its process is killed mid-write (regular
     files `.NAME.XXXXXXXX.part` beside it, NAME its base name as write_atomic truncates it); returns how many. For a
     driver whose worker died: call it only once nothing writes `path` any more."""
-    folder, name = os.path.dirname(path) or ".", os.path.basename(path)[:100]
-    prefix, removed = f".{name}.", 0
+    folder, prefix, removed = os.path.dirname(path) or ".", _temp_prefix(path), 0
     try:
         entries = os.listdir(folder)
     except OSError:

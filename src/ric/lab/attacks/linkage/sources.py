@@ -19,22 +19,22 @@ VICTIM_SPLITS = ("test", "all")
 def attacker_images(path: str, size: tuple[int, int], exclude: set[str] = frozenset()) -> ArrayDataset:
     """Both splits of the .npz at `path`, without the classes named in `exclude`, resized (PIL bicubic) to `size`
     (H, W) where they differ."""
-    parts = [load_split(path, s) for s in ("train", "test")]
-    x, y = np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts])
-    classes = parts[0].classes
-    keep = np.array([classes[int(c)] not in exclude for c in y], dtype=bool)
-    x, y = x[keep], y[keep]
+    both = _both_splits(path)
+    keep = np.array([both.classes[int(c)] not in exclude for c in both.y], dtype=bool)
+    x, y = both.x[keep], both.y[keep]
     if x.shape[1:3] != tuple(size):
         x = np.stack([np.asarray(Image.fromarray(im).resize((size[1], size[0]), Image.Resampling.BICUBIC))
                       for im in x])
-    return ArrayDataset(x, y, classes)
+    return ArrayDataset(x, y, both.classes)
+
+
+def _both_splits(path: str) -> ArrayDataset:
+    parts = [load_split(path, s) for s in ("train", "test")]
+    return ArrayDataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), parts[0].classes)
 
 
 def victim_pool(path: str, split: str) -> ArrayDataset:
     """The images the victim's pairs are drawn from: the test split, or ("all") train and test together."""
     if split not in VICTIM_SPLITS:
         raise ValueError(f"victim split must be one of {VICTIM_SPLITS}, not {split!r}")
-    if split == "test":
-        return load_split(path, "test")
-    parts = [load_split(path, s) for s in ("train", "test")]
-    return ArrayDataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), parts[0].classes)
+    return load_split(path, "test") if split == "test" else _both_splits(path)
