@@ -44,26 +44,31 @@ def applies(classifier, shape) -> bool:
     return isinstance(classifier, WithPipeline) and min(shape[-2:]) >= MIN_SHRINK * classifier.pipeline.resize_shorter
 
 
-def _axis(n_grid: int, n_photo: int, n_view: int, interpolation: str, device) -> torch.Tensor:
-    """(n_view, n_grid): along one axis, a grid field upsampled (bilinear) to the photo, then resized to the view's
-    size with its antialiased filter — the linear map the classifier sees a grid offset through."""
+def _up(n_grid: int, n_photo: int, device) -> torch.Tensor:
+    """(n_photo, n_grid): along one axis, a grid field upsampled (bilinear) to the photo."""
     eye = torch.eye(n_grid, device=device)[None, None]                      # columns: the grid's basis vectors
-    up = F.interpolate(eye, size=(n_photo, n_grid), mode="bilinear", align_corners=False)[0, 0]
-    eye = torch.eye(n_photo, device=device)[None, None]
-    down = F.interpolate(eye, size=(n_view, n_photo), mode=interpolation, antialias=True, align_corners=False)[0, 0]
-    return down @ up
+    return F.interpolate(eye, size=(n_photo, n_grid), mode="bilinear", align_corners=False)[0, 0]
+
+
+def _axis(up: torch.Tensor, n_view: int, interpolation: str) -> torch.Tensor:
+    """(n_view, n_grid): the upsampled basis (`_up`) resized along the photo axis to the view's size with its
+    antialiased filter — the linear map the classifier sees a grid offset through along one axis."""
+    cols = up.T[None, None]                                                   # (1, 1, n_grid, n_photo)
+    return F.interpolate(cols, size=(up.shape[1], n_view), mode=interpolation, antialias=True,
+                         align_corners=False)[0, 0].T
 
 
 def _seen(clf: WithPipeline, c: torch.Tensor, grid: tuple[int, int]):
     """Per view: (its normalised input for the photos c, the map from a grid field to what the view sees of it
     (`_axis` along each axis, then its crop), its std)."""
     h, w = c.shape[-2:]
+    up_rows, up_cols = _up(grid[0], h, c.device), _up(grid[1], w, c.device)    # shared by every view
     out = []
     for p in clf.pipeline.variants():
         size = p.resized_size(h, w)
         top, left = (size[0] - p.crop) // 2, (size[1] - p.crop) // 2
-        rows = _axis(grid[0], h, size[0], p.interpolation, c.device)[top:top + p.crop]
-        cols = _axis(grid[1], w, size[1], p.interpolation, c.device)[left:left + p.crop]
+        rows = _axis(up_rows, size[0], p.interpolation)[top:top + p.crop]
+        cols = _axis(up_cols, size[1], p.interpolation)[left:left + p.crop]
 
         def field(d, rows=rows, cols=cols):
             return torch.einsum("ih,nchw,jw->ncij", rows, d, cols)
