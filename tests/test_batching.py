@@ -9,6 +9,24 @@ def test_batch_size_small_on_cpu_large_elsewhere():
     assert batch_size(torch.device("cuda")) == 256
 
 
+def test_cpu_batches_hold_at_most_a_pixel_budget():
+    assert batch_size("cpu", (3, 32, 32)) == 16 and batch_size("cpu", (8, 3, 64, 64)) == 16
+    assert batch_size("cpu", (3, 160, 160)) == 4
+    assert batch_size("cpu", (3, 3024, 4032)) == 1
+    assert batch_size(torch.device("cuda"), (3, 160, 160)) == 256
+
+
+def test_in_batches_slices_large_images_by_their_pixels():
+    seen = []
+
+    def fn(a):
+        seen.append(len(a))
+        return a
+    x = torch.rand(9, 3, 160, 160)
+    assert torch.equal(in_batches(fn, x), x)
+    assert seen == [4, 4, 1]
+
+
 def test_channels_last_only_touches_4d_tensors():
     x = torch.rand(2, 3, 4, 5)
     y = channels_last(x)

@@ -70,3 +70,24 @@ def test_the_paper_scheme_stores_the_tile_in_the_header(pair, tmp_path):
     assert parsed.header.phi["tile"] == 16
     (_, got), = scheme.decrypt(KEY, [scheme.prepare(KEY, parsed)])
     assert got.error is None and Image.open(io.BytesIO(got.data)).size == (36, 40)
+
+
+def test_networks_are_tiled_behind_a_classifier_that_is_not(pair):
+    """A resizing pipeline is not tiled (it sees the whole image), but F, E and D still are: their activations
+    never span a whole photo. The recovered pixels are those of the untiled networks, up to one level."""
+    from conftest import ToyClassifier
+
+    from ric.classifiers.pipeline import Pipeline, WithPipeline
+    from ric.nets.tiling import TiledRIC
+    model, _ = pair
+    behind = WithPipeline(Pipeline(32, 32), ToyClassifier()).eval()
+    codec = RICCodec(model.module, behind, FAST_PHI, "cpu", nonce_source=seeded_nonces(7), tile=16, tile_above=256)
+    assert codec.tile_for((40, 36)) == 0                         # the classifier: whole image
+    assert isinstance(codec._nets((1, 3, 40, 36)), TiledRIC)     # the networks: tiles of 16
+    assert codec._nets((1, 3, 16, 16)) is codec.model            # not above tile_above: whole
+    enc = codec.encrypt(_images(), KEY)
+    assert enc.failed == []
+    rec, ok = codec.decrypt(enc, KEY)
+    whole = RICCodec(model.module, behind, FAST_PHI, "cpu", tile=16, tile_above=10 ** 9)
+    rec_whole, _ = whole.decrypt(enc, KEY)
+    assert all(ok) and int((rec.int() - rec_whole.int()).abs().max()) <= 1

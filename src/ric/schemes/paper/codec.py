@@ -46,7 +46,7 @@ from ...schemes.paper.mixing import (
     unscramble,
 )
 from ...starts import ClassStarts
-from ...tiles import DEFAULT_TILE, TILE_ABOVE, needs_tiles
+from ...tiles import DEFAULT_TILE, NET_TILE, TILE_ABOVE, needs_tiles
 from .portable import compact
 
 FINGERPRINT_BYTES = 8
@@ -120,10 +120,12 @@ class RICCodec:
         tests inject a seeded one so that encryption is reproducible. `starts`: class starts of this classifier
         (ric.starts): encryption's Φ begins from them, and decryption regenerates ciphertexts that record them.
         `tile`, `tile_above`: images of more than `tile_above` pixels are processed in tiles of side `tile`
-        (ric.tiles: the classifier, F, E and D; bounded memory at photo sizes); the side is recorded in Φ's settings,
-        and a decryptor regenerates with what was recorded. `tile` 0: never tile. `grid`: snap Φ's result to a grid
-        around its start, per image the smallest that keeps Φ's margin (portable.compact: format ric/4), and make the
-        ciphertext from that; False keeps Φ's exact result (ric/1–ric/3, which decrypt by regenerating it)."""
+        (ric.tiles; bounded memory at photo sizes): F, E and D always, in tiles of at most NET_TILE (local networks;
+        their tiles change only float rounding), the classifier where it is local too (ric.classifiers.tiling). The
+        classifier's side is recorded in Φ's settings, and a decryptor regenerates with what was recorded. `tile` 0:
+        never tile. `grid`: snap Φ's result to a grid around its start, per image the smallest that keeps Φ's margin
+        (portable.compact: format ric/4), and make the ciphertext from that; False keeps Φ's exact result (ric/1–ric/3,
+        which decrypt by regenerating it)."""
         self.device = torch.device(device)
         self.nonce_source = nonce_source
         self.mix = check_mix(mix)
@@ -137,6 +139,7 @@ class RICCodec:
         self.known_starts: dict[str, ClassStarts] = {}
         self.max_retries = max_retries
         self.grid = grid
+        self.net_tile = min(int(tile), NET_TILE)   # F, E and D: local networks, tiled whatever the classifier
         self.tile = int(tile) if tileable(classifier) else 0
         self.tile_above = int(tile_above)
         self._tiled: dict[int, TiledClassifier] = {}
@@ -172,8 +175,10 @@ class RICCodec:
         return self._tiled[tile]
 
     def _nets(self, shape):
-        tile = self.tile_for(shape)
-        return TiledRIC(self.model, tile) if tile else self.model
+        """F, E and D for images of `shape`: in tiles above `tile_above` pixels, also behind a classifier that is not
+        tiled itself (a resizing pipeline), so that their activations never span a whole photo."""
+        tiled = needs_tiles(shape[-2], shape[-1], self.net_tile, self.tile_above)
+        return TiledRIC(self.model, self.net_tile) if tiled else self.model
 
     @torch.inference_mode()
     def classify(self, x: torch.Tensor) -> torch.Tensor:

@@ -162,9 +162,13 @@ def _q_dtype(grid_bits: int) -> str:
     return "i1" if grid_bits <= 6 else "<i2"
 
 
+# zlib level of q: on a 960×640 photo's q (1.8 MB), level 9 took 0.82 s for 283 KB and level 6 0.088 s for 302 KB
+Q_LEVEL = 6
+
+
 def pack(q: torch.Tensor, pos: np.ndarray, up: np.ndarray, grid_bits: int = GRID_BITS) -> bytes:
     """The stored body for one image (see the module docstring)."""
-    a = zlib.compress(q.detach().cpu().numpy().astype(_q_dtype(grid_bits)).tobytes(), 9)
+    a = zlib.compress(q.detach().cpu().numpy().astype(_q_dtype(grid_bits)).tobytes(), Q_LEVEL)
     gaps = np.diff(pos, prepend=-1) - 1
     ties = _varint(len(pos)) + b"".join(_varint(int(g)) for g in gaps) + np.packbits(up.astype(np.uint8)).tobytes()
     return struct.pack(">BBI", VERSION, grid_bits, len(a)) + a + zlib.compress(ties, 9)
