@@ -83,6 +83,8 @@ def _out_of_memory(e: BaseException) -> bool:
 def main(argv=None) -> int:
     from .report import fail
     args = build_parser().parse_args(argv)
+    from ..allocator import keep_freed_memory
+    keep_freed_memory()
     warnings.formatwarning = lambda msg, cat, *a, **k: f"ric: warning: {msg}\n"
     from ..errors import RICError
     try:
