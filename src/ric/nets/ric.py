@@ -4,8 +4,7 @@ Configs are data (`RIC_CONFIGS`): `paper` is the authors' released architecture 
 4 convs per stage-1 branch, ~2.8 M parameters); `small` and `tiny` keep the layout with fewer channels and
 layers so they train on a CPU. Two options are off in `paper`: `decoder_residual` adds u' to D's output, and
 `encoder_skip` adds x to E's output, so the networks start at the map the paper's model converges to anyway
-(u_en ≈ x, see DESIGN §6) and CPU training spends its steps on the residual. `small_skip` and `tiny_skip` (half
-the width: about a quarter of the multiply-adds) use both.
+(u_en ≈ x, see DESIGN §6) and CPU training spends its steps on the residual. `small_skip` uses both.
 """
 from __future__ import annotations
 
@@ -22,8 +21,6 @@ RIC_CONFIGS: dict[str, dict] = {
     "small_skip": {"width": 16, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": False,
                    "decoder_residual": True, "encoder_skip": True},
     "tiny": {"width": 8, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": True, "decoder_residual": True},
-    "tiny_skip": {"width": 8, "depth": 2, "se_reduction": 2, "lam": 0.8, "shortcut": False,
-                  "decoder_residual": True, "encoder_skip": True},
 }
 
 
