@@ -194,3 +194,19 @@ def test_progress_ticks_every_step_and_counts_every_image(toy_classifier, key):
     res = generate_nae(toy_classifier, _noise(key, 5), target, FAST_PHI, progress=calls.append)
     assert sum(calls) == 5 and 0 in calls
     assert len(calls) >= int(res.steps.max()) + 1 and int(res.steps.max()) > 0
+
+
+def test_adam_on_every_slot_in_place_gives_the_row_copies_bits():
+    """_adam_rows updates all slots in place (a lone photo's Φ) with the bits of its row-copy path: the same rows
+    listed in another order take that path."""
+    from ric.nae import _adam_rows
+    g = torch.Generator().manual_seed(3)
+    w, ea, eas, grad = (torch.randn(3, 3, 9, 7, generator=g) for _ in range(4))
+    eas = eas.abs()
+    copy = [t.clone() for t in (w, ea, eas)]
+    before = w.clone()
+    _adam_rows(w, ea, eas, grad, [0, 1, 2], [1, 4, 2], 0.2)            # every slot, in order: in place
+    _adam_rows(*copy, grad, [2, 0, 1], [2, 1, 4], 0.2)                 # the same, listed otherwise: row copies
+    for a, b in zip((w, ea, eas), copy):
+        assert torch.equal(a, b)
+    assert not torch.equal(w, before)                                  # a step was taken

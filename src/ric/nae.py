@@ -176,10 +176,16 @@ def _adam_rows(w, exp_avg, exp_avg_sq, grad, rows: list[int], steps: list[int], 
     """One Adam step on the slots `rows` (each at its own step count), in place, with the operations of
     torch.optim.Adam's single-tensor path."""
     dev, view = w.device, (-1, *[1] * (w.dim() - 1))
-    idx = torch.tensor(rows, device=dev)
     st = torch.tensor([float(s) for s in steps], dtype=torch.float64)
     step_size = (lr / (1 - _BETA1 ** st)).to(torch.float32).view(view)
     bc2_sqrt = ((1 - _BETA2 ** st) ** 0.5).to(torch.float32).view(view)
+    if rows == list(range(len(w))):   # every slot (a lone photo's): the same operations in place, no row copies
+        exp_avg.lerp_(grad, 1 - _BETA1)
+        exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
+        denom = (exp_avg_sq.sqrt() / bc2_sqrt.to(dev)).add_(_EPS)
+        w.add_((-step_size.to(dev)) * exp_avg / denom)
+        return
+    idx = torch.tensor(rows, device=dev)
     g = grad[idx]
     ea = exp_avg[idx].lerp_(g, 1 - _BETA1)
     eas = exp_avg_sq[idx].mul_(_BETA2).addcmul_(g, g, value=1 - _BETA2)

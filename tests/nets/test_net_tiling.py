@@ -12,10 +12,24 @@ def test_tiled_encoder_and_decoder_equal_the_whole_image(name):
     m = create_ric_model(name).eval()
     g = torch.Generator().manual_seed(1)
     x, n = torch.rand(2, 3, 45, 70, generator=g), torch.rand(2, 3, 45, 70, generator=g)
-    t = TiledRIC(m, 16)
+    t = TiledRIC(m, 16, cache=torch.float32)
     with torch.inference_mode():
         assert torch.allclose(m.encoder_output(x, n), t.encoder_output(x, n), atol=1e-5)
         assert torch.allclose(m.decoder_output(x), t.decoder_output(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["tiny", "small_skip"])
+def test_the_encoders_float16_caches_move_u_en_by_a_fraction_of_a_level(name):
+    torch.manual_seed(0)
+    m = create_ric_model(name).eval()
+    g = torch.Generator().manual_seed(1)
+    x, n = torch.rand(1, 3, 45, 70, generator=g), torch.rand(1, 3, 45, 70, generator=g)
+    with torch.inference_mode():
+        whole = m.encoder_output(x, n)
+        half = TiledRIC(m, 16).encoder_output(x, n)
+    assert TiledRIC(m).cache == torch.float16
+    diff = float((whole - half).abs().max()) * 255
+    assert 0 < diff < 0.05          # rounded (not the float32 path), by far less than one level
 
 
 def test_reach_of_a_multiscale_block():

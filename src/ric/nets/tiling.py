@@ -2,10 +2,15 @@
 
 The networks are convolutional except for their squeeze-excitation gates, which scale each head's channels by a
 function of that head's mean over the whole image. So a tiled pass runs in stages: first the means that each gate
-needs are summed over tiles (recomputing what comes before them inside each crop), then the output is computed
-tile by tile with every gate fixed. F's gates take one pass, E's a second, the output a third (D: one, then the
-output). Memory is one crop's activations; results equal the untiled ones up to float summation order
-(tests/nets/test_net_tiling.py).
+needs are summed over tiles, then the output is computed tile by tile with every gate fixed.
+
+D (run by the encryptor and every decryptor, whose roundings must agree): one pass for its gates, a second for the
+output, recomputing D inside each crop; memory is one crop's activations, and the result equals the untiled one up
+to float summation order. F and E (run once, by the encryptor): each block's pre-gate head outputs are kept over the
+whole image between passes (`cache`: float16 by default, 2 bytes per channel and pixel for each of F and E), so
+each is computed once — F, then E from F's gated cache, then E's 1×1 output layer from E's gated cache — instead of
+F three times and E twice. float16 moves u_en by about 1e-3 of a level; float32 keeps the untiled result up to
+summation order (tests/nets/test_net_tiling.py).
 """
 from __future__ import annotations
 
@@ -43,10 +48,11 @@ def _gates(ms: MultiScale, sums: list[torch.Tensor], count: int) -> list[torch.T
 
 
 class TiledRIC:
-    """encoder_output / decoder_output of `model` (a RICNet) in tiles of side `tile` with the needed halo."""
+    """encoder_output / decoder_output of `model` (a RICNet) in tiles of side `tile` with the needed halo; `cache`:
+    the dtype of the encoder's whole-image caches (module docstring)."""
 
-    def __init__(self, model, tile: int = DEFAULT_TILE):
-        self.model, self.tile = model, int(tile)
+    def __init__(self, model, tile: int = DEFAULT_TILE, cache: torch.dtype = torch.float16):
+        self.model, self.tile, self.cache = model, int(tile), cache
         self.rf, self.re, self.rd = (multiscale_reach(m) for m in (model.F, model.E_body, model.D_body))
 
     def _sum_heads(self, ms, x_fn, h: int, w: int, halo: int) -> list[torch.Tensor]:
@@ -57,17 +63,32 @@ class TiledRIC:
             sums = ys if sums is None else [a + b for a, b in zip(sums, ys)]
         return sums
 
+    def _cached_heads(self, ms, x_fn, like: torch.Tensor, halo: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cache, gates): block `ms`'s pre-gate head outputs over the whole image, in `self.cache`, and its gates as
+        one (N, channels, 1, 1) tensor (the gates of its heads side by side, in the heads' channel order)."""
+        n, (h, w) = like.shape[0], like.shape[2:]
+        cache = torch.empty((n, ms.out_channels, h, w), dtype=self.cache, device=like.device,
+                            memory_format=torch.channels_last)
+        sums = None
+        for t in plan(h, w, self.tile, halo):
+            ys = [y[(..., *t.inner)] for y in _pre_gate(ms, x_fn(t.crop))]
+            cache[(..., *t.out)] = torch.cat(ys, 1)
+            part = [y.sum((2, 3)) for y in ys]
+            sums = part if sums is None else [a + b for a, b in zip(sums, part)]
+        return cache, torch.cat(_gates(ms, sums, h * w), 1)
+
     @torch.inference_mode()
     def encoder_output(self, x: torch.Tensor, n_adv: torch.Tensor) -> torch.Tensor:
-        m, (h, w) = self.model, x.shape[2:]
-        gf = _gates(m.F, self._sum_heads(m.F, lambda c: x[(..., *c)], h, w, self.rf), h * w)
+        m = self.model
+        f_cache, gf = self._cached_heads(m.F, lambda c: x[(..., *c)], x, self.rf)
 
         def e_in(c):
-            return torch.cat([_gated(m.F, x[(..., *c)], gf), n_adv[(..., *c)]], 1)
-        ge = _gates(m.E_body, self._sum_heads(m.E_body, e_in, h, w, self.rf + self.re), h * w)
+            return torch.cat([f_cache[(..., *c)].to(x.dtype) * gf, n_adv[(..., *c)]], 1)
+        e_cache, ge = self._cached_heads(m.E_body, e_in, x, self.re)
+        f_cache = None                                    # freed before the output pass
         out = torch.empty_like(x)
-        for t in plan(h, w, self.tile, self.rf + self.re):
-            u = m.E_out(_gated(m.E_body, e_in(t.crop), ge))[(..., *t.inner)]
+        for t in plan(*x.shape[2:], self.tile, 0):       # E's output layer is 1×1: no halo
+            u = m.E_out(e_cache[(..., *t.crop)].to(x.dtype) * ge)
             if m.shortcut:
                 u = u + n_adv[(..., *t.out)]
             if m.encoder_skip:

@@ -118,9 +118,10 @@ class Prepared:
     ties: tuple | None = None
 
 
-# behind a resizing pipeline (efficientnet-lite0, the tiled cifar10 RIC model): peak RSS 10,712 MiB at 4032x3024,
-# one thread (docs/results.md, "The cloud's classifier"); with the sealed scheme's 1,400 MiB base, ≈ 800 B/px
-PIPELINE_BASE_BYTES, PIPELINE_BYTES_PER_PIXEL = 1400 << 20, 820
+# behind a resizing pipeline (efficientnet-lite0; the cifar10 RIC model in tiles of NET_TILE): peak RSS 2,967 MiB at
+# 4032x3024, one thread (docs/results.md, "The cloud's classifier"); with the sealed scheme's 1,400 MiB base, ≈ 135
+# B/px (Φ's whole-image tensors)
+PIPELINE_BASE_BYTES, PIPELINE_BYTES_PER_PIXEL = 1400 << 20, 140
 
 
 class PaperScheme:
