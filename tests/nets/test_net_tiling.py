@@ -51,3 +51,19 @@ def test_gates_are_the_whole_images():
         per_tile = torch.cat([m.decoder_output(x[..., :24, :]), m.decoder_output(x[..., 24:, :])], 2)
         assert not torch.allclose(whole, per_tile, atol=1e-4)
         assert torch.allclose(whole, TiledRIC(m, 24).decoder_output(x), atol=1e-5)
+
+
+def test_strips_read_across_their_bounds_and_refuse_freed_rows():
+    from ric.nets.tiling import _Strips
+    from ric.tiles import plan
+    x = torch.arange(2 * 3 * 10 * 7, dtype=torch.float32).reshape(2, 3, 10, 7)
+    s = _Strips(x, 3, torch.float32, plan(10, 7, 4, 0))
+    assert s.bounds == [(0, 4), (4, 8), (8, 10)]
+    for t in plan(10, 7, 4, 0):
+        s.write(t.out, x[(..., *t.out)])
+    assert torch.equal(s.read((slice(2, 9), slice(1, 6))), x[..., 2:9, 1:6])       # three strips
+    s.release_above(5)
+    assert s.parts[0] is None and s.parts[1] is not None
+    assert torch.equal(s.read((slice(4, 10), slice(0, 7))), x[..., 4:, :])
+    with pytest.raises(TypeError):
+        s.read((slice(3, 6), slice(0, 7)))
