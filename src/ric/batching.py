@@ -3,8 +3,8 @@
 On CPU, oneDNN's convolutions ran the shipped networks faster on channels-last tensors and on small batches: the
 celeba64 encoder (F and E) took 24 ms per 64×64 image at one batch of 200 contiguous images and 11 ms at batches
 of 32 channels-last ones (one thread; docs/results.md, "64×64 at 6.9× a classifier pass"). Larger images take fewer
-per batch: at 160×160 the celeba160 encoder took 59 ms per face in batches of 16 and 43 ms in batches of 4, its
-activations then staying small enough to be reused instead of freshly mapped (docs/results.md, "Faces at 160×160").
+per batch: at 160×160 the celeba160 encoder took 51 ms per face in batches of 16, 43 in batches of 8 and 46 in
+batches of 4, its classifier 3.8, 4.1 and 4.7 ms (docs/results.md, "Batches and the allocator").
 Batches change only
 float rounding (≈ 1e-7), never what a pass computes; Φ, whose bits must regenerate, does not use this module (its
 layout is recorded in its settings: ric.nae.PhiConfig.memory).
@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 CPU_BATCH = 16           # images per pass on CPU at most (cache-sized at 32×32 and 64×64)
-CPU_PIXELS = 4 * 160 * 160   # pixels per pass on CPU at most (fewer images per batch above 80×80)
+CPU_PIXELS = 8 * 160 * 160   # pixels per pass on CPU at most (fewer images per batch above 113×113)
 ACCELERATOR_BATCH = 256  # elsewhere: large batches keep a GPU busy
 
 
