@@ -1,4 +1,5 @@
 """ric.schemes.paper.mixing: the keyed scramble of u_en is an exact, keyed, per-nonce bijection."""
+import numpy as np
 import pytest
 import torch
 
@@ -167,3 +168,15 @@ def test_mask_with_permutation_roundtrips_within_the_bound_and_scatters_a_reused
     assert torch.allclose(d_plain, target, atol=1e-5)
     corr = torch.corrcoef(torch.stack([d_perm.flatten(), target.flatten()]))[0, 1]
     assert abs(float(corr)) < 0.1
+
+
+def test_stable_order_is_numpys_stable_argsort_of_the_unsigned_keys():
+    from ric.schemes.paper.mixing import stable_order
+    r = np.random.default_rng(4).integers(0, 2 ** 64 - 1, size=5000, dtype=np.uint64, endpoint=True)
+    r[::7] = r[3]                                          # ties keep their order
+    r[1], r[2] = 2 ** 63, 2 ** 63 - 1                      # either side of the top bit
+    r[4] = 2 ** 64 - 1
+    want = np.argsort(r, kind="stable")
+    got = stable_order(r)
+    assert got.dtype == torch.int64 and got.tolist() == want.tolist()
+    assert stable_order(np.array([3, 2 ** 63, 1], dtype=np.uint64)).tolist() == [2, 0, 1]
