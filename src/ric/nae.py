@@ -49,6 +49,8 @@ class PhiConfig:
     lock: int = 0            # low-frequency lock (ric.lowpass): n keeps the block means of its start over blocks of
     #                          this side, so no two ciphertexts share a large pattern; 0 = off (ciphertexts from
     #                          before it existed record none)
+    resized: bool = False    # format ric/4 behind a pipeline that shrinks the photo: Φ at the classifier's resolution
+    #                          first (ric.schemes.paper.resized), the whole-image Φ only for what its lifts leave
     memory: str = "channels_last"   # the memory layout C sees (MEMORY_FORMATS): oneDNN's convolutions give other
     #   float bits on each, and channels-last ran Φ's steps ≈ 30% faster on CPU; ciphertexts from before it
     #   existed record none and regenerate on "contiguous"
@@ -67,6 +69,8 @@ class PhiConfig:
             del d["tile"]
         if not self.lock:
             del d["lock"]
+        if not self.resized:
+            del d["resized"]
         if self.memory == CONTIGUOUS:
             del d["memory"]
         return d
@@ -85,7 +89,7 @@ class PhiConfig:
         return cls(lr=float(d["lr"]), max_steps=int(d["max_steps"]), margin=float(d["margin"]), chunk=int(d["chunk"]),
                    schedule=schedule, view=float(d.get("view", 1.0)), start=float(d.get("start", 0.0)),
                    start_id=str(d.get("start_id", "")), tile=int(d.get("tile", 0)), lock=int(d.get("lock", 0)),
-                   memory=layout)
+                   resized=bool(d.get("resized", False)), memory=layout)
 
     def image(self, w: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
         """The noise image n of tanh-space `w`, its block means held at those of `start` when `lock` is set."""

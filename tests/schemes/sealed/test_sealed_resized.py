@@ -36,7 +36,7 @@ def test_the_linear_model_is_what_the_view_sees_of_an_offset():
     photo = torch.zeros(1, 3, 100, 130)
     grid = clf.pipeline.resized_size(100, 130)
     delta = torch.randn(1, 3, *grid, generator=torch.Generator().manual_seed(0))
-    for (_, field, _), p in zip(resized._seen(clf, photo, grid), clf.pipeline.variants()):
+    for (_, field, _), p in zip(resized.views_of(clf, photo, grid), clf.pipeline.variants()):
         up = F.interpolate(delta, size=(100, 130), mode="bilinear", align_corners=False)
         size = p.resized_size(100, 130)
         down = F.interpolate(up, size=size, mode=p.interpolation, antialias=True, align_corners=False)

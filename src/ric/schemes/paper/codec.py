@@ -47,7 +47,9 @@ from ...schemes.paper.mixing import (
 )
 from ...starts import ClassStarts
 from ...tiles import DEFAULT_TILE, NET_TILE, TILE_ABOVE, needs_tiles
+from ..sealed.resized import applies as resized_applies
 from .portable import compact
+from .resized import phi_resized
 
 FINGERPRINT_BYTES = 8
 
@@ -223,11 +225,34 @@ class RICCodec:
         """(Φ's result, its start n0); `labels`: Φ's aims, (n,) or (n, views)."""
         starts = self._starts_of(phi)
         noise = self._blend(key, nonces, labels, shape, starts)
+        if phi.resized:
+            return self._nae_resized(noise, labels, phi, progress), noise
         # the forward-only step 0 pays where most images start past the margin: from class starts at the size they
         # were fitted at (84-99% at 32 and 64 px; at photo sizes the resized starts rarely do). Same bits either way.
         at_fit = starts is not None and tuple(shape[-2:]) == tuple(starts.patterns.shape[-2:])
         return generate_nae(attack_module(self.classifier_for(phi.tile)), noise, labels.to(self.device),
                             dataclasses.replace(phi, step0=at_fit), progress), noise
+
+    def _nae_resized(self, noise: torch.Tensor, labels: torch.Tensor, phi: PhiConfig, progress=None) -> NAEResult:
+        """Φ at the classifier's resolution (ric.schemes.paper.resized), the whole-image Φ going on from the last
+        lift of the images it leaves short; steps are both's."""
+        labels = labels.to(self.device)
+        exact = self._view_margin(phi, labels)
+        n, lifts, steps = phi_resized(self.classifier, noise, labels, phi.view, phi.margin, phi.max_steps,
+                                      lambda v: exact(v, torch.arange(len(v))).to(self.device))
+        success = lifts > 0
+        rest = (~success).nonzero().squeeze(1)
+        if progress is not None and bool(success.any()):
+            progress(int(success.sum()))
+        if len(rest):
+            on = rest.to(self.device)
+            more = generate_nae(attack_module(self.classifier), n[on], labels[on],
+                                dataclasses.replace(phi, resized=False, step0=False), progress)
+            n[on] = more.n_adv
+            steps[rest] += more.steps.cpu()
+            success[rest] = more.success.cpu()
+        return NAEResult(n, steps.to(self.device), success.to(self.device),
+                         exact(n, torch.arange(len(n))).to(self.device))
 
     def _encode(self, x: torch.Tensor, n_adv: torch.Tensor, key: Key, nonces: list[bytes]) -> torch.Tensor:
         u_en = in_batches(self._nets(x.shape).encoder_output, x, n_adv)
@@ -254,7 +279,8 @@ class RICCodec:
         correlation 0.99 at 512 px; and they rarely start past the margin there), with the low-frequency lock
         (ric.lowpass) over blocks of 8 pixels as the classifier sees them. Recorded per ciphertext."""
         phi = dataclasses.replace(self.phi, tile=self.tile_for(shape),
-                                  lock=lock_side(input_scale(self.classifier, *shape[-2:])))
+                                  lock=lock_side(input_scale(self.classifier, *shape[-2:])),
+                                  resized=self.grid and resized_applies(self.classifier, shape))
         if phi.start and tuple(shape[-2:]) != tuple(self.starts.patterns.shape[-2:]):
             phi = dataclasses.replace(phi, start=0.0, start_id="")
         return phi

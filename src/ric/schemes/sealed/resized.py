@@ -58,7 +58,7 @@ def _axis(up: torch.Tensor, n_view: int, interpolation: str) -> torch.Tensor:
                          align_corners=False)[0, 0].T
 
 
-def _seen(clf: WithPipeline, c: torch.Tensor, grid: tuple[int, int]):
+def views_of(clf: WithPipeline, c: torch.Tensor, grid: tuple[int, int]):
     """Per view: (its normalised input for the photos c, the map from a grid field to what the view sees of it
     (`_axis` along each axis, then its crop), its std)."""
     h, w = c.shape[-2:]
@@ -98,7 +98,7 @@ def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.T
     every view (1 … LIFTS), 0 where none did. `lock`: the lock's side in grid pixels (0: off)."""
     n0 = 4 * init         # unrounded: the keyed start's fractions dither δ, so round(n0 + δ) averages to n0 + δ
     grid = clf.pipeline.resized_size(*fine.shape[-2:])
-    views = _seen(clf, (BASE * n0 + fine.float()) / 255, grid)
+    views = views_of(clf, (BASE * n0 + fine.float()) / 255, grid)
     w = torch.zeros(len(fine), 3, *grid, device=fine.device, requires_grad=True)
     opt = torch.optim.Adam([w], lr=LR)
     lifted = torch.zeros(len(fine), dtype=torch.bool, device=fine.device)
@@ -126,7 +126,7 @@ def _push(clf, views, w, opt, target, skip, goal: float, max_steps: int, lock: i
     steps[skip.cpu()] = 0
     best = torch.zeros_like(w)
     for step in range(max_steps + 1):
-        delta = _offset(w, lock)
+        delta = zero_mean_offset(w, lock)
         m = _margins(clf, views, delta, target)
         hit = (m.detach() >= goal) & ~done
         best[hit] = delta.detach()[hit]
@@ -138,11 +138,11 @@ def _push(clf, views, w, opt, target, skip, goal: float, max_steps: int, lock: i
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    best[~done] = _offset(w, lock).detach()[~done]
+    best[~done] = zero_mean_offset(w, lock).detach()[~done]
     return best, steps
 
 
-def _offset(w: torch.Tensor, lock: int) -> torch.Tensor:
+def zero_mean_offset(w: torch.Tensor, lock: int) -> torch.Tensor:
     """The offsets with zero means over the lock's blocks."""
     return w - lowpass(w, lock) if lock else w
 
