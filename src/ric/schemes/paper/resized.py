@@ -24,8 +24,7 @@ import torch.nn.functional as F
 
 from ...classifiers.pipeline import WithPipeline
 from ...lowpass import SIDE
-from ...nae import margin_of
-from ..sealed.resized import views_of, zero_mean_offset
+from ..sealed.resized import push_offsets, view_margins, views_of
 
 BAND = 1.0     # how far past the margin δ is pushed before it is lifted
 LR = 0.05      # Adam's step on δ (the sealed scheme's 0.2 of its 4 levels)
@@ -68,29 +67,11 @@ def phi_resized(clf: WithPipeline, n0: torch.Tensor, target: torch.Tensor, lam: 
 
 
 def _push(clf, views, w, opt, target, skip, lam: float, goal: float, max_steps: int):
-    """Adam on `w` until every image not in `skip` has margin `goal` on the model (first order), or max_steps.
-    Returns (the zero-mean offsets reached, steps taken per image)."""
-    done = skip.clone()
-    steps = torch.full((len(w),), max_steps, dtype=torch.long)
-    steps[skip.cpu()] = 0
-    best = torch.zeros_like(w)
-    for step in range(max_steps + 1):
-        delta = zero_mean_offset(w, LOCK)
-        shift = clamped_shift(delta)
-        x = torch.stack([base + lam * field(shift) / std for base, field, std in views], 1)
-        m = margin_of(clf.model(x.flatten(0, 1)).view(len(w), len(views), -1), target)
-        hit = (m.detach() >= goal) & ~done
-        best[hit] = delta.detach()[hit]
-        steps[hit.cpu()] = step
-        done |= hit
-        if bool(done.all()) or step == max_steps:
-            break
-        loss = (torch.clamp(-m, min=-goal) * (~done)).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    best[~done] = zero_mean_offset(w, LOCK).detach()[~done]
-    return best, steps
+    """`push_offsets` with the paper scheme's first-order margins: the clamp's mean shift, seen at the ciphertext's
+    share λ."""
+    def margins(delta):
+        return view_margins(clf, views, clamped_shift(delta), lam, target)
+    return push_offsets(margins, w, opt, skip, goal, max_steps, LOCK)
 
 
 __all__ = ["phi_resized", "clamped_shift", "BAND", "LR", "LIFTS", "LOCK"]

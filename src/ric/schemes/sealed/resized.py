@@ -85,11 +85,16 @@ def clamped_shift(delta: torch.Tensor) -> torch.Tensor:
     return d - d.sign() * d * d / 8
 
 
-def _margins(clf: WithPipeline, views, delta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    shift = clamped_shift(delta)
-    x = torch.stack([base + (BASE / 255) * field(shift) / std for base, field, std in views], 1)
-    logits = clf.model(x.flatten(0, 1)).view(len(delta), len(views), -1)
+def view_margins(clf: WithPipeline, views, shift: torch.Tensor, scale: float, target: torch.Tensor) -> torch.Tensor:
+    """The model's margins, to first order, for a grid field `shift` that moves what every view sees by
+    `scale`·R_v(shift) (`views`: `views_of`)."""
+    x = torch.stack([base + scale * field(shift) / std for base, field, std in views], 1)
+    logits = clf.model(x.flatten(0, 1)).view(len(shift), len(views), -1)
     return margin_of(logits, target)
+
+
+def _margins(clf: WithPipeline, views, delta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return view_margins(clf, views, clamped_shift(delta), BASE / 255, target)
 
 
 def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.Tensor, init: torch.Tensor,
@@ -119,15 +124,20 @@ def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.T
 
 
 def _push(clf, views, w, opt, target, skip, goal: float, max_steps: int, lock: int):
-    """Adam on the offsets `w` until every image not in `skip` has margin `goal` on the model, or max_steps.
-    Returns (the offsets reached, steps taken per image)."""
+    """`push_offsets` with this scheme's first-order margins."""
+    return push_offsets(lambda delta: _margins(clf, views, delta, target), w, opt, skip, goal, max_steps, lock)
+
+
+def push_offsets(margins, w, opt, skip, goal: float, max_steps: int, lock: int):
+    """Adam on the offsets `w` until every image not in `skip` has `margins(offsets)` at least `goal`, or max_steps.
+    Returns (the zero-mean offsets reached, steps taken per image)."""
     done = skip.clone()
     steps = torch.full((len(w),), max_steps, dtype=torch.long)
     steps[skip.cpu()] = 0
     best = torch.zeros_like(w)
     for step in range(max_steps + 1):
         delta = zero_mean_offset(w, lock)
-        m = _margins(clf, views, delta, target)
+        m = margins(delta)
         hit = (m.detach() >= goal) & ~done
         best[hit] = delta.detach()[hit]
         steps[hit.cpu()] = step
