@@ -7,6 +7,7 @@ from ..formats import SCHEMES
 from . import options as opt
 from .report import fail
 
+APART = 10.0   # prepare-classifier's default weight for moving starts' self-correlation penalty (ric.starts.fit_starts)
 DATA_SPEC = ("dataset: FILE.npz, cifar10:DIR, mnist:DIR, svhn:DIR or folder:DIR[?size=HxW] "
              "(see `ric data --help`)")
 
@@ -52,6 +53,11 @@ def add(sub) -> None:
                    "starts are fitted for 2 × g1)")
     p.add_argument("--per-class", type=int, default=4, help="noise images per label per step (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise batches (default 0)")
+    p.add_argument("--moves", choices=("shift-flip", "none"), default="shift-flip", help="shift-flip (default): "
+                   "each image's pattern is mirrored and shifted by its key and nonce, so same-label ciphertexts "
+                   "share no picture; none: one fixed pattern per label")
+    p.add_argument("--apart", type=float, default=APART, metavar="W", help="with moves: weight of the penalty on "
+                   f"a pattern's correlation with its own shifted and mirrored copies above 0.1 (default {APART})")
     p.add_argument("--out", default=None, metavar="FILE", help="where to write them (default: beside the "
                    "classifier's weights, NAME.starts.safetensors; that is where encryption looks)")
     p.add_argument("--force", action="store_true", help="overwrite an existing starts file")
@@ -74,8 +80,8 @@ def run_prepare_classifier(args) -> int:
     from ..errors import ConfigError, OutputExistsError
     from ..schemes.paper.scheme import PaperScheme
     from ..starts import ClassStarts, fit_starts, save_starts, starts_path
-    if not 0 < args.alpha < 1 or args.steps < 1 or args.per_class < 1:
-        raise ConfigError("--alpha must lie in (0, 1); --steps and --per-class must be positive")
+    if not 0 < args.alpha < 1 or args.steps < 1 or args.per_class < 1 or not args.apart >= 0:
+        raise ConfigError("--alpha must lie in (0, 1); --steps and --per-class must be positive, --apart at least 0")
     if args.fit_margin is not None and not args.fit_margin > 0:
         raise ConfigError(f"--fit-margin must be positive, got {args.fit_margin}")
     device = opt.device_of(args)
@@ -93,11 +99,13 @@ def run_prepare_classifier(args) -> int:
     phi = PaperScheme(model, clf, device, starts=None).codec.phi     # the margin and the view encryption uses
     margin = phi.margin if args.fit_margin is None else args.fit_margin
     with tqdm(total=args.steps, desc="class starts", disable=None) as bar:
+        moves = "" if args.moves == "none" else args.moves
         patterns, record = fit_starts(clf.module, (3, h, w), args.alpha, phi.view, margin, args.steps,
                                       args.per_class, seed=args.seed, device=device,
-                                      progress=lambda s, loss, r: (bar.update(1), bar.set_postfix(reached=r)))
+                                      progress=lambda s, loss, r: (bar.update(1), bar.set_postfix(reached=r)),
+                                      moves=moves, apart=args.apart if moves else 0.0)
     record["model"] = model.identity
-    starts = ClassStarts(patterns, float(args.alpha), float(phi.view), clf.identity, record)
+    starts = ClassStarts(patterns, float(args.alpha), float(phi.view), clf.identity, record, moves)
     kept = _keep_replaced_starts(out)
     save_starts(starts, out)
     if kept:

@@ -13,14 +13,15 @@ from ric.keys import seeded_nonces
 from ric.schemes import container
 from ric.schemes.paper.codec import RICCodec
 from ric.schemes.paper.scheme import PaperScheme
-from ric.starts import ClassStarts, fit_starts, save_starts, starts_path
+from ric.starts import SHIFT_FLIP, ClassStarts, fit_starts, place, save_starts, starts_path
 
 PHI = dataclasses.replace(FAST_PHI, view=0.8)
 
 
-def _fitted(classifier, identity="toy@0123456789ab", size=16, view=0.8, seed=0):
-    p, rec = fit_starts(classifier, (3, size, size), 0.3, view, PHI.margin, steps=15, per_class=2, seed=seed)
-    return ClassStarts(p, 0.3, view, identity, rec)
+def _fitted(classifier, identity="toy@0123456789ab", size=16, view=0.8, seed=0, moves=""):
+    p, rec = fit_starts(classifier, (3, size, size), 0.3, view, PHI.margin, steps=15, per_class=2, seed=seed,
+                        moves=moves)
+    return ClassStarts(p, 0.3, view, identity, rec, moves)
 
 
 def test_codec_records_and_uses_the_starts(tiny_model, toy_classifier, key, images):
@@ -37,6 +38,29 @@ def test_codec_records_and_uses_the_starts(tiny_model, toy_classifier, key, imag
     with pytest.raises(ValueError, match="class starts"):
         cold.decrypt(a, key)
 
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["ric3", "ric4"])
+def test_moving_starts_are_placed_by_key_and_nonce_and_decrypt(tiny_model, toy_classifier, key, grid):
+    """Each image's start is its label's pattern placed by its own key and nonce: two images of one label start from
+    differently placed patterns, and the decryptor places them alike (ric/3 regenerates Φ; ric/4 rebuilds ñ)."""
+    starts = _fitted(toy_classifier, moves=SHIFT_FLIP)
+    codec = RICCodec(tiny_model, toy_classifier, PHI, nonce_source=seeded_nonces(0), starts=starts, grid=grid)
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    enc = codec.encrypt(x, key)
+    assert enc.failed == [] and all(p.start_id == starts.digest for p in enc.phis)
+    labels = torch.tensor(enc.labels)
+    n0 = codec.start_noise(key, enc.nonces, labels, (3, 16, 16), enc.phis[0])
+    noise = (n0 - 0.3 * place(starts.patterns[labels], starts.moves_for(key, enc.nonces, (3, 16, 16)))) / 0.7
+    assert len({tuple(m) for m in starts.moves_for(key, enc.nonces, (3, 16, 16)).tolist()}) == 4
+    from ric.noise import noise_image
+    assert torch.allclose(noise, torch.stack([noise_image(key, n, (3, 16, 16)) for n in enc.nonces]), atol=1e-6)
+    rec, ok = codec.decrypt(enc, key)
+    assert all(ok)
+    cold = RICCodec(tiny_model, toy_classifier, PHI, nonce_source=seeded_nonces(0), grid=grid)
+    cold.know_starts(_fitted(toy_classifier))            # the same patterns, fixed: another digest
+    with pytest.raises(ValueError, match="class starts"):
+        cold.decrypt(enc, key)
 
 
 def test_forward_only_step_0_runs_only_at_the_size_the_starts_were_fitted_at(tiny_model, toy_classifier, key,

@@ -77,7 +77,7 @@ def run(a) -> int:
         starts = hub.load_class_starts(clf)
         if starts is None:
             raise ConfigError(f"classifier {clf.identity} has no class starts (run ric prepare-classifier)")
-        noise = starts.blend(noise, tgt)
+        noise = starts.blend(noise, tgt, starts.moves_at_random(len(noise), shape, torch.Generator().manual_seed(0)))
         print(f"Φ begins from class starts {starts.digest} (α {starts.alpha})")
     t = time.perf_counter()
     r = generate_nae(c, noise, tgt, phi)

@@ -98,7 +98,8 @@ def run(a) -> int:
     for text in a.cfg or [""]:
         print(attack_row(a, clf, fine, init, target, text), flush=True)
         if starts is not None:   # the same attack from the classifier's class starts (what encryption uses)
-            print(attack_row(a, clf, fine, starts.blend(init, target), target, text,
+            moves = starts.moves_at_random(len(init), init.shape, torch.Generator().manual_seed(a.seed))
+            print(attack_row(a, clf, fine, starts.blend(init, target, moves), target, text,
                              f" + class starts {starts.digest} (α {starts.alpha})"), flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0

@@ -218,7 +218,9 @@ class RICCodec:
 
     def _blend(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, starts) -> torch.Tensor:
         noise = torch.stack([noise_image(key, n, shape) for n in nonces]).to(self.device)
-        return noise if starts is None else starts.blend(noise, labels if labels.dim() == 1 else labels[:, 0])
+        if starts is None:
+            return noise
+        return starts.blend(noise, labels if labels.dim() == 1 else labels[:, 0], starts.moves_for(key, nonces, shape))
 
     def _nae(self, key: Key, nonces: list[bytes], labels: torch.Tensor, shape, phi: PhiConfig,
              progress=None) -> tuple[NAEResult, torch.Tensor]:

@@ -119,7 +119,7 @@ class SealedCodec:
 
     def _attempts(self, images, originals, key, lossy_fallback, labels, todo, res, gen) -> None:
         for attempt in range(self.cfg.max_retries + 1):
-            pends, fines, inits, keep, infos = [], [], [], [], []
+            pends, fines, inits, start_nonces, keep, infos = [], [], [], [], [], []
             for i in todo:
                 nonce = self._nonce()
                 try:
@@ -130,7 +130,8 @@ class SealedCodec:
                     continue
                 pends.append(pend)
                 fines.append(torch.from_numpy(pend.fine_for_attack(gen)).permute(2, 0, 1))
-                inits.append(noise_image(key, nonce + bytes(4), (3, *images[i].shape[:2])))
+                start_nonces.append(nonce + bytes(4))
+                inits.append(noise_image(key, start_nonces[-1], (3, *images[i].shape[:2])))
                 keep.append(i)
                 infos.append(info)
             todo = []
@@ -142,7 +143,8 @@ class SealedCodec:
             # ciphertext of a label shares (block-mean correlation 0.99 at 512 px), and rarely past the margin
             at_fit = self.starts is not None and tuple(fine.shape[-2:]) == tuple(self.starts.patterns.shape[-2:])
             if at_fit:
-                init = self.starts.blend(init, labels[keep] if labels.dim() == 1 else labels[keep, 0])
+                init = self.starts.blend(init, labels[keep] if labels.dim() == 1 else labels[keep, 0],
+                                         self.starts.moves_for(key, start_nonces, init.shape))
             with torch.enable_grad():
                 lev, steps, lifts = self._coarse(fine, labels[keep].to(self.device), init, gen, at_fit)
             lev = lev.permute(0, 2, 3, 1).cpu().numpy()

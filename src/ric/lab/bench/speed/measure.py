@@ -151,7 +151,8 @@ def phi_schedules(r: Run, res: dict) -> None:
     labels = torch.tensor(r.state["enc"].labels)
     noise = torch.stack([noise_image(r.key, new_nonce(), r.shape) for _ in range(n)])
     starts = r.state["codec"].starts
-    start = starts.blend(noise, labels) if starts is not None else noise   # where encryption's Φ begins
+    start = noise if starts is None else starts.blend(   # where encryption's Φ begins
+        noise, labels, starts.moves_at_random(n, r.shape, torch.Generator().manual_seed(0)))
     t_refill, r_refill = timed(lambda: generate_nae(C, start, labels, phi))
     if "chunk" not in r.skip:
         t_chunk, r_chunk = timed(lambda: generate_nae(C, start, labels, PhiConfig.from_dict(phi.to_dict(), "chunk")))
@@ -332,7 +333,9 @@ def authors(r: Run, res: dict) -> None:
     res["authors_phi_reach_label"] = float((r_a.margin > 0).float().mean())
     if "equal" not in r.skip:   # at equal success: each Φ retried on new noise until every image reaches g1
         starts = r.state["codec"].starts
-        ours = lambda nz, y: generate_nae(C, starts.blend(nz, y) if starts is not None else nz, y, phi)  # noqa: E731
+        gen = torch.Generator().manual_seed(0)
+        ours = lambda nz, y: generate_nae(C, nz if starts is None else starts.blend(  # noqa: E731
+            nz, y, starts.moves_at_random(len(nz), nz.shape, gen)), y, phi)
         theirs = lambda nz, y: authors_phi(C, nz, y, margin=phi.margin)   # noqa: E731
         for who, fn in (("ours", ours), ("authors", theirs)):
             t, (made, left) = timed(lambda: until_success(fn, r.key, r.shape, labels))
