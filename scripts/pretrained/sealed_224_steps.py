@@ -20,7 +20,8 @@ torch.set_num_threads(1)
 lr, margin = float(sys.argv[1]), float(sys.argv[2])
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 6
 x = load_npz("../shared/data/cifar10.npz", "test").x
-imgs = [np.asarray(Image.fromarray(x[i]).resize((224, 224), Image.BICUBIC)) for i in np.linspace(0, 9999, n).astype(int)]
+picks = np.linspace(0, len(x) - 1, n).astype(int)
+imgs = [np.asarray(Image.fromarray(x[i]).resize((224, 224), Image.BICUBIC)) for i in picks]
 sch = make_scheme("sealed", classifier="efficientnet-lite0", seed=1)
 sch.codec.cfg = dataclasses.replace(sch.codec.cfg, lr=lr, margin=margin)
 print("cfg", sch.codec.cfg)

@@ -175,7 +175,7 @@ def test_linkage_command_sealed_runs(shared_data, tmp_path, capsys):
     assert res["scheme"] == "sealed" and res["model"] is None and res["mix"] is None
     assert (res["trials_requested"], res["trials"], res["attacker_images"]) == (8, 8, 12)
     assert {name: (r["correct"], r["trials"]) for name, r in res["results"].items()} == {
-        "ridge": (1, 8), "deepsets": (4, 8), "likelihood": (2, 8)}
+        "ridge": (1, 8), "deepsets": (4, 8), "likelihood": (5, 8)}
     for r in res["results"].values():
         assert 0 <= r["ci95_clopper_pearson"][0] <= r["accuracy"] <= r["ci95_clopper_pearson"][1] <= 1
     assert (tmp_path / "linkage.png").exists()

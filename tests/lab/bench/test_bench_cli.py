@@ -143,6 +143,23 @@ def test_model_card_commands_parse():
 
 # -- tiny runs -----------------------------------------------------------------------------------------------------
 
+def test_speed_times_the_authors_phi_from_noise_beside_moving_class_starts(toy, toy_pair_copy, capsys):
+    """The authors' Φ has no class starts: with a classifier that has some (here starts that move with each image),
+    its stage runs from the keyed noise alone instead of failing on starts it was never given."""
+    from ric import hub
+    from ric.starts import SHIFT_FLIP, ClassStarts, fit_starts, save_starts, starts_path
+    clf = hub.load_classifier(toy_pair_copy["classifier"])
+    lam = float(hub.load_ric_model(toy_pair_copy["model"]).module.lam)
+    p, rec = fit_starts(clf.module, (3, 32, 32), 0.3, lam, 1.0, steps=2, per_class=1, moves=SHIFT_FLIP)
+    starts = ClassStarts(p, 0.3, lam, clf.identity, rec, SHIFT_FLIP)
+    save_starts(starts, starts_path(toy_pair_copy["classifier"]))
+    out = bench(["speed", "--size", "32", "--n", "2", "--threads", "1", "--repeat", "1", "--data", toy["dir"],
+                 "--model", toy_pair_copy["model"], "--classifier", toy_pair_copy["classifier"], "--skip",
+                 "sweeps,equal,chunk,cold,threads,sealed", "--no-warmup"], capsys)
+    assert f"ratios: class starts {starts.digest} (α 0.3)" in out
+    assert "| Φ authors (lr 0.01, 100 steps) |" in out and "encrypt, in memory, authors' Φ (no retries)" in out
+
+
 def test_speed_prints_its_tables_machine_and_json(toy, capsys):
     out = bench(["speed", "--size", "32", "--n", "3", "--threads", "1", "--repeat", "1", "--data", toy["dir"],
                  "--model", toy["model"], "--classifier", toy["classifier"], "--skip", "sweeps,authors,chunk",

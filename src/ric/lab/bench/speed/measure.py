@@ -340,7 +340,8 @@ def authors(r: Run, res: dict) -> None:
         for who, fn in (("ours", ours), ("authors", theirs)):
             t, (made, left) = timed(lambda: until_success(fn, r.key, r.shape, labels))
             res[f"{who}_equal_s"], res[f"{who}_equal_runs"], res[f"{who}_equal_missed"] = t / n, made / n, left
-    ac = AuthorsCodec(r.model.module, C, phi, max_retries=0)
+    # the authors' Φ begins from the keyed noise alone: no class starts to name
+    ac = AuthorsCodec(r.model.module, C, dataclasses.replace(phi, start=0.0, start_id=""), max_retries=0)
     t_ae, e_a = timed(lambda: ac.encrypt(r.xt, r.key))
     res["authors_encrypt_s"] = t_ae / n
     res["authors_encrypt_usable"] = 1 - len(e_a.failed) / n   # margin reached and ciphertext labelled ŷ
