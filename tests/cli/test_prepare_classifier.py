@@ -18,6 +18,7 @@ def test_fits_writes_beside_the_classifier_and_encrypt_uses_them(toy_pair_copy, 
     starts = load_starts(out)
     assert f"class starts {starts.digest}" in capsys.readouterr().out
     assert starts.alpha == 0.3 and starts.patterns.shape == (3, 3, 16, 16)
+    assert starts.moves == "shift-flip" and starts.meta["apart"] == 10.0     # the default: starts that move
     before = open(out, "rb").read()
     # never replaced without --force (ciphertexts made with the old file need it)
     assert main(args + ["--alpha", "0.2"]) == 13
@@ -106,3 +107,17 @@ def test_ciphertexts_of_replaced_class_starts_still_decrypt(toy_pair_copy, tmp_p
     err = capsys.readouterr().err
     assert f"made with class starts {old}" in err and "NAME@DIGEST.starts.safetensors" in err
     assert not os.path.exists(tmp_path / "dec2" / "a.png")
+
+
+def test_moves_none_fits_fixed_starts_and_apart_is_checked(toy_pair_copy, tmp_path, capsys):
+    pair = toy_pair_copy
+    base = ["prepare-classifier", "--model", pair["model"], "--classifier", pair["classifier"], "--size", "16",
+            "--steps", "3", "--per-class", "1", "--cpu"]
+    assert main(base + ["--apart", "-1"]) == 2
+    assert "--apart at least 0" in capsys.readouterr().err
+    assert main(base + ["--moves", "none", "--out", str(tmp_path / "fixed.starts.safetensors")]) == 0
+    fixed = load_starts(str(tmp_path / "fixed.starts.safetensors"))
+    assert fixed.moves == "" and "moves" not in fixed.meta
+    assert main(base + ["--apart", "0", "--out", str(tmp_path / "moving.starts.safetensors")]) == 0
+    moving = load_starts(str(tmp_path / "moving.starts.safetensors"))
+    assert moving.moves == "shift-flip" and moving.meta["apart"] == 0.0 and moving.digest != fixed.digest
