@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ...classifiers.pipeline import WithPipeline
 from ...lowpass import SIDE
-from ..sealed.resized import push_offsets, view_margins, views_of
+from ..sealed.resized import lift_rounds, push_offsets, view_margins, views_of
 
 BAND = 1.0     # how far past the margin δ is pushed before it is lifted
 LR = 0.05      # Adam's step on δ (the sealed scheme's 0.2 of its 4 levels)
@@ -47,23 +47,13 @@ def phi_resized(clf: WithPipeline, n0: torch.Tensor, target: torch.Tensor, lam: 
     views = views_of(clf, lam * n0 + (1 - lam) * 0.5, grid)
     w = torch.zeros(len(n0), 3, *grid, device=n0.device, requires_grad=True)
     opt = torch.optim.Adam([w], lr=LR)
-    lifted = torch.zeros(len(n0), dtype=torch.bool, device=n0.device)
-    lifts = torch.zeros(len(n0), dtype=torch.long)
-    steps = torch.zeros(len(n0), dtype=torch.long)
-    out = n0.clone()
-    for r in range(1, LIFTS + 1):
-        delta, took = _push(clf, views, w, opt, target, lifted, lam, margin + r * BAND, max_steps)
-        steps += took
-        with torch.no_grad():
-            n = (n0 + F.interpolate(delta, size=n0.shape[-2:], mode="bilinear", align_corners=False)).clamp(0, 1)
-            ok = (exact_margin(n) >= margin).to(lifted.device)
-        new = ok & ~lifted
-        out[new], lifted = n[new], lifted | new
-        lifts[new.cpu()] = r
-        if bool(lifted.all()):
-            break
-    out[~lifted] = n[~lifted]
-    return out, lifts, steps
+
+    @torch.no_grad()
+    def lift(delta):
+        n = (n0 + F.interpolate(delta, size=n0.shape[-2:], mode="bilinear", align_corners=False)).clamp(0, 1)
+        return n, exact_margin(n) >= margin
+    return lift_rounds(lambda r, lifted: _push(clf, views, w, opt, target, lifted, lam, margin + r * BAND, max_steps),
+                       lift, len(n0), n0.device, LIFTS)
 
 
 def _push(clf, views, w, opt, target, skip, lam: float, goal: float, max_steps: int):

@@ -106,21 +106,34 @@ def coarse_attack_resized(clf: WithPipeline, fine: torch.Tensor, target: torch.T
     views = views_of(clf, (BASE * n0 + fine.float()) / 255, grid)
     w = torch.zeros(len(fine), 3, *grid, device=fine.device, requires_grad=True)
     opt = torch.optim.Adam([w], lr=LR)
-    lifted = torch.zeros(len(fine), dtype=torch.bool, device=fine.device)
-    lifts = torch.zeros(len(fine), dtype=torch.long)
-    lev = torch.zeros_like(fine)
-    steps = torch.zeros(len(fine), dtype=torch.long)
-    for r in range(1, LIFTS + 1):   # a lift that falls short: on from the same δ, pushed BAND further
-        delta, took = _push(clf, views, w, opt, target, lifted, margin + r * BAND, max_steps, lock)
+    return lift_rounds(lambda r, lifted: _push(clf, views, w, opt, target, lifted, margin + r * BAND, max_steps, lock),
+                       lambda delta: _lift(clf, n0, delta, fine, target, margin), len(fine), fine.device, LIFTS)
+
+
+def lift_rounds(push, lift, count: int, device, rounds: int):
+    """(the photo-sized result, lifts, steps) of up to `rounds` lifts of grid offsets for `count` images. Round r:
+    `push(r, lifted)` -> (δ, steps per image) pushes every image not yet lifted further past the margin (from where
+    the last round left it); `lift(δ)` -> (result, ok) makes the photo-sized result and says where its exact margin
+    holds. Each image keeps the result of the first round that lifted it (`lifts`: that round, 0 for none), and an
+    image no round lifted keeps the last round's, for the caller's whole-image attack to go on from."""
+    lifted = torch.zeros(count, dtype=torch.bool, device=device)
+    lifts = torch.zeros(count, dtype=torch.long)
+    steps = torch.zeros(count, dtype=torch.long)
+    out = None
+    for r in range(1, rounds + 1):
+        delta, took = push(r, lifted)
         steps += took
-        lev_r, ok = _lift(clf, n0, delta, fine, target, margin)
-        new = ok & ~lifted
-        lev[new], lifted = lev_r[new], lifted | new
+        got, ok = lift(delta)
+        if out is None:
+            out = got.clone()
+        else:
+            out[~lifted] = got[~lifted]
+        new = ok.to(device) & ~lifted
         lifts[new.cpu()] = r
+        lifted |= new
         if bool(lifted.all()):
             break
-    lev[~lifted] = lev_r[~lifted]
-    return lev, lifts, steps
+    return out, lifts, steps
 
 
 def _push(clf, views, w, opt, target, skip, goal: float, max_steps: int, lock: int):
